@@ -1,0 +1,138 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// One set of compiler settings for every target: Swift 6 language mode (strict concurrency)
+/// plus the upcoming features that keep existentials and imports honest.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "ParkGuard",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "parkguardd", targets: ["parkguardd"]),
+        .executable(name: "parkguard-sim", targets: ["parkguard-sim"]),
+        .library(name: "ParkGuardCore", targets: ["ParkGuardCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+    ],
+    targets: [
+        // MARK: Pure core: no I/O, injected clock.
+        .target(
+            name: "ParkGuardCore",
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: C libraries (the only two C surfaces of the agent).
+        .systemLibrary(
+            name: "CGPIOD",
+            pkgConfig: "libgpiod",
+            providers: [.apt(["libgpiod-dev"])]
+        ),
+        .systemLibrary(
+            name: "CMosquitto",
+            pkgConfig: "libmosquitto",
+            providers: [.apt(["libmosquitto-dev"])]
+        ),
+
+        // <sys/timex.h> is not in Glibc's module map: one inline function, nothing else.
+        .target(name: "CSystemClock"),
+
+        // MARK: Adapters.
+        .target(
+            name: "ConfigLoader",
+            dependencies: [
+                "ParkGuardCore",
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "GPIOAdapter",
+            dependencies: [
+                "ParkGuardCore",
+                "CGPIOD",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "MQTTAdapter",
+            dependencies: [
+                "ParkGuardCore",
+                "CMosquitto",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: The agent.
+        .target(
+            name: "AgentRuntime",
+            dependencies: [
+                "ParkGuardCore",
+                "ConfigLoader",
+                "GPIOAdapter",
+                "MQTTAdapter",
+                "CSystemClock",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "parkguardd",
+            dependencies: [
+                "AgentRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Simulator (placed by path, like swift-argument-parser's Examples/).
+        .target(
+            name: "SimulatorKit",
+            dependencies: [
+                "ParkGuardCore",
+                "ConfigLoader",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Simulator/SimulatorKit",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "parkguard-sim",
+            dependencies: [
+                "SimulatorKit",
+                "ConfigLoader",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            path: "Simulator/parkguard-sim",
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Tests.
+        .testTarget(
+            name: "ParkGuardCoreTests",
+            dependencies: ["ParkGuardCore", "ConfigLoader"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["parkguardd", "parkguard-sim", "ParkGuardCore"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,192 @@
+import Foundation
+import ParkGuardCore
+import Synchronization
+
+/// The simulator's GPIO chip. Inputs are contacts the control API presses and releases; the
+/// agent sees logical edges stamped with `CLOCK_MONOTONIC`, like the kernel's. Outputs are
+/// levels the agent drives; the control API reads them back.
+public final class VirtualChip: Sendable {
+    /// One line of the chip as the control API shows it.
+    public struct LineInfo: Codable, Sendable, Equatable {
+        public var line: Int
+        /// Configured name (bell, input or output id) if the simulator knows the agent's config.
+        public var name: String?
+        public var role: String?
+        /// `input`, `output`, or nil while nobody has requested the line.
+        public var direction: String?
+        public var consumer: String?
+        /// Whether the contact on an input line is closed (the bell is pressed, the door open).
+        public var active: Bool
+        /// The physical level on the pin.
+        public var level: Bool
+        /// For outputs: whether the output is on (active-low per the agent's config applied).
+        public var on: Bool?
+    }
+
+    private struct Line {
+        var active = false
+        var direction: String?
+        var activeLow = false
+        var bias = "as-is"
+        var owner: UInt64?
+        var consumer: String?
+        var outputLevel = false
+    }
+
+    private struct State {
+        var lines: [Line]
+        var subscribers: [UInt64: AsyncStream<SimWire.Message>.Continuation] = [:]
+        var consumers: [UInt64: String] = [:]
+        var nextConnection: UInt64 = 1
+    }
+
+    public let label: String
+    public let names: LineNames
+    private let state: Mutex<State>
+
+    public init(label: String = "parkguard-sim", lineCount: Int = 64, names: LineNames = LineNames()) {
+        self.label = label
+        self.names = names
+        state = Mutex(State(lines: Array(repeating: Line(), count: lineCount)))
+    }
+
+    public var lineCount: Int { state.withLock { $0.lines.count } }
+
+    // MARK: The agent's side
+
+    /// A new agent connection; its edges arrive on the returned stream.
+    public func connect() -> (id: UInt64, edges: AsyncStream<SimWire.Message>) {
+        let (stream, continuation) = AsyncStream.makeStream(of: SimWire.Message.self)
+        let id = state.withLock { state -> UInt64 in
+            defer { state.nextConnection += 1 }
+            state.subscribers[state.nextConnection] = continuation
+            return state.nextConnection
+        }
+        return (id, stream)
+    }
+
+    /// The connection closed: its lines are released, like closing a line request fd.
+    public func disconnect(_ connection: UInt64) {
+        let continuation = state.withLock { state -> AsyncStream<SimWire.Message>.Continuation? in
+            for index in state.lines.indices where state.lines[index].owner == connection {
+                state.lines[index].owner = nil
+                state.lines[index].direction = nil
+                state.lines[index].consumer = nil
+            }
+            state.consumers[connection] = nil
+            return state.subscribers.removeValue(forKey: connection)
+        }
+        continuation?.finish()
+    }
+
+    /// Answers one request of the wire protocol.
+    public func handle(_ request: SimWire.Request, from connection: UInt64) -> SimWire.Message {
+        func fail(_ message: String) -> SimWire.Message { SimWire.Message(ev: .error, id: request.id, line: request.line, message: message) }
+        return state.withLock { state -> SimWire.Message in
+            if request.op == .hello {
+                state.consumers[connection] = request.consumer
+                return SimWire.Message(ev: .ok, id: request.id, chip: label, lines: state.lines.count)
+            }
+            guard let offset = request.line else { return fail("'line' is required for \(request.op.rawValue)") }
+            guard state.lines.indices.contains(offset) else {
+                return fail("line \(offset) does not exist (the chip has \(state.lines.count) lines)")
+            }
+            var line = state.lines[offset]
+            switch request.op {
+            case .hello:
+                return fail("unreachable")
+            case .request:
+                if let owner = line.owner, owner != connection {
+                    return fail("line \(offset) is busy (requested by '\(line.consumer ?? "?")')")
+                }
+                guard let direction = request.direction, direction == "input" || direction == "output" else {
+                    return fail("'direction' must be input or output")
+                }
+                if let bias = request.bias, !LineSetup.Bias.allCases.map(\.rawValue).contains(bias) {
+                    return fail("'bias' must be one of as-is, disabled, pull-up, pull-down")
+                }
+                line.owner = connection
+                line.consumer = state.consumers[connection]
+                line.direction = direction
+                line.activeLow = request.activeLow ?? false
+                line.bias = request.bias ?? "as-is"
+                if direction == "output" { line.outputLevel = request.value ?? false }
+                state.lines[offset] = line
+                return SimWire.Message(ev: .ok, id: request.id, line: offset,
+                                       value: direction == "input" ? line.active : line.outputLevel)
+            case .set:
+                guard line.owner == connection, line.direction == "output" else {
+                    return fail("line \(offset) is not requested as an output by this connection")
+                }
+                guard let value = request.value else { return fail("'value' is required for set") }
+                state.lines[offset].outputLevel = value
+                return SimWire.Message(ev: .ok, id: request.id, line: offset, value: value)
+            case .get:
+                guard line.owner == connection else { return fail("line \(offset) is not requested by this connection") }
+                return SimWire.Message(ev: .ok, id: request.id, line: offset,
+                                       value: line.direction == "input" ? line.active : line.outputLevel)
+            }
+        }
+    }
+
+    // MARK: The control side
+
+    /// Closes (`true`) or opens the contact on an input line; the owner sees an edge if the
+    /// logical level changed.
+    @discardableResult
+    public func setContact(line offset: Int, active: Bool) throws(SimError) -> Bool {
+        let now = Self.monotonicNow()
+        let (changed, subscriber) = try state.withLock { state throws(SimError) -> (Bool, AsyncStream<SimWire.Message>.Continuation?) in
+            guard state.lines.indices.contains(offset) else { throw SimError.noSuchLine(offset) }
+            if state.lines[offset].direction == "output" { throw SimError.notAnInput(offset) }
+            guard state.lines[offset].active != active else { return (false, nil) }
+            state.lines[offset].active = active
+            guard state.lines[offset].direction == "input", let owner = state.lines[offset].owner else { return (true, nil) }
+            return (true, state.subscribers[owner])
+        }
+        if changed, let subscriber {
+            subscriber.yield(SimWire.Message(ev: .edge, line: offset, value: active, rising: active, ts: now))
+        }
+        return changed
+    }
+
+    /// Every line, named where the agent's config names it.
+    public func lines() -> [LineInfo] {
+        state.withLock { state in
+            state.lines.enumerated().map { offset, line in
+                let known = names.byLine[offset]
+                let level = line.direction == "output" ? line.outputLevel : (line.active != !line.activeLow)
+                var on: Bool?
+                if line.direction == "output" || known?.role.isOutput == true {
+                    on = line.outputLevel != (known?.activeLow ?? false)
+                }
+                return LineInfo(line: offset, name: known?.name, role: known?.role.rawValue, direction: line.direction,
+                                consumer: line.consumer, active: line.active, level: level, on: on)
+            }
+        }
+    }
+
+    /// `CLOCK_MONOTONIC` now, in nanoseconds: the clock the kernel stamps GPIO edges with.
+    public static func monotonicNow() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+}
+
+/// What the simulator can refuse.
+public enum SimError: Error, Sendable, Equatable, CustomStringConvertible {
+    case noSuchLine(Int)
+    case notAnInput(Int)
+    case unknownName(String)
+    case badRequest(String)
+
+    public var description: String {
+        switch self {
+        case .noSuchLine(let line): "line \(line) does not exist"
+        case .notAnInput(let line): "line \(line) is an output; only inputs can be pressed"
+        case .unknownName(let name): "no bell, input, output or line called '\(name)'"
+        case .badRequest(let message): message
+        }
+    }
+}

@@ -1,0 +1,184 @@
+import ArgumentParser
+import ConfigLoader
+import Foundation
+import Logging
+import ParkGuardCore
+import ServiceLifecycle
+import SimulatorKit
+import UnixSignals
+
+/// `parkguard-sim`: the ParkGuard simulator and its control verbs.
+@main
+struct ParkGuardSim: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "parkguard-sim",
+        abstract: "Virtual GPIO chip and control API for running parkguardd without hardware.",
+        version: ParkGuardVersion.current,
+        subcommands: [Serve.self, Press.self, Release.self, Click.self, Hold.self, Bounce.self, Lines.self, Outputs.self])
+}
+
+/// Where the control API of a running simulator listens.
+struct ControlOptions: ParsableArguments {
+    @Option(name: .long, help: "Control API address of the running simulator (host:port). Also $PARKGUARD_SIM_CONTROL.")
+    var control = ProcessInfo.processInfo.environment["PARKGUARD_SIM_CONTROL"] ?? "127.0.0.1:8787"
+
+    func validate() throws {
+        _ = try endpoint()
+    }
+
+    func endpoint() throws -> (String, Int) {
+        guard let colon = control.lastIndex(of: ":"), let port = Int(control[control.index(after: colon)...]), (1 ... 65535).contains(port) else {
+            throw ValidationError("--control must be host:port, like 127.0.0.1:8787; got '\(control)'")
+        }
+        return (String(control[..<colon]), port)
+    }
+
+    /// Sends a request; prints the JSON answer; fails with exit 1 on an error answer.
+    func send(_ method: String, _ path: String) async throws {
+        let (host, port) = try endpoint()
+        let (status, body): (Int, String)
+        do {
+            (status, body) = try await ControlClient.request(host: host, port: port, method: method, path: path)
+        } catch {
+            throw RuntimeFailure("cannot reach the simulator's control API at \(control): \(error) (is `parkguard-sim serve` running?)")
+        }
+        print(body)
+        if status >= 400 { throw ExitCode(status == 404 ? 2 : 1) }
+    }
+}
+
+struct RuntimeFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Serves the virtual chip and the control API until SIGTERM/SIGINT.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the virtual GPIO chip and the control API.")
+
+    @Option(name: .long, help: "The agent's configuration, to name lines after its bells, inputs and outputs.")
+    var agentConfig: String?
+
+    @Option(name: .long, help: "Unix socket for the agent's sim GPIO backend.")
+    var socket = "/run/parkguard-sim/gpio.sock"
+
+    @Option(name: .long, help: "Control API listen address (loopback only); port 0 picks a free port.")
+    var listen = "127.0.0.1:8787"
+
+    @Option(name: .long, help: "Number of lines on the virtual chip.")
+    var lines = 64
+
+    func validate() throws {
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0 ... 65535).contains(port) else {
+            throw ValidationError("--listen must be host:port, like 127.0.0.1:8787")
+        }
+        let host = String(listen[..<colon])
+        guard host == "127.0.0.1" || host == "localhost" || host == "::1" || host.hasPrefix("127.") else {
+            throw ValidationError("--listen must be a loopback address: the control API has no authentication")
+        }
+        guard (1 ... 1024).contains(lines) else { throw ValidationError("--lines must be from 1 to 1024") }
+    }
+
+    func run() async throws {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .info
+            return handler
+        }
+        let logger = Logger(label: "parkguard-sim")
+        var names = LineNames()
+        if let agentConfig {
+            do { names = LineNames(config: try ConfigFile.load(path: agentConfig)) } catch {
+                FileHandle.standardError.write(Data("\(error)\n".utf8))
+                throw ExitCode(78)
+            }
+        }
+        let colon = listen.lastIndex(of: ":")!
+        let host = String(listen[..<colon])
+        let port = Int(listen[listen.index(after: colon)...])!
+        let chip = VirtualChip(lineCount: lines, names: names)
+        let socketPath = socket
+        let gpio = GPIOSocketServer(chip: chip, path: socket, logger: logger) {
+            FileHandle.standardOutput.write(Data("gpio socket: \(socketPath)\n".utf8))
+        }
+        let control = ControlAPI(chip: chip, host: host, port: port, logger: logger) { bound in
+            FileHandle.standardOutput.write(Data("control api: http://\(host):\(bound)\n".utf8))
+        }
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: gpio), .init(service: control)],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
+
+/// Verbs that act on one named input.
+struct InputArgument: ParsableArguments {
+    @Argument(help: "Bell or input id from the agent's config (or a line number).")
+    var name: String
+
+    func validate() throws {
+        guard !name.isEmpty, name.utf8.allSatisfy({ $0 > 0x20 && $0 != UInt8(ascii: "/") && $0 != UInt8(ascii: "?") }) else {
+            throw ValidationError("'\(name)' is not a bell or input id")
+        }
+    }
+}
+
+struct Press: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Close a bell's contact (and keep it closed).")
+    @OptionGroup var input: InputArgument
+    @OptionGroup var options: ControlOptions
+    func run() async throws { try await options.send("POST", "/v1/inputs/\(input.name)/press") }
+}
+
+struct Release: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Open a bell's contact.")
+    @OptionGroup var input: InputArgument
+    @OptionGroup var options: ControlOptions
+    func run() async throws { try await options.send("POST", "/v1/inputs/\(input.name)/release") }
+}
+
+struct Click: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Press and release after --ms milliseconds.")
+    @OptionGroup var input: InputArgument
+    @Option(help: "How long the contact stays closed.") var ms = 200
+    @OptionGroup var options: ControlOptions
+    func run() async throws { try await options.send("POST", "/v1/inputs/\(input.name)/click?ms=\(ms)") }
+}
+
+struct Hold: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Press, hold for --seconds, release.")
+    @OptionGroup var input: InputArgument
+    @Option(help: "How long the contact stays closed.") var seconds = 5.0
+    @OptionGroup var options: ControlOptions
+    func validate() throws {
+        guard seconds > 0, seconds <= 3600 else { throw ValidationError("--seconds must be more than 0 and at most 3600") }
+    }
+    func run() async throws { try await options.send("POST", "/v1/inputs/\(input.name)/hold?ms=\(Int(seconds * 1000))") }
+}
+
+struct Bounce: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "A bounce train: --edges toggles --interval-us apart, ending --final.")
+    @OptionGroup var input: InputArgument
+    @Option(help: "Number of toggles.") var edges = 6
+    @Option(help: "Microseconds between toggles.") var intervalUs = 1000
+    @Option(help: "Level at the end: pressed or released.") var final = "pressed"
+    @OptionGroup var options: ControlOptions
+    func validate() throws {
+        guard final == "pressed" || final == "released" else { throw ValidationError("--final must be pressed or released") }
+    }
+    func run() async throws {
+        try await options.send("POST", "/v1/inputs/\(input.name)/bounce?edges=\(edges)&intervalUs=\(intervalUs)&final=\(final)")
+    }
+}
+
+struct Lines: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show every line of the virtual chip.")
+    @OptionGroup var options: ControlOptions
+    func run() async throws { try await options.send("GET", "/v1/lines") }
+}
+
+struct Outputs: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show the outputs the agent drives (strobe, siren, call accepted).")
+    @OptionGroup var options: ControlOptions
+    func run() async throws { try await options.send("GET", "/v1/outputs") }
+}

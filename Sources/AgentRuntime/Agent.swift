@@ -1,0 +1,124 @@
+import ConfigLoader
+import Foundation
+import GPIOAdapter
+import Logging
+import MQTTAdapter
+import ParkGuardCore
+import ServiceLifecycle
+import UnixSignals
+
+/// Exit codes of `parkguardd`, from `sysexits.h`, one per kind of failure.
+public enum ExitCode: Int32, Sendable {
+    case ok = 0
+    /// Bad command line.
+    case usage = 64
+    /// A required service (the MQTT library) cannot be set up.
+    case unavailable = 69
+    /// Internal error.
+    case software = 70
+    /// The state directory cannot be written.
+    case ioError = 74
+    /// Bad configuration (file, key, secret file).
+    case config = 78
+}
+
+/// A start-up failure with its exit code and a message for the technician.
+public struct StartupError: Error, CustomStringConvertible {
+    public var code: ExitCode
+    public var message: String
+    public var description: String { message }
+}
+
+/// Builds the agent from a validated configuration and runs it until SIGTERM/SIGINT.
+public enum Agent {
+    /// Runs the agent; returns when it has shut down.
+    /// - Throws: ``StartupError`` for anything that stops it from starting.
+    public static func run(config: AgentConfig, logger: Logger) async throws {
+        let clock = SystemClock()
+        let store: UnitStateStore
+        do { store = try UnitStateStore(directory: config.stateDirectory, logger: logger) } catch {
+            throw StartupError(code: .ioError, message: "state directory: \(error)")
+        }
+        let bootID = (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "unknown"
+        let topics = config.topics
+        let password = try readSecret(config.broker.passwordFile)
+        let willPayload = PayloadEncoder.encode(StatusPayload(
+            online: false, site: config.site, unit: config.unit, version: ParkGuardVersion.current, bootID: bootID,
+            session: store.session, stamp: clock.stamp(), reason: "connection lost"))
+        let broker = config.broker
+        let settings = MQTTSettings(
+            host: broker.host, port: broker.port, clientID: broker.clientID, mqtt5: broker.protocolVersion == .mqtt5,
+            keepalive: broker.keepalive, username: broker.username, password: password, caFile: broker.tls?.caFile,
+            certFile: broker.tls?.certFile, keyFile: broker.tls?.keyFile, verifyHostname: broker.tls?.verifyHostname ?? true,
+            reconnectInitial: broker.reconnectInitial, reconnectMax: broker.reconnectMax, maxInflight: broker.maxInflight,
+            will: (topics.status, willPayload))
+        let client: MosquittoClient
+        do { client = try MosquittoClient(settings: settings, logger: logger) } catch {
+            throw StartupError(code: error.code == 8 || error.code == 3 ? .config : .unavailable, message: "MQTT setup: \(error)")
+        }
+        let publisher = Publisher(client: client, topics: topics, clock: clock, maxInflight: broker.maxInflight,
+                                  maxQueued: config.outbox.maxRecords, protocolName: broker.protocolVersion.rawValue, logger: logger)
+        let controller = AgentController(config: config, clock: clock, publisher: publisher, store: store,
+                                         version: ParkGuardVersion.current, bootID: bootID, logger: logger)
+        await publisher.setOnConnect { await controller.retainedSnapshot() }
+        let inbox = AgentInbox()
+        let notifier = SystemdNotifier()
+        let gpio = config.gpio
+        let openBackend: @Sendable () async throws(GPIOError) -> any GPIOBackend = {
+            switch gpio.backend {
+            case .gpiod(let chip): try GPIODChip(chip: chip, consumer: gpio.consumer)
+            case .sim(let socket): try await SimGPIOClient(socketPath: socket, consumer: gpio.consumer)
+            }
+        }
+        logger.notice("parkguardd starting", metadata: [
+            "version": "\(ParkGuardVersion.current)", "site": "\(config.site)", "unit": "\(config.unit)",
+            "session": "\(store.session)", "bells": "\(config.bells.count)",
+            "broker": "\(broker.host):\(broker.port)", "protocol": "\(broker.protocolVersion.rawValue)",
+        ])
+        await controller.announce(.started, "parkguardd \(ParkGuardVersion.current) started",
+                                  data: ["session": "\(store.session)", "bootId": bootID])
+        if let note = store.recoveryNote {
+            logger.error("\(note)")
+            await controller.announce(.storageFault, note)
+        }
+        let session = MQTTSession(client: client, publisher: publisher, controller: controller, inbox: inbox, topics: topics,
+                                  bells: Set(config.bells.map(\.id)), clock: clock, logger: logger)
+        let loop = BellLoop(controller: controller, publisher: publisher, inbox: inbox, openBackend: openBackend,
+                            clock: clock, notifier: notifier, logger: logger)
+        let heartbeat = Heartbeat(publisher: publisher, controller: controller, topics: topics, interval: config.heartbeatInterval,
+                                  diskPath: config.stateDirectory, clock: clock, started: clock.now())
+        let group = ServiceGroup(configuration: .init(
+            services: [
+                .init(service: session, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "mqtt"),
+                .init(service: loop, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "bells"),
+                .init(service: heartbeat, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "heartbeat"),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            cancellationSignals: [],
+            logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            logger.error("service failed", metadata: ["error": "\(error)"])
+        }
+        notifier.notify("STOPPING=1")
+        logger.notice("parkguardd stopped")
+    }
+
+    /// Reads a secret file, refusing one that others can read.
+    static func readSecret(_ path: String?) throws -> String? {
+        guard let path else { return nil }
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            throw StartupError(code: .config, message: "broker.passwordFile \(path): \(String(cString: strerror(errno)))")
+        }
+        if info.st_mode & 0o077 != 0 {
+            throw StartupError(code: .config, message: "broker.passwordFile \(path): permissions \(String(info.st_mode & 0o777, radix: 8)) let others read it; chmod 600 it")
+        }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw StartupError(code: .config, message: "broker.passwordFile \(path): cannot be read as UTF-8 text")
+        }
+        return text.trimmingCharacters(in: .newlines)
+    }
+}

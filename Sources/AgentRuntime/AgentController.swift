@@ -1,0 +1,302 @@
+import Foundation
+import GPIOAdapter
+import Logging
+import ParkGuardCore
+
+/// The agent's brain: feeds line edges, time and commands to the core's state machines and
+/// carries out what they return (publish, drive outputs). Alarms are handed to the publisher
+/// before outputs are driven; neither waits for the network.
+public actor AgentController {
+    private let config: AgentConfig
+    private let topics: Topics
+    private let clock: any AgentClock
+    private let publisher: Publisher
+    private let store: UnitStateStore
+    private let logger: Logger
+    private let version: String
+    private let bootID: String
+    private var gpio: (any GPIOBackend)?
+    private var bells: [String: BellMachine] = [:]
+    private var bellOrder: [String] = []
+    private var bellByLine: [Int: String] = [:]
+    private var supervisory: [Int: SupervisoryInput] = [:]
+    private var outputs: OutputController
+    private var linesUp = false
+
+    public init(config: AgentConfig, clock: any AgentClock, publisher: Publisher, store: UnitStateStore,
+                version: String, bootID: String, logger: Logger) {
+        self.config = config
+        topics = config.topics
+        self.clock = clock
+        self.publisher = publisher
+        self.store = store
+        self.version = version
+        self.bootID = bootID
+        self.logger = logger
+        outputs = OutputController(outputs: config.outputs)
+        for bell in config.bells {
+            bells[bell.id] = BellMachine(id: bell.id, timing: bell.timing, enabled: bell.enabled)
+            bellOrder.append(bell.id)
+            bellByLine[bell.setup.line] = bell.id
+        }
+        for input in config.inputs { supervisory[input.setup.line] = SupervisoryInput(config: input) }
+    }
+
+    /// The session number of this run.
+    public var session: UInt64 { store.session }
+
+    // MARK: Lines
+
+    /// Requests every line on `backend` and starts the machines from the levels read.
+    /// - Throws: ``GPIOError``; the caller reports a line fault and retries.
+    public func attach(_ backend: any GPIOBackend) async throws(GPIOError) {
+        for drive in outputs.initialDrives() {
+            try await backend.requestOutput(line: drive.line, level: drive.level)
+        }
+        var levels: [Int: Bool] = [:]
+        for bell in config.bells where bell.enabled { levels[bell.setup.line] = try await backend.requestInput(bell.setup) }
+        for input in config.inputs { levels[input.setup.line] = try await backend.requestInput(input.setup) }
+        gpio = backend
+        let now = clock.now()
+        let wasDown = !linesUp
+        linesUp = true
+        for id in bellOrder {
+            guard var machine = bells[id], let line = config.bells.first(where: { $0.id == id })?.setup.line else { continue }
+            var actions = machine.start(active: levels[line] ?? false, now: now)
+            if wasDown { actions += machine.lineFault(false, reason: "GPIO lines requested", now: now) }
+            bells[id] = machine
+            await execute(actions, bell: id)
+        }
+        for (line, var input) in supervisory {
+            let changes = input.start(active: levels[line] ?? false, now: now)
+            supervisory[line] = input
+            await report(changes, input: input.config)
+        }
+    }
+
+    /// The GPIO backend failed: every bell goes to `fault` with a `lineFault` alarm.
+    public func detach(reason: String) async {
+        gpio?.close()
+        gpio = nil
+        linesUp = false
+        let now = clock.now()
+        for id in bellOrder {
+            guard var machine = bells[id] else { continue }
+            let actions = machine.lineFault(true, reason: reason, now: now)
+            bells[id] = machine
+            await execute(actions, bell: id)
+        }
+    }
+
+    /// One edge from the GPIO backend.
+    public func handle(_ edge: LineEdge) async {
+        if let id = bellByLine[edge.line], var machine = bells[id] {
+            let actions = machine.edge(active: edge.active, at: edge.at)
+            bells[id] = machine
+            await execute(actions, bell: id)
+        } else if var input = supervisory[edge.line] {
+            let changes = input.edge(active: edge.active, at: edge.at)
+            supervisory[edge.line] = input
+            await report(changes, input: input.config)
+        }
+    }
+
+    /// Time has passed: runs every machine's due work.
+    public func tick() async {
+        let now = clock.now()
+        for id in bellOrder {
+            guard var machine = bells[id], let due = machine.deadline, due <= now else { continue }
+            let actions = machine.tick(now: now)
+            bells[id] = machine
+            await execute(actions, bell: id)
+        }
+        for (line, var input) in supervisory {
+            guard let due = input.deadline, due <= now else { continue }
+            let changes = input.tick(now: now)
+            supervisory[line] = input
+            await report(changes, input: input.config)
+        }
+        await drive(outputs.tick(now: now))
+    }
+
+    /// The earliest instant at which ``tick()`` has work.
+    public var deadline: MonotonicInstant? {
+        (bells.values.compactMap(\.deadline) + supervisory.values.compactMap(\.deadline) + [outputs.deadline].compactMap { $0 }).min()
+    }
+
+    // MARK: Commands
+
+    /// Carries out a validated command and returns its answer for `cmd/{name}/result`.
+    public func perform(_ command: Command, correlationData: [UInt8]?) async -> Outgoing {
+        let stamp = clock.stamp()
+        let name = command.name.rawValue
+        let correlationID = command.correlationID ?? correlationData.flatMap { String(validating: $0, as: UTF8.self) }
+        logger.notice("command", metadata: ["command": "\(name)", "bell": "\(command.bell ?? "-")", "by": "\(command.by ?? "-")"])
+        var payload: CommandResultPayload
+        switch command.name {
+        case .ack:
+            let id = command.bell ?? ""
+            do {
+                guard var machine = bells[id] else { throw BellMachine.Refusal.disabled }
+                let actions = try machine.acknowledge(now: clock.now())
+                bells[id] = machine
+                await execute(actions, bell: id)
+                payload = CommandResultPayload(command: name, correlationID: correlationID, stamp: stamp, bell: id, state: machine.state)
+            } catch {
+                payload = CommandResultPayload(command: name, correlationID: correlationID, stamp: stamp, bell: id,
+                                               state: bells[id]?.state, error: CommandError(field: "bell", "\(error)"))
+            }
+        case .silence:
+            let targets = command.bell.map { [$0] } ?? bellOrder
+            for id in targets {
+                guard var machine = bells[id], let actions = try? machine.silence() else { continue }
+                bells[id] = machine
+                await execute(actions, bell: id)
+            }
+            payload = CommandResultPayload(command: name, correlationID: correlationID, stamp: stamp, bell: command.bell)
+        case .test:
+            let report = await selfTest()
+            payload = CommandResultPayload(command: name, correlationID: correlationID, stamp: stamp, selfTest: report)
+            await publisher.send(.json(EventPayload(event: .selfTest, message: report.passed ? "self-test passed" : "self-test found problems",
+                                                    session: store.session, stamp: stamp),
+                                       topic: topics.event, qos: 1, retain: false, kind: .event))
+        case .rebirth:
+            for message in retainedSnapshot() { await publisher.send(message) }
+            payload = CommandResultPayload(command: name, correlationID: correlationID, stamp: stamp)
+        }
+        return .json(payload, topic: topics.commandResult(name), qos: 1, retain: false, kind: .result, correlationData: correlationData)
+    }
+
+    /// The answer to a command that failed validation; nothing else happens.
+    public func refuse(name: String, error: CommandError, correlationData: [UInt8]?) -> Outgoing {
+        logger.warning("refused command", metadata: ["command": "\(name.prefix(64))", "error": "\(error)"])
+        let payload = CommandResultPayload(command: String(name.prefix(64)), correlationID: correlationData.flatMap { String(validating: $0, as: UTF8.self) },
+                                           stamp: clock.stamp(), error: error)
+        let topicName = Identifier.isValid(name) ? name : "invalid"
+        return .json(payload, topic: topics.commandResult(topicName), qos: 1, retain: false, kind: .result, correlationData: correlationData)
+    }
+
+    /// Pulses every output that is not on for an alarm and reads it back; reads every input.
+    private func selfTest() async -> SelfTestReport {
+        let now = clock.now()
+        var outputChecks: [SelfTestReport.OutputCheck] = []
+        for output in config.outputs {
+            guard let gpio else {
+                outputChecks.append(.init(id: output.id, role: output.role.rawValue, ok: false, detail: "GPIO is not available"))
+                continue
+            }
+            if outputs.isOn(output.id) {
+                outputChecks.append(.init(id: output.id, role: output.role.rawValue, ok: true, detail: "on for an alarm; not pulsed"))
+                continue
+            }
+            let driveOn = outputs.pulse(output, for: .milliseconds(500), now: now)
+            do {
+                try await gpio.set(line: driveOn.line, level: driveOn.level)
+                let readBack = try await gpio.read(line: output.line)
+                let ok = readBack == driveOn.level
+                outputChecks.append(.init(id: output.id, role: output.role.rawValue, ok: ok,
+                                          detail: ok ? nil : "read back \(readBack ? "high" : "low") after driving \(driveOn.level ? "high" : "low")"))
+            } catch {
+                outputChecks.append(.init(id: output.id, role: output.role.rawValue, ok: false, detail: error.description))
+            }
+        }
+        var inputChecks: [SelfTestReport.InputCheck] = []
+        for bell in config.bells where bell.enabled {
+            inputChecks.append(await check(line: bell.setup.line, id: bell.id, kind: "bell",
+                                           activeProblem: "reads pressed at rest (stuck contact or wiring short?)"))
+        }
+        for input in config.inputs {
+            inputChecks.append(await check(line: input.setup.line, id: input.id, kind: input.kind.rawValue,
+                                           activeProblem: "reads open"))
+        }
+        return SelfTestReport(outputs: outputChecks, inputs: inputChecks)
+    }
+
+    private func check(line: Int, id: String, kind: String, activeProblem: String) async -> SelfTestReport.InputCheck {
+        guard let gpio else { return .init(id: id, kind: kind, active: nil, ok: false, detail: "GPIO is not available") }
+        do {
+            let active = try await gpio.read(line: line)
+            return .init(id: id, kind: kind, active: active, ok: !active, detail: active ? activeProblem : nil)
+        } catch {
+            return .init(id: id, kind: kind, active: nil, ok: false, detail: error.description)
+        }
+    }
+
+    // MARK: Publishing
+
+    /// Status `online` and every retained bell state, for each CONNACK and for `rebirth`.
+    public func retainedSnapshot() -> [Outgoing] {
+        let stamp = clock.stamp()
+        var messages: [Outgoing] = [statusMessage(online: true, stamp: stamp)]
+        for id in bellOrder {
+            guard let machine = bells[id] else { continue }
+            messages.append(.json(BellStatePayload(bell: id, state: machine.state, stamp: stamp),
+                                  topic: topics.bellState(id), qos: 1, retain: true, kind: .retainedState))
+        }
+        return messages
+    }
+
+    /// The `status` message; offline with `reason` for the Last Will and clean shutdown.
+    public nonisolated func statusMessage(online: Bool, stamp: Stamp, reason: String? = nil, session: UInt64? = nil) -> Outgoing {
+        .json(StatusPayload(online: online, site: config.site, unit: config.unit, version: version, bootID: bootID,
+                            session: session ?? store.session, stamp: stamp, reason: reason),
+              topic: topics.status, qos: 1, retain: true, kind: .retainedState)
+    }
+
+    /// Publishes an `event`.
+    public func announce(_ event: EventPayload.Name, _ message: String, data: [String: String]? = nil) async {
+        await publisher.send(.json(EventPayload(event: event, message: message, session: store.session, stamp: clock.stamp(), data: data),
+                                   topic: topics.event, qos: 1, retain: false, kind: .event))
+    }
+
+    private func execute(_ actions: [BellMachine.Action], bell id: String) async {
+        let stateAfter = bells[id]?.state ?? .idle
+        let cameras = config.bells.first { $0.id == id }?.cameras ?? []
+        var drives: [OutputController.Drive] = []
+        for action in actions {
+            switch action {
+            case .alarm(let kind, let at, let detail):
+                await publishAlarm(bell: id, kind: kind, state: stateAfter, at: at, detail: detail, input: nil, cameras: cameras)
+            case .state(let state):
+                await publisher.send(.json(BellStatePayload(bell: id, state: state, stamp: clock.stamp()),
+                                           topic: topics.bellState(id), qos: 1, retain: true, kind: .retainedState))
+            case .output(let request):
+                drives += outputs.apply(request, bell: id, now: clock.now())
+            }
+        }
+        await drive(drives)
+    }
+
+    private func report(_ changes: [LevelDebouncer.Change], input: InputConfig) async {
+        for change in changes {
+            let cameras = config.bells.first { $0.id == input.bell }?.cameras ?? []
+            await publishAlarm(bell: input.bell, kind: SupervisoryInput.kind(of: change), state: bells[input.bell]?.state ?? .idle,
+                               at: change.at, detail: input.kind == .door ? (change.active ? "door open" : "door closed") : nil,
+                               input: input.id, cameras: cameras)
+        }
+    }
+
+    private func publishAlarm(bell: String, kind: AlarmKind, state: BellState, at: MonotonicInstant, detail: String?,
+                              input: String?, cameras: [CameraLink]) async {
+        let id = UUID().uuidString.lowercased()
+        let payload = AlarmPayload(id: id, seq: store.takeSeq(), session: store.session, site: config.site, unit: config.unit,
+                                   bell: bell, kind: kind, state: state, input: input, detail: detail, stamp: clock.stamp(),
+                                   edge: at, cameras: cameras)
+        let level: Logger.Level = kind == .press || kind == .lineFault || kind == .stuck || kind == .tamper ? .critical : .notice
+        logger.log(level: level, "bell \(kind.rawValue)", metadata: ["bell": "\(bell)", "id": "\(id)", "seq": "\(payload.seq)"])
+        await publisher.send(.json(payload, topic: topics.bellAlarm(bell), qos: 1, retain: false, kind: .alarm, alarmID: id))
+    }
+
+    private func drive(_ drives: [OutputController.Drive]) async {
+        guard !drives.isEmpty else { return }
+        guard let gpio else {
+            logger.error("cannot drive outputs: GPIO is not available", metadata: ["outputs": "\(drives.map(\.output))"])
+            return
+        }
+        for drive in drives {
+            do { try await gpio.set(line: drive.line, level: drive.level) } catch {
+                logger.error("cannot drive output", metadata: ["output": "\(drive.output)", "error": "\(error)"])
+            }
+        }
+    }
+}

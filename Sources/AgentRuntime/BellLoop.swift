@@ -1,0 +1,97 @@
+import GPIOAdapter
+import Logging
+import ParkGuardCore
+import ServiceLifecycle
+
+/// The loop that does the work: opens the GPIO backend (and keeps retrying while it is away),
+/// feeds edges, timers and commands to the ``AgentController`` one at a time, and pings the
+/// systemd watchdog, so a wedged loop gets the agent restarted.
+struct BellLoop: Service {
+    let controller: AgentController
+    let publisher: Publisher
+    let inbox: AgentInbox
+    let openBackend: @Sendable () async throws(GPIOError) -> any GPIOBackend
+    let clock: any AgentClock
+    let notifier: SystemdNotifier
+    let logger: Logger
+
+    func run() async throws {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await feedEdges() }
+            await process()
+            group.cancelAll()
+        }
+    }
+
+    /// Opens the backend, requests the lines, forwards edges; on failure reports a line fault
+    /// and tries again every few seconds.
+    private func feedEdges() async {
+        var reportedFailure: String?
+        var first = true
+        while !Task.isCancelled {
+            do {
+                let backend = try await openBackend()
+                try await controller.attach(backend)
+                let events = try backend.events()
+                if reportedFailure != nil { logger.notice("GPIO is back") }
+                reportedFailure = nil
+                if first { ready(); first = false }
+                for await event in events {
+                    switch event {
+                    case .edge(let edge): inbox.post(.edge(edge))
+                    case .failed(let error): inbox.post(.gpioFailed(error.description))
+                    }
+                }
+                if Task.isCancelled { backend.close(); return }
+                inbox.post(.gpioFailed("GPIO event source ended"))
+            } catch {
+                if reportedFailure != error.description {
+                    logger.critical("GPIO unavailable: bells cannot be read", metadata: ["error": "\(error)"])
+                    reportedFailure = error.description
+                    inbox.post(.gpioFailed(error.description))
+                }
+                if first { ready(); first = false }
+            }
+            try? await Task.sleep(for: .seconds(2))
+        }
+    }
+
+    private func ready() {
+        notifier.notify("READY=1\nSTATUS=watching bells")
+    }
+
+    private func process() async {
+        var timer: Task<Void, Never>?
+        var scheduled: MonotonicInstant?
+        var nextPing = clock.now()
+        for await input in inbox.stream.cancelOnGracefulShutdown() {
+            switch input {
+            case .edge(let edge):
+                await controller.handle(edge)
+            case .tick:
+                scheduled = nil
+                await controller.tick()
+            case .gpioFailed(let reason):
+                await controller.detach(reason: reason)
+            case .command(let command, let correlation):
+                await publisher.send(await controller.perform(command, correlationData: correlation))
+            }
+            let now = clock.now()
+            if let interval = notifier.watchdogInterval, now >= nextPing {
+                notifier.notify("WATCHDOG=1")
+                nextPing = now + interval
+            }
+            var due = await controller.deadline
+            if notifier.watchdogInterval != nil { due = min(due ?? nextPing, nextPing) }
+            if let due, due != scheduled {
+                timer?.cancel()
+                scheduled = due
+                timer = Task { [inbox, clock] in
+                    do { try await sleep(until: due, clock: clock) } catch { return }
+                    inbox.post(.tick)
+                }
+            }
+        }
+        timer?.cancel()
+    }
+}

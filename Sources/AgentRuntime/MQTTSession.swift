@@ -1,0 +1,105 @@
+import Logging
+import MQTTAdapter
+import ParkGuardCore
+import ServiceLifecycle
+
+/// The broker connection as a service: runs the client, feeds its events to the ``Publisher``,
+/// validates incoming commands and posts them to the bell loop. On graceful shutdown it
+/// publishes `offline` explicitly, waits for in-flight messages, and disconnects cleanly.
+struct MQTTSession: Service {
+    let client: MosquittoClient
+    let publisher: Publisher
+    let controller: AgentController
+    let inbox: AgentInbox
+    let topics: Topics
+    let bells: Set<String>
+    let clock: any AgentClock
+    let logger: Logger
+
+    func run() async throws {
+        client.start()
+        await withGracefulShutdownHandler {
+            for await event in client.events {
+                guard let message = await publisher.handle(event) else { continue }
+                await dispatch(message)
+            }
+        } onGracefulShutdown: { [publisher, controller, clock] in
+            Task {
+                let offline = controller.statusMessage(online: false, stamp: clock.stamp(), reason: "clean shutdown")
+                await publisher.finish(with: offline, timeout: .seconds(3))
+            }
+        }
+    }
+
+    private func dispatch(_ message: MQTTMessage) async {
+        guard let name = topics.commandName(of: message.topic) else {
+            logger.warning("message on an unexpected topic ignored", metadata: ["topic": "\(message.topic.prefix(200))"])
+            return
+        }
+        if message.retained {
+            // A retained command would replay on every reconnect; refuse it.
+            await publisher.send(await controller.refuse(name: name, error: CommandError(field: "retain", "commands must not be retained"),
+                                                         correlationData: message.correlationData))
+            return
+        }
+        do {
+            let command = try CommandParser.parse(name: name, payload: message.payload, bells: bells)
+            inbox.post(.command(command, correlationData: message.correlationData))
+        } catch {
+            await publisher.send(await controller.refuse(name: name, error: error, correlationData: message.correlationData))
+        }
+    }
+}
+
+/// The `telemetry` heartbeat, with a broker round-trip probe half an interval ahead of it.
+struct Heartbeat: Service {
+    let publisher: Publisher
+    let controller: AgentController
+    let topics: Topics
+    let interval: Duration
+    let diskPath: String
+    let clock: any AgentClock
+    let started: MonotonicInstant
+
+    func run() async throws {
+        try await untilGracefulShutdown {
+            var synced = SystemClock.clockSynced()
+            while true {
+                await publisher.probeRoundTrip()
+                try await Task.sleep(for: min(interval / 2, .seconds(2)))
+                await publisher.send(await telemetry())
+                let nowSynced = SystemClock.clockSynced()
+                if nowSynced, !synced { await controller.announce(.clockSynced, "the wall clock is synchronised") }
+                synced = nowSynced
+                try await Task.sleep(for: interval - min(interval / 2, .seconds(2)))
+            }
+        }
+    }
+
+    private func telemetry() async -> Outgoing {
+        let figures = await publisher.figures()
+        let stats = SystemStats.read(diskPath: diskPath)
+        let now = clock.now()
+        var payload = TelemetryPayload(
+            stamp: clock.stamp(), session: await controller.session, uptimeSeconds: stats.uptimeSeconds,
+            agentUptimeSeconds: UInt64(max(0, started.duration(to: now).components.seconds)),
+            outboxDepth: figures.depth, outboxBytes: figures.bytes, drops: figures.drops,
+            brokerRttMs: figures.rtt.map { Double($0.nanoseconds) / 1e6 }, link: figures.link)
+        payload.load1 = stats.load?.0
+        payload.load5 = stats.load?.1
+        payload.load15 = stats.load?.2
+        payload.memTotalBytes = stats.memTotal
+        payload.memAvailableBytes = stats.memAvailable
+        payload.agentRssBytes = stats.rss
+        payload.diskFreeBytes = stats.diskFree
+        payload.diskTotalBytes = stats.diskTotal
+        payload.cpuTemperatureC = stats.cpuTemperature
+        return .json(payload, topic: topics.telemetry, qos: 0, retain: false, kind: .telemetry)
+    }
+}
+
+/// Runs `body` until graceful shutdown; the shutdown ends it normally rather than as a failure
+/// that would cancel the whole service group.
+func untilGracefulShutdown(_ body: @escaping @Sendable () async throws -> Void) async throws {
+    do { try await cancelWhenGracefulShutdown(body) } catch is CancellationError {}
+}

@@ -1,0 +1,259 @@
+import Foundation
+import Logging
+import MQTTAdapter
+import ParkGuardCore
+
+/// One message for the broker.
+public struct Outgoing: Sendable {
+    /// What the message is, which decides how it is queued when the broker is away.
+    public enum Class: Sendable, Equatable {
+        /// Never dropped while memory allows; first in line after a reconnect.
+        case alarm
+        /// A command's answer.
+        case result
+        /// Agent lifecycle event.
+        case event
+        /// Retained state: not queued while offline, because the snapshot published at every
+        /// connect supersedes it (a stale queued state must not overwrite a newer one).
+        case retainedState
+        /// QoS 0 heartbeat: dropped (and counted) while offline.
+        case telemetry
+    }
+    public var topic: String
+    public var payload: [UInt8]
+    public var qos: Int32
+    public var retain: Bool
+    public var correlationData: [UInt8]?
+    public var kind: Class
+    /// The alarm id, for logs.
+    public var alarmID: String?
+
+    public init(topic: String, payload: [UInt8], qos: Int32, retain: Bool, kind: Class,
+                correlationData: [UInt8]? = nil, alarmID: String? = nil) {
+        self.topic = topic
+        self.payload = payload
+        self.qos = qos
+        self.retain = retain
+        self.kind = kind
+        self.correlationData = correlationData
+        self.alarmID = alarmID
+    }
+
+    /// Encodes `value` as the payload.
+    public static func json<T: Encodable>(_ value: T, topic: String, qos: Int32, retain: Bool, kind: Class,
+                                          correlationData: [UInt8]? = nil, alarmID: String? = nil) -> Outgoing {
+        Outgoing(topic: topic, payload: PayloadEncoder.encode(value), qos: qos, retain: retain, kind: kind,
+                 correlationData: correlationData, alarmID: alarmID)
+    }
+}
+
+/// Shared JSON encoding of every payload.
+enum PayloadEncoder {
+    static func encode<T: Encodable>(_ value: T) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
+        // Every payload type is a plain struct of strings, numbers and arrays: encoding cannot fail.
+        return (try? encoder.encode(value)).map { [UInt8]($0) } ?? Array("{}".utf8)
+    }
+}
+
+/// Owns the queue in front of libmosquitto: decides what is handed to the library and when,
+/// tracks every QoS 1 message until its PUBACK, and counts every drop.
+///
+/// libmosquitto would accept publishes while disconnected and keep them in unbounded memory;
+/// this actor never hands it a message while the link is down, so the queue and its bounds are
+/// ours (issue 3 puts this queue on disk).
+public actor Publisher {
+    private let client: MosquittoClient
+    private let topics: Topics
+    private let logger: Logger
+    private let maxInflight: Int
+    private let maxQueued: Int
+    private let protocolName: String
+    private var connected = false
+    private var alarms: [Outgoing] = []
+    private var others: [Outgoing] = []
+    private var inflight: [Int32: Outgoing] = [:]
+    private var drops = TelemetryPayload.Drops()
+    private var reconnects: UInt64 = 0
+    private var everConnected = false
+    private var probe: (mid: Int32, sent: MonotonicInstant)?
+    private var lastRTT: Duration?
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+    private let clock: any AgentClock
+    /// Called at every CONNACK for what must be (re)published first: status and retained states.
+    private var onConnect: (@Sendable () async -> [Outgoing])?
+
+    public init(client: MosquittoClient, topics: Topics, clock: any AgentClock, maxInflight: Int, maxQueued: Int,
+                protocolName: String, logger: Logger) {
+        self.client = client
+        self.topics = topics
+        self.clock = clock
+        self.maxInflight = maxInflight
+        self.maxQueued = maxQueued
+        self.protocolName = protocolName
+        self.logger = logger
+    }
+
+    /// Sets the provider of the connect-time snapshot.
+    public func setOnConnect(_ provider: @escaping @Sendable () async -> [Outgoing]) {
+        onConnect = provider
+    }
+
+    /// Sends now if the link is up and the in-flight window has room, else queues.
+    public func send(_ message: Outgoing) {
+        switch message.kind {
+        case .telemetry:
+            guard connected else { drops.telemetryOffline += 1; return }
+            handOver(message)
+        case .retainedState:
+            if connected { enqueue(message, front: true) }
+        case .alarm:
+            enqueue(message, front: false)
+        case .event, .result:
+            enqueue(message, front: false)
+        }
+        pump()
+    }
+
+    private func enqueue(_ message: Outgoing, front: Bool) {
+        if alarms.count + others.count >= maxQueued {
+            // Under pressure the oldest non-alarm goes first; alarms only when nothing else is left.
+            if !others.isEmpty {
+                let dropped = others.removeFirst()
+                logger.warning("queue full: dropped a message", metadata: ["topic": "\(dropped.topic)"])
+            } else {
+                let dropped = alarms.removeFirst()
+                logger.critical("queue full of alarms: dropped the oldest", metadata: ["id": "\(dropped.alarmID ?? "?")"])
+            }
+            drops.queueFull += 1
+        }
+        if message.kind == .alarm { alarms.append(message) }
+        else if front { others.insert(message, at: 0) }
+        else { others.append(message) }
+    }
+
+    /// Hands queued messages to libmosquitto while connected and the window allows: alarms first.
+    private func pump() {
+        while connected, inflight.count < maxInflight {
+            let message: Outgoing
+            if !alarms.isEmpty { message = alarms.removeFirst() }
+            else if !others.isEmpty { message = others.removeFirst() }
+            else { break }
+            handOver(message)
+        }
+        if alarms.isEmpty, others.isEmpty, inflight.isEmpty {
+            let ready = waiters
+            waiters = []
+            for waiter in ready { waiter.resume() }
+        }
+    }
+
+    private func handOver(_ message: Outgoing) {
+        do {
+            let mid = try client.publish(topic: message.topic, payload: message.payload, qos: message.qos,
+                                         retain: message.retain, correlationData: message.correlationData)
+            if message.qos > 0 { inflight[mid] = message }
+        } catch {
+            // Refused outright (never queued by the library): keep alarms, count the rest.
+            logger.error("publish refused", metadata: ["topic": "\(message.topic)", "error": "\(error)"])
+            if message.kind == .alarm { alarms.insert(message, at: 0); connected = false }
+            else { drops.rejectedByBroker += 1 }
+        }
+    }
+
+    /// Feeds one event from the connection; returns the command messages to dispatch.
+    public func handle(_ event: MQTTEvent) async -> MQTTMessage? {
+        switch event {
+        case .connected(let reason, let text):
+            guard reason == 0 else {
+                logger.error("broker refused the connection", metadata: ["reason": "\(text)"])
+                return nil
+            }
+            if everConnected { reconnects += 1 }
+            everConnected = true
+            logger.notice("connected to broker", metadata: ["inflight": "\(inflight.count)", "queued": "\(alarms.count + others.count)"])
+            do { try client.subscribe(topics.commandFilter, qos: 1) } catch {
+                logger.error("cannot subscribe to commands", metadata: ["error": "\(error)"])
+            }
+            let snapshot = await onConnect?() ?? []
+            connected = true
+            // Status and retained states go ahead of the backlog; the backlog keeps its order.
+            for message in snapshot.reversed() { others.insert(message, at: 0) }
+            pump()
+        case .disconnected(let reason, let text):
+            if connected {
+                logger.warning("disconnected from broker", metadata: ["reason": "\(text)", "code": "\(reason)"])
+            }
+            connected = false
+        case .connectFailed(let error, let retryIn):
+            logger.warning("cannot reach broker", metadata: ["error": "\(error)", "retryIn": "\(retryIn)"])
+        case .published(let mid, let reason):
+            if let probe, probe.mid == mid {
+                lastRTT = probe.sent.duration(to: clock.now())
+                self.probe = nil
+            } else if let message = inflight.removeValue(forKey: mid), reason >= 0x80 {
+                drops.rejectedByBroker += 1
+                logger.error("broker rejected a message", metadata: ["topic": "\(message.topic)", "reason": "\(reason)",
+                                                                     "id": "\(message.alarmID ?? "-")"])
+            }
+            pump()
+        case .subscribed(_, let granted):
+            if granted.contains(where: { $0 >= 0x80 }) {
+                logger.error("broker refused the command subscription", metadata: ["granted": "\(granted)"])
+            }
+        case .message(let message):
+            return message
+        case .closed:
+            connected = false
+        }
+        return nil
+    }
+
+    /// Publishes an empty QoS 1 message to the round-trip probe topic; its PUBACK times the broker.
+    public func probeRoundTrip() {
+        guard connected, probe == nil else { return }
+        if let mid = try? client.publish(topic: topics.rttProbe, payload: [], qos: 1, retain: false) {
+            probe = (mid, clock.now())
+        }
+    }
+
+    /// Figures for telemetry.
+    public func figures() -> (depth: Int, bytes: Int, drops: TelemetryPayload.Drops, rtt: Duration?, link: TelemetryPayload.Link) {
+        let queued = alarms + others + Array(inflight.values)
+        return (queued.count, queued.reduce(0) { $0 + $1.payload.count }, drops, lastRTT,
+                TelemetryPayload.Link(connected: connected, reconnects: reconnects, protocolVersion: protocolName))
+    }
+
+    /// Whether the broker link is up.
+    public var isConnected: Bool { connected }
+
+    /// Publishes `last` (the offline status), waits up to `timeout` for everything in flight to be
+    /// acknowledged, then disconnects cleanly.
+    public func finish(with last: Outgoing, timeout: Duration) async {
+        if connected {
+            send(last)
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await self.drained() }
+                group.addTask { try? await Task.sleep(for: timeout) }
+                await group.next()
+                group.cancelAll()
+                self.releaseWaiters()
+            }
+        }
+        let left = alarms.count + inflight.values.filter { $0.kind == .alarm }.count
+        if left > 0 { logger.critical("stopping with unacknowledged alarms", metadata: ["count": "\(left)"]) }
+        await client.stop()
+    }
+
+    private func drained() async {
+        if alarms.isEmpty, others.isEmpty, inflight.isEmpty { return }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    private func releaseWaiters() {
+        let ready = waiters
+        waiters = []
+        for waiter in ready { waiter.resume() }
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+import Logging
+import ParkGuardCore
+
+/// Persists what must survive restarts: the session number (one more on every start) and the
+/// alarm sequence, so that `seq` never repeats.
+///
+/// `seq` is handed out from a reserved block: the reservation is written (fsync, rename, fsync
+/// the directory) before any number from it is used, so after a crash or power loss the next
+/// start begins above anything that may have been published. The next block is reserved when
+/// half of the current one is used, never on the alarm's path.
+public final class UnitStateStore: @unchecked Sendable {
+    // @unchecked: used only from the AgentController actor (and once at start-up before it exists).
+    struct Persisted: Codable {
+        var session: UInt64
+        var seqReserved: UInt64
+    }
+
+    public let path: String
+    public private(set) var session: UInt64
+    private var nextSeq: UInt64
+    private var reserved: UInt64
+    private let block: UInt64 = 1000
+    private let logger: Logger
+    /// A problem met while loading, for the `event` topic.
+    public private(set) var recoveryNote: String?
+
+    /// Loads (or creates) `directory/unit-state.json` and starts a new session.
+    /// - Throws: ``StateStoreError`` when the directory cannot be created or written.
+    public init(directory: String, logger: Logger) throws(StateStoreError) {
+        self.logger = logger
+        path = directory + "/unit-state.json"
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw StateStoreError(path: directory, message: "cannot create the state directory: \(error.localizedDescription)")
+        }
+        var persisted = Persisted(session: 0, seqReserved: 0)
+        if let data = FileManager.default.contents(atPath: path) {
+            if let decoded = try? JSONDecoder().decode(Persisted.self, from: data) {
+                persisted = decoded
+            } else {
+                // The numbers are lost; restart both above anything a wall-clock-derived floor
+                // says could have been used, so neither repeats.
+                let floor = UInt64(max(0, Date().timeIntervalSince1970)) * 1000
+                persisted = Persisted(session: floor, seqReserved: floor * 1000)
+                recoveryNote = "unit state file \(path) was corrupt; session and seq restarted from a time-based floor"
+                try? FileManager.default.moveItem(atPath: path, toPath: path + ".corrupt-\(floor)")
+            }
+        }
+        session = persisted.session + 1
+        nextSeq = persisted.seqReserved + 1
+        reserved = persisted.seqReserved + block
+        try write()
+    }
+
+    /// The next alarm sequence number.
+    public func takeSeq() -> UInt64 {
+        let seq = nextSeq
+        nextSeq += 1
+        if reserved - seq < block / 2 {
+            let previous = reserved
+            reserved += block
+            do { try write() } catch {
+                reserved = previous
+                logger.error("cannot persist the alarm sequence reservation", metadata: ["error": "\(error)"])
+            }
+        }
+        return seq
+    }
+
+    private func write() throws(StateStoreError) {
+        let data: Data
+        do { data = try JSONEncoder().encode(Persisted(session: session, seqReserved: reserved)) } catch {
+            throw StateStoreError(path: path, message: "cannot encode: \(error)")
+        }
+        try DurableFile.replace(path: path, with: [UInt8](data))
+    }
+}
+
+/// The state directory or file cannot be used.
+public struct StateStoreError: Error, Sendable, CustomStringConvertible {
+    public var path: String
+    public var message: String
+    public var description: String { "\(path): \(message)" }
+}
+
+/// Crash-safe replacement of a small file: write a temporary file, fsync it, rename it over the
+/// old one, fsync the directory.
+enum DurableFile {
+    static func replace(path: String, with bytes: [UInt8]) throws(StateStoreError) {
+        let temporary = path + ".tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw StateStoreError(path: temporary, message: String(cString: strerror(errno))) }
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                let message = String(cString: strerror(errno))
+                close(fd)
+                throw StateStoreError(path: temporary, message: message)
+            }
+            offset += written
+        }
+        guard fsync(fd) == 0 else {
+            let message = String(cString: strerror(errno))
+            close(fd)
+            throw StateStoreError(path: temporary, message: "fsync: \(message)")
+        }
+        close(fd)
+        guard rename(temporary, path) == 0 else {
+            throw StateStoreError(path: path, message: "rename: \(String(cString: strerror(errno)))")
+        }
+        let directory = (path as NSString).deletingLastPathComponent
+        let dirFD = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dirFD >= 0 {
+            _ = fsync(dirFD)
+            close(dirFD)
+        }
+    }
+}

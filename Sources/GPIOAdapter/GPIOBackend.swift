@@ -1,0 +1,57 @@
+import ParkGuardCore
+
+/// An edge on an input line, as the kernel reports it: logical (active-low applied) and stamped
+/// with `CLOCK_MONOTONIC`.
+public struct LineEdge: Sendable, Equatable {
+    public var line: Int
+    /// The logical level after the edge (`true` = active: bell pressed, tamper open).
+    public var active: Bool
+    public var at: MonotonicInstant
+
+    public init(line: Int, active: Bool, at: MonotonicInstant) {
+        self.line = line
+        self.active = active
+        self.at = at
+    }
+}
+
+/// What an input backend reports besides edges: a broken event source.
+public enum GPIOEvent: Sendable, Equatable {
+    case edge(LineEdge)
+    /// The event source failed; edges may have been lost. The runtime raises a line fault.
+    case failed(GPIOError)
+}
+
+/// A GPIO error with the operation, the line and the OS error.
+public struct GPIOError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var operation: String
+    public var line: Int?
+    public var message: String
+
+    public init(operation: String, line: Int? = nil, message: String) {
+        self.operation = operation
+        self.line = line
+        self.message = message
+    }
+
+    public var description: String {
+        line.map { "\(operation) line \($0): \(message)" } ?? "\(operation): \(message)"
+    }
+}
+
+/// A GPIO chip: inputs with edge events, outputs with levels. Two implementations: libgpiod on a
+/// real chip, and the simulator's virtual chip.
+public protocol GPIOBackend: Sendable {
+    /// Requests `setup.line` as an input with both-edge events; returns its logical level now.
+    func requestInput(_ setup: LineSetup) async throws(GPIOError) -> Bool
+    /// Requests `line` as an output at the physical `level`.
+    func requestOutput(line: Int, level: Bool) async throws(GPIOError)
+    /// Sets an output's physical level.
+    func set(line: Int, level: Bool) async throws(GPIOError)
+    /// Reads a requested line: logical level for inputs, physical for outputs.
+    func read(line: Int) async throws(GPIOError) -> Bool
+    /// Starts delivering edges of every requested input. Call after requesting all lines.
+    func events() throws(GPIOError) -> AsyncStream<GPIOEvent>
+    /// Releases every line.
+    func close()
+}

@@ -1,0 +1,183 @@
+import CGPIOD
+import Foundation
+import ParkGuardCore
+import Synchronization
+
+/// libgpiod 1.6 (v1 API) backend: the one Swift owner of a `gpiod_chip` and its lines.
+///
+/// Edge events are read from each input's event fd in bulk (`gpiod_line_event_read_fd_multiple`)
+/// on a thread of its own, because the kernel queues only 16 events per line and drops the rest.
+public final class GPIODChip: GPIOBackend {
+    // SAFETY: the chip pointer is set once in init and closed once in close()/deinit; every use of
+    // it and of the line pointers is under `lines`' lock, except the event thread, which only
+    // reads from event fds it was handed (the fds stay open until close() joins the thread).
+    private nonisolated(unsafe) let chip: OpaquePointer
+    private let consumer: String
+    private let lines = Mutex(LineTable())
+    private let stopPipe: (read: Int32, write: Int32)
+
+    private struct LineTable {
+        // SAFETY: see the class comment; pointers stay inside this file.
+        nonisolated(unsafe) var inputs: [Int: OpaquePointer] = [:]
+        nonisolated(unsafe) var outputs: [Int: OpaquePointer] = [:]
+        var closed = false
+        var eventsStarted = false
+    }
+
+    /// Opens a chip by path (`/dev/gpiochip0`), by name (`gpiochip0`) or by label
+    /// (`pinctrl-bcm2711`). Labels are stable across kernels; numbers are not.
+    public init(chip name: String, consumer: String) throws(GPIOError) {
+        let opened: OpaquePointer? = name.hasPrefix("/") ? gpiod_chip_open(name) : (gpiod_chip_open_by_label(name) ?? gpiod_chip_open_by_name(name))
+        guard let opened else {
+            throw GPIOError(operation: "open chip '\(name)'", message: osError(errno) + " (is the chip label right? `gpiodetect` lists them)")
+        }
+        chip = opened
+        self.consumer = consumer
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else {
+            gpiod_chip_close(opened)
+            throw GPIOError(operation: "pipe", message: osError(errno))
+        }
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        stopPipe = (fds[0], fds[1])
+    }
+
+    deinit {
+        close()
+        Glibc.close(stopPipe.read)
+        Glibc.close(stopPipe.write)
+    }
+
+    public func requestInput(_ setup: LineSetup) async throws(GPIOError) -> Bool {
+        try lines.withLock { table throws(GPIOError) -> Bool in
+            let line = try self.line(setup.line, table)
+            var flags = setup.activeLow ? Int32(GPIOD_LINE_REQUEST_FLAG_ACTIVE_LOW) : 0
+            switch setup.bias {
+            case .asIs: break
+            case .disabled: flags |= Int32(GPIOD_LINE_REQUEST_FLAG_BIAS_DISABLE)
+            case .pullUp: flags |= Int32(GPIOD_LINE_REQUEST_FLAG_BIAS_PULL_UP)
+            case .pullDown: flags |= Int32(GPIOD_LINE_REQUEST_FLAG_BIAS_PULL_DOWN)
+            }
+            guard gpiod_line_request_both_edges_events_flags(line, consumer, flags) == 0 else {
+                throw GPIOError(operation: "request input", line: setup.line, message: osError(errno) + busyHint(line))
+            }
+            table.inputs[setup.line] = line
+            let value = gpiod_line_get_value(line)
+            guard value >= 0 else { throw GPIOError(operation: "read", line: setup.line, message: osError(errno)) }
+            return value == 1
+        }
+    }
+
+    public func requestOutput(line offset: Int, level: Bool) async throws(GPIOError) {
+        try lines.withLock { table throws(GPIOError) in
+            let line = try self.line(offset, table)
+            guard gpiod_line_request_output(line, consumer, level ? 1 : 0) == 0 else {
+                throw GPIOError(operation: "request output", line: offset, message: osError(errno) + busyHint(line))
+            }
+            table.outputs[offset] = line
+        }
+    }
+
+    public func set(line offset: Int, level: Bool) async throws(GPIOError) {
+        try lines.withLock { table throws(GPIOError) in
+            guard let line = table.outputs[offset] else {
+                throw GPIOError(operation: "set", line: offset, message: "not requested as an output")
+            }
+            guard gpiod_line_set_value(line, level ? 1 : 0) == 0 else {
+                throw GPIOError(operation: "set", line: offset, message: osError(errno))
+            }
+        }
+    }
+
+    public func read(line offset: Int) async throws(GPIOError) -> Bool {
+        try lines.withLock { table throws(GPIOError) -> Bool in
+            guard let line = table.inputs[offset] ?? table.outputs[offset] else {
+                throw GPIOError(operation: "read", line: offset, message: "not requested")
+            }
+            let value = gpiod_line_get_value(line)
+            guard value >= 0 else { throw GPIOError(operation: "read", line: offset, message: osError(errno)) }
+            return value == 1
+        }
+    }
+
+    public func events() throws(GPIOError) -> AsyncStream<GPIOEvent> {
+        let watched = try lines.withLock { table throws(GPIOError) -> [(offset: Int, fd: Int32)] in
+            guard !table.eventsStarted else { throw GPIOError(operation: "events", message: "already started") }
+            table.eventsStarted = true
+            return table.inputs.map { offset, line in (offset, gpiod_line_event_get_fd(line)) }
+        }
+        let (stream, continuation) = AsyncStream.makeStream(of: GPIOEvent.self)
+        let stop = stopPipe.read
+        Thread.detachNewThread {
+            Self.readEvents(watched, stop: stop, into: continuation)
+        }
+        return stream
+    }
+
+    public func close() {
+        lines.withLock { table in
+            guard !table.closed else { return }
+            table.closed = true
+            var byte: UInt8 = 1
+            _ = write(stopPipe.write, &byte, 1)
+            for line in table.inputs.values { gpiod_line_release(line) }
+            for line in table.outputs.values { gpiod_line_release(line) }
+            table.inputs = [:]
+            table.outputs = [:]
+            gpiod_chip_close(chip)
+        }
+    }
+
+    private func line(_ offset: Int, _ table: LineTable) throws(GPIOError) -> OpaquePointer {
+        guard !table.closed else { throw GPIOError(operation: "request", line: offset, message: "chip is closed") }
+        guard offset >= 0, offset < Int(gpiod_chip_num_lines(chip)) else {
+            throw GPIOError(operation: "request", line: offset, message: "the chip has only \(gpiod_chip_num_lines(chip)) lines")
+        }
+        guard let line = gpiod_chip_get_line(chip, UInt32(offset)) else {
+            throw GPIOError(operation: "get line", line: offset, message: osError(errno))
+        }
+        return line
+    }
+
+    private func busyHint(_ line: OpaquePointer) -> String {
+        guard gpiod_line_is_used(line), let owner = gpiod_line_consumer(line) else { return "" }
+        return " (in use by '\(String(cString: owner))')"
+    }
+
+    /// The event thread: poll every input's fd plus the stop pipe; drain each ready fd in bulk.
+    private static func readEvents(_ watched: [(offset: Int, fd: Int32)], stop: Int32,
+                                   into continuation: AsyncStream<GPIOEvent>.Continuation) {
+        var descriptors = watched.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
+        descriptors.append(pollfd(fd: stop, events: Int16(POLLIN), revents: 0))
+        var buffer = [gpiod_line_event](repeating: gpiod_line_event(), count: 16)
+        defer { continuation.finish() }
+        while true {
+            let ready = poll(&descriptors, nfds_t(descriptors.count), -1)
+            if ready < 0 {
+                if errno == EINTR { continue }
+                continuation.yield(.failed(GPIOError(operation: "poll", message: osError(errno))))
+                return
+            }
+            if descriptors.last!.revents != 0 { return }
+            for index in watched.indices where descriptors[index].revents != 0 {
+                descriptors[index].revents = 0
+                let count = buffer.withUnsafeMutableBufferPointer {
+                    gpiod_line_event_read_fd_multiple(watched[index].fd, $0.baseAddress, UInt32($0.count))
+                }
+                if count < 0 {
+                    if errno == EINTR || errno == EAGAIN { continue }
+                    continuation.yield(.failed(GPIOError(operation: "read events", line: watched[index].offset, message: osError(errno))))
+                    return
+                }
+                for event in buffer.prefix(Int(count)) {
+                    let ns = UInt64(event.ts.tv_sec) * 1_000_000_000 + UInt64(event.ts.tv_nsec)
+                    let rising = event.event_type == Int32(GPIOD_LINE_EVENT_RISING_EDGE)
+                    continuation.yield(.edge(LineEdge(line: watched[index].offset, active: rising,
+                                                      at: MonotonicInstant(nanoseconds: ns))))
+                }
+            }
+        }
+    }
+}
+
+func osError(_ code: Int32) -> String { String(cString: strerror(code)) }

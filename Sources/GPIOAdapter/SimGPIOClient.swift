@@ -1,0 +1,205 @@
+import Foundation
+import ParkGuardCore
+import Synchronization
+
+/// The `sim` backend: the simulator's virtual chip over a Unix stream socket, speaking
+/// ``SimWire``. It behaves like the kernel's character device as far as the agent can tell.
+public final class SimGPIOClient: GPIOBackend {
+    private let socket: Int32
+    private let state = Mutex(State())
+    private let writeLock = Mutex(())
+    private let eventStream: AsyncStream<GPIOEvent>
+    private let eventContinuation: AsyncStream<GPIOEvent>.Continuation
+
+    private struct State {
+        var nextID: UInt64 = 1
+        var waiting: [UInt64: CheckedContinuation<SimWire.Message, Never>] = [:]
+        var inputs: Set<Int> = []
+        var deliverEdges = false
+        var early: [GPIOEvent] = []
+        var closed = false
+        var failure: GPIOError?
+    }
+
+    /// Connects to the simulator's socket and greets it.
+    /// - Throws: ``GPIOError`` when the simulator is not running there.
+    public init(socketPath: String, consumer: String) async throws(GPIOError) {
+        socket = try Self.connect(path: socketPath)
+        (eventStream, eventContinuation) = AsyncStream.makeStream(of: GPIOEvent.self)
+        Thread.detachNewThread { [self] in readLoop() }
+        let reply = try await call(SimWire.Request(op: .hello, id: 0, consumer: consumer))
+        if reply.ev == .error {
+            throw GPIOError(operation: "hello", message: reply.message ?? "refused by the simulator")
+        }
+    }
+
+    deinit { close() }
+
+    public func requestInput(_ setup: LineSetup) async throws(GPIOError) -> Bool {
+        let reply = try await call(SimWire.Request(op: .request, id: 0, line: setup.line, direction: "input",
+                                                  activeLow: setup.activeLow, bias: setup.bias.rawValue))
+        state.withLock { _ = $0.inputs.insert(setup.line) }
+        return try value(reply, operation: "request input", line: setup.line)
+    }
+
+    public func requestOutput(line: Int, level: Bool) async throws(GPIOError) {
+        let reply = try await call(SimWire.Request(op: .request, id: 0, line: line, direction: "output", activeLow: false, value: level))
+        _ = try value(reply, operation: "request output", line: line, needsValue: false)
+    }
+
+    public func set(line: Int, level: Bool) async throws(GPIOError) {
+        let reply = try await call(SimWire.Request(op: .set, id: 0, line: line, value: level))
+        _ = try value(reply, operation: "set", line: line, needsValue: false)
+    }
+
+    public func read(line: Int) async throws(GPIOError) -> Bool {
+        try value(try await call(SimWire.Request(op: .get, id: 0, line: line)), operation: "read", line: line)
+    }
+
+    public func events() throws(GPIOError) -> AsyncStream<GPIOEvent> {
+        let early = state.withLock { state -> [GPIOEvent] in
+            state.deliverEdges = true
+            defer { state.early = [] }
+            return state.early
+        }
+        for event in early { eventContinuation.yield(event) }
+        return eventStream
+    }
+
+    public func close() {
+        let waiting = state.withLock { state -> [CheckedContinuation<SimWire.Message, Never>] in
+            guard !state.closed else { return [] }
+            state.closed = true
+            shutdown(socket, Int32(SHUT_RDWR))
+            defer { state.waiting = [:] }
+            return Array(state.waiting.values)
+        }
+        for continuation in waiting { continuation.resume(returning: SimWire.Message(ev: .error, message: "closed")) }
+    }
+
+    private func value(_ reply: SimWire.Message, operation: String, line: Int, needsValue: Bool = true) throws(GPIOError) -> Bool {
+        if reply.ev == .error { throw GPIOError(operation: operation, line: line, message: reply.message ?? "refused") }
+        guard let value = reply.value else {
+            if needsValue { throw GPIOError(operation: operation, line: line, message: "the simulator sent no value") }
+            return false
+        }
+        return value
+    }
+
+    private func call(_ request: SimWire.Request) async throws(GPIOError) -> SimWire.Message {
+        var request = request
+        let id: UInt64
+        do {
+            id = try state.withLock { state throws(GPIOError) -> UInt64 in
+                if let failure = state.failure { throw failure }
+                defer { state.nextID += 1 }
+                return state.nextID
+            }
+        }
+        request.id = id
+        var line = (try? JSONEncoder().encode(request)).map { [UInt8]($0) } ?? []
+        line.append(0x0A)
+        let reply = await withCheckedContinuation { continuation in
+            state.withLock { $0.waiting[id] = continuation }
+            do { try send(line) } catch {
+                let pending = state.withLock { $0.waiting.removeValue(forKey: id) }
+                pending?.resume(returning: SimWire.Message(ev: .error, message: "\(error)"))
+            }
+        }
+        if reply.ev == .error, reply.id == nil {
+            throw GPIOError(operation: "\(request.op.rawValue)", line: request.line, message: reply.message ?? "simulator connection lost")
+        }
+        return reply
+    }
+
+    private func send(_ bytes: [UInt8]) throws(GPIOError) {
+        try writeLock.withLock { _ throws(GPIOError) in
+            var offset = 0
+            while offset < bytes.count {
+                let written = bytes[offset...].withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    throw GPIOError(operation: "send to simulator", message: osError(errno))
+                }
+                offset += written
+            }
+        }
+    }
+
+    /// The reader thread: splits the stream into lines and dispatches replies and edges.
+    private func readLoop() {
+        var buffer: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        let decoder = JSONDecoder()
+        while true {
+            let count = chunk.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
+            if count < 0, errno == EINTR { continue }
+            if count <= 0 { break }
+            buffer.append(contentsOf: chunk[0 ..< count])
+            while let newline = buffer.firstIndex(of: 0x0A) {
+                let line = Array(buffer[..<newline])
+                buffer.removeSubrange(...newline)
+                guard let message = try? decoder.decode(SimWire.Message.self, from: Data(line)) else {
+                    continue  // a garbled line from the simulator is ignored, not fatal
+                }
+                dispatch(message)
+            }
+            if buffer.count > 1 << 20 { buffer.removeAll() }
+        }
+        let failure = GPIOError(operation: "simulator connection", message: "closed by the simulator")
+        let waiting = state.withLock { state -> [CheckedContinuation<SimWire.Message, Never>] in
+            state.failure = failure
+            defer { state.waiting = [:] }
+            return Array(state.waiting.values)
+        }
+        for continuation in waiting { continuation.resume(returning: SimWire.Message(ev: .error, message: failure.message)) }
+        let closedByUs = state.withLock { $0.closed }
+        if !closedByUs { eventContinuation.yield(.failed(failure)) }
+        eventContinuation.finish()
+        Glibc.close(socket)
+    }
+
+    private func dispatch(_ message: SimWire.Message) {
+        switch message.ev {
+        case .edge:
+            guard let line = message.line, let rising = message.rising, let ts = message.ts else { return }
+            let event = GPIOEvent.edge(LineEdge(line: line, active: rising, at: MonotonicInstant(nanoseconds: ts)))
+            let deliver = state.withLock { state -> Bool in
+                guard state.inputs.contains(line) else { return false }
+                if !state.deliverEdges { state.early.append(event) }
+                return state.deliverEdges
+            }
+            if deliver { eventContinuation.yield(event) }
+        case .ok, .error:
+            guard let id = message.id else { return }
+            state.withLock { $0.waiting.removeValue(forKey: id) }?.resume(returning: message)
+        }
+    }
+
+    private static func connect(path: String) throws(GPIOError) -> Int32 {
+        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw GPIOError(operation: "socket", message: osError(errno)) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let capacity = MemoryLayout.size(ofValue: address.sun_path)
+        guard path.utf8.count < capacity else {
+            Glibc.close(fd)
+            throw GPIOError(operation: "connect to simulator", message: "socket path longer than \(capacity - 1) bytes: \(path)")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: path.utf8)
+            raw[path.utf8.count] = 0
+        }
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        guard rc == 0 else {
+            let message = osError(errno)
+            Glibc.close(fd)
+            throw GPIOError(operation: "connect to simulator at \(path)", message: "\(message) (is `parkguard-sim serve` running?)")
+        }
+        return fd
+    }
+}

@@ -1,0 +1,154 @@
+/// The agent's whole configuration, validated: every value here is in range and every
+/// cross-reference (a bell's cameras, an output's bells, an input's bell) resolves.
+public struct AgentConfig: Sendable, Equatable {
+    public var site: String
+    public var unit: String
+    public var broker: BrokerConfig
+    public var gpio: GPIOConfig
+    public var bells: [BellConfig]
+    public var inputs: [InputConfig]
+    public var outputs: [OutputConfig]
+    public var cameras: [CameraConfig]
+    public var heartbeatInterval: Duration
+    public var stateDirectory: String
+    public var outbox: OutboxConfig
+    public var logLevel: LogLevel
+
+    /// The topic root `parkguard/v1/{site}/{unit}`.
+    public var topics: Topics { Topics(site: site, unit: unit) }
+}
+
+/// Log verbosity, named as in syslog/journald.
+public enum LogLevel: String, Sendable, Equatable, CaseIterable {
+    case debug, info, notice, warning, error
+}
+
+/// Where and how the agent reaches the district broker.
+public struct BrokerConfig: Sendable, Equatable {
+    public enum ProtocolVersion: String, Sendable, Equatable { case mqtt5, mqtt311 }
+    public var host: String
+    public var port: Int
+    public var protocolVersion: ProtocolVersion
+    public var keepalive: Duration
+    public var clientID: String
+    public var username: String?
+    public var passwordFile: String?
+    public var tls: TLSConfig?
+    public var reconnectInitial: Duration
+    public var reconnectMax: Duration
+    /// Upper bound of QoS 1 messages handed to the broker and not yet acknowledged.
+    public var maxInflight: Int
+}
+
+/// Files for mutual TLS to the broker.
+public struct TLSConfig: Sendable, Equatable {
+    public var caFile: String
+    public var certFile: String?
+    public var keyFile: String?
+    public var verifyHostname: Bool
+}
+
+/// Which GPIO backend the agent uses.
+public struct GPIOConfig: Sendable, Equatable {
+    public enum Backend: Sendable, Equatable {
+        /// libgpiod on a real chip, opened by label (`pinctrl-bcm2711`) or path (`/dev/gpiochip0`).
+        case gpiod(chip: String)
+        /// The simulator's virtual chip on a Unix socket.
+        case sim(socket: String)
+    }
+    public var backend: Backend
+    /// Consumer label shown by `gpioinfo`.
+    public var consumer: String
+}
+
+/// Electrical setup of one input line.
+public struct LineSetup: Sendable, Equatable {
+    public enum Bias: String, Sendable, Equatable, CaseIterable {
+        case asIs = "as-is", disabled, pullUp = "pull-up", pullDown = "pull-down"
+    }
+    public var line: Int
+    public var activeLow: Bool
+    public var bias: Bias
+    public init(line: Int, activeLow: Bool, bias: Bias) {
+        self.line = line
+        self.activeLow = activeLow
+        self.bias = bias
+    }
+}
+
+/// A camera a bell is linked to, with the PTZ preset to point it at the bell.
+public struct CameraLink: Sendable, Equatable, Codable {
+    public var id: String
+    public var preset: String?
+    public init(id: String, preset: String? = nil) {
+        self.id = id
+        self.preset = preset
+    }
+}
+
+/// One emergency bell.
+public struct BellConfig: Sendable, Equatable {
+    public var id: String
+    public var setup: LineSetup
+    public var timing: BellTiming
+    public var enabled: Bool
+    public var cameras: [CameraLink]
+}
+
+/// The time thresholds of a bell's state machine.
+public struct BellTiming: Sendable, Equatable {
+    /// How long the line must stay quiet before a level counts as stable.
+    public var debounce: Duration
+    /// A press held this long is reported as `hold`.
+    public var holdAfter: Duration
+    /// A press held this long is a stuck contact: a `fault`, not an endless alarm.
+    public var stuckAfter: Duration
+    /// After the hub's `ack`, the bell stays `acknowledged` this long (and until released).
+    public var acknowledgedFor: Duration
+
+    public init(debounce: Duration, holdAfter: Duration, stuckAfter: Duration, acknowledgedFor: Duration) {
+        self.debounce = debounce
+        self.holdAfter = holdAfter
+        self.stuckAfter = stuckAfter
+        self.acknowledgedFor = acknowledgedFor
+    }
+}
+
+/// A supervisory input: a tamper switch in a bell housing or a cabinet door.
+public struct InputConfig: Sendable, Equatable {
+    public enum Kind: String, Sendable, Equatable, CaseIterable { case tamper, door }
+    public var id: String
+    public var kind: Kind
+    public var setup: LineSetup
+    public var debounce: Duration
+    /// The bell whose `alarm` topic reports this input.
+    public var bell: String
+}
+
+/// A local annunciation output.
+public struct OutputConfig: Sendable, Equatable {
+    public enum Role: String, Sendable, Equatable, CaseIterable {
+        case strobe, siren, callAccepted
+    }
+    public var id: String
+    public var role: Role
+    public var line: Int
+    public var activeLow: Bool
+    /// How long the output stays on after it is switched on.
+    public var duration: Duration
+    /// The bells that drive this output (all bells when the config names none).
+    public var bells: [String]
+}
+
+/// A CCTV camera in the park (probed for health from issue 4 on; here it is the link target).
+public struct CameraConfig: Sendable, Equatable {
+    public var id: String
+    public var host: String
+}
+
+/// Where unsent messages wait and how much they may take.
+public struct OutboxConfig: Sendable, Equatable {
+    public var path: String
+    public var maxBytes: Int
+    public var maxRecords: Int
+}

@@ -1,0 +1,196 @@
+/// Turns a parsed document into a validated ``AgentConfig``, or every error in it.
+public enum AgentConfigDecoder {
+    /// Validates `root` (parsed from `file`).
+    /// - Throws: ``ConfigErrors`` with every problem found, each naming file, line and key.
+    public static func decode(_ root: ConfigNode, file: String) throws(ConfigErrors) -> AgentConfig {
+        let sink = ConfigErrorSink()
+        var top = ConfigReader(file: file, path: "", node: root, sink: sink)
+        if case .null = root.value {
+            throw ConfigErrors([ConfigError(file: file, line: 0, key: "", message: "the file is empty")])
+        }
+        let site = top.identifier("site")
+        let unit = top.identifier("unit")
+        let broker = top.mapping("broker") { readBroker(&$0, site: site, unit: unit) }
+        if broker == nil { top.fail(nil, "missing required key 'broker'") }
+        let gpio = top.mapping("gpio", readGPIO)
+        if gpio == nil { top.fail(nil, "missing required key 'gpio'") }
+        let cameras = top.list("cameras") { r in CameraConfig(id: r.identifier("id"), host: r.string("host")) }
+        let bells = top.list("bells", readBell)
+        let inputs = top.list("inputs", readInput)
+        let outputs = top.list("outputs", readOutput)
+        let heartbeat = top.duration("heartbeatInterval", default: .seconds(30), in: .seconds(1) ... .seconds(3600))
+        let stateDirectory = top.string("stateDirectory", default: "/var/lib/parkguard") ?? "/var/lib/parkguard"
+        let outbox = top.mapping("outbox") { r in
+            OutboxConfig(
+                path: r.string("path", default: nil) ?? stateDirectory + "/outbox",
+                maxBytes: r.bytes("maxBytes", default: 16 << 20, in: 64 << 10 ... 4 << 30),
+                maxRecords: r.int("maxRecords", default: 100_000, in: 10 ... 10_000_000) ?? 100_000)
+        } ?? OutboxConfig(path: stateDirectory + "/outbox", maxBytes: 16 << 20, maxRecords: 100_000)
+        let logLevel = top.choice("logLevel", LogLevel.allCases.map { ($0.rawValue, $0) }, default: .info)
+        top.finish()
+
+        let config = AgentConfig(
+            site: site, unit: unit,
+            broker: broker ?? BrokerConfig.placeholder,
+            gpio: gpio ?? GPIOConfig(backend: .sim(socket: ""), consumer: "parkguardd"),
+            bells: bells, inputs: inputs, outputs: outputs, cameras: cameras,
+            heartbeatInterval: heartbeat, stateDirectory: stateDirectory, outbox: outbox,
+            logLevel: logLevel)
+        crossCheck(config, root: root, file: file, sink: sink)
+        if !sink.errors.isEmpty { throw ConfigErrors(sink.errors.sorted { $0.line < $1.line }) }
+        return config
+    }
+
+    static func readBroker(_ r: inout ConfigReader, site: String, unit: String) -> BrokerConfig {
+        let host = r.string("host")
+        let port = r.int("port", default: nil, in: 1 ... 65535) ?? 1883
+        let version = r.choice("protocol", [("mqtt5", BrokerConfig.ProtocolVersion.mqtt5), ("mqtt311", .mqtt311)], default: .mqtt5)
+        let keepalive = r.duration("keepalive", default: .seconds(30), in: .seconds(5) ... .seconds(3600))
+        let clientID = r.string("clientId", default: nil) ?? "parkguard-\(site)-\(unit)"
+        if clientID.isEmpty || clientID.utf8.count > 128 { r.fail("clientId", "must be 1 to 128 characters") }
+        let username = r.string("username", default: nil)
+        let passwordFile = r.string("passwordFile", default: nil)
+        let tls = r.mapping("tls") { t in
+            TLSConfig(caFile: t.string("caFile"), certFile: t.string("certFile", default: nil),
+                      keyFile: t.string("keyFile", default: nil),
+                      verifyHostname: t.bool("verifyHostname", default: true))
+        }
+        if let tls, (tls.certFile == nil) != (tls.keyFile == nil) {
+            r.fail("tls", "certFile and keyFile go together: give both or neither")
+        }
+        let initial = r.duration("reconnectInitial", default: .seconds(1), in: .milliseconds(100) ... .seconds(60))
+        let max = r.duration("reconnectMax", default: .seconds(60), in: .seconds(1) ... .seconds(3600))
+        if max < initial { r.fail("reconnectMax", "must not be shorter than reconnectInitial") }
+        let inflight = r.int("maxInflight", default: 20, in: 1 ... 65535) ?? 20
+        return BrokerConfig(host: host, port: port, protocolVersion: version, keepalive: keepalive,
+                            clientID: clientID, username: username, passwordFile: passwordFile, tls: tls,
+                            reconnectInitial: initial, reconnectMax: max, maxInflight: inflight)
+    }
+
+    static func readGPIO(_ r: inout ConfigReader) -> GPIOConfig {
+        let backendName = r.choice("backend", [("gpiod", "gpiod"), ("sim", "sim")], default: "gpiod")
+        let consumer = r.string("consumer", default: "parkguardd") ?? "parkguardd"
+        switch backendName {
+        case "sim":
+            let socket = r.string("socket", default: "/run/parkguard-sim/gpio.sock") ?? ""
+            _ = r.string("chip", default: nil).map { _ in r.fail("chip", "is for the gpiod backend; the sim backend takes 'socket'") }
+            return GPIOConfig(backend: .sim(socket: socket), consumer: consumer)
+        default:
+            let chip = r.string("chip")
+            _ = r.string("socket", default: nil).map { _ in r.fail("socket", "is for the sim backend; the gpiod backend takes 'chip'") }
+            return GPIOConfig(backend: .gpiod(chip: chip), consumer: consumer)
+        }
+    }
+
+    static func readSetup(_ r: inout ConfigReader) -> LineSetup {
+        LineSetup(line: r.int("line", default: nil, in: 0 ... 1023) ?? 0,
+                  activeLow: r.bool("activeLow", default: true),
+                  bias: r.choice("bias", LineSetup.Bias.allCases.map { ($0.rawValue, $0) }, default: .pullUp))
+    }
+
+    static func readBell(_ r: inout ConfigReader) -> BellConfig {
+        let id = r.identifier("id")
+        let setup = readSetup(&r)
+        let debounce = r.duration("debounce", default: .milliseconds(30), in: .milliseconds(1) ... .seconds(1))
+        let hold = r.duration("holdAfter", default: .seconds(3), in: .milliseconds(100) ... .seconds(600))
+        let stuck = r.duration("stuckAfter", default: .seconds(120), in: .seconds(1) ... .seconds(86400))
+        let acked = r.duration("acknowledgedFor", default: .seconds(120), in: .seconds(1) ... .seconds(86400))
+        if stuck <= hold { r.fail("stuckAfter", "must be longer than holdAfter (\(ConfigUnits.describe(hold)))") }
+        if hold <= debounce { r.fail("holdAfter", "must be longer than debounce (\(ConfigUnits.describe(debounce)))") }
+        let enabled = r.bool("enabled", default: true)
+        let cameras = r.list("cameras") { c in
+            CameraLink(id: c.identifier("id"), preset: c.string("preset", default: nil))
+        }
+        return BellConfig(id: id, setup: setup,
+                          timing: BellTiming(debounce: debounce, holdAfter: hold, stuckAfter: stuck, acknowledgedFor: acked),
+                          enabled: enabled, cameras: cameras)
+    }
+
+    static func readInput(_ r: inout ConfigReader) -> InputConfig {
+        InputConfig(id: r.identifier("id"),
+                    kind: r.choice("kind", InputConfig.Kind.allCases.map { ($0.rawValue, $0) }, default: .tamper),
+                    setup: readSetup(&r),
+                    debounce: r.duration("debounce", default: .milliseconds(50), in: .milliseconds(1) ... .seconds(5)),
+                    bell: r.identifier("bell"))
+    }
+
+    static func readOutput(_ r: inout ConfigReader) -> OutputConfig {
+        let id = r.identifier("id")
+        let role = r.choice("role", OutputConfig.Role.allCases.map { ($0.rawValue, $0) }, default: .strobe)
+        if !r.has("role") { r.fail(nil, "missing required key 'role' (strobe, siren or callAccepted)") }
+        return OutputConfig(id: id, role: role,
+                            line: r.int("line", default: nil, in: 0 ... 1023) ?? 0,
+                            activeLow: r.bool("activeLow", default: false),
+                            duration: r.duration("duration", default: .seconds(60), in: .milliseconds(100) ... .seconds(86400)),
+                            bells: r.strings("bells") ?? [])
+    }
+
+    /// Checks that need the whole document: unique ids, lines used once, links resolve.
+    static func crossCheck(_ config: AgentConfig, root: ConfigNode, file: String, sink: ConfigErrorSink) {
+        func lineOf(_ list: String, _ index: Int, _ key: String? = nil) -> Int {
+            guard case .mapping(let entries) = root.value,
+                  let seq = entries.first(where: { $0.key == list })?.value,
+                  case .sequence(let items) = seq.value, index < items.count else { return 0 }
+            guard let key, case .mapping(let fields) = items[index].value,
+                  let field = fields.first(where: { $0.key == key }) else { return items[index].line }
+            return field.value.line
+        }
+        func report(_ list: String, _ index: Int, _ key: String, _ message: String) {
+            sink.add(ConfigError(file: file, line: lineOf(list, index, key), key: "\(list)[\(index)].\(key)", message: message))
+        }
+        var lines: [Int: String] = [:]
+        func claim(_ line: Int, by owner: String, _ list: String, _ index: Int) {
+            if let previous = lines[line] {
+                report(list, index, "line", "line \(line) is already used by \(previous)")
+            } else {
+                lines[line] = owner
+            }
+        }
+        let bellIDs = Set(config.bells.map(\.id))
+        let cameraIDs = Set(config.cameras.map(\.id))
+        var seen: Set<String> = []
+        for (i, bell) in config.bells.enumerated() {
+            if !seen.insert(bell.id).inserted { report("bells", i, "id", "bell id '\(bell.id)' is used twice") }
+            claim(bell.setup.line, by: "bell \(bell.id)", "bells", i)
+            for camera in bell.cameras where !cameraIDs.isEmpty && !cameraIDs.contains(camera.id) {
+                report("bells", i, "cameras", "camera '\(camera.id)' is not in the cameras list")
+            }
+        }
+        seen = []
+        for (i, input) in config.inputs.enumerated() {
+            if !seen.insert(input.id).inserted { report("inputs", i, "id", "input id '\(input.id)' is used twice") }
+            claim(input.setup.line, by: "input \(input.id)", "inputs", i)
+            if !input.bell.isEmpty, !bellIDs.contains(input.bell) {
+                report("inputs", i, "bell", "no bell has the id '\(input.bell)'")
+            }
+        }
+        seen = []
+        for (i, output) in config.outputs.enumerated() {
+            if !seen.insert(output.id).inserted { report("outputs", i, "id", "output id '\(output.id)' is used twice") }
+            claim(output.line, by: "output \(output.id)", "outputs", i)
+            for bell in output.bells where !bellIDs.contains(bell) {
+                report("outputs", i, "bells", "no bell has the id '\(bell)'")
+            }
+        }
+        seen = []
+        for (i, camera) in config.cameras.enumerated() where !seen.insert(camera.id).inserted {
+            report("cameras", i, "id", "camera id '\(camera.id)' is used twice")
+        }
+        if config.bells.isEmpty, sink.errors.isEmpty {
+            sink.add(ConfigError(file: file, line: 0, key: "bells", message: "at least one bell must be configured"))
+        }
+    }
+}
+
+/// Every error found in one configuration file.
+public struct ConfigErrors: Error, Sendable, CustomStringConvertible {
+    public var errors: [ConfigError]
+    public init(_ errors: [ConfigError]) { self.errors = errors }
+    public var description: String { errors.map(\.description).joined(separator: "\n") }
+}
+
+extension BrokerConfig {
+    static let placeholder = BrokerConfig(
+        host: "", port: 1883, protocolVersion: .mqtt5, keepalive: .seconds(30), clientID: "", username: nil,
+        passwordFile: nil, tls: nil, reconnectInitial: .seconds(1), reconnectMax: .seconds(60), maxInflight: 20)
+}

@@ -1,0 +1,188 @@
+/// The common header of every payload: schema name, wall time, monotonic time and whether the
+/// wall clock is trustworthy (units without an RTC boot with a wrong clock until NTP syncs).
+public struct Stamp: Sendable, Equatable {
+    public var wall: WallTime
+    public var mono: MonotonicInstant
+    public var clockSynced: Bool
+    public init(wall: WallTime, mono: MonotonicInstant, clockSynced: Bool) {
+        self.wall = wall
+        self.mono = mono
+        self.clockSynced = clockSynced
+    }
+}
+
+/// `status` (retained): `online` at connect, `offline` as the Last Will and at clean shutdown.
+public struct StatusPayload: Encodable, Sendable {
+    public var schema = "parkguard/status/1"
+    public var state: String
+    public var site: String
+    public var unit: String
+    public var version: String
+    public var bootId: String
+    public var session: UInt64
+    public var time: String
+    public var mono: UInt64
+    public var clockSynced: Bool
+    /// `clean` for an orderly shutdown, `lost` for the Last Will.
+    public var reason: String?
+
+    public init(online: Bool, site: String, unit: String, version: String, bootID: String, session: UInt64,
+                stamp: Stamp, reason: String? = nil) {
+        state = online ? "online" : "offline"
+        self.site = site
+        self.unit = unit
+        self.version = version
+        self.bootId = bootID
+        self.session = session
+        time = stamp.wall.rfc3339
+        mono = stamp.mono.milliseconds
+        clockSynced = stamp.clockSynced
+        self.reason = reason
+    }
+}
+
+/// `bell/{bell}/alarm`: one bell event, at least once, de-duplicated by `id` at the hub.
+public struct AlarmPayload: Codable, Sendable, Equatable {
+    public var schema = "parkguard/alarm/1"
+    public var id: String
+    public var seq: UInt64
+    public var session: UInt64
+    public var site: String
+    public var unit: String
+    public var bell: String
+    public var kind: AlarmKind
+    /// The bell's state after this event.
+    public var state: BellState
+    /// The tamper or door input, for `tamper` and `tamperRestored`.
+    public var input: String?
+    public var detail: String?
+    public var time: String
+    public var mono: UInt64
+    public var clockSynced: Bool
+    /// Milliseconds since boot of the line change itself (kernel timestamp).
+    public var edgeMono: UInt64
+    public var cameras: [CameraLink]
+
+    public init(id: String, seq: UInt64, session: UInt64, site: String, unit: String, bell: String,
+                kind: AlarmKind, state: BellState, input: String? = nil, detail: String? = nil,
+                stamp: Stamp, edge: MonotonicInstant, cameras: [CameraLink]) {
+        self.id = id
+        self.seq = seq
+        self.session = session
+        self.site = site
+        self.unit = unit
+        self.bell = bell
+        self.kind = kind
+        self.state = state
+        self.input = input
+        self.detail = detail
+        time = stamp.wall.rfc3339
+        mono = stamp.mono.milliseconds
+        clockSynced = stamp.clockSynced
+        edgeMono = edge.milliseconds
+        self.cameras = cameras
+    }
+}
+
+/// `bell/{bell}/state` (retained).
+public struct BellStatePayload: Encodable, Sendable {
+    public var schema = "parkguard/bell-state/1"
+    public var bell: String
+    public var state: BellState
+    public var time: String
+    public var mono: UInt64
+    public var clockSynced: Bool
+
+    public init(bell: String, state: BellState, stamp: Stamp) {
+        self.bell = bell
+        self.state = state
+        time = stamp.wall.rfc3339
+        mono = stamp.mono.milliseconds
+        clockSynced = stamp.clockSynced
+    }
+}
+
+/// `telemetry` (QoS 0, every heartbeat).
+public struct TelemetryPayload: Encodable, Sendable, Equatable {
+    public var schema = "parkguard/telemetry/1"
+    public var time: String
+    public var mono: UInt64
+    public var clockSynced: Bool
+    public var session: UInt64
+    public var uptimeSeconds: UInt64
+    public var agentUptimeSeconds: UInt64
+    public var load1: Double?
+    public var load5: Double?
+    public var load15: Double?
+    public var memTotalBytes: UInt64?
+    public var memAvailableBytes: UInt64?
+    public var agentRssBytes: UInt64?
+    public var diskFreeBytes: UInt64?
+    public var diskTotalBytes: UInt64?
+    public var cpuTemperatureC: Double?
+    public var outboxDepth: Int
+    public var outboxBytes: Int
+    public var drops: Drops
+    public var brokerRttMs: Double?
+    public var link: Link
+
+    /// Messages given up, by reason; every one is counted.
+    public struct Drops: Encodable, Sendable, Equatable {
+        public var telemetryOffline: UInt64 = 0
+        public var queueFull: UInt64 = 0
+        public var rejectedByBroker: UInt64 = 0
+        public init() {}
+    }
+
+    /// The broker link as the agent sees it.
+    public struct Link: Encodable, Sendable, Equatable {
+        public var connected: Bool
+        public var reconnects: UInt64
+        public var protocolVersion: String
+        public init(connected: Bool, reconnects: UInt64, protocolVersion: String) {
+            self.connected = connected
+            self.reconnects = reconnects
+            self.protocolVersion = protocolVersion
+        }
+    }
+
+    public init(stamp: Stamp, session: UInt64, uptimeSeconds: UInt64, agentUptimeSeconds: UInt64,
+                outboxDepth: Int, outboxBytes: Int, drops: Drops, brokerRttMs: Double?, link: Link) {
+        time = stamp.wall.rfc3339
+        mono = stamp.mono.milliseconds
+        clockSynced = stamp.clockSynced
+        self.session = session
+        self.uptimeSeconds = uptimeSeconds
+        self.agentUptimeSeconds = agentUptimeSeconds
+        self.outboxDepth = outboxDepth
+        self.outboxBytes = outboxBytes
+        self.drops = drops
+        self.brokerRttMs = brokerRttMs
+        self.link = link
+    }
+}
+
+/// `event`: agent lifecycle.
+public struct EventPayload: Encodable, Sendable {
+    public enum Name: String, Encodable, Sendable {
+        case started, stopping, configReloaded, clockSynced, outboxRecovered, selfTest, storageFault, dropped
+    }
+    public var schema = "parkguard/event/1"
+    public var event: Name
+    public var message: String
+    public var session: UInt64
+    public var time: String
+    public var mono: UInt64
+    public var clockSynced: Bool
+    public var data: [String: String]?
+
+    public init(event: Name, message: String, session: UInt64, stamp: Stamp, data: [String: String]? = nil) {
+        self.event = event
+        self.message = message
+        self.session = session
+        time = stamp.wall.rfc3339
+        mono = stamp.mono.milliseconds
+        clockSynced = stamp.clockSynced
+        self.data = data
+    }
+}
