@@ -12,6 +12,11 @@ public struct LevelDebouncer: Sendable, Equatable {
         public var active: Bool
         /// When the change happened on the line.
         public var at: MonotonicInstant
+
+        public init(active: Bool, at: MonotonicInstant) {
+            self.active = active
+            self.at = at
+        }
     }
 
     /// The level last reported.

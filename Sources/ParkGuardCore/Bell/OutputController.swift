@@ -18,7 +18,9 @@ public struct OutputController: Sendable {
 
     /// The outputs that serve `bell` in `role`.
     public func outputs(for bell: String?, role: OutputConfig.Role) -> [OutputConfig] {
-        outputs.filter { $0.role == role && (bell == nil || $0.bells.isEmpty || $0.bells.contains(bell!)) }
+        outputs.filter { output in
+            output.role == role && (output.bells.isEmpty || bell.map(output.bells.contains) ?? true)
+        }
     }
 
     /// The initial levels: everything off.

@@ -123,6 +123,14 @@ public struct InputConfig: Sendable, Equatable {
     public var debounce: Duration
     /// The bell whose `alarm` topic reports this input.
     public var bell: String
+
+    public init(id: String, kind: Kind, setup: LineSetup, debounce: Duration, bell: String) {
+        self.id = id
+        self.kind = kind
+        self.setup = setup
+        self.debounce = debounce
+        self.bell = bell
+    }
 }
 
 /// A local annunciation output.
@@ -138,6 +146,15 @@ public struct OutputConfig: Sendable, Equatable {
     public var duration: Duration
     /// The bells that drive this output (all bells when the config names none).
     public var bells: [String]
+
+    public init(id: String, role: Role, line: Int, activeLow: Bool, duration: Duration, bells: [String]) {
+        self.id = id
+        self.role = role
+        self.line = line
+        self.activeLow = activeLow
+        self.duration = duration
+        self.bells = bells
+    }
 }
 
 /// A CCTV camera in the park (probed for health from issue 4 on; here it is the link target).

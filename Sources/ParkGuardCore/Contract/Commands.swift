@@ -18,6 +18,13 @@ public struct Command: Sendable, Equatable {
     public var bell: String?
     /// Who sent it (operator or console), for the log and the result.
     public var by: String?
+
+    public init(name: Name, correlationID: String? = nil, bell: String? = nil, by: String? = nil) {
+        self.name = name
+        self.correlationID = correlationID
+        self.bell = bell
+        self.by = by
+    }
 }
 
 /// Why a command was refused; `field` names the offending part of the payload.

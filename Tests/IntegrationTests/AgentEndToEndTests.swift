@@ -1,0 +1,251 @@
+import Foundation
+import Testing
+
+/// End to end: real mosquitto, real simulator, real daemon, an independent subscriber.
+@Suite("Agent end to end", .serialized)
+struct AgentEndToEndTests {
+    @Test("a press arrives at the hub as a valid alarm, with the bell state, and the strobe and siren switch on")
+    func pressArrives() async throws {
+        let unit = try await Unit()
+        try unit.sim("press", "b1")
+        let press = try await unit.alarm("press")
+        #expect(press.int("seq") ?? 0 >= 1)
+        #expect(press.string("bell") == "b1")
+        #expect(press.string("state") == "alarm")
+        #expect((press.object?["cameras"] as? [[String: Any]])?.first?["id"] as? String == "cam-1")
+        #expect(press.string("id")?.count == 36)
+        #expect(!press.retained)
+        _ = try await unit.subscriber.wait("bell state alarm") { $0.topic == "\(unit.root)/bell/b1/state" && $0.string("state") == "alarm" }
+        #expect(try await eventually { try unit.output("strobe") && unit.output("siren") })
+        try unit.sim("release", "b1")
+        let release = try await unit.alarm("release")
+        #expect(release.int("seq") == (press.int("seq") ?? 0) + 1)
+        _ = try await unit.subscriber.wait("telemetry") { $0.topic == "\(unit.root)/telemetry" }
+        try unit.validateContract()
+    }
+
+    @Test("a bounce train is one press; holding reports hold; a stuck bell becomes a fault and recovers")
+    func bounceHoldStuck() async throws {
+        let unit = try await Unit()
+        try unit.sim("bounce", "b1", "--edges", "9", "--interval-us", "500", "--final", "pressed")
+        _ = try await unit.alarm("press")
+        _ = try await unit.alarm("hold", timeout: .seconds(5))
+        _ = try await unit.alarm("stuck", timeout: .seconds(8))
+        _ = try await unit.subscriber.wait("fault state") { $0.topic == "\(unit.root)/bell/b1/state" && $0.string("state") == "fault" }
+        #expect(unit.alarms().filter { $0.string("kind") == "press" }.count == 1, "bounces must not raise extra presses")
+        try unit.sim("release", "b1")
+        _ = try await unit.alarm("recovered")
+        _ = try await unit.subscriber.wait("idle state") { $0.topic == "\(unit.root)/bell/b1/state" && $0.string("state") == "idle" }
+        try unit.validateContract()
+    }
+
+    @Test("the hub's ack lights call-accepted, moves the bell to acknowledged and answers with the correlation")
+    func acknowledge() async throws {
+        let unit = try await Unit()
+        try unit.sim("click", "b1", "--ms", "100")
+        _ = try await unit.alarm("release")
+        #expect(try unit.output("accepted-b1") == false)
+        try unit.command("ack", #"{"bell":"b1","by":"operator-7"}"#, correlationData: "corr-42")
+        let result = try await unit.subscriber.wait("ack result") { $0.topic == "\(unit.root)/cmd/ack/result" }
+        #expect(result.object?["ok"] as? Bool == true)
+        #expect(result.correlationData == "corr-42", "MQTT 5 correlation data is echoed")
+        #expect(result.string("correlationId") == "corr-42")
+        #expect(result.string("state") == "acknowledged")
+        #expect(try await eventually { try unit.output("accepted-b1") })
+        _ = try await unit.subscriber.wait("acknowledged state") { $0.topic == "\(unit.root)/bell/b1/state" && $0.string("state") == "acknowledged" }
+        // acknowledgedFor is 2 s in the test config.
+        _ = try await unit.subscriber.wait(timeout: .seconds(6), "back to idle") { $0.topic == "\(unit.root)/bell/b1/state" && $0.string("state") == "idle" && $0.int("mono") ?? 0 > result.int("mono") ?? 0 }
+        try unit.validateContract()
+    }
+
+    @Test("malformed and unknown commands get error results and change nothing")
+    func malformedCommands() async throws {
+        let unit = try await Unit()
+        try unit.sim("press", "b1")
+        _ = try await unit.alarm("press")
+        let before = unit.subscriber.messages.count
+        try unit.command("ack", "this is not json")
+        try unit.command("ack", #"{"bell":"nope"}"#)
+        try unit.command("ack", #"{"bell":"b1","injected":"x"}"#)
+        try unit.command("ack", #"{"bell":["b1"]}"#)
+        try unit.command("launch", "{}")
+        try unit.command("ack", String(repeating: "{", count: 5000))
+        for _ in 0 ..< 6 {
+            _ = try await unit.subscriber.wait("error results") { _ in
+                unit.subscriber.messages.dropFirst(before).filter { $0.topic.hasSuffix("/result") }.count >= 6
+            }
+        }
+        let results = unit.subscriber.messages.dropFirst(before).filter { $0.topic.hasSuffix("/result") }
+        #expect(results.count == 6)
+        #expect(results.allSatisfy { $0.object?["ok"] as? Bool == false })
+        #expect(Set(results.compactMap { ($0.object?["error"] as? [String: Any])?["field"] as? String }) == ["payload", "bell", "injected", "topic"])
+        // Nothing changed: no state message, no output switched.
+        #expect(!unit.subscriber.messages.dropFirst(before).contains { $0.topic.hasSuffix("/state") })
+        #expect(try unit.output("accepted-b1") == false)
+        // And the agent still works.
+        try unit.command("ack", #"{"bell":"b1"}"#)
+        _ = try await unit.subscriber.wait(skipping: before, "acknowledged") { $0.topic == "\(unit.root)/bell/b1/state" && $0.string("state") == "acknowledged" }
+        try unit.validateContract()
+    }
+
+    @Test("silence switches the siren off and keeps the strobe; self-test reports outputs and inputs; rebirth republishes state")
+    func silenceTestRebirth() async throws {
+        let unit = try await Unit()
+        try unit.sim("press", "b2")
+        _ = try await unit.alarm("press", bell: "b2")
+        #expect(try await eventually { try unit.output("siren") })
+        try unit.command("silence", #"{"bell":"b2","correlationId":"s-1"}"#)
+        _ = try await unit.subscriber.wait("silence result") { $0.topic == "\(unit.root)/cmd/silence/result" && $0.string("correlationId") == "s-1" }
+        #expect(try await eventually { try !unit.output("siren") })
+        #expect(try unit.output("strobe"))
+        try unit.command("test", #"{"correlationId":"t-1"}"#)
+        let test = try await unit.subscriber.wait("test result") { $0.topic == "\(unit.root)/cmd/test/result" }
+        let report = test.object?["selfTest"] as? [String: Any]
+        let inputs = report?["inputs"] as? [[String: Any]] ?? []
+        #expect(inputs.count == 5, "4 bells and 1 tamper input")
+        #expect(inputs.first { $0["id"] as? String == "b2" }?["ok"] as? Bool == false, "b2 is held pressed: the self-test flags it")
+        #expect(test.object?["ok"] as? Bool == false)
+        let before = unit.subscriber.messages.count
+        try unit.command("rebirth", "", correlationData: "r-1")
+        _ = try await unit.subscriber.wait(skipping: before, "status again") { $0.topic == "\(unit.root)/status" && $0.string("state") == "online" }
+        for bell in ["b1", "b2", "b3", "b4"] {
+            _ = try await unit.subscriber.wait(skipping: before, "state of \(bell)") { $0.topic == "\(unit.root)/bell/\(bell)/state" }
+        }
+        try unit.validateContract()
+    }
+
+    @Test("tamper opening and closing is reported on the linked bell")
+    func tamper() async throws {
+        let unit = try await Unit()
+        try unit.sim("press", "t1")
+        let tamper = try await unit.alarm("tamper")
+        #expect(tamper.string("input") == "t1")
+        try unit.sim("release", "t1")
+        _ = try await unit.alarm("tamperRestored")
+        try unit.validateContract()
+    }
+
+    @Test("SIGTERM publishes offline explicitly; SIGKILL leaves it to the Last Will")
+    func offlineStatus() async throws {
+        let unit = try await Unit()
+        let skip = unit.subscriber.messages.count
+        unit.agent?.signal(SIGTERM)
+        #expect(try await unit.agent?.exitStatus() == 0)
+        let clean = try await unit.subscriber.wait(skipping: skip, "clean offline") { $0.topic == "\(unit.root)/status" && $0.string("state") == "offline" }
+        #expect(clean.string("reason") == "clean shutdown")
+
+        try await unit.start()
+        let skip2 = unit.subscriber.messages.count
+        unit.agent?.signal(SIGKILL)
+        _ = try await unit.agent?.exitStatus()
+        let will = try await unit.subscriber.wait(skipping: skip2, "last will") { $0.topic == "\(unit.root)/status" && $0.string("state") == "offline" }
+        #expect(will.string("reason") == "connection lost")
+        // The retained status a late subscriber sees is offline too.
+        let late = try run("/usr/bin/mosquitto_sub", ["-p", "\(unit.broker.port)", "-t", "\(unit.root)/status", "-C", "1", "-W", "5"])
+        #expect(late.output.contains(#""state":"offline""#))
+        try unit.validateContract()
+    }
+
+    @Test("after a restart the session number and seq grow")
+    func restartGrowsSessionAndSeq() async throws {
+        let unit = try await Unit()
+        try unit.sim("click", "b3", "--ms", "50")
+        let first = try await unit.alarm("release", bell: "b3")
+        let firstSession = first.int("session") ?? 0
+        unit.agent?.signal(SIGTERM)
+        _ = try await unit.agent?.exitStatus()
+        try await unit.start()
+        let skip = unit.subscriber.messages.count
+        try unit.sim("click", "b3", "--ms", "50")
+        let second = try await unit.alarm("press", bell: "b3", skipping: skip)
+        #expect(second.int("session") == firstSession + 1)
+        #expect(second.int("seq") ?? 0 > first.int("seq") ?? 0)
+        // A SIGKILL in between must not make seq repeat either.
+        unit.agent?.signal(SIGKILL)
+        _ = try await unit.agent?.exitStatus()
+        try await unit.start()
+        let skip2 = unit.subscriber.messages.count
+        try unit.sim("press", "b3")
+        let third = try await unit.alarm("press", bell: "b3", skipping: skip2)
+        #expect(third.int("session") == firstSession + 2)
+        #expect(third.int("seq") ?? 0 > second.int("seq") ?? 0)
+    }
+
+    @Test("alarms raised while the broker is down are delivered when it comes back")
+    func brokerDownThenUp() async throws {
+        let unit = try await Unit()
+        try await unit.broker.stop()
+        try unit.sim("click", "b4", "--ms", "50")
+        try await Task.sleep(for: .milliseconds(500))
+        try await unit.broker.restart()
+        let subscriber = try await Subscriber(broker: unit.broker, in: unit.directory, name: "sub-after")
+        _ = try await subscriber.wait(timeout: .seconds(15), "queued press") { $0.topic == "\(unit.root)/bell/b4/alarm" && $0.string("kind") == "press" }
+        _ = try await subscriber.wait("queued release") { $0.topic == "\(unit.root)/bell/b4/alarm" && $0.string("kind") == "release" }
+    }
+
+    @Test("MQTT 3.1.1 works too, with the correlation id in the payload")
+    func mqtt311() async throws {
+        let unit = try await Unit(mqtt5: false)
+        try unit.sim("press", "b1")
+        _ = try await unit.alarm("press")
+        try unit.command("ack", #"{"bell":"b1","correlationId":"v3-1"}"#, mqtt5: false)
+        let result = try await unit.subscriber.wait("ack result") { $0.topic == "\(unit.root)/cmd/ack/result" }
+        #expect(result.string("correlationId") == "v3-1")
+        #expect(result.object?["ok"] as? Bool == true)
+        try unit.validateContract()
+    }
+}
+
+@Suite("Command line")
+struct CommandLineTests {
+    @Test("--check-config exits 0 for a valid file and 78 with file:line:key for an invalid one")
+    func checkConfig() throws {
+        let directory = try ScratchDirectory()
+        let good = directory.file("good.yaml")
+        try Unit.config(brokerPort: 1883, socket: "/tmp/x.sock", state: directory.file("s"), mqtt5: true).write(toFile: good, atomically: true, encoding: .utf8)
+        let ok = try run(Products.path("parkguardd"), ["--check-config", "--config", good])
+        #expect(ok.status == 0)
+        let bad = directory.file("bad.yaml")
+        try Unit.config(brokerPort: 99999, socket: "/tmp/x.sock", state: directory.file("s"), mqtt5: true)
+            .replacingOccurrences(of: "debounce: 20ms", with: "debounce: 20ms\n    colour: red")
+            .write(toFile: bad, atomically: true, encoding: .utf8)
+        let failed = try run(Products.path("parkguardd"), ["--check-config", "--config", bad])
+        #expect(failed.status == 78)
+        #expect(failed.error.contains("bad.yaml:5: broker.port: must be between 1 and 65535"))
+        #expect(failed.error.contains("bad.yaml:20: bells[0].colour: unknown key"))
+        let missing = try run(Products.path("parkguardd"), ["--check-config", "--config", directory.file("none.yaml")])
+        #expect(missing.status == 78)
+        #expect(missing.error.contains("none.yaml"))
+        let usage = try run(Products.path("parkguardd"), ["--bogus"])
+        #expect(usage.status == 64)
+    }
+
+    @Test("a world-readable password file stops the agent with exit 78 before it touches anything")
+    func passwordFilePermissions() throws {
+        let directory = try ScratchDirectory()
+        let secret = directory.file("password")
+        try "hunter2".write(toFile: secret, atomically: true, encoding: .utf8)
+        chmod(secret, 0o644)
+        let config = directory.file("agent.yaml")
+        try Unit.config(brokerPort: 1883, socket: "/tmp/x.sock", state: directory.file("s"), mqtt5: true)
+            .replacingOccurrences(of: "  reconnectMax: 1s", with: "  reconnectMax: 1s\n  username: u\n  passwordFile: \(secret)")
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let result = try run(Products.path("parkguardd"), ["--config", config])
+        #expect(result.status == 78)
+        #expect(result.error.contains("chmod 600"))
+        #expect(!result.error.contains("hunter2"))
+    }
+
+    @Test("the simulator's CLI names unknown bells and refuses bad arguments")
+    func simulatorCLI() async throws {
+        let unit = try await Unit(startAgent: false)
+        let unknown = try run(Products.path("parkguard-sim"), ["press", "nope", "--control", unit.controlAddress])
+        #expect(unknown.status == 2)
+        #expect(unknown.output.contains("no bell, input, output or line called 'nope'"))
+        let badUsage = try run(Products.path("parkguard-sim"), ["bounce", "b1", "--final", "sideways", "--control", unit.controlAddress])
+        #expect(badUsage.status == 64)
+        let noServer = try run(Products.path("parkguard-sim"), ["press", "b1", "--control", "127.0.0.1:\(freePort())"])
+        #expect(noServer.status != 0)
+        #expect(noServer.error.contains("is `parkguard-sim serve` running?"))
+    }
+}

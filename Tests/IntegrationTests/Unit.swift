@@ -1,0 +1,157 @@
+import Foundation
+import Testing
+
+/// One simulated park unit: a broker, the real `parkguard-sim` and the real `parkguardd`, with
+/// an independent subscriber watching everything the unit publishes.
+final class Unit: @unchecked Sendable {
+    // @unchecked: used from one test at a time.
+    let directory: ScratchDirectory
+    let broker: Broker
+    let subscriber: Subscriber
+    let simulator: Child
+    let controlAddress: String
+    let configPath: String
+    private(set) var agent: Child?
+    let root = "parkguard/v1/test-park/unit-1"
+    private var agentRuns = 0
+
+    /// - Parameters:
+    ///   - mqtt5: the agent's protocol (`false` = MQTT 3.1.1).
+    ///   - extraConfig: YAML appended to the generated config.
+    init(mqtt5: Bool = true, startAgent: Bool = true, brokerPortOverride: Int? = nil) async throws {
+        directory = try ScratchDirectory()
+        broker = try await Broker(in: directory)
+        subscriber = try await Subscriber(broker: broker, in: directory)
+        configPath = directory.file("agent.yaml")
+        try Self.config(brokerPort: brokerPortOverride ?? broker.port, socket: directory.file("gpio.sock"),
+                        state: directory.file("state"), mqtt5: mqtt5)
+            .write(toFile: configPath, atomically: true, encoding: .utf8)
+        simulator = try Child(Products.path("parkguard-sim"),
+                              ["serve", "--agent-config", configPath, "--socket", directory.file("gpio.sock"), "--listen", "127.0.0.1:0"],
+                              in: directory, name: "sim")
+        var address: String?
+        _ = try await eventually(timeout: .seconds(10)) { [simulator] in
+            address = simulator.stdout.split(separator: "\n").first { $0.hasPrefix("control api: http://") }
+                .map { String($0.dropFirst("control api: http://".count)) }
+            return address != nil && simulator.stdout.contains("gpio socket:")
+        }
+        guard let address else { throw HarnessError("simulator did not start: \(simulator.stderr)") }
+        controlAddress = address
+        if startAgent { try await start() }
+    }
+
+    static func config(brokerPort: Int, socket: String, state: String, mqtt5: Bool) -> String {
+        """
+        site: test-park
+        unit: unit-1
+        broker:
+          host: 127.0.0.1
+          port: \(brokerPort)
+          protocol: \(mqtt5 ? "mqtt5" : "mqtt311")
+          clientId: parkguard-test-\(brokerPort)-\(getpid())
+          reconnectInitial: 200ms
+          reconnectMax: 1s
+        gpio:
+          backend: sim
+          socket: \(socket)
+        cameras:
+          - id: cam-1
+            host: 127.0.0.1
+        bells:
+          - id: b1
+            line: 1
+            debounce: 20ms
+            holdAfter: 1s
+            stuckAfter: 4s
+            acknowledgedFor: 2s
+            cameras:
+              - id: cam-1
+                preset: gate
+          - id: b2
+            line: 2
+          - id: b3
+            line: 3
+          - id: b4
+            line: 4
+        inputs:
+          - id: t1
+            kind: tamper
+            line: 10
+            bell: b1
+        outputs:
+          - id: strobe
+            role: strobe
+            line: 20
+          - id: siren
+            role: siren
+            line: 21
+          - id: accepted-b1
+            role: callAccepted
+            line: 22
+            bells: [b1]
+        heartbeatInterval: 2s
+        stateDirectory: \(state)
+        """
+    }
+
+    /// Starts the agent and waits for its retained `online` status.
+    func start() async throws {
+        agentRuns += 1
+        let skip = subscriber.messages.count
+        agent = try Child(Products.path("parkguardd"), ["--config", configPath, "--log-level", "debug"], in: directory, name: "agent-\(agentRuns)")
+        _ = try await subscriber.wait(skipping: skip, "status online") { $0.topic == "\(root)/status" && $0.string("state") == "online" }
+        // The lines are requested right after start; wait until the simulator shows them.
+        _ = try await eventually { (try? self.lines().contains { $0["consumer"] as? String == "parkguardd" }) ?? false }
+    }
+
+    /// Runs a `parkguard-sim` control verb against this unit's simulator.
+    @discardableResult
+    func sim(_ arguments: String...) throws -> String {
+        let result = try run(Products.path("parkguard-sim"), arguments + ["--control", controlAddress])
+        guard result.status == 0 else { throw HarnessError("parkguard-sim \(arguments.joined(separator: " ")) failed (\(result.status)): \(result.output)\(result.error)") }
+        return result.output
+    }
+
+    func lines() throws -> [[String: Any]] {
+        let output = try sim("lines")
+        return (try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [[String: Any]]) ?? []
+    }
+
+    /// Whether the named output is on, as the simulator sees the pin.
+    func output(_ name: String) throws -> Bool {
+        try lines().first { $0["name"] as? String == name }?["on"] as? Bool ?? false
+    }
+
+    /// Publishes a command as the hub would.
+    func command(_ name: String, _ payload: String, correlationData: String? = nil, mqtt5: Bool = true) throws {
+        try publish(broker: broker, topic: "\(root)/cmd/\(name)", payload: payload, correlationData: correlationData, mqtt5: mqtt5)
+    }
+
+    /// Waits for an alarm of `kind` on `bell`, after `skipping` earlier messages.
+    func alarm(_ kind: String, bell: String = "b1", skipping: Int = 0, timeout: Duration = .seconds(10)) async throws -> Received {
+        try await subscriber.wait(timeout: timeout, skipping: skipping, "\(kind) alarm on \(bell)") {
+            $0.topic == "\(root)/bell/\(bell)/alarm" && $0.string("kind") == kind
+        }
+    }
+
+    func alarms() -> [Received] { subscriber.messages.filter { $0.topic.hasSuffix("/alarm") } }
+
+    /// Validates every message this unit published against docs/asyncapi.yaml.
+    func validateContract() throws {
+        let messagesPath = directory.file("messages.jsonl")
+        try subscriber.writeForValidation(to: messagesPath)
+        let validator = Products.packageRoot + "/Tests/contract/validate.py"
+        let spec = Products.packageRoot + "/docs/asyncapi.yaml"
+        let python = Self.python
+        let result = try run(python[0], Array(python.dropFirst()) + [validator, spec, messagesPath])
+        #expect(result.status == 0, "contract violations:\n\(result.output)\(result.error)")
+    }
+
+    /// A Python with `jsonschema` and `yaml`: Debian's first, else the one on PATH.
+    static let python: [String] = {
+        for candidate in [["/usr/bin/python3"], ["/usr/bin/env", "python3"]] {
+            if (try? run(candidate[0], Array(candidate.dropFirst()) + ["-c", "import jsonschema, yaml"]).status) == 0 { return candidate }
+        }
+        return ["/usr/bin/python3"]
+    }()
+}

@@ -1,0 +1,133 @@
+import ConfigLoader
+import Foundation
+import ParkGuardCore
+import Testing
+
+private let valid = """
+site: north-park
+unit: gate-1
+broker:
+  host: 127.0.0.1
+  port: 1883
+gpio:
+  backend: sim
+  socket: /tmp/x.sock
+bells:
+  - id: b1
+    line: 17
+    debounce: 20ms
+    cameras:
+      - id: cam-1
+        preset: gate
+inputs:
+  - id: t1
+    line: 22
+    bell: b1
+outputs:
+  - id: strobe
+    role: strobe
+    line: 23
+    duration: 30s
+"""
+
+private func errors(_ yaml: String) -> [ConfigError] {
+    do {
+        _ = try ConfigFile.parse(yaml, file: "agent.yaml")
+        return []
+    } catch {
+        return error.errors
+    }
+}
+
+@Suite("Configuration")
+struct ConfigTests {
+    @Test("a valid file gives every value, with defaults for what it leaves out")
+    func validFile() throws {
+        let config = try ConfigFile.parse(valid, file: "agent.yaml")
+        #expect(config.site == "north-park")
+        #expect(config.broker.clientID == "parkguard-north-park-gate-1")
+        #expect(config.broker.protocolVersion == .mqtt5)
+        #expect(config.gpio.backend == .sim(socket: "/tmp/x.sock"))
+        #expect(config.bells[0].timing.debounce == .milliseconds(20))
+        #expect(config.bells[0].timing.holdAfter == .seconds(3))
+        #expect(config.bells[0].setup == LineSetup(line: 17, activeLow: true, bias: .pullUp))
+        #expect(config.bells[0].cameras == [CameraLink(id: "cam-1", preset: "gate")])
+        #expect(config.outputs[0].duration == .seconds(30))
+        #expect(config.topics.bellAlarm("b1") == "parkguard/v1/north-park/gate-1/bell/b1/alarm")
+    }
+
+    @Test("an unknown key is an error that names its line and path")
+    func unknownKey() {
+        let yaml = valid.replacingOccurrences(of: "    debounce: 20ms", with: "    debounce: 20ms\n    debouce: 5ms")
+        #expect(errors(yaml) == [ConfigError(file: "agent.yaml", line: 13, key: "bells[0].debouce", message: "unknown key")])
+    }
+
+    @Test("a bad duration names file, line and key")
+    func badDuration() {
+        let yaml = valid.replacingOccurrences(of: "debounce: 20ms", with: "debounce: fast")
+        let found = errors(yaml)
+        #expect(found.count == 1)
+        #expect(found.first?.line == 12)
+        #expect(found.first?.key == "bells[0].debounce")
+        #expect(found.first?.description.hasPrefix("agent.yaml:12: bells[0].debounce: expected a duration") == true)
+    }
+
+    @Test("every problem is reported at once, in file order")
+    func severalErrors() {
+        let yaml = valid
+            .replacingOccurrences(of: "unit: gate-1", with: "unit: Gate_1")
+            .replacingOccurrences(of: "port: 1883", with: "port: 70000")
+        let found = errors(yaml)
+        #expect(found.map(\.key) == ["unit", "broker.port"])
+        #expect(found.map(\.line) == [2, 5])
+    }
+
+    @Test("missing required keys are named")
+    func missingKeys() {
+        let found = errors("site: a\nunit: b\ngpio:\n  backend: sim\nbells: []\n")
+        #expect(found.contains { $0.message == "missing required key 'broker'" })
+    }
+
+    @Test("cross references are checked: lines used twice, unknown bells")
+    func crossReferences() {
+        let yaml = valid
+            .replacingOccurrences(of: "    line: 22\n    bell: b1", with: "    line: 17\n    bell: b9")
+        let found = errors(yaml)
+        #expect(found.contains { $0.key == "inputs[0].line" && $0.message.contains("already used by bell b1") })
+        #expect(found.contains { $0.key == "inputs[0].bell" && $0.message.contains("'b9'") })
+    }
+
+    @Test("YAML syntax errors give a line")
+    func syntaxError() {
+        let found = errors("site: a\nunit: [b\nbroker: {}\n")
+        #expect(found.count == 1)
+        #expect(found.first?.line ?? 0 > 0)
+        #expect(found.first?.message.contains("YAML") == true)
+    }
+
+    @Test("an empty file and a non-mapping document are errors, not crashes")
+    func emptyAndScalar() {
+        #expect(errors("").first?.message == "the file is empty")
+        #expect(!errors("just a string").isEmpty)
+        #expect(!errors("- a\n- b\n").isEmpty)
+    }
+
+    @Test("the shipped example configuration is valid")
+    func exampleIsValid() throws {
+        let path = #filePath.replacingOccurrences(of: "Tests/ParkGuardCoreTests/ConfigTests.swift", with: "Firmware/config/agent.example.yaml")
+        let config = try ConfigFile.load(path: path)
+        #expect(config.bells.count == 2)
+    }
+
+    @Test("units: durations and sizes parse, nonsense does not")
+    func units() {
+        #expect(ConfigUnits.duration("250ms") == .milliseconds(250))
+        #expect(ConfigUnits.duration("1.5s") == .milliseconds(1500))
+        #expect(ConfigUnits.duration("2m") == .seconds(120))
+        #expect(ConfigUnits.duration("5") == nil)
+        #expect(ConfigUnits.duration("-1s") == nil)
+        #expect(ConfigUnits.bytes("16MiB") == 16 << 20)
+        #expect(ConfigUnits.bytes("12") == 12)
+        #expect(ConfigUnits.bytes("x") == nil)
+    }
+}
