@@ -81,7 +81,8 @@ public struct BellMachine: Sendable {
     public mutating func start(active: Bool, now: MonotonicInstant) -> [Action] {
         debouncer = LevelDebouncer(initial: false, window: timing.debounce)
         guard state != .disabled else { return [.state(.disabled)] }
-        var actions: [Action] = [.state(state)]
+        // The retained state itself goes out with every connect's snapshot.
+        var actions: [Action] = []
         if active {
             actions += apply(LevelDebouncer.Change(active: true, at: now), detail: "active at start")
             _ = debouncer.edge(to: true, at: now)
