@@ -14,6 +14,7 @@ let package = Package(
     products: [
         .executable(name: "parkguardd", targets: ["parkguardd"]),
         .executable(name: "parkguard-sim", targets: ["parkguard-sim"]),
+        .executable(name: "parkguard-bench", targets: ["parkguard-bench"]),
         .library(name: "ParkGuardCore", targets: ["ParkGuardCore"]),
     ],
     dependencies: [
@@ -123,7 +124,28 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: Benchmarks.
+        .executableTarget(
+            name: "parkguard-bench",
+            dependencies: [
+                "SimulatorKit",
+                "MQTTAdapter",
+                "ParkGuardCore",
+                "ParkGuardTestKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/parkguard-bench",
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Tests.
+        // Real processes and free loopback ports, shared by the integration tests and the benchmarks.
+        .target(
+            name: "ParkGuardTestKit",
+            path: "Tests/ParkGuardTestKit",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "ParkGuardCoreTests",
             dependencies: ["ParkGuardCore", "ConfigLoader"],
@@ -131,7 +153,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["parkguardd", "parkguard-sim", "ParkGuardCore"],
+            dependencies: ["parkguardd", "parkguard-sim", "ParkGuardCore", "ParkGuardTestKit"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -156,9 +156,11 @@ public actor Publisher {
             if message.qos > 0 { inflight[mid] = message }
         } catch {
             // Refused outright (never queued by the library): keep alarms, count the rest.
-            logger.error("publish refused", metadata: ["topic": "\(message.topic)", "error": "\(error)"])
-            if message.kind == .alarm { alarms.insert(message, at: 0); connected = false }
-            else { drops.rejectedByBroker += 1 }
+            // Refused outright by the library (not queued): a malformed message will never go out,
+            // so it is counted and reported rather than retried forever.
+            drops.rejectedByBroker += 1
+            logger.log(level: message.kind == .alarm ? .critical : .error, "publish refused by libmosquitto",
+                       metadata: ["topic": "\(message.topic)", "error": "\(error)", "id": "\(message.alarmID ?? "-")"])
         }
     }
 
@@ -178,8 +180,15 @@ public actor Publisher {
             }
             let snapshot = await onConnect?() ?? []
             connected = true
+            // Whatever was handed over but not acknowledged before the link dropped is sent again
+            // under a new message id: libmosquitto may resend it too, and a duplicate is allowed
+            // (the hub de-duplicates by id) where a loss is not.
+            let unacknowledged = inflight.sorted { $0.key < $1.key }.map(\.value)
+            inflight = [:]
+            alarms.insert(contentsOf: unacknowledged.filter { $0.kind == .alarm }, at: 0)
+            others.insert(contentsOf: unacknowledged.filter { $0.kind == .event || $0.kind == .result }, at: 0)
             // Status and retained states go ahead of the backlog; the backlog keeps its order.
-            for message in snapshot.reversed() { others.insert(message, at: 0) }
+            others.insert(contentsOf: snapshot, at: 0)
             pump()
         case .disconnected(let reason, let text):
             if connected {

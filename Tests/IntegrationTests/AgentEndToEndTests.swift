@@ -1,4 +1,5 @@
 import Foundation
+import ParkGuardTestKit
 import Testing
 
 /// End to end: real mosquitto, real simulator, real daemon, an independent subscriber.

@@ -1,4 +1,5 @@
 import Foundation
+import ParkGuardTestKit
 import Testing
 
 /// One simulated park unit: a broker, the real `parkguard-sim` and the real `parkguardd`, with

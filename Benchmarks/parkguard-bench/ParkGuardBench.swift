@@ -1,0 +1,210 @@
+import ArgumentParser
+import Foundation
+import Logging
+import MQTTAdapter
+import ParkGuardCore
+import ParkGuardTestKit
+import SimulatorKit
+import Synchronization
+
+/// `parkguard-bench`: press-to-subscriber latency of the real daemon, beside the raw
+/// libmosquitto publish-to-receive floor on the same broker in the same run, and the daemon's
+/// resident memory. Starts its own mosquitto on a free loopback port.
+@main
+struct ParkGuardBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "parkguard-bench",
+        abstract: "Measure press-to-subscriber latency against the libmosquitto floor.")
+
+    @Option(help: "Presses to measure (each press and its release are two alarms; presses are timed).")
+    var presses = 1000
+
+    @Option(help: "Messages for the raw libmosquitto baseline.")
+    var baseline = 1000
+
+    @Option(help: "Write the results as JSON here.")
+    var json: String?
+
+    @Option(help: "Directory with parkguardd (default: next to this binary).")
+    var binDir: String?
+
+    func validate() throws {
+        guard presses >= 10, baseline >= 10 else { throw ValidationError("--presses and --baseline must be at least 10") }
+    }
+
+    func run() async throws {
+        let logger = Logger(label: "bench")
+        let dir = binDir ?? ((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")).map { ($0 as NSString).deletingLastPathComponent } ?? ".")
+        // Broker.
+        let scratch = try ScratchDirectory()
+        let work = scratch.path
+        let brokerProcess = try await Broker(in: scratch)
+        defer { Task { try? await brokerProcess.stop() } }
+        let port = brokerProcess.port
+
+        // The simulator's chip, in process, so the press instant is known to the nanosecond.
+        let config = benchConfig(port: port, socket: work + "/gpio.sock", state: work + "/state")
+        try config.write(toFile: work + "/agent.yaml", atomically: true, encoding: .utf8)
+        let chip = VirtualChip()
+        let server = Task { try await GPIOSocketServer(chip: chip, path: work + "/gpio.sock", logger: logger).run() }
+        defer { server.cancel() }
+        try await waitUntil { FileManager.default.fileExists(atPath: work + "/gpio.sock") }
+
+        // Subscriber (also the baseline's receiver).
+        let subscriber = try MosquittoClient(settings: MQTTSettings(host: "127.0.0.1", port: port, clientID: "bench-sub-\(getpid())"), logger: logger)
+        let inbox = Inbox()
+        subscriber.start()
+        let reader = Task {
+            for await event in subscriber.events {
+                if case .connected(0, _) = event {
+                    _ = try? subscriber.subscribe("parkguard/v1/bench/unit-1/bell/+/alarm", qos: 1)
+                    _ = try? subscriber.subscribe("bench/raw", qos: 1)
+                    _ = try? subscriber.subscribe("parkguard/v1/bench/unit-1/status", qos: 1)
+                }
+                if case .message(let message) = event { inbox.put(message, at: VirtualChip.monotonicNow()) }
+            }
+        }
+        defer { reader.cancel() }
+        try await Task.sleep(for: .milliseconds(300))
+
+        // Baseline: raw libmosquitto publish → broker → subscriber, QoS 1, alarm-sized payload.
+        let publisher = try MosquittoClient(settings: MQTTSettings(host: "127.0.0.1", port: port, clientID: "bench-pub-\(getpid())"), logger: logger)
+        publisher.start()
+        let publisherEvents = Task { for await _ in publisher.events {} }
+        defer { publisherEvents.cancel() }
+        try await Task.sleep(for: .milliseconds(300))
+        let payload = [UInt8](repeating: UInt8(ascii: "x"), count: 420)
+        var floor: [Double] = []
+        for i in 0 ..< baseline + 50 {
+            inbox.clear()
+            let start = VirtualChip.monotonicNow()
+            try publisher.publish(topic: "bench/raw", payload: payload, qos: 1, retain: false)
+            let arrived = try await inbox.next(timeout: .seconds(5)) { $0.topic == "bench/raw" }
+            if i >= 50 { floor.append(Double(arrived - start) / 1e6) }
+        }
+
+        // The daemon.
+        let agentChild = try Child(dir + "/parkguardd", ["--config", work + "/agent.yaml", "--log-level", "warning"], in: scratch, name: "agent")
+        let agent = agentChild.process
+        defer { agentChild.signal(SIGTERM) }
+        _ = try await inbox.next(timeout: .seconds(10)) { $0.topic.hasSuffix("/status") && String(decoding: $0.payload, as: UTF8.self).contains("online") }
+        try await waitUntil { chip.lines().contains { $0.consumer == "parkguardd" } }
+        let idleRSS = residentKiB(pid: agent.processIdentifier)
+
+        var latencies: [Double] = []
+        let line = 1
+        for i in 0 ..< presses + 50 {
+            inbox.clear()
+            let start = VirtualChip.monotonicNow()
+            try chip.setContact(line: line, active: true)
+            let arrived = try await inbox.next(timeout: .seconds(5)) { $0.topic.hasSuffix("/alarm") && String(decoding: $0.payload, as: UTF8.self).contains(#""kind":"press""#) }
+            if i >= 50 { latencies.append(Double(arrived - start) / 1e6) }
+            try await Task.sleep(for: .milliseconds(3))  // longer than the 1 ms debounce window
+            try chip.setContact(line: line, active: false)
+            _ = try await inbox.next(timeout: .seconds(5)) { String(decoding: $0.payload, as: UTF8.self).contains(#""kind":"release""#) }
+            try await Task.sleep(for: .milliseconds(3))
+        }
+        let busyRSS = residentKiB(pid: agent.processIdentifier)
+        let peakRSS = residentKiB(pid: agent.processIdentifier, field: "VmHWM:")
+
+        let result = Results(
+            presses: latencies.count, baselineMessages: floor.count,
+            pressP50: percentile(latencies, 0.5), pressP99: percentile(latencies, 0.99), pressMax: latencies.max() ?? 0,
+            floorP50: percentile(floor, 0.5), floorP99: percentile(floor, 0.99), floorMax: floor.max() ?? 0,
+            rssIdleKiB: idleRSS, rssAfterKiB: busyRSS, rssPeakKiB: peakRSS, bells: 4)
+        print(result.table)
+        if let json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(result).write(to: URL(fileURLWithPath: json))
+        }
+    }
+}
+
+struct Results: Codable {
+    var presses: Int
+    var baselineMessages: Int
+    var pressP50: Double
+    var pressP99: Double
+    var pressMax: Double
+    var floorP50: Double
+    var floorP99: Double
+    var floorMax: Double
+    var rssIdleKiB: Int
+    var rssAfterKiB: Int
+    var rssPeakKiB: Int
+    var bells: Int
+
+    var table: String {
+        func f(_ value: Double) -> String { String(format: "%.3f", value) }
+        return """
+        | measure (ms)                                   | p50 | p99 | max |
+        |---|---|---|---|
+        | press → subscriber, parkguardd (\(presses) presses) | \(f(pressP50)) | \(f(pressP99)) | \(f(pressMax)) |
+        | publish → subscriber, raw libmosquitto (\(baselineMessages) msgs) | \(f(floorP50)) | \(f(floorP99)) | \(f(floorMax)) |
+        | ratio | \(f(pressP50 / floorP50))x | \(f(pressP99 / floorP99))x | |
+
+        parkguardd resident memory with \(bells) bells: idle \(rssIdleKiB) KiB, after the run \(rssAfterKiB) KiB, peak \(rssPeakKiB) KiB
+        """
+    }
+}
+
+/// Received messages with their arrival time, for one waiter at a time.
+final class Inbox: Sendable {
+    private let state = Mutex<[(MQTTMessage, UInt64)]>([])
+    func put(_ message: MQTTMessage, at time: UInt64) { state.withLock { $0.append((message, time)) } }
+    func clear() { state.withLock { $0.removeAll() } }
+    func next(timeout: Duration, _ match: (MQTTMessage) -> Bool) async throws -> UInt64 {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let found = state.withLock({ $0.first { match($0.0) }?.1 }) { return found }
+            await Task.yield()
+            try await Task.sleep(for: .microseconds(20))
+        }
+        throw ValidationError("timed out waiting for a message")
+    }
+}
+
+func percentile(_ values: [Double], _ p: Double) -> Double {
+    guard !values.isEmpty else { return 0 }
+    let sorted = values.sorted()
+    return sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * p).rounded()))]
+}
+
+func residentKiB(pid: Int32, field: String = "VmRSS:") -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
+    let line = status.split(separator: "\n").first { $0.hasPrefix(field) }
+    return line.flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") } ?? 0
+}
+
+func benchConfig(port: Int, socket: String, state: String) -> String {
+    """
+    site: bench
+    unit: unit-1
+    broker: {host: 127.0.0.1, port: \(port), clientId: bench-agent-\(getpid())}
+    gpio: {backend: sim, socket: \(socket)}
+    bells:
+      - {id: b1, line: 1, debounce: 1ms}
+      - {id: b2, line: 2}
+      - {id: b3, line: 3}
+      - {id: b4, line: 4}
+    outputs:
+      - {id: strobe, role: strobe, line: 20}
+      - {id: siren, role: siren, line: 21}
+    heartbeatInterval: 30s
+    stateDirectory: \(state)
+    logLevel: warning
+    """
+}
+
+
+
+func waitUntil(timeout: Duration = .seconds(10), _ condition: () -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while !condition() {
+        guard ContinuousClock.now < deadline else { throw ValidationError("timed out") }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+}
+
+

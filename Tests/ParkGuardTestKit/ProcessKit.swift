@@ -1,0 +1,183 @@
+import Foundation
+
+// Shared by the integration tests and the benchmarks: real processes, free loopback ports.
+
+/// Where the built products are: next to the test bundle, or `$PARKGUARD_BIN_DIR`.
+public enum Products {
+    public static let directory: String = {
+        if let dir = ProcessInfo.processInfo.environment["PARKGUARD_BIN_DIR"] { return dir }
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return (exe as NSString).deletingLastPathComponent
+    }()
+    public static func path(_ name: String) -> String { directory + "/" + name }
+    /// The package root (this file is Tests/ParkGuardTestKit/ProcessKit.swift).
+    public static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+}
+
+/// A scratch directory removed at the end (kept when `PARKGUARD_KEEP_TMP` is set).
+public final class ScratchDirectory: @unchecked Sendable {
+    // @unchecked: immutable after init.
+    public let path: String
+    public init() throws {
+        var template = Array("/tmp/parkguard-test-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { throw HarnessError("mkdtemp failed") }
+        path = String(cString: made)
+    }
+    deinit {
+        if ProcessInfo.processInfo.environment["PARKGUARD_KEEP_TMP"] == nil { try? FileManager.default.removeItem(atPath: path) }
+    }
+    public func file(_ name: String) -> String { path + "/" + name }
+}
+
+public struct HarnessError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// A free TCP port on loopback (bound, read, released; callers retry on a lost race).
+public func freePort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+            bind(fd, pointer, length)
+            return getsockname(fd, pointer, &length)
+        }
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// Whether something accepts TCP connections on 127.0.0.1:`port`.
+public func isListening(_ port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = UInt16(port).bigEndian
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+    }
+}
+
+/// Polls `condition` until it holds or `timeout` passes.
+public func eventually(timeout: Duration = .seconds(10), _ condition: () throws -> Bool) async throws -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try condition() { return true }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    return try condition()
+}
+
+/// A child process with its output in files.
+public final class Child: @unchecked Sendable {
+    // @unchecked: Process is used from one test at a time.
+    public let process = Process()
+    public let stdoutPath: String
+    public let stderrPath: String
+
+    public init(_ executable: String, _ arguments: [String], in directory: ScratchDirectory, name: String,
+         environment: [String: String] = [:]) throws {
+        stdoutPath = directory.file("\(name).out")
+        stderrPath = directory.file("\(name).err")
+        _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.standardOutput = FileHandle(forWritingAtPath: stdoutPath)
+        process.standardError = FileHandle(forWritingAtPath: stderrPath)
+        process.standardInput = FileHandle.nullDevice
+        var env = ProcessInfo.processInfo.environment
+        env.removeValue(forKey: "NOTIFY_SOCKET")
+        env.removeValue(forKey: "JOURNAL_STREAM")
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        try process.run()
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+    }
+
+    public var stdout: String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
+    public var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+
+    public func signal(_ signal: Int32) { if process.isRunning { kill(process.processIdentifier, signal) } }
+
+    /// Waits for the exit; returns the status, or nil on timeout.
+    public func exitStatus(within timeout: Duration = .seconds(10)) async throws -> Int32? {
+        guard try await eventually(timeout: timeout, { !process.isRunning }) else { return nil }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+}
+
+/// Runs a short command to completion; returns status and stdout.
+@discardableResult
+public func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String, error: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+    try process.run()
+    let output = out.fileHandleForReading.readDataToEndOfFile()
+    let error = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: error, as: UTF8.self))
+}
+
+/// A real mosquitto broker on a free loopback port.
+public final class Broker: @unchecked Sendable {
+    // @unchecked: used from one test at a time.
+    public let port: Int
+    private let directory: ScratchDirectory
+    private var child: Child?
+
+    public init(in directory: ScratchDirectory) async throws {
+        self.directory = directory
+        for _ in 0 ..< 5 {
+            let port = freePort()
+            let config = directory.file("mosquitto-\(port).conf")
+            try """
+            listener \(port) 127.0.0.1
+            allow_anonymous true
+            persistence false
+            log_dest stderr
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+            let child = try Child("/usr/sbin/mosquitto", ["-c", config], in: directory, name: "mosquitto-\(port)")
+            if try await eventually(timeout: .seconds(5), { isListening(port) || !child.process.isRunning }), child.process.isRunning {
+                self.port = port
+                self.child = child
+                return
+            }
+            child.signal(SIGKILL)
+        }
+        throw HarnessError("mosquitto did not start on any of 5 free ports")
+    }
+
+    /// Kills the broker (as a crash would).
+    public func stop() async throws {
+        child?.signal(SIGKILL)
+        _ = try await child?.exitStatus()
+        child = nil
+    }
+
+    /// Starts it again on the same port.
+    public func restart() async throws {
+        let config = directory.file("mosquitto-\(port).conf")
+        let child = try Child("/usr/sbin/mosquitto", ["-c", config], in: directory, name: "mosquitto-\(port)-again")
+        guard try await eventually(timeout: .seconds(10), { isListening(port) }) else { throw HarnessError("broker restart failed") }
+        self.child = child
+    }
+}
+
