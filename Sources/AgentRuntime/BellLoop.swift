@@ -64,6 +64,8 @@ struct BellLoop: Service {
         var timer: Task<Void, Never>?
         var scheduled: MonotonicInstant?
         var nextPing = clock.now()
+        // The first tick schedules the timers (watchdog included) before any input arrives.
+        inbox.post(.tick)
         for await input in inbox.stream.cancelOnGracefulShutdown() {
             switch input {
             case .edge(let edge):

@@ -182,6 +182,13 @@ struct AgentEndToEndTests {
         let subscriber = try await Subscriber(broker: unit.broker, in: unit.directory, name: "sub-after")
         _ = try await subscriber.wait(timeout: .seconds(15), "queued press") { $0.topic == "\(unit.root)/bell/b4/alarm" && $0.string("kind") == "press" }
         _ = try await subscriber.wait("queued release") { $0.topic == "\(unit.root)/bell/b4/alarm" && $0.string("kind") == "release" }
+        // It subscribed again after the reconnect: commands still reach it.
+        try unit.command("ack", #"{"bell":"b4","correlationId":"after-reconnect"}"#)
+        let result = try await subscriber.wait("ack after reconnect") { $0.topic == "\(unit.root)/cmd/ack/result" }
+        #expect(result.string("correlationId") == "after-reconnect")
+        #expect(result.object?["ok"] as? Bool == true)
+        let telemetry = try await subscriber.wait("telemetry after reconnect") { $0.topic == "\(unit.root)/telemetry" }
+        #expect((telemetry.object?["link"] as? [String: Any])?["reconnects"] as? Int == 1)
     }
 
     @Test("MQTT 3.1.1 works too, with the correlation id in the payload")
