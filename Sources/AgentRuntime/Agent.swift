@@ -57,8 +57,13 @@ public enum Agent {
         do { client = try MosquittoClient(settings: settings, logger: logger) } catch {
             throw StartupError(code: error.code == 8 || error.code == 3 ? .config : .unavailable, message: "MQTT setup: \(error)")
         }
+        let (faults, faultSink) = AsyncStream.makeStream(of: String?.self)
+        let (outbox, recovery) = Outbox.open(path: config.outbox.path, logger: logger) { faultSink.yield($0) }
         let publisher = Publisher(client: client, topics: topics, clock: clock, maxInflight: broker.maxInflight,
-                                  maxQueued: config.outbox.maxRecords, protocolName: broker.protocolVersion.rawValue, logger: logger)
+                                  maxQueued: config.outbox.maxRecords, maxBytes: config.outbox.maxBytes, outbox: outbox,
+                                  protocolName: broker.protocolVersion.rawValue, logger: logger)
+        // What a previous run left unsent goes out first, in its original order.
+        await publisher.restore(recovery.messages.compactMap { Outgoing(id: $0.id, restoring: $0.message) })
         let controller = AgentController(config: config, clock: clock, publisher: publisher, store: store,
                                          version: ParkGuardVersion.current, bootID: bootID, logger: logger)
         await publisher.setOnConnect { await controller.retainedSnapshot() }
@@ -82,12 +87,13 @@ public enum Agent {
             logger.error("\(note)")
             await controller.announce(.storageFault, note)
         }
+        await announce(recovery, controller: controller, logger: logger)
         let session = MQTTSession(client: client, publisher: publisher, controller: controller, inbox: inbox, topics: topics,
                                   bells: Set(config.bells.map(\.id)), clock: clock, logger: logger)
         let loop = BellLoop(controller: controller, publisher: publisher, inbox: inbox, openBackend: openBackend,
                             clock: clock, notifier: notifier, logger: logger)
-        let heartbeat = Heartbeat(publisher: publisher, controller: controller, topics: topics, interval: config.heartbeatInterval,
-                                  diskPath: config.stateDirectory, clock: clock, started: clock.now())
+        let heartbeat = Heartbeat(publisher: publisher, controller: controller, outbox: outbox, storageFaults: faults, topics: topics,
+                                  interval: config.heartbeatInterval, diskPath: config.stateDirectory, clock: clock, started: clock.now())
         let group = ServiceGroup(configuration: .init(
             services: [
                 .init(service: session, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "mqtt"),
@@ -103,7 +109,29 @@ public enum Agent {
             logger.error("service failed", metadata: ["error": "\(error)"])
         }
         notifier.notify("STOPPING=1")
+        faultSink.finish()
+        outbox.close()
         logger.notice("parkguardd stopped")
+    }
+
+    /// Reports what opening the outbox found on `event`.
+    static func announce(_ recovery: Outbox.Recovery, controller: AgentController, logger: Logger) async {
+        if let reason = recovery.unusable {
+            logger.critical("outbox unusable: alarms are kept in memory only", metadata: ["error": "\(reason)"])
+            await controller.announce(.storageFault, "outbox unusable: \(reason); alarms are kept in memory only")
+        }
+        if let reason = recovery.setAside {
+            logger.error("\(reason)")
+            await controller.announce(.outboxRecovered, reason, data: ["records": "0", "quarantinedBytes": "0"])
+        } else if recovery.recordsRead > 0 || recovery.quarantinedBytes > 0 {
+            var data = ["records": "\(recovery.messages.count)", "quarantinedBytes": "\(recovery.quarantinedBytes)"]
+            data["quarantine"] = recovery.quarantinePath
+            let message = recovery.quarantinedBytes > 0
+                ? "outbox recovered \(recovery.messages.count) unsent message(s); \(recovery.quarantinedBytes) damaged byte(s) quarantined"
+                : "outbox recovered \(recovery.messages.count) unsent message(s)"
+            logger.notice("\(message)")
+            await controller.announce(.outboxRecovered, message, data: data)
+        }
     }
 
     /// Reads a secret file, refusing one that others can read.

@@ -282,9 +282,10 @@ public actor AgentController {
         let payload = AlarmPayload(id: id, seq: store.takeSeq(), session: store.session, site: config.site, unit: config.unit,
                                    bell: bell, kind: kind, state: state, input: input, detail: detail, stamp: clock.stamp(),
                                    edge: at, cameras: cameras)
+        await publisher.send(.json(payload, topic: topics.bellAlarm(bell), qos: 1, retain: false, kind: .alarm, alarmID: id))
+        // Logged once handed over and written to the outbox: a logged alarm is never lost.
         let level: Logger.Level = kind == .press || kind == .lineFault || kind == .stuck || kind == .tamper ? .critical : .notice
         logger.log(level: level, "bell \(kind.rawValue)", metadata: ["bell": "\(bell)", "id": "\(id)", "seq": "\(payload.seq)"])
-        await publisher.send(.json(payload, topic: topics.bellAlarm(bell), qos: 1, retain: false, kind: .alarm, alarmID: id))
     }
 
     private func drive(_ drives: [OutputController.Drive]) async {

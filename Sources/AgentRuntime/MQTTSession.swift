@@ -51,10 +51,13 @@ struct MQTTSession: Service {
     }
 }
 
-/// The `telemetry` heartbeat, with a broker round-trip probe half an interval ahead of it.
+/// The `telemetry` heartbeat, with a broker round-trip probe half an interval ahead of it. It
+/// also announces on `event` what the figures show changed: drops, storage faults, clock sync.
 struct Heartbeat: Service {
     let publisher: Publisher
     let controller: AgentController
+    let outbox: Outbox
+    let storageFaults: AsyncStream<String?>
     let topics: Topics
     let interval: Duration
     let diskPath: String
@@ -63,16 +66,45 @@ struct Heartbeat: Service {
 
     func run() async throws {
         try await untilGracefulShutdown {
-            var synced = SystemClock.clockSynced()
-            while true {
-                await publisher.probeRoundTrip()
-                try await Task.sleep(for: min(interval / 2, .seconds(2)))
-                await publisher.send(await telemetry())
-                let nowSynced = SystemClock.clockSynced()
-                if nowSynced, !synced { await controller.announce(.clockSynced, "the wall clock is synchronised") }
-                synced = nowSynced
-                try await Task.sleep(for: interval - min(interval / 2, .seconds(2)))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await relayStorageFaults() }
+                group.addTask { try await beat() }
+                try await group.next()
+                group.cancelAll()
             }
+        }
+    }
+
+    private func relayStorageFaults() async {
+        for await fault in storageFaults {
+            if let fault {
+                await controller.announce(.storageFault, "outbox storage failed: \(fault); alarms still go out while the broker is reachable")
+            } else {
+                await controller.announce(.storageFault, "outbox storage works again", data: ["recovered": "true"])
+            }
+        }
+    }
+
+    private func beat() async throws {
+        var synced = SystemClock.clockSynced()
+        var reportedDrops = TelemetryPayload.Drops()
+        while true {
+            await publisher.probeRoundTrip()
+            try await Task.sleep(for: min(interval / 2, .seconds(2)))
+            let message = await telemetry()
+            await publisher.send(message)
+            let drops = await publisher.figures().drops
+            if drops != reportedDrops {
+                await controller.announce(.dropped, "messages were dropped: the queue was full or the broker refused them", data: [
+                    "queueFull": "\(drops.queueFull)", "telemetryCoalesced": "\(drops.telemetryCoalesced)",
+                    "rejectedByBroker": "\(drops.rejectedByBroker)",
+                ])
+                reportedDrops = drops
+            }
+            let nowSynced = SystemClock.clockSynced()
+            if nowSynced, !synced { await controller.announce(.clockSynced, "the wall clock is synchronised") }
+            synced = nowSynced
+            try await Task.sleep(for: interval - min(interval / 2, .seconds(2)))
         }
     }
 
@@ -94,6 +126,7 @@ struct Heartbeat: Service {
         payload.diskFreeBytes = stats.diskFree
         payload.diskTotalBytes = stats.diskTotal
         payload.cpuTemperatureC = stats.cpuTemperature
+        payload.storageFault = outbox.figures.storageFault
         return .json(payload, topic: topics.telemetry, qos: 0, retain: false, kind: .telemetry)
     }
 }

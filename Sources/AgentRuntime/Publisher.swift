@@ -27,6 +27,8 @@ public struct Outgoing: Sendable {
     public var kind: Class
     /// The alarm id, for logs.
     public var alarmID: String?
+    /// The record in the durable outbox, once persisted.
+    public var outboxID: UInt64?
 
     public init(topic: String, payload: [UInt8], qos: Int32, retain: Bool, kind: Class,
                 correlationData: [UInt8]? = nil, alarmID: String? = nil) {
@@ -47,6 +49,47 @@ public struct Outgoing: Sendable {
     }
 }
 
+extension Outgoing.Class {
+    /// The class code stored in outbox records; `nil` for classes that are never persisted.
+    var outboxCode: UInt8? {
+        switch self {
+        case .alarm: 0
+        case .result: 1
+        case .event: 2
+        case .telemetry: 3
+        case .retainedState: nil
+        }
+    }
+
+    init?(outboxCode: UInt8) {
+        switch outboxCode {
+        case 0: self = .alarm
+        case 1: self = .result
+        case 2: self = .event
+        case 3: self = .telemetry
+        default: return nil
+        }
+    }
+}
+
+extension Outgoing {
+    /// The outbox record of this message.
+    var outboxMessage: OutboxFormat.Message? {
+        kind.outboxCode.map {
+            OutboxFormat.Message(kind: $0, qos: UInt8(qos), retain: retain, topic: topic, correlationData: correlationData,
+                                 alarmID: alarmID, payload: payload)
+        }
+    }
+
+    /// A message read back from the outbox.
+    init?(id: UInt64, restoring message: OutboxFormat.Message) {
+        guard let kind = Class(outboxCode: message.kind) else { return nil }
+        self.init(topic: message.topic, payload: message.payload, qos: Int32(message.qos), retain: message.retain, kind: kind,
+                  correlationData: message.correlationData, alarmID: message.alarmID)
+        outboxID = id
+    }
+}
+
 /// Shared JSON encoding of every payload.
 enum PayloadEncoder {
     static func encode<T: Encodable>(_ value: T) -> [UInt8] {
@@ -62,13 +105,15 @@ enum PayloadEncoder {
 ///
 /// libmosquitto would accept publishes while disconnected and keep them in unbounded memory;
 /// this actor never hands it a message while the link is down, so the queue and its bounds are
-/// ours (issue 3 puts this queue on disk).
+/// ours. Everything that must survive a crash is also in the durable ``Outbox`` until its PUBACK.
 public actor Publisher {
     private let client: MosquittoClient
     private let topics: Topics
     private let logger: Logger
     private let maxInflight: Int
     private let maxQueued: Int
+    private let maxBytes: Int
+    private let outbox: Outbox?
     private let protocolName: String
     private var connected = false
     private var alarms: [Outgoing] = []
@@ -85,8 +130,10 @@ public actor Publisher {
     private var onConnect: (@Sendable () async -> [Outgoing])?
 
     public init(client: MosquittoClient, topics: Topics, clock: any AgentClock, maxInflight: Int, maxQueued: Int,
-                protocolName: String, logger: Logger) {
+                maxBytes: Int, outbox: Outbox?, protocolName: String, logger: Logger) {
         self.client = client
+        self.maxBytes = maxBytes
+        self.outbox = outbox
         self.topics = topics
         self.clock = clock
         self.maxInflight = maxInflight
@@ -100,37 +147,74 @@ public actor Publisher {
         onConnect = provider
     }
 
-    /// Sends now if the link is up and the in-flight window has room, else queues.
-    public func send(_ message: Outgoing) {
-        switch message.kind {
-        case .telemetry:
-            guard connected else { drops.telemetryOffline += 1; return }
-            handOver(message)
-        case .retainedState:
-            if connected { enqueue(message, front: true) }
-        case .alarm:
-            enqueue(message, front: false)
-        case .event, .result:
-            enqueue(message, front: false)
-        }
-        pump()
+    /// Messages recovered from the outbox at start: they go out first, in their original order.
+    public func restore(_ messages: [Outgoing]) {
+        alarms.append(contentsOf: messages.filter { $0.kind == .alarm })
+        others.append(contentsOf: messages.filter { $0.kind != .alarm })
+        enforceBounds()
     }
 
-    private func enqueue(_ message: Outgoing, front: Bool) {
-        if alarms.count + others.count >= maxQueued {
-            // Under pressure the oldest non-alarm goes first; alarms only when nothing else is left.
-            if !others.isEmpty {
-                let dropped = others.removeFirst()
-                logger.warning("queue full: dropped a message", metadata: ["topic": "\(dropped.topic)"])
-            } else {
-                let dropped = alarms.removeFirst()
-                logger.critical("queue full of alarms: dropped the oldest", metadata: ["id": "\(dropped.alarmID ?? "?")"])
+    /// Sends now if the link is up and the in-flight window has room, else queues. Alarms,
+    /// events and results (and telemetry while offline) are appended to the outbox first; the
+    /// append does not wait for the disk.
+    public func send(_ message: Outgoing) {
+        var message = message
+        switch message.kind {
+        case .telemetry where connected:
+            handOver(message)
+            return
+        case .retainedState:
+            if connected { others.insert(message, at: 0) }
+            pump()
+            return
+        case .telemetry:
+            // Offline heartbeats are kept, coalesced to a bounded share of the queue.
+            let queuedTelemetry = others.filter { $0.kind == .telemetry }.count
+            if queuedTelemetry >= max(1, maxQueued / 4), let oldest = others.firstIndex(where: { $0.kind == .telemetry }) {
+                drop(at: oldest, reason: "telemetry coalesced")
             }
-            drops.queueFull += 1
+        case .alarm, .event, .result:
+            break
         }
-        if message.kind == .alarm { alarms.append(message) }
-        else if front { others.insert(message, at: 0) }
-        else { others.append(message) }
+        // Out first, then to disk: the write does not delay the publish, and the alarm is in the
+        // file (page cache) before anyone logs it as raised.
+        let record = message.outboxMessage
+        if let outbox, record != nil { message.outboxID = outbox.reserveID() }
+        if message.kind == .alarm { alarms.append(message) } else { others.append(message) }
+        pump()
+        if let outbox, let record, let id = message.outboxID { outbox.append(record, id: id) }
+        enforceBounds()
+    }
+
+    /// Keeps the queue within its count and byte bounds: telemetry goes first, then events and
+    /// results, alarms last; every drop is counted (and announced by the heartbeat).
+    private func enforceBounds() {
+        func over() -> Bool {
+            let count = alarms.count + others.count + inflight.count
+            let bytes = (alarms + others).reduce(0) { $0 + $1.payload.count + $1.topic.utf8.count }
+            return count > maxQueued || bytes > maxBytes
+        }
+        while over() {
+            if let index = others.firstIndex(where: { $0.kind == .telemetry }) {
+                drop(at: index, reason: "queue full")
+            } else if let index = others.firstIndex(where: { $0.kind != .alarm }) {
+                drop(at: index, reason: "queue full")
+            } else if !alarms.isEmpty {
+                let dropped = alarms.removeFirst()
+                drops.queueFull += 1
+                if let id = dropped.outboxID { outbox?.done(id) }
+                logger.critical("queue full of alarms: dropped the oldest", metadata: ["id": "\(dropped.alarmID ?? "?")"])
+            } else {
+                break
+            }
+        }
+    }
+
+    private func drop(at index: Int, reason: String) {
+        let dropped = others.remove(at: index)
+        if dropped.kind == .telemetry { drops.telemetryCoalesced += 1 } else { drops.queueFull += 1 }
+        if let id = dropped.outboxID { outbox?.done(id) }
+        logger.warning("dropped a queued message", metadata: ["topic": "\(dropped.topic)", "reason": "\(reason)"])
     }
 
     /// Hands queued messages to libmosquitto while connected and the window allows: alarms first.
@@ -153,12 +237,17 @@ public actor Publisher {
         do {
             let mid = try client.publish(topic: message.topic, payload: message.payload, qos: message.qos,
                                          retain: message.retain, correlationData: message.correlationData)
-            if message.qos > 0 { inflight[mid] = message }
+            if message.qos > 0 {
+                inflight[mid] = message
+            } else if let id = message.outboxID {
+                outbox?.done(id)
+            }
         } catch {
             // Refused outright (never queued by the library): keep alarms, count the rest.
             // Refused outright by the library (not queued): a malformed message will never go out,
             // so it is counted and reported rather than retried forever.
             drops.rejectedByBroker += 1
+            if let id = message.outboxID { outbox?.done(id) }
             logger.log(level: message.kind == .alarm ? .critical : .error, "publish refused by libmosquitto",
                        metadata: ["topic": "\(message.topic)", "error": "\(error)", "id": "\(message.alarmID ?? "-")"])
         }
@@ -186,7 +275,7 @@ public actor Publisher {
             let unacknowledged = inflight.sorted { $0.key < $1.key }.map(\.value)
             inflight = [:]
             alarms.insert(contentsOf: unacknowledged.filter { $0.kind == .alarm }, at: 0)
-            others.insert(contentsOf: unacknowledged.filter { $0.kind == .event || $0.kind == .result }, at: 0)
+            others.insert(contentsOf: unacknowledged.filter { $0.kind != .alarm && $0.kind != .retainedState }, at: 0)
             // Status and retained states go ahead of the backlog; the backlog keeps its order.
             others.insert(contentsOf: snapshot, at: 0)
             pump()
@@ -201,7 +290,9 @@ public actor Publisher {
             if let probe, probe.mid == mid {
                 lastRTT = probe.sent.duration(to: clock.now())
                 self.probe = nil
-            } else if let message = inflight.removeValue(forKey: mid), reason >= 0x80 {
+            } else if let message = inflight.removeValue(forKey: mid) {
+                if let id = message.outboxID { outbox?.done(id) }
+                guard reason >= 0x80 else { break }
                 drops.rejectedByBroker += 1
                 logger.error("broker rejected a message", metadata: ["topic": "\(message.topic)", "reason": "\(reason)",
                                                                      "id": "\(message.alarmID ?? "-")"])

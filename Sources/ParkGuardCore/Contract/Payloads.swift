@@ -122,13 +122,16 @@ public struct TelemetryPayload: Encodable, Sendable, Equatable {
     public var cpuTemperatureC: Double?
     public var outboxDepth: Int
     public var outboxBytes: Int
+    /// Why the durable outbox cannot be written right now (disk full, read-only, I/O error).
+    public var storageFault: String?
     public var drops: Drops
     public var brokerRttMs: Double?
     public var link: Link
 
     /// Messages given up, by reason; every one is counted.
     public struct Drops: Encodable, Sendable, Equatable {
-        public var telemetryOffline: UInt64 = 0
+        /// Offline heartbeats merged away because too many were queued.
+        public var telemetryCoalesced: UInt64 = 0
         public var queueFull: UInt64 = 0
         public var rejectedByBroker: UInt64 = 0
         public init() {}
