@@ -1,0 +1,85 @@
+import ConfigLoader
+import Foundation
+import ParkGuardCore
+import Testing
+
+private struct Seeded: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+@Suite("Fuzzing the parsers of untrusted input")
+struct FuzzTests {
+    static let example: String = {
+        let path = #filePath.replacingOccurrences(of: "Tests/ParkGuardCoreTests/FuzzTests.swift", with: "Firmware/config/agent.example.yaml")
+        return (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+    }()
+
+    @Test("10,000 mutated configuration files: every one is accepted or refused with file:line reasons, never a crash")
+    func fuzzConfigs() {
+        var random = Seeded(state: 42)
+        let lines = Self.example.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let junk = ["", "-", ":", "{", "[", "]", "&a", "*a", "!!binary", "\t", "  - id: x", "bells: 5", "line: -1",
+                    "debounce: 0ms", "port: 1e9", "\u{0}", "é", "? complex", "<<: *a", "'unterminated", "\"\\x\"", "99999999999999999999"]
+        var accepted = 0
+        for _ in 0 ..< 10_000 {
+            var mutated = lines
+            for _ in 0 ..< Int.random(in: 1 ... 4, using: &random) {
+                let index = Int.random(in: 0 ..< mutated.count, using: &random)
+                switch Int.random(in: 0 ..< 5, using: &random) {
+                case 0: mutated.remove(at: index)
+                case 1: mutated.insert(mutated[Int.random(in: 0 ..< mutated.count, using: &random)], at: index)
+                case 2: mutated[index] += " " + junk.randomElement(using: &random)!
+                case 3: mutated[index] = junk.randomElement(using: &random)!
+                default:
+                    var bytes = Array(mutated[index].utf8)
+                    if !bytes.isEmpty { bytes[Int.random(in: 0 ..< bytes.count, using: &random)] = UInt8.random(in: 32 ... 126, using: &random) }
+                    mutated[index] = String(decoding: bytes, as: UTF8.self)
+                }
+                if mutated.isEmpty { mutated = ["x"] }
+            }
+            do {
+                _ = try ConfigFile.parse(mutated.joined(separator: "\n"), file: "fuzz.yaml")
+                accepted += 1
+            } catch {
+                #expect(!error.errors.isEmpty)
+                #expect(error.errors.allSatisfy { $0.description.hasPrefix("fuzz.yaml") && !$0.message.isEmpty })
+            }
+        }
+        #expect(accepted < 10_000, "the mutations must produce invalid files too")
+    }
+
+    @Test("10,000 random and mutated command payloads: parsed or refused naming a field, never a crash")
+    func fuzzCommands() {
+        var random = Seeded(state: 7)
+        let seeds = [#"{"bell":"b1","correlationId":"c","by":"op"}"#, #"{"schema":"parkguard/cmd/1"}"#, "{}", "",
+                     #"{"bell":"b2"}"#, #"[1,{"a":null}]"#, #"{"bell":null}"#, #""just a string""#]
+        let names = ["ack", "silence", "test", "rebirth", "nope", ""]
+        var refused = 0
+        for round in 0 ..< 10_000 {
+            var bytes: [UInt8]
+            if round % 2 == 0 {
+                bytes = Array(seeds.randomElement(using: &random)!.utf8)
+                for _ in 0 ..< Int.random(in: 0 ... 3, using: &random) where !bytes.isEmpty {
+                    bytes[Int.random(in: 0 ..< bytes.count, using: &random)] = UInt8.random(in: 0 ... 255, using: &random)
+                }
+            } else {
+                bytes = (0 ..< Int.random(in: 0 ... 64, using: &random)).map { _ in UInt8.random(in: 0 ... 255, using: &random) }
+            }
+            do {
+                let command = try CommandParser.parse(name: names.randomElement(using: &random)!, payload: bytes, bells: ["b1", "b2"])
+                #expect(command.bell == nil || ["b1", "b2"].contains(command.bell!))
+            } catch {
+                refused += 1
+                #expect(!error.message.isEmpty)
+            }
+        }
+        #expect(refused > 5000)
+    }
+}
