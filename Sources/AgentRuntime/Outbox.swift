@@ -6,9 +6,11 @@ import Synchronization
 /// The durable outbox: every message that must survive a crash is appended here (length,
 /// CRC-32C, body) and marked done after its PUBACK.
 ///
-/// An append writes at once (into the page cache: it survives a crash of the process) and never
-/// waits for the disk; a writer thread fsyncs everything written since its last fsync in one go
-/// (group commit), so a burst costs a few fsyncs, not one each. A failed write (disk full,
+/// An alarm is written at once (into the page cache: it survives a crash of the process) and
+/// never waits for the disk; everything else (other messages, done marks) is written by a writer
+/// thread in batches, because a `write` can block behind an `fsync`'s journal commit and the
+/// publisher must not stall on every PUBACK. The writer thread fsyncs everything written since
+/// its last fsync in one go (group commit), so a burst costs a few fsyncs, not one each. A failed write (disk full,
 /// read-only, I/O error) is reported once and the file is cut back to its last good length, so
 /// later records never sit behind garbage; the messages stay in the publisher's memory, still go
 /// out while the broker is reachable, and are written when storage works again.
@@ -38,6 +40,8 @@ public final class Outbox: Sendable {
     }
 
     private struct State {
+        /// Records for the writer thread's next batch.
+        var pending: [(id: UInt64, bytes: [UInt8], put: Bool)] = []
         /// Records not yet in the file because a write failed; retried before the next write.
         var unwritten: [(id: UInt64, bytes: [UInt8], put: Bool)] = []
         var needsSync = false
@@ -153,20 +157,31 @@ public final class Outbox: Sendable {
         }
     }
 
-    /// Writes a message under an id from ``reserveID()``; the fsync follows shortly.
-    public func append(_ message: OutboxFormat.Message, id: UInt64) {
-        record((id, OutboxFormat.encode(.put(id: id, message)), true))
+    /// Stores a message under an id from ``reserveID()``: written before returning when `now`
+    /// (alarms), else in the writer thread's next batch. The fsync follows shortly either way.
+    public func append(_ message: OutboxFormat.Message, id: UInt64, now: Bool) {
+        let item = (id, OutboxFormat.encode(.put(id: id, message)), true)
+        if now {
+            commit { state in state.unwritten + state.pending + [item] }
+        } else {
+            state.withLock { $0.pending.append(item) }
+        }
+        wake.signal()
     }
 
     /// Marks a message done (acknowledged or given up): it will not be sent again after a restart.
     public func done(_ id: UInt64) {
-        record((id, OutboxFormat.encode(.done(id: id)), false))
+        state.withLock { $0.pending.append((id, OutboxFormat.encode(.done(id: id)), false)) }
+        wake.signal()
     }
 
-    private func record(_ item: (id: UInt64, bytes: [UInt8], put: Bool)) {
+    /// Writes the batch `take` assembles (under the lock) and reports storage transitions.
+    private func commit(_ take: (State) -> [(id: UInt64, bytes: [UInt8], put: Bool)]) {
         let transition = state.withLock { state -> (fault: String?, changed: Bool) in
-            let batch = state.unwritten + [item]
+            let batch = take(state)
             state.unwritten = []
+            state.pending = []
+            guard !batch.isEmpty else { return (nil, false) }
             let fault = write(batch, state: &state)
             let changed = (fault != nil) != state.faulted
             state.faulted = fault != nil
@@ -177,7 +192,6 @@ public final class Outbox: Sendable {
             else { logger.notice("outbox storage works again") }
             onFault(transition.fault)
         }
-        wake.signal()
     }
 
     public var figures: Figures { state.withLock { $0.figures } }
@@ -196,7 +210,8 @@ public final class Outbox: Sendable {
     private func writerLoop() {
         while true {
             wake.wait()
-            while wake.wait(timeout: .now()) == .success {}  // coalesce every signal into one fsync
+            while wake.wait(timeout: .now()) == .success {}  // coalesce every signal into one batch
+            commit { state in state.unwritten + state.pending }
             let (fd, needsSync, stopping) = state.withLock { state in
                 defer { state.needsSync = false }
                 return (state.fd, state.needsSync, state.stopping)

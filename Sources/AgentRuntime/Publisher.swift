@@ -182,7 +182,7 @@ public actor Publisher {
         if let outbox, record != nil { message.outboxID = outbox.reserveID() }
         if message.kind == .alarm { alarms.append(message) } else { others.append(message) }
         pump()
-        if let outbox, let record, let id = message.outboxID { outbox.append(record, id: id) }
+        if let outbox, let record, let id = message.outboxID { outbox.append(record, id: id, now: message.kind == .alarm) }
         enforceBounds()
     }
 
@@ -292,10 +292,7 @@ public actor Publisher {
                 self.probe = nil
             } else if let message = inflight.removeValue(forKey: mid) {
                 if let id = message.outboxID { outbox?.done(id) }
-                guard reason >= 0x80 else { break }
-                drops.rejectedByBroker += 1
-                logger.error("broker rejected a message", metadata: ["topic": "\(message.topic)", "reason": "\(reason)",
-                                                                     "id": "\(message.alarmID ?? "-")"])
+                if reason >= 0x80 { rejected(message, reason: reason) }
             }
             pump()
         case .subscribed(_, let granted):
@@ -308,6 +305,14 @@ public actor Publisher {
             connected = false
         }
         return nil
+    }
+
+    /// A PUBACK with a failure reason (≥ 0x80): the broker will never take this message (ACL,
+    /// quota, payload format); retrying is pointless, so it is counted and reported.
+    private func rejected(_ message: Outgoing, reason: Int32) {
+        drops.rejectedByBroker += 1
+        logger.error("broker rejected a message", metadata: ["topic": "\(message.topic)", "reason": "\(reason)",
+                                                             "id": "\(message.alarmID ?? "-")"])
     }
 
     /// Publishes an empty QoS 1 message to the round-trip probe topic; its PUBACK times the broker.

@@ -22,10 +22,13 @@ final class Subscriber: @unchecked Sendable {
     // @unchecked: used from one test at a time.
     private let child: Child
 
-    init(broker: Broker, in directory: ScratchDirectory, name: String = "sub", mqtt5: Bool = true) async throws {
-        child = try Child("/usr/bin/mosquitto_sub", ["-p", "\(broker.port)", "-h", "127.0.0.1", "-t", "parkguard/#", "-F", "%j",
-                                                    "-V", mqtt5 ? "mqttv5" : "mqttv311", "-q", "1", "-i", "test-\(name)-\(getpid())-\(broker.port)"],
-                      in: directory, name: name)
+    /// - Parameter persistent: a persistent session (clean session off) that the broker keeps
+    ///   across its own restarts, and that mosquitto_sub resumes when it reconnects.
+    init(broker: Broker, in directory: ScratchDirectory, name: String = "sub", mqtt5: Bool = true, persistent: Bool = false) async throws {
+        var arguments = ["-p", "\(broker.port)", "-h", "127.0.0.1", "-t", "parkguard/#", "-F", "%j",
+                         "-V", mqtt5 ? "mqttv5" : "mqttv311", "-q", "1", "-i", "test-\(name)-\(getpid())-\(broker.port)"]
+        if persistent { arguments += ["-c"] + (mqtt5 ? ["-x", "3600"] : []) }
+        child = try Child("/usr/bin/mosquitto_sub", arguments, in: directory, name: name)
         try await Task.sleep(for: .milliseconds(300))
     }
 

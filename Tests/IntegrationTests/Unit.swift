@@ -8,6 +8,7 @@ final class Unit: @unchecked Sendable {
     // @unchecked: used from one test at a time.
     let directory: ScratchDirectory
     let broker: Broker
+    let proxy: LinkProxy?
     let subscriber: Subscriber
     let simulator: Child
     let controlAddress: String
@@ -19,13 +20,19 @@ final class Unit: @unchecked Sendable {
     /// - Parameters:
     ///   - mqtt5: the agent's protocol (`false` = MQTT 3.1.1).
     ///   - extraConfig: YAML appended to the generated config.
-    init(mqtt5: Bool = true, startAgent: Bool = true, brokerPortOverride: Int? = nil) async throws {
+    ///   - persistent: the broker keeps sessions on disk and the subscriber's session is persistent,
+    ///     so the subscriber misses nothing across a broker crash.
+    ///   - viaProxy: the agent reaches the broker through a ``LinkProxy`` the test can cut.
+    ///   - edit: changes to the generated configuration text.
+    init(mqtt5: Bool = true, startAgent: Bool = true, persistent: Bool = false, viaProxy: Bool = false,
+         edit: (String) -> String = { $0 }) async throws {
         directory = try ScratchDirectory()
-        broker = try await Broker(in: directory)
-        subscriber = try await Subscriber(broker: broker, in: directory)
+        broker = try await Broker(in: directory, persistent: persistent)
+        proxy = viaProxy ? try LinkProxy(upstreamPort: broker.port) : nil
+        subscriber = try await Subscriber(broker: broker, in: directory, persistent: persistent)
         configPath = directory.file("agent.yaml")
-        try Self.config(brokerPort: brokerPortOverride ?? broker.port, socket: directory.file("gpio.sock"),
-                        state: directory.file("state"), mqtt5: mqtt5)
+        try edit(Self.config(brokerPort: proxy?.port ?? broker.port, socket: directory.file("gpio.sock"),
+                             state: directory.file("state"), mqtt5: mqtt5))
             .write(toFile: configPath, atomically: true, encoding: .utf8)
         simulator = try Child(Products.path("parkguard-sim"),
                               ["serve", "--agent-config", configPath, "--socket", directory.file("gpio.sock"), "--listen", "127.0.0.1:0"],
@@ -95,12 +102,15 @@ final class Unit: @unchecked Sendable {
         """
     }
 
-    /// Starts the agent and waits for its retained `online` status.
-    func start() async throws {
+    /// Starts the agent and waits for its retained `online` status (or only for its lines, when
+    /// the broker is out of reach).
+    func start(expectOnline: Bool = true) async throws {
         agentRuns += 1
         let skip = subscriber.messages.count
         agent = try Child(Products.path("parkguardd"), ["--config", configPath, "--log-level", "debug"], in: directory, name: "agent-\(agentRuns)")
-        _ = try await subscriber.wait(skipping: skip, "status online") { $0.topic == "\(root)/status" && $0.string("state") == "online" }
+        if expectOnline {
+            _ = try await subscriber.wait(skipping: skip, "status online") { $0.topic == "\(root)/status" && $0.string("state") == "online" }
+        }
         // The lines are requested right after start; wait until the simulator shows them.
         _ = try await eventually { (try? self.lines().contains { $0["consumer"] as? String == "parkguardd" }) ?? false }
     }
@@ -136,6 +146,35 @@ final class Unit: @unchecked Sendable {
     }
 
     func alarms() -> [Received] { subscriber.messages.filter { $0.topic.hasSuffix("/alarm") } }
+
+    /// The ids of every alarm the agent logged as raised, over all its runs. The agent logs an
+    /// alarm only once it is handed over and written to its outbox.
+    func loggedAlarmIDs() -> [String] {
+        (1 ... max(1, agentRuns)).flatMap { run -> [String] in
+            let log = (try? String(contentsOfFile: directory.file("agent-\(run).err"), encoding: .utf8)) ?? ""
+            return log.split(separator: "\n").filter { $0.contains(": bell ") }.compactMap { line in
+                line.range(of: "id=").map { String(line[$0.upperBound...].prefix(36)) }
+            }
+        }
+    }
+
+    /// Waits until every logged alarm id has reached the subscriber; returns (lost, duplicates).
+    func deliveryReport(timeout: Duration = .seconds(60)) async throws -> (logged: Int, lost: [String], duplicates: Int) {
+        var missing: [String] = []
+        _ = try await eventually(timeout: timeout) {
+            let received = Set(alarms().compactMap { $0.string("id") })
+            missing = loggedAlarmIDs().filter { !received.contains($0) }
+            return missing.isEmpty
+        }
+        let ids = alarms().compactMap { $0.string("id") }
+        return (loggedAlarmIDs().count, missing, ids.count - Set(ids).count)
+    }
+
+    /// Runs a control verb in the background (for bursts that overlap with faults).
+    func simInBackground(_ arguments: String...) throws -> Child {
+        try Child(Products.path("parkguard-sim"), arguments + ["--control", controlAddress], in: directory,
+                  name: "sim-verb-\(UInt32.random(in: 0 ... .max))")
+    }
 
     /// Validates every message this unit published against docs/asyncapi.yaml.
     func validateContract() throws {

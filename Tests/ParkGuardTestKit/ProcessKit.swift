@@ -143,15 +143,22 @@ public final class Broker: @unchecked Sendable {
     private let directory: ScratchDirectory
     private var child: Child?
 
-    public init(in directory: ScratchDirectory) async throws {
+    /// - Parameter persistent: keep sessions and queued messages on disk (saved every second),
+    ///   so a persistent subscriber misses nothing across a broker crash and restart.
+    public init(in directory: ScratchDirectory, persistent: Bool = false) async throws {
         self.directory = directory
         for _ in 0 ..< 5 {
             let port = freePort()
             let config = directory.file("mosquitto-\(port).conf")
+            let persistence = persistent
+                ? "persistence true\npersistence_location \(directory.path)/\nautosave_interval 1\nuser root"
+                : "persistence false"
             try """
             listener \(port) 127.0.0.1
             allow_anonymous true
-            persistence false
+            \(persistence)
+            max_inflight_messages 0
+            max_queued_messages 200000
             log_dest stderr
             """.write(toFile: config, atomically: true, encoding: .utf8)
             let child = try Child("/usr/sbin/mosquitto", ["-c", config], in: directory, name: "mosquitto-\(port)")
