@@ -130,6 +130,7 @@ let package = Package(
             dependencies: [
                 "SimulatorKit",
                 "MQTTAdapter",
+                "AgentRuntime",
                 "ParkGuardCore",
                 "ParkGuardTestKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -22,6 +22,12 @@ struct ParkGuardBench: AsyncParsableCommand {
     @Option(help: "Messages for the raw libmosquitto baseline.")
     var baseline = 1000
 
+    @Option(help: "Outbox records to append for the throughput figure (0 skips it).")
+    var outboxRecords = 10000
+
+    @Option(help: "Seconds of broker outage for the memory figure (0 skips it).")
+    var outageSeconds = 60
+
     @Option(help: "Write the results as JSON here.")
     var json: String?
 
@@ -113,6 +119,17 @@ struct ParkGuardBench: AsyncParsableCommand {
             floorP50: percentile(floor, 0.5), floorP99: percentile(floor, 0.99), floorMax: floor.max() ?? 0,
             rssIdleKiB: idleRSS, rssAfterKiB: busyRSS, rssPeakKiB: peakRSS, bells: 4)
         print(result.table)
+        agentChild.signal(SIGTERM)
+        _ = try await agentChild.exitStatus()
+        if outboxRecords > 0 {
+            print("")
+            print(outboxThroughput(records: outboxRecords, directory: work))
+        }
+        if outageSeconds > 0 {
+            print("")
+            print(try await outageMemory(seconds: outageSeconds, daemon: dir + "/parkguardd", scratch: scratch, brokerPort: port,
+                                         socket: work + "/gpio.sock"))
+        }
         if let json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

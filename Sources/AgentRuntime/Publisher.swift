@@ -168,7 +168,10 @@ public actor Publisher {
             pump()
             return
         case .telemetry:
-            // Offline heartbeats are kept, coalesced to a bounded share of the queue.
+            // Offline heartbeats are kept, coalesced to a bounded share of the queue, and drained
+            // at QoS 1: retired only by a PUBACK, and not subject to a broker dropping QoS 0
+            // toward a subscriber whose window is full while the backlog floods it.
+            message.qos = 1
             let queuedTelemetry = others.filter { $0.kind == .telemetry }.count
             if queuedTelemetry >= max(1, maxQueued / 4), let oldest = others.firstIndex(where: { $0.kind == .telemetry }) {
                 drop(at: oldest, reason: "telemetry coalesced")

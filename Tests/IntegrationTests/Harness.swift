@@ -28,6 +28,9 @@ final class Subscriber: @unchecked Sendable {
         var arguments = ["-p", "\(broker.port)", "-h", "127.0.0.1", "-t", "parkguard/#", "-F", "%j",
                          "-V", mqtt5 ? "mqttv5" : "mqttv311", "-q", "1", "-i", "test-\(name)-\(getpid())-\(broker.port)"]
         if persistent { arguments += ["-c"] + (mqtt5 ? ["-x", "3600"] : []) }
+        // mosquitto forwards QoS 0 (telemetry) only while the subscriber's QoS 1 window has room;
+        // a hub draining a unit's backlog needs a wide window, as this subscriber asks for.
+        if mqtt5 { arguments += ["-D", "connect", "receive-maximum", "65535"] }
         child = try Child("/usr/bin/mosquitto_sub", arguments, in: directory, name: name)
         try await Task.sleep(for: .milliseconds(300))
     }
