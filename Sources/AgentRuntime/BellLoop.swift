@@ -80,6 +80,9 @@ struct BellLoop: Service {
             }
             let now = clock.now()
             if let interval = notifier.watchdogInterval, now >= nextPing {
+                // Ping only when the publisher answers too: a wedged publisher must get the agent
+                // restarted, not kept alive by a loop that still runs.
+                _ = await publisher.isConnected
                 notifier.notify("WATCHDOG=1")
                 nextPing = now + interval
             }

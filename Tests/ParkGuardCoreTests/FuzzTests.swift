@@ -3,16 +3,6 @@ import Foundation
 import ParkGuardCore
 import Testing
 
-private struct Seeded: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 @Suite("Fuzzing the parsers of untrusted input")
 struct FuzzTests {
@@ -23,7 +13,7 @@ struct FuzzTests {
 
     @Test("10,000 mutated configuration files: every one is accepted or refused with file:line reasons, never a crash")
     func fuzzConfigs() {
-        var random = Seeded(state: 42)
+        var random = SeededRandom(seed: 42)
         let lines = Self.example.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         let junk = ["", "-", ":", "{", "[", "]", "&a", "*a", "!!binary", "\t", "  - id: x", "bells: 5", "line: -1",
                     "debounce: 0ms", "port: 1e9", "\u{0}", "é", "? complex", "<<: *a", "'unterminated", "\"\\x\"", "99999999999999999999"]
@@ -57,7 +47,7 @@ struct FuzzTests {
 
     @Test("10,000 random and mutated command payloads: parsed or refused naming a field, never a crash")
     func fuzzCommands() {
-        var random = Seeded(state: 7)
+        var random = SeededRandom(seed: 7)
         let seeds = [#"{"bell":"b1","correlationId":"c","by":"op"}"#, #"{"schema":"parkguard/cmd/1"}"#, "{}", "",
                      #"{"bell":"b2"}"#, #"[1,{"a":null}]"#, #"{"bell":null}"#, #""just a string""#]
         let names = ["ack", "silence", "test", "rebirth", "nope", ""]

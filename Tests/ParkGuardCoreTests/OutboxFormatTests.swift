@@ -11,17 +11,6 @@ private func log(_ records: [OutboxFormat.Record]) -> [UInt8] {
     OutboxFormat.header + records.flatMap(OutboxFormat.encode)
 }
 
-/// A deterministic generator, so a failing case can be replayed.
-private struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 @Suite("Outbox format")
 struct OutboxFormatTests {
@@ -81,7 +70,7 @@ struct OutboxFormatTests {
 
     @Test("10,000 random tails and random files never crash the scanner")
     func fuzzScanner() {
-        var random = SplitMix(state: 0x5EED)
+        var random = SeededRandom(seed: 0x5EED)
         let valid = log((1 ... 5).map { .put(id: UInt64($0), message($0)) })
         for round in 0 ..< 10_000 {
             var bytes: [UInt8]
