@@ -153,6 +153,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "AgentRuntimeTests",
+            dependencies: ["AgentRuntime", "ParkGuardCore", "ParkGuardTestKit"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "IntegrationTests",
             dependencies: ["parkguardd", "parkguard-sim", "ParkGuardCore", "ParkGuardTestKit"],
             swiftSettings: swiftSettings
