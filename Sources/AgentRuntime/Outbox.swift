@@ -283,28 +283,26 @@ public final class Outbox: Sendable {
 
     /// Rewrites the file with only live records when dead ones dominate: new file, fsync,
     /// rename over the old one, fsync the directory. A crash at any point leaves either the old
-    /// complete file or the new complete file.
+    /// complete file or the new complete file. It runs under the lock: an append made while the
+    /// new file is written would otherwise land in the old file and vanish with it.
     private func compactIfWorthIt() {
-        let snapshot = state.withLock { state -> (live: [(UInt64, [UInt8])], fd: Int32)? in
-            guard state.deadBytes > 256 * 1024, state.deadBytes > state.fileBytes / 2 else { return nil }
-            return (state.live.sorted { $0.key < $1.key }, state.fd)
-        }
-        guard let snapshot else { return }
-        var fresh = OutboxFormat.header
-        for (_, bytes) in snapshot.live { fresh += bytes }
-        do {
-            try DurableFile.replace(path: path, with: fresh)
-        } catch {
-            logger.error("outbox compaction failed; keeping the old file", metadata: ["error": "\(error)"])
-            return
-        }
-        let fd = Glibc.open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
         state.withLock { state in
+            guard state.deadBytes > 256 * 1024, state.deadBytes > state.fileBytes / 2, state.unwritten.isEmpty else { return }
+            var fresh = OutboxFormat.header
+            for (_, bytes) in state.live.sorted(by: { $0.key < $1.key }) { fresh += bytes }
+            do {
+                try DurableFile.replace(path: path, with: fresh)
+            } catch {
+                logger.error("outbox compaction failed; keeping the old file", metadata: ["error": "\(error)"])
+                return
+            }
+            let fd = Glibc.open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
             if state.fd >= 0 { Glibc.close(state.fd) }
             state.fd = fd
             state.fileBytes = fresh.count
             state.deadBytes = 0
             state.figures.fileBytes = fresh.count
+            if fd < 0 { state.figures.storageFault = "cannot reopen \(path) after compaction: \(String(cString: strerror(errno)))" }
         }
     }
 
