@@ -8,8 +8,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 export PATH="/opt/swift/usr/bin:$PATH"
-PARKGUARD_EXTRA_PACKAGES="linux-source-6.1 build-essential flex bison bc libelf-dev libssl-dev qemu-system-x86 busybox-static cpio xz-utils" \
-  "$root/.ci/install-deps"
+PARKGUARD_EXTRA_PACKAGES="$("$root/.ci/install-deps" --list hil)" "$root/.ci/install-deps"
 started=$(date +%s)
 
 kernel=$("$here/build-kernel.sh")
