@@ -45,8 +45,18 @@ struct ParkGuardBench: AsyncParsableCommand {
         let scratch = try ScratchDirectory()
         let work = scratch.path
         let brokerProcess = try await Broker(in: scratch)
-        defer { Task { try? await brokerProcess.stop() } }
         let port = brokerProcess.port
+        do {
+            try await measure(scratch: scratch, work: work, port: port, dir: dir, logger: logger)
+        } catch {
+            try? await brokerProcess.stop()
+            throw error
+        }
+        // Stopped here, not in a defer: nothing deferred runs when the process exits.
+        try await brokerProcess.stop()
+    }
+
+    private func measure(scratch: ScratchDirectory, work: String, port: Int, dir: String, logger: Logger) async throws {
 
         // The simulator's chip, in process, so the press instant is known to the nanosecond.
         let config = benchConfig(port: port, socket: work + "/gpio.sock", state: work + "/state")
