@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
     ],
     targets: [
         // MARK: Pure core: no I/O, injected clock.
@@ -41,6 +42,12 @@ let package = Package(
             name: "CMosquitto",
             pkgConfig: "libmosquitto",
             providers: [.apt(["libmosquitto-dev"])]
+        ),
+
+        .systemLibrary(
+            name: "CTurboJPEG",
+            pkgConfig: "libturbojpeg",
+            providers: [.apt(["libturbojpeg0-dev"])]
         ),
 
         // <sys/timex.h> is not in Glibc's module map: one inline function, nothing else.
@@ -74,6 +81,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        .target(
+            name: "CameraProbe",
+            dependencies: [
+                "ParkGuardCore",
+                "CTurboJPEG",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: The agent.
         .target(
             name: "AgentRuntime",
@@ -82,6 +102,7 @@ let package = Package(
                 "ConfigLoader",
                 "GPIOAdapter",
                 "MQTTAdapter",
+                "CameraProbe",
                 "CSystemClock",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -103,6 +124,7 @@ let package = Package(
             dependencies: [
                 "ParkGuardCore",
                 "ConfigLoader",
+                "CameraProbe",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -149,7 +171,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ParkGuardCoreTests",
-            dependencies: ["ParkGuardCore", "ConfigLoader"],
+            dependencies: ["ParkGuardCore", "ConfigLoader", "CameraProbe"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -9,14 +9,17 @@ import ServiceLifecycle
 /// verbs. Documented in `docs/simulator.md`.
 public struct ControlAPI: Service {
     let chip: VirtualChip
+    let cameras: [String: VirtualCamera]
     let host: String
     let port: Int
     let logger: Logger
     let ready: @Sendable (Int) -> Void
 
     /// - Parameter ready: called with the bound port (useful with port 0).
-    public init(chip: VirtualChip, host: String, port: Int, logger: Logger, ready: @escaping @Sendable (Int) -> Void = { _ in }) {
+    public init(chip: VirtualChip, cameras: [VirtualCamera] = [], host: String, port: Int, logger: Logger,
+                ready: @escaping @Sendable (Int) -> Void = { _ in }) {
         self.chip = chip
+        self.cameras = Dictionary(cameras.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         self.host = host
         self.port = port
         self.logger = logger
@@ -94,6 +97,14 @@ public struct ControlAPI: Service {
                 try await act(s[3], line: line, query: query)
                 let info = chip.lines()[line]
                 return (.ok, Self.json(ActionResult(ok: true, line: line, name: info.name, active: info.active)))
+            case (.GET, ["v1", "cameras"]):
+                return (.ok, Self.json(cameras.values.map(\.info).sorted { $0.id < $1.id }))
+            case (.GET, let s) where s.count == 3 && s[0] == "v1" && s[1] == "cameras":
+                return (.ok, Self.json(try camera(s[2]).info))
+            case (.POST, let s) where s.count >= 4 && s.count <= 5 && s[0] == "v1" && s[1] == "cameras":
+                let camera = try camera(s[2])
+                try cameraAction(camera, Array(s.dropFirst(3)), query: query)
+                return (.ok, Self.json(camera.info))
             case (_, let s) where (s.count == 4 && s.starts(with: ["v1", "inputs"])) || s == ["v1", "lines"] || s == ["v1", "outputs"] || s == ["v1", "health"]:
                 return (.methodNotAllowed, Self.error("method \(method) not allowed on \(path)"))
             default:
@@ -104,6 +115,46 @@ public struct ControlAPI: Service {
             return (status, Self.error(error.description))
         } catch {
             return (.internalServerError, Self.error("\(error)"))
+        }
+    }
+
+    private func camera(_ id: String) throws(SimError) -> VirtualCamera {
+        guard let camera = cameras[id] else {
+            throw SimError.unknownCamera(id)
+        }
+        return camera
+    }
+
+    /// `fault/{name}`, `clear[/{name}]`, `auth?mode=`.
+    private func cameraAction(_ camera: VirtualCamera, _ action: [String], query: [String: String]) throws(SimError) {
+        func fault(_ name: String) throws(SimError) -> CameraFault {
+            guard let fault = CameraFault(rawValue: name) else {
+                throw SimError.badRequest("unknown camera fault '\(name)': use \(CameraFault.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return fault
+        }
+        func number(_ key: String, in range: ClosedRange<Int>) throws(SimError) -> Int? {
+            guard let text = query[key] else { return nil }
+            guard let value = Int(text), range.contains(value) else {
+                throw SimError.badRequest("query '\(key)' must be a whole number from \(range.lowerBound) to \(range.upperBound), got '\(text)'")
+            }
+            return value
+        }
+        switch action.first {
+        case "fault" where action.count == 2:
+            camera.inject(try fault(action[1]), delayMs: try number("delayMs", in: 0 ... 600_000),
+                          driftSeconds: try number("driftSeconds", in: -86400 * 365 ... 86400 * 365))
+        case "clear" where action.count == 1:
+            camera.clear()
+        case "clear" where action.count == 2:
+            camera.clear(try fault(action[1]))
+        case "auth" where action.count == 1:
+            guard let mode = query["mode"].flatMap(VirtualCamera.AuthMode.init(rawValue:)) else {
+                throw SimError.badRequest("query 'mode' must be none, basic or digest")
+            }
+            camera.setAuth(mode)
+        default:
+            throw SimError.badRequest("unknown camera action '\(action.joined(separator: "/"))': use fault/{name}, clear, clear/{name} or auth?mode=")
         }
     }
 

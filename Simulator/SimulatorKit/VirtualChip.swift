@@ -179,6 +179,7 @@ public enum SimError: Error, Sendable, Equatable, CustomStringConvertible {
     case noSuchLine(Int)
     case notAnInput(Int)
     case unknownName(String)
+    case unknownCamera(String)
     case badRequest(String)
 
     public var description: String {
@@ -186,6 +187,7 @@ public enum SimError: Error, Sendable, Equatable, CustomStringConvertible {
         case .noSuchLine(let line): "line \(line) does not exist"
         case .notAnInput(let line): "line \(line) is an output; only inputs can be pressed"
         case .unknownName(let name): "no bell, input, output or line called '\(name)'"
+        case .unknownCamera(let id): "no simulated camera called '\(id)' (cameras come from the agent config given to serve)"
         case .badRequest(let message): message
         }
     }

@@ -12,9 +12,10 @@ import UnixSignals
 struct ParkGuardSim: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "parkguard-sim",
-        abstract: "Virtual GPIO chip and control API for running parkguardd without hardware.",
+        abstract: "Virtual GPIO chip, virtual cameras and control API for running parkguardd without hardware.",
         version: ParkGuardVersion.current,
-        subcommands: [Serve.self, Press.self, Release.self, Click.self, Hold.self, Bounce.self, Lines.self, Outputs.self])
+        subcommands: [Serve.self, Press.self, Release.self, Click.self, Hold.self, Bounce.self, Lines.self, Outputs.self,
+                      Cameras.self, Camera.self])
 }
 
 /// Where the control API of a running simulator listens.
@@ -68,6 +69,15 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Number of lines on the virtual chip.")
     var lines = 64
 
+    @Option(name: .long, help: "How cameras with a username ask for it: digest, basic or none.")
+    var cameraAuth = "digest"
+
+    @Flag(name: .long, help: "Do not serve the agent config's cameras.")
+    var noCameras = false
+
+    @Option(name: .long, help: "A scenario file: a timeline of presses and camera faults (see docs/simulator.md).")
+    var scenario: String?
+
     func validate() throws {
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0 ... 65535).contains(port) else {
             throw ValidationError("--listen must be host:port, like 127.0.0.1:8787")
@@ -77,6 +87,8 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--listen must be a loopback address: the control API has no authentication")
         }
         guard (1 ... 1024).contains(lines) else { throw ValidationError("--lines must be from 1 to 1024") }
+        guard VirtualCamera.AuthMode(rawValue: cameraAuth) != nil else { throw ValidationError("--camera-auth must be digest, basic or none") }
+        if scenario != nil, agentConfig == nil { throw ValidationError("--scenario needs --agent-config, to know the bells and cameras it names") }
     }
 
     func run() async throws {
@@ -87,11 +99,15 @@ struct Serve: AsyncParsableCommand {
         }
         let logger = Logger(label: "parkguard-sim")
         var names = LineNames()
+        var cameras: [VirtualCamera] = []
         if let agentConfig {
-            do { names = LineNames(config: try ConfigFile.load(path: agentConfig)) } catch {
+            let config: AgentConfig
+            do { config = try ConfigFile.load(path: agentConfig) } catch {
                 FileHandle.standardError.write(Data("\(error)\n".utf8))
                 throw ExitCode(78)
             }
+            names = LineNames(config: config)
+            if !noCameras { cameras = try Self.cameras(of: config, auth: VirtualCamera.AuthMode(rawValue: cameraAuth) ?? .digest, logger: logger) }
         }
         let colon = listen.lastIndex(of: ":")!
         let host = String(listen[..<colon])
@@ -101,13 +117,54 @@ struct Serve: AsyncParsableCommand {
         let gpio = GPIOSocketServer(chip: chip, path: socket, logger: logger) {
             FileHandle.standardOutput.write(Data("gpio socket: \(socketPath)\n".utf8))
         }
-        let control = ControlAPI(chip: chip, host: host, port: port, logger: logger) { bound in
+        var scenarioRunner: ScenarioRunner?
+        if let scenario {
+            do {
+                let text = try String(contentsOfFile: scenario, encoding: .utf8)
+                let parsed = try Scenario.decode(try ConfigFile.tree(text, file: scenario), file: scenario, faults: CameraFault.allCases.map(\.rawValue))
+                let runner = ScenarioRunner(scenario: parsed, chip: chip, cameras: cameras, logger: logger)
+                try runner.validate(file: scenario)
+                scenarioRunner = runner
+            } catch {
+                FileHandle.standardError.write(Data("\(error)\n".utf8))
+                throw ExitCode(78)
+            }
+        }
+        let cameraCount = cameras.count
+        let cameraServers = CameraServers(cameras: cameras, logger: logger) {
+            FileHandle.standardOutput.write(Data("cameras: \(cameraCount) serving\n".utf8))
+        }
+        let control = ControlAPI(chip: chip, cameras: cameras, host: host, port: port, logger: logger) { bound in
             FileHandle.standardOutput.write(Data("control api: http://\(host):\(bound)\n".utf8))
         }
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: gpio), .init(service: control)],
+            services: [.init(service: gpio), .init(service: control), .init(service: cameraServers)]
+                + (scenarioRunner.map { [.init(service: $0, successTerminationBehavior: .ignore)] } ?? []),
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+    }
+}
+
+extension Serve {
+    /// The agent config's cameras on loopback addresses, each with its password file read.
+    static func cameras(of config: AgentConfig, auth: VirtualCamera.AuthMode, logger: Logger) throws -> [VirtualCamera] {
+        var cameras: [VirtualCamera] = []
+        for camera in config.cameras {
+            guard camera.host == "127.0.0.1" || camera.host == "localhost" || camera.host == "::1" else {
+                logger.notice("camera not simulated: its host is not a loopback address", metadata: ["camera": "\(camera.id)", "host": "\(camera.host)"])
+                continue
+            }
+            var password: String?
+            if let file = camera.passwordFile {
+                guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                    FileHandle.standardError.write(Data("camera \(camera.id): cannot read passwordFile \(file)\n".utf8))
+                    throw ExitCode(78)
+                }
+                password = text.trimmingCharacters(in: .newlines)
+            }
+            cameras.append(VirtualCamera(config: camera, password: password, auth: auth))
+        }
+        return cameras
     }
 }
 
@@ -181,4 +238,54 @@ struct Outputs: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show the outputs the agent drives (strobe, siren, call accepted).")
     @OptionGroup var options: ControlOptions
     func run() async throws { try await options.send("GET", "/v1/outputs") }
+}
+
+struct Cameras: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show every simulated camera with its faults.")
+    @OptionGroup var options: ControlOptions
+    func run() async throws { try await options.send("GET", "/v1/cameras") }
+}
+
+struct Camera: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Inject or clear a fault on a simulated camera.",
+        discussion: """
+            Faults: \(CameraFault.allCases.map(\.rawValue).joined(separator: ", ")).
+            Examples: parkguard-sim camera cam-1 fault slow --delay-ms 2000
+                      parkguard-sim camera cam-1 clear
+            """)
+    @Argument(help: "Camera id from the agent's config.") var id: String
+    @Argument(help: "fault, clear or auth.") var action: String
+    @Argument(help: "The fault (for fault and clear) or the auth mode (none, basic, digest).") var value: String?
+    @Option(help: "Delay of the slow fault.") var delayMs: Int?
+    @Option(help: "Clock offset of the drift fault.") var driftSeconds: Int?
+    @OptionGroup var options: ControlOptions
+
+    func validate() throws {
+        guard Identifier.isValid(id) else { throw ValidationError("'\(id)' is not a camera id") }
+        switch action {
+        case "fault":
+            guard let value, CameraFault(rawValue: value) != nil else {
+                throw ValidationError("fault needs one of: \(CameraFault.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+        case "clear":
+            if let value, CameraFault(rawValue: value) == nil { throw ValidationError("unknown fault '\(value)'") }
+        case "auth":
+            guard let value, VirtualCamera.AuthMode(rawValue: value) != nil else { throw ValidationError("auth needs none, basic or digest") }
+        default:
+            throw ValidationError("action must be fault, clear or auth")
+        }
+    }
+
+    func run() async throws {
+        var query: [String] = []
+        if let delayMs { query.append("delayMs=\(delayMs)") }
+        if let driftSeconds { query.append("driftSeconds=\(driftSeconds)") }
+        let path: String = switch action {
+        case "fault": "/v1/cameras/\(id)/fault/\(value ?? "")"
+        case "clear": value.map { "/v1/cameras/\(id)/clear/\($0)" } ?? "/v1/cameras/\(id)/clear"
+        default: "/v1/cameras/\(id)/auth?mode=\(value ?? "")"
+        }
+        try await options.send("POST", path + (query.isEmpty || action == "auth" ? "" : "?" + query.joined(separator: "&")))
+    }
 }

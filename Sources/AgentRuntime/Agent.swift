@@ -1,3 +1,4 @@
+import CameraProbe
 import ConfigLoader
 import Foundation
 import GPIOAdapter
@@ -42,7 +43,13 @@ public enum Agent {
         let bootID = (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8))?
             .trimmingCharacters(in: .whitespacesAndNewlines) ?? "unknown"
         let topics = config.topics
-        let password = try readSecret(config.broker.passwordFile)
+        let password = try readSecret(config.broker.passwordFile, key: "broker.passwordFile")
+        var cameraCredentials: [String: CameraCredentials] = [:]
+        for (index, camera) in config.cameras.enumerated() {
+            guard let username = camera.username else { continue }
+            let secret = try readSecret(camera.passwordFile, key: "cameras[\(index)].passwordFile") ?? ""
+            cameraCredentials[camera.id] = CameraCredentials(username: username, password: secret)
+        }
         let willPayload = PayloadEncoder.encode(StatusPayload(
             online: false, site: config.site, unit: config.unit, version: ParkGuardVersion.current, bootID: bootID,
             session: store.session, stamp: clock.stamp(), reason: "connection lost"))
@@ -64,8 +71,9 @@ public enum Agent {
                                   protocolName: broker.protocolVersion.rawValue, logger: logger)
         // What a previous run left unsent goes out first, in its original order.
         await publisher.restore(recovery.messages.compactMap { Outgoing(id: $0.id, restoring: $0.message) })
+        let cameraHealth = CameraHealthBoard()
         let controller = AgentController(config: config, clock: clock, publisher: publisher, store: store,
-                                         version: ParkGuardVersion.current, bootID: bootID, logger: logger)
+                                         version: ParkGuardVersion.current, bootID: bootID, cameraHealth: cameraHealth, logger: logger)
         await publisher.setOnConnect { await controller.retainedSnapshot() }
         let inbox = AgentInbox()
         let notifier = SystemdNotifier()
@@ -94,11 +102,14 @@ public enum Agent {
                             clock: clock, notifier: notifier, logger: logger)
         let heartbeat = Heartbeat(publisher: publisher, controller: controller, outbox: outbox, storageFaults: faults, topics: topics,
                                   interval: config.heartbeatInterval, diskPath: config.stateDirectory, clock: clock, started: clock.now())
+        let cameras = CameraMonitor(cameras: config.cameras, credentials: cameraCredentials, config: config.cameraHealth,
+                                    board: cameraHealth, publisher: publisher, topics: topics, clock: clock, logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [
                 .init(service: session, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "mqtt"),
                 .init(service: loop, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "bells"),
                 .init(service: heartbeat, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "heartbeat"),
+                .init(service: cameras, successTerminationBehavior: .ignore, serviceName: "cameras"),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             cancellationSignals: [],
@@ -135,17 +146,17 @@ public enum Agent {
     }
 
     /// Reads a secret file, refusing one that others can read.
-    static func readSecret(_ path: String?) throws -> String? {
+    static func readSecret(_ path: String?, key: String) throws -> String? {
         guard let path else { return nil }
         var info = stat()
         guard stat(path, &info) == 0 else {
-            throw StartupError(code: .config, message: "broker.passwordFile \(path): \(String(cString: strerror(errno)))")
+            throw StartupError(code: .config, message: "\(key) \(path): \(String(cString: strerror(errno)))")
         }
         if info.st_mode & 0o077 != 0 {
-            throw StartupError(code: .config, message: "broker.passwordFile \(path): permissions \(String(info.st_mode & 0o777, radix: 8)) let others read it; chmod 600 it")
+            throw StartupError(code: .config, message: "\(key) \(path): permissions \(String(info.st_mode & 0o777, radix: 8)) let others read it; chmod 600 it")
         }
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw StartupError(code: .config, message: "broker.passwordFile \(path): cannot be read as UTF-8 text")
+            throw StartupError(code: .config, message: "\(key) \(path): cannot be read as UTF-8 text")
         }
         return text.trimmingCharacters(in: .newlines)
     }

@@ -15,6 +15,7 @@ public actor AgentController {
     private let logger: Logger
     private let version: String
     private let bootID: String
+    private let cameraHealth: CameraHealthBoard
     private var gpio: (any GPIOBackend)?
     private var bells: [String: BellMachine] = [:]
     private var bellOrder: [String] = []
@@ -24,8 +25,9 @@ public actor AgentController {
     private var linesUp = false
 
     public init(config: AgentConfig, clock: any AgentClock, publisher: Publisher, store: UnitStateStore,
-                version: String, bootID: String, logger: Logger) {
+                version: String, bootID: String, cameraHealth: CameraHealthBoard = CameraHealthBoard(), logger: Logger) {
         self.config = config
+        self.cameraHealth = cameraHealth
         topics = config.topics
         self.clock = clock
         self.publisher = publisher
@@ -224,7 +226,7 @@ public actor AgentController {
 
     // MARK: Publishing
 
-    /// Status `online` and every retained bell state, for each CONNACK and for `rebirth`.
+    /// Status `online`, every retained bell state and camera health, for each CONNACK and for `rebirth`.
     public func retainedSnapshot() -> [Outgoing] {
         let stamp = clock.stamp()
         var messages: [Outgoing] = [statusMessage(online: true, stamp: stamp)]
@@ -233,7 +235,7 @@ public actor AgentController {
             messages.append(.json(BellStatePayload(bell: id, state: machine.state, stamp: stamp),
                                   topic: topics.bellState(id), qos: 1, retain: true, kind: .retainedState))
         }
-        return messages
+        return messages + cameraHealth.messages()
     }
 
     /// The `status` message; offline with `reason` for the Last Will and clean shutdown.
@@ -281,7 +283,7 @@ public actor AgentController {
         let id = UUID().uuidString.lowercased()
         let payload = AlarmPayload(id: id, seq: store.takeSeq(), session: store.session, site: config.site, unit: config.unit,
                                    bell: bell, kind: kind, state: state, input: input, detail: detail, stamp: clock.stamp(),
-                                   edge: at, cameras: cameras)
+                                   edge: at, cameras: cameras.map { CameraLink(id: $0.id, preset: $0.preset, health: cameraHealth.status(of: $0.id)) })
         await publisher.send(.json(payload, topic: topics.bellAlarm(bell), qos: 1, retain: false, kind: .alarm, alarmID: id))
         // Logged once handed over and written to the outbox: a logged alarm is never lost.
         let level: Logger.Level = kind == .press || kind == .lineFault || kind == .stuck || kind == .tamper ? .critical : .notice

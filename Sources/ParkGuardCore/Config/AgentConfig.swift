@@ -9,6 +9,7 @@ public struct AgentConfig: Sendable, Equatable {
     public var inputs: [InputConfig]
     public var outputs: [OutputConfig]
     public var cameras: [CameraConfig]
+    public var cameraHealth: CameraHealthConfig
     public var heartbeatInterval: Duration
     public var stateDirectory: String
     public var outbox: OutboxConfig
@@ -76,13 +77,18 @@ public struct LineSetup: Sendable, Equatable {
     }
 }
 
-/// A camera a bell is linked to, with the PTZ preset to point it at the bell.
+/// A camera a bell is linked to, with the PTZ preset to point it at the bell. In an alarm it
+/// also carries the camera's health at the moment of the alarm.
 public struct CameraLink: Sendable, Equatable, Codable {
     public var id: String
     public var preset: String?
-    public init(id: String, preset: String? = nil) {
+    /// The camera's published health when the alarm was raised; `nil` before its first probe
+    /// or for a camera that is not probed.
+    public var health: CameraStatus?
+    public init(id: String, preset: String? = nil, health: CameraStatus? = nil) {
         self.id = id
         self.preset = preset
+        self.health = health
     }
 }
 
@@ -157,10 +163,68 @@ public struct OutputConfig: Sendable, Equatable {
     }
 }
 
-/// A CCTV camera in the park (probed for health from issue 4 on; here it is the link target).
+/// A CCTV camera in the park: where to probe it and with which credentials.
 public struct CameraConfig: Sendable, Equatable {
+    /// A TCP service of the camera: port and request path.
+    public struct Endpoint: Sendable, Equatable {
+        public var port: Int
+        public var path: String
+        public init(port: Int, path: String) {
+            self.port = port
+            self.path = path
+        }
+    }
+
     public var id: String
     public var host: String
+    /// RTSP (OPTIONS, DESCRIBE); `nil` when `rtsp: false`.
+    public var rtsp: Endpoint?
+    /// ONVIF device service; `nil` when not configured.
+    public var onvif: Endpoint?
+    /// HTTP snapshot (JPEG); `nil` when not configured.
+    public var snapshot: Endpoint?
+    public var username: String?
+    /// File holding the camera password (0600); never logged.
+    public var passwordFile: String?
+    /// Time between probes (jittered by ±10 %).
+    public var interval: Duration
+    /// Whether the camera is probed at all (a linked camera may be left unprobed).
+    public var probe: Bool
+
+    public init(id: String, host: String, rtsp: Endpoint? = Endpoint(port: 554, path: "/"), onvif: Endpoint? = nil,
+                snapshot: Endpoint? = nil, username: String? = nil, passwordFile: String? = nil,
+                interval: Duration = .seconds(30), probe: Bool = true) {
+        self.id = id
+        self.host = host
+        self.rtsp = rtsp
+        self.onvif = onvif
+        self.snapshot = snapshot
+        self.username = username
+        self.passwordFile = passwordFile
+        self.interval = interval
+        self.probe = probe
+    }
+}
+
+/// How camera probing is scheduled and judged.
+public struct CameraHealthConfig: Sendable, Equatable {
+    /// Probes running at once, over all cameras.
+    public var concurrency: Int
+    /// Every camera's health is republished this often even when unchanged.
+    public var reportInterval: Duration
+    public var connectTimeout: Duration
+    /// Limit for each request/response step (OPTIONS, DESCRIBE, ONVIF, snapshot).
+    public var stepTimeout: Duration
+    public var policy: CameraHealthPolicy
+
+    public init(concurrency: Int = 4, reportInterval: Duration = .seconds(300), connectTimeout: Duration = .seconds(3),
+                stepTimeout: Duration = .seconds(5), policy: CameraHealthPolicy = CameraHealthPolicy()) {
+        self.concurrency = concurrency
+        self.reportInterval = reportInterval
+        self.connectTimeout = connectTimeout
+        self.stepTimeout = stepTimeout
+        self.policy = policy
+    }
 }
 
 /// Where unsent messages wait and how much they may take.

@@ -14,7 +14,8 @@ public enum AgentConfigDecoder {
         if broker == nil { top.fail(nil, "missing required key 'broker'") }
         let gpio = top.mapping("gpio", readGPIO)
         if gpio == nil { top.fail(nil, "missing required key 'gpio'") }
-        let cameras = top.list("cameras") { r in CameraConfig(id: r.identifier("id"), host: r.string("host")) }
+        let cameraHealth = top.mapping("cameraHealth", readCameraHealth) ?? CameraHealthConfig()
+        let cameras = top.list("cameras", readCamera)
         let bells = top.list("bells", readBell)
         let inputs = top.list("inputs", readInput)
         let outputs = top.list("outputs", readOutput)
@@ -33,7 +34,7 @@ public enum AgentConfigDecoder {
             site: site, unit: unit,
             broker: broker ?? BrokerConfig.placeholder,
             gpio: gpio ?? GPIOConfig(backend: .sim(socket: ""), consumer: "parkguardd"),
-            bells: bells, inputs: inputs, outputs: outputs, cameras: cameras,
+            bells: bells, inputs: inputs, outputs: outputs, cameras: cameras, cameraHealth: cameraHealth,
             heartbeatInterval: heartbeat, stateDirectory: stateDirectory, outbox: outbox,
             logLevel: logLevel)
         crossCheck(config, root: root, file: file, sink: sink)
@@ -86,6 +87,58 @@ public enum AgentConfigDecoder {
         LineSetup(line: r.int("line", default: nil, in: 0 ... 1023) ?? 0,
                   activeLow: r.bool("activeLow", default: true),
                   bias: r.choice("bias", LineSetup.Bias.allCases.map { ($0.rawValue, $0) }, default: .pullUp))
+    }
+
+    static func readCamera(_ r: inout ConfigReader) -> CameraConfig {
+        let id = r.identifier("id")
+        let host = r.string("host")
+        if host.isEmpty || host.contains(where: { $0 == " " || $0 == "/" || $0 == "@" }) {
+            r.fail("host", "must be a host name or IP address, without scheme, path or credentials")
+        }
+        func endpoint(_ key: String, port: Int, path: String) -> CameraConfig.Endpoint? {
+            r.mapping(key) { e in
+                let endpoint = CameraConfig.Endpoint(port: e.int("port", default: port, in: 1 ... 65535) ?? port,
+                                                     path: e.string("path", default: path) ?? path)
+                if !endpoint.path.hasPrefix("/") || endpoint.path.contains(where: { $0 == " " || $0.isNewline }) {
+                    e.fail("path", "must start with '/' and contain no spaces")
+                }
+                return endpoint
+            }
+        }
+        // `rtsp: false` turns RTSP off; a mapping sets port and path.
+        let defaultRTSP = CameraConfig.Endpoint(port: 554, path: "/")
+        let rtsp = r.isScalar("rtsp") ? (r.bool("rtsp", default: true) ? defaultRTSP : nil)
+            : (endpoint("rtsp", port: 554, path: "/") ?? defaultRTSP)
+        let onvif = endpoint("onvif", port: 80, path: "/onvif/device_service")
+        let snapshot = endpoint("snapshot", port: 80, path: "/snapshot.jpg")
+        let username = r.string("username", default: nil)
+        let passwordFile = r.string("passwordFile", default: nil)
+        if passwordFile != nil, username == nil { r.fail("passwordFile", "needs 'username' too") }
+        let interval = r.duration("interval", default: .seconds(30), in: .seconds(1) ... .seconds(86400))
+        let probe = r.bool("probe", default: true)
+        if probe, rtsp == nil, onvif == nil, snapshot == nil {
+            r.fail(nil, "has nothing to probe: enable rtsp, onvif or snapshot, or set 'probe: false'")
+        }
+        return CameraConfig(id: id, host: host, rtsp: rtsp, onvif: onvif, snapshot: snapshot, username: username,
+                            passwordFile: passwordFile, interval: interval, probe: probe)
+    }
+
+    static func readCameraHealth(_ r: inout ConfigReader) -> CameraHealthConfig {
+        let defaults = CameraHealthPolicy()
+        let policy = CameraHealthPolicy(
+            failuresToDown: r.int("failuresToDown", default: defaults.failuresToDown, in: 1 ... 100) ?? defaults.failuresToDown,
+            successesToUp: r.int("successesToUp", default: defaults.successesToUp, in: 1 ... 100) ?? defaults.successesToUp,
+            slowAfter: r.duration("slowAfter", default: defaults.slowAfter, in: .milliseconds(10) ... .seconds(60)),
+            maxClockDrift: r.duration("maxClockDrift", default: defaults.maxClockDrift, in: .milliseconds(100) ... .seconds(86400)),
+            blackBelow: Double(r.int("blackBelow", default: Int(defaults.blackBelow), in: 0 ... 255) ?? Int(defaults.blackBelow)))
+        let config = CameraHealthConfig(
+            concurrency: r.int("concurrency", default: 4, in: 1 ... 256) ?? 4,
+            reportInterval: r.duration("reportInterval", default: .seconds(300), in: .seconds(1) ... .seconds(86400)),
+            connectTimeout: r.duration("connectTimeout", default: .seconds(3), in: .milliseconds(50) ... .seconds(60)),
+            stepTimeout: r.duration("stepTimeout", default: .seconds(5), in: .milliseconds(50) ... .seconds(120)),
+            policy: policy)
+        if config.policy.slowAfter >= config.stepTimeout { r.fail("slowAfter", "must be shorter than stepTimeout") }
+        return config
     }
 
     static func readBell(_ r: inout ConfigReader) -> BellConfig {

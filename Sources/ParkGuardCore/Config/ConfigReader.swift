@@ -45,6 +45,12 @@ public struct ConfigReader {
     /// Whether the mapping has `key`.
     public func has(_ key: String) -> Bool { entries[key] != nil }
 
+    /// Whether `key` holds a single value rather than a mapping or list.
+    public func isScalar(_ key: String) -> Bool {
+        if case .scalar = entries[key]?.value.value { return true }
+        return false
+    }
+
     private func isAbsent(_ key: String) -> Bool {
         guard let entry = entries[key] else { return true }
         if case .null = entry.value.value { return true }

@@ -189,3 +189,67 @@ public struct EventPayload: Encodable, Sendable {
         self.data = data
     }
 }
+
+/// `camera/{camera}/health` (retained): on every status change and every `reportInterval`.
+public struct CameraHealthPayload: Encodable, Sendable {
+    public var schema = "parkguard/camera-health/1"
+    public var camera: String
+    public var status: CameraStatus
+    public var reasons: [CameraReason]
+    /// When the camera entered this status (wall time as best known then).
+    public var since: String
+    public var time: String
+    public var mono: UInt64
+    public var clockSynced: Bool
+    /// The last probe's measurements.
+    public var checks: Checks
+
+    /// Measurements of the last probe; absent fields were not measured.
+    public struct Checks: Encodable, Sendable, Equatable {
+        public var connectMs: Int?
+        public var rtspDescribeMs: Int?
+        public var codec: String?
+        public var clockOffsetMs: Int?
+        public var onvifMs: Int?
+        public var device: [String: String]?
+        public var snapshot: Snapshot?
+        /// The status this probe alone showed, before hysteresis.
+        public var observed: CameraStatus?
+
+        public struct Snapshot: Encodable, Sendable, Equatable {
+            public var width: Int
+            public var height: Int
+            public var bytes: Int
+            public var meanLuma: Int
+        }
+
+        public init(report: CameraProbeReport?, observed: CameraStatus?) {
+            self.observed = observed
+            guard let report else { return }
+            if case .success(let time)? = report.connect { connectMs = CameraHealthTracker.ms(time) }
+            if case .success(let rtsp)? = report.rtsp {
+                rtspDescribeMs = CameraHealthTracker.ms(rtsp.describeTime)
+                codec = rtsp.sdp.videoCodec
+            }
+            if case .success(let onvif)? = report.onvif {
+                clockOffsetMs = CameraHealthTracker.ms(onvif.clockOffset)
+                onvifMs = CameraHealthTracker.ms(onvif.responseTime)
+                if case .success(let info)? = onvif.deviceInformation { device = info }
+            }
+            if case .success(let shot)? = report.snapshot {
+                snapshot = Snapshot(width: shot.width, height: shot.height, bytes: shot.bytes, meanLuma: Int(shot.meanLuma.rounded()))
+            }
+        }
+    }
+
+    public init(camera: String, status: CameraStatus, reasons: [CameraReason], since: WallTime, stamp: Stamp, checks: Checks) {
+        self.camera = camera
+        self.status = status
+        self.reasons = reasons
+        self.since = since.rfc3339
+        time = stamp.wall.rfc3339
+        mono = stamp.mono.milliseconds
+        clockSynced = stamp.clockSynced
+        self.checks = checks
+    }
+}

@@ -1,0 +1,320 @@
+import CameraProbe
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import ParkGuardCore
+import ServiceLifecycle
+import Synchronization
+
+/// Serves every simulated camera on loopback: RTSP on its RTSP port, ONVIF and the JPEG snapshot
+/// on its HTTP port(s). A camera with the `offline` fault has its ports closed until it is cleared.
+public struct CameraServers: Service {
+    let cameras: [VirtualCamera]
+    let host: String
+    let logger: Logger
+    let ready: @Sendable () -> Void
+
+    public init(cameras: [VirtualCamera], host: String = "127.0.0.1", logger: Logger, ready: @escaping @Sendable () -> Void = {}) {
+        self.cameras = cameras
+        self.host = host
+        self.logger = logger
+        self.ready = ready
+    }
+
+    public func run() async throws {
+        try await untilGracefulShutdown {
+            try await withThrowingDiscardingTaskGroup { group in
+                let bound = Counter(cameras.count)
+                for camera in cameras {
+                    group.addTask { try await serve(camera) { if bound.decrement() { ready() } } }
+                }
+                if cameras.isEmpty { ready() }
+            }
+        }
+    }
+
+    /// Binds the camera's ports while it is not offline; unbinds them while it is.
+    private func serve(_ camera: VirtualCamera, bound: @escaping @Sendable () -> Void) async throws {
+        var first = true
+        while !Task.isCancelled {
+            if camera.has(.offline) {
+                if first { bound(); first = false }
+                try await Task.sleep(for: .milliseconds(50))
+                continue
+            }
+            var servers: [any Channel] = []
+            do {
+                if let rtsp = camera.rtsp {
+                    servers.append(try await RTSPCameraServer.bind(camera, host: host, port: rtsp.port, logger: logger))
+                }
+                var httpPorts = Set<Int>()
+                if let port = camera.onvif?.port { httpPorts.insert(port) }
+                if let port = camera.snapshot?.port { httpPorts.insert(port) }
+                for port in httpPorts.sorted() {
+                    servers.append(try await HTTPCameraServer.bind(camera, host: host, port: port, logger: logger))
+                }
+            } catch {
+                for server in servers { try? await server.close() }
+                logger.error("camera cannot listen", metadata: ["camera": "\(camera.id)", "error": "\(error)"])
+                throw error
+            }
+            if first { bound(); first = false }
+            await withTaskCancellationHandler {
+                while !Task.isCancelled, !camera.has(.offline) {
+                    try? await Task.sleep(for: .milliseconds(50))
+                }
+            } onCancel: {}
+            for server in servers { try? await server.close() }
+        }
+    }
+}
+
+/// Counts down to zero once.
+final class Counter: Sendable {
+    private let value: Mutex<Int>
+    init(_ start: Int) { value = Mutex(start) }
+    /// Whether this call reached zero.
+    func decrement() -> Bool { value.withLock { $0 -= 1; return $0 == 0 } }
+}
+
+// MARK: RTSP
+
+enum RTSPCameraServer {
+    static func bind(_ camera: VirtualCamera, host: String, port: Int, logger: Logger) async throws -> any Channel {
+        try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.pipeline.addHandler(RTSPCameraHandler(camera: camera))
+            }
+            .bind(host: host, port: port).get()
+    }
+}
+
+/// One RTSP connection to a simulated camera.
+final class RTSPCameraHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    let camera: VirtualCamera
+    private var buffer: [UInt8] = []
+
+    init(camera: VirtualCamera) { self.camera = camera }
+
+    func channelActive(context: ChannelHandlerContext) {
+        if camera.has(.refuse) || camera.dropsRTSPConnection() {
+            context.close(promise: nil)
+        }
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        buffer += bytes.readBytes(length: bytes.readableBytes) ?? []
+        while true {
+            let outcome: RTSPParser.Outcome
+            do { outcome = try RTSPParser.parse(buffer) } catch {
+                respond(context, RTSPMessage(start: .response(status: 400, reason: "Bad Request"), headers: [("Content-Type", "text/plain")],
+                                             body: Array("\(error)\n".utf8)), close: true)
+                return
+            }
+            guard case .message(let request, let consumed) = outcome else { return }
+            buffer.removeFirst(consumed)
+            respond(context, answer(request), close: false)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
+
+    private func answer(_ request: RTSPMessage) -> RTSPMessage {
+        let cseq = request.header("CSeq") ?? "0"
+        func reply(_ status: Int, _ reason: String, _ headers: [(String, String)] = [], body: String = "") -> RTSPMessage {
+            RTSPMessage(start: .response(status: status, reason: reason),
+                        headers: [(name: "CSeq", value: cseq), (name: "Server", value: "parkguard-sim camera")] + headers.map { (name: $0.0, value: $0.1) },
+                        body: Array(body.utf8))
+        }
+        guard case .request(let method, let uri) = request.start else { return reply(400, "Bad Request") }
+        switch method {
+        case "OPTIONS":
+            return reply(200, "OK", [("Public", "OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN, GET_PARAMETER")])
+        case "DESCRIBE":
+            guard camera.authorized(request.header("Authorization"), method: "DESCRIBE") else {
+                return reply(401, "Unauthorized", [("WWW-Authenticate", camera.challenge())])
+            }
+            return reply(200, "OK", [("Content-Base", uri.hasSuffix("/") ? uri : uri + "/"), ("Content-Type", "application/sdp")],
+                         body: camera.sessionDescription(uri: uri))
+        case "SETUP", "PLAY", "TEARDOWN", "GET_PARAMETER":
+            // The simulator describes streams; it does not send RTP.
+            return reply(455, "Method Not Valid in This State")
+        default:
+            return reply(501, "Not Implemented")
+        }
+    }
+
+    private func respond(_ context: ChannelHandlerContext, _ message: RTSPMessage, close: Bool) {
+        let channel = context.channel
+        var bytes = message.encoded()
+        if camera.has(.garbage) { bytes = Hashing.random(bytes.count).map { $0 == 0x52 ? 0x00 : $0 } }
+        let stall = camera.has(.stall)
+        if stall { bytes = Array(bytes.prefix(bytes.count / 2)) }
+        let reply = bytes
+        let delay = camera.has(.slow) ? Int64(camera.settings.delayMs) : 0
+        let send: @Sendable () -> Void = {
+            channel.writeAndFlush(ByteBuffer(bytes: reply), promise: nil)
+            if close, !stall { channel.close(promise: nil) }
+        }
+        if delay > 0 { context.eventLoop.scheduleTask(in: .milliseconds(delay), send) } else { send() }
+    }
+}
+
+// MARK: HTTP (ONVIF and snapshot)
+
+enum HTTPCameraServer {
+    static func bind(_ camera: VirtualCamera, host: String, port: Int, logger: Logger) async throws -> any Channel {
+        try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(HTTPCameraHandler(camera: camera, port: port))
+                }
+            }
+            .bind(host: host, port: port).get()
+    }
+}
+
+/// One HTTP connection to a simulated camera: `POST` ONVIF calls and `GET` the snapshot.
+final class HTTPCameraHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+    let camera: VirtualCamera
+    let port: Int
+    private var head: HTTPRequestHead?
+    private var body: [UInt8] = []
+
+    init(camera: VirtualCamera, port: Int) {
+        self.camera = camera
+        self.port = port
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        if camera.has(.refuse) { context.close(promise: nil) }
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let requestHead):
+            head = requestHead
+            body = []
+        case .body(var chunk):
+            if body.count < 1 << 20 { body += chunk.readBytes(length: chunk.readableBytes) ?? [] }
+        case .end:
+            guard let head else { return }
+            let (status, headers, payload) = answer(head)
+            send(context, status: status, headers: headers, body: payload)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
+
+    private func answer(_ head: HTTPRequestHead) -> (HTTPResponseStatus, [(String, String)], [UInt8]) {
+        let path = String(head.uri.split(separator: "?").first ?? "")
+        if let onvif = camera.onvif, onvif.port == port, path == onvif.path {
+            guard head.method == .POST else { return (.methodNotAllowed, [("Allow", "POST")], []) }
+            return onvifAnswer()
+        }
+        if let snapshot = camera.snapshot, snapshot.port == port, path == snapshot.path {
+            guard head.method == .GET || head.method == .HEAD else { return (.methodNotAllowed, [("Allow", "GET")], []) }
+            guard camera.authorized(head.headers["Authorization"].first, method: head.method.rawValue) else {
+                return (.unauthorized, [("WWW-Authenticate", camera.challenge())], [])
+            }
+            return (.ok, [("Content-Type", "image/jpeg"), ("Cache-Control", "no-store")], camera.snapshotImage())
+        }
+        return (.notFound, [("Content-Type", "text/plain")], Array("no such path on camera \(camera.id)\n".utf8))
+    }
+
+    private func onvifAnswer() -> (HTTPResponseStatus, [(String, String)], [UInt8]) {
+        let text = String(decoding: body, as: UTF8.self)
+        let soap = [("Content-Type", "application/soap+xml; charset=utf-8")]
+        if XMLElementText.first("GetSystemDateAndTime", in: text) != nil {
+            return (.ok, soap, Array(Self.envelope(dateTime(camera.clock())).utf8))
+        }
+        if XMLElementText.first("GetDeviceInformation", in: text) != nil {
+            guard usernameTokenValid(text) else {
+                return (.badRequest, soap, Array(Self.envelope(Self.notAuthorized).utf8))
+            }
+            return (.ok, soap, Array(Self.envelope("""
+                <tds:GetDeviceInformationResponse><tds:Manufacturer>ParkGuard</tds:Manufacturer>\
+                <tds:Model>Simulated Camera</tds:Model><tds:FirmwareVersion>\(ParkGuardVersion.current)</tds:FirmwareVersion>\
+                <tds:SerialNumber>SIM-\(camera.id)</tds:SerialNumber><tds:HardwareId>sim</tds:HardwareId>\
+                </tds:GetDeviceInformationResponse>
+                """).utf8))
+        }
+        return (.badRequest, soap, Array(Self.envelope("""
+            <s:Fault><s:Code><s:Value>s:Sender</s:Value><s:Subcode><s:Value>ter:ActionNotSupported</s:Value></s:Subcode></s:Code>\
+            <s:Reason><s:Text xml:lang="en">The simulator answers GetSystemDateAndTime and GetDeviceInformation only</s:Text></s:Reason></s:Fault>
+            """).utf8))
+    }
+
+    /// WS-UsernameToken with PasswordDigest, checked against the camera's password.
+    private func usernameTokenValid(_ text: String) -> Bool {
+        if camera.has(.auth) { return false }
+        guard let username = camera.username, let password = camera.password, camera.authMode != .none else { return true }
+        guard XMLElementText.first("Username", in: text).map(XMLElementText.plain) == username,
+              let digest = XMLElementText.first("Password", in: text).map(XMLElementText.plain),
+              let nonce = XMLElementText.first("Nonce", in: text).map(XMLElementText.plain).flatMap({ Data(base64Encoded: $0) }),
+              let created = XMLElementText.first("Created", in: text).map(XMLElementText.plain) else { return false }
+        return Hashing.base64(Hashing.sha1(Array(nonce) + Array(created.utf8) + Array(password.utf8))) == digest
+    }
+
+    private func dateTime(_ date: Date) -> String {
+        let c = Calendar(identifier: .gregorian).dateComponents(in: TimeZone(identifier: "UTC")!, from: date)
+        return """
+            <tds:GetSystemDateAndTimeResponse><tds:SystemDateAndTime><tt:DateTimeType>NTP</tt:DateTimeType>\
+            <tt:DaylightSavings>false</tt:DaylightSavings><tt:TimeZone><tt:TZ>UTC0</tt:TZ></tt:TimeZone><tt:UTCDateTime>\
+            <tt:Time><tt:Hour>\(c.hour ?? 0)</tt:Hour><tt:Minute>\(c.minute ?? 0)</tt:Minute><tt:Second>\(c.second ?? 0)</tt:Second></tt:Time>\
+            <tt:Date><tt:Year>\(c.year ?? 1970)</tt:Year><tt:Month>\(c.month ?? 1)</tt:Month><tt:Day>\(c.day ?? 1)</tt:Day></tt:Date>\
+            </tt:UTCDateTime></tds:SystemDateAndTime></tds:GetSystemDateAndTimeResponse>
+            """
+    }
+
+    static let notAuthorized = """
+        <s:Fault><s:Code><s:Value>s:Sender</s:Value><s:Subcode><s:Value>ter:NotAuthorized</s:Value></s:Subcode></s:Code>\
+        <s:Reason><s:Text xml:lang="en">Sender not authorized</s:Text></s:Reason></s:Fault>
+        """
+
+    static func envelope(_ body: String) -> String {
+        """
+        <?xml version="1.0" encoding="UTF-8"?>\
+        <s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:tds="http://www.onvif.org/ver10/device/wsdl" \
+        xmlns:tt="http://www.onvif.org/ver10/schema" xmlns:ter="http://www.onvif.org/ver10/error"><s:Body>\(body)</s:Body></s:Envelope>
+        """
+    }
+
+    private func send(_ context: ChannelHandlerContext, status: HTTPResponseStatus, headers extra: [(String, String)], body payload: [UInt8]) {
+        var payload = payload
+        if camera.has(.garbage) { payload = Hashing.random(max(64, payload.count)) }
+        let stall = camera.has(.stall)
+        var headers = HTTPHeaders(extra)
+        headers.add(name: "Content-Length", value: "\(payload.count)")
+        headers.add(name: "Connection", value: "close")
+        if stall { payload = Array(payload.prefix(payload.count / 2)) }
+        let body = payload
+        let channel = context.channel
+        let responseHead = HTTPResponseHead(version: .http1_1, status: status, headers: headers)
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        let write: @Sendable () -> Void = {
+            let context = bound.value
+            context.write(NIOAny(HTTPServerResponsePart.head(responseHead)), promise: nil)
+            context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: body)))), promise: nil)
+            if stall {
+                context.flush()
+            } else {
+                context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+            }
+        }
+        let delay = camera.has(.slow) ? Int64(camera.settings.delayMs) : 0
+        if delay > 0 { context.eventLoop.scheduleTask(in: .milliseconds(delay), write) } else { write() }
+    }
+}

@@ -1,0 +1,217 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import ParkGuardCore
+
+/// A camera's user name and password (read from its password file; never logged).
+public struct CameraCredentials: Sendable {
+    public var username: String
+    public var password: String
+    public init(username: String, password: String) {
+        self.username = username
+        self.password = password
+    }
+}
+
+/// Probes one camera over the network: TCP connect, RTSP OPTIONS and DESCRIBE, ONVIF, HTTP
+/// snapshot, each step bounded by its timeout. What the results mean is the core's business
+/// (``CameraHealthTracker``); this type only measures.
+public struct CameraProber: Sendable {
+    public var connectTimeout: Duration
+    public var stepTimeout: Duration
+    /// Largest snapshot accepted.
+    public var snapshotLimit: Int
+    /// The wall clock (injected so tests can fake a drifting unit clock).
+    public var wallClock: @Sendable () -> WallTime
+
+    public init(connectTimeout: Duration, stepTimeout: Duration, snapshotLimit: Int = 8 << 20,
+                wallClock: @escaping @Sendable () -> WallTime = { WallTime(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000)) }) {
+        self.connectTimeout = connectTimeout
+        self.stepTimeout = stepTimeout
+        self.snapshotLimit = snapshotLimit
+        self.wallClock = wallClock
+    }
+
+    /// Runs every configured step of `camera`.
+    public func probe(_ camera: CameraConfig, credentials: CameraCredentials?) async -> CameraProbeReport {
+        var report = CameraProbeReport()
+        if let rtsp = camera.rtsp {
+            do {
+                let connection = try await RTSPConnection.open(host: camera.host, port: rtsp.port, timeout: connectTimeout)
+                report.connect = .success(connection.connectTime)
+                report.rtsp = await describe(connection, host: camera.host, endpoint: rtsp, credentials: credentials)
+                connection.close()
+            } catch {
+                report.connect = .failure(error)
+                return report
+            }
+        } else if let port = camera.onvif?.port ?? camera.snapshot?.port {
+            do {
+                let (channel, time) = try await ProbeTransport.connect(host: camera.host, port: port, timeout: connectTimeout) { _ in }
+                channel.close(promise: nil)
+                report.connect = .success(time)
+            } catch {
+                report.connect = .failure(error)
+                return report
+            }
+        }
+        if let onvif = camera.onvif {
+            report.onvif = await onvifCheck(host: camera.host, endpoint: onvif, credentials: credentials)
+        }
+        if let snapshot = camera.snapshot {
+            report.snapshot = await snapshotCheck(host: camera.host, endpoint: snapshot, credentials: credentials)
+        }
+        return report
+    }
+
+    // MARK: RTSP
+
+    func describe(_ connection: RTSPConnection, host: String, endpoint: CameraConfig.Endpoint,
+                  credentials: CameraCredentials?) async -> Result<CameraProbeReport.RTSPFindings, StepFailure> {
+        let uri = "rtsp://\(host.contains(":") ? "[\(host)]" : host):\(endpoint.port)\(endpoint.path)"
+        var cseq = 0
+        func request(_ method: String, _ headers: [(String, String)]) -> RTSPMessage {
+            cseq += 1
+            return RTSPMessage(start: .request(method: method, uri: uri),
+                               headers: [("CSeq", "\(cseq)"), ("User-Agent", "parkguardd/\(ParkGuardVersion.current)")] + headers.map { (name: $0.0, value: $0.1) })
+        }
+        func checked(_ answer: RTSPMessage, _ sent: Int) throws(StepFailure) -> RTSPMessage {
+            if let echoed = answer.header("CSeq"), Int(echoed.trimmingCharacters(in: .whitespaces)) != sent {
+                throw StepFailure(.protocolError("answer carries CSeq \(echoed.prefix(12)), expected \(sent)"))
+            }
+            return answer
+        }
+        do throws(StepFailure) {
+            let options = try checked(try await connection.exchange(request("OPTIONS", []), timeout: stepTimeout), cseq)
+            if options.status != 200, options.status != 401 {
+                throw StepFailure(.protocolError("OPTIONS answered \(options.status ?? 0) \(reason(options))"))
+            }
+            let clock = ContinuousClock()
+            var started = clock.now
+            var answer = try checked(try await connection.exchange(request("DESCRIBE", [("Accept", "application/sdp")]), timeout: stepTimeout), cseq)
+            if answer.status == 401 {
+                guard let credentials else { throw StepFailure(.authFailed("DESCRIBE needs credentials and none are configured")) }
+                guard let challenge = HTTPAuthentication.preferred(answer.headers("WWW-Authenticate")) else {
+                    throw StepFailure(.authFailed("DESCRIBE answered 401 without a usable Basic or Digest challenge"))
+                }
+                let authorization = HTTPAuthentication.authorization(
+                    for: challenge, method: "DESCRIBE", uri: uri, username: credentials.username, password: credentials.password,
+                    cnonce: Hashing.base64(Hashing.random(12)), nonceCount: 1, md5Hex: Hashing.md5Hex, base64: Hashing.base64)
+                started = clock.now
+                answer = try checked(try await connection.exchange(
+                    request("DESCRIBE", [("Accept", "application/sdp"), ("Authorization", authorization)]), timeout: stepTimeout), cseq)
+                if answer.status == 401 { throw StepFailure(.authFailed("the camera refused the credentials for DESCRIBE")) }
+            }
+            let elapsed = clock.now - started
+            guard answer.status == 200 else {
+                throw StepFailure(.protocolError("DESCRIBE answered \(answer.status ?? 0) \(reason(answer))"))
+            }
+            guard let text = String(validating: answer.body, as: UTF8.self), !answer.body.isEmpty else {
+                throw StepFailure(.protocolError("DESCRIBE answered 200 without a text session description"))
+            }
+            do {
+                return .success(.init(describeTime: elapsed, sdp: try SDPSummary.parse(text)))
+            } catch {
+                throw StepFailure(.protocolError("bad session description: \(error)"))
+            }
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    private func reason(_ message: RTSPMessage) -> String {
+        if case .response(_, let reason) = message.start { return String(reason.prefix(60)) }
+        return ""
+    }
+
+    // MARK: ONVIF
+
+    func onvifCheck(host: String, endpoint: CameraConfig.Endpoint, credentials: CameraCredentials?) async -> Result<CameraProbeReport.ONVIFFindings, StepFailure> {
+        do throws(StepFailure) {
+            let before = wallClock()
+            let answer = try await soap(host: host, endpoint: endpoint, action: "GetSystemDateAndTime", body: ONVIF.getSystemDateAndTime)
+            let after = wallClock()
+            let text = try soapText(answer, call: "GetSystemDateAndTime")
+            let cameraTime: WallTime
+            do { cameraTime = try ONVIF.utcDateTime(in: text) } catch { throw StepFailure(.protocolError("GetSystemDateAndTime: \(error)")) }
+            let middle = (before.millisecondsSinceEpoch + after.millisecondsSinceEpoch) / 2
+            let offset = Duration.milliseconds(cameraTime.millisecondsSinceEpoch - middle)
+            var findings = CameraProbeReport.ONVIFFindings(clockOffset: offset, responseTime: answer.elapsed)
+            if let credentials {
+                // The token's Created time is in the camera's clock, so a drifting unit clock does not fail the digest.
+                let created = WallTime(millisecondsSinceEpoch: wallClock().millisecondsSinceEpoch + offset.milliseconds).rfc3339
+                let token = ONVIF.UsernameToken(username: credentials.username, password: credentials.password, nonce: Hashing.random(16),
+                                                created: created, sha1: Hashing.sha1, base64: Hashing.base64)
+                do throws(StepFailure) {
+                    let info = try await soap(host: host, endpoint: endpoint, action: "GetDeviceInformation",
+                                              body: ONVIF.getDeviceInformation(token: token))
+                    let text = try soapText(info, call: "GetDeviceInformation")
+                    guard let device = ONVIF.deviceInformation(in: text) else {
+                        throw StepFailure(.protocolError("GetDeviceInformation answer has no device fields"))
+                    }
+                    findings.deviceInformation = .success(device)
+                } catch {
+                    findings.deviceInformation = .failure(error)
+                }
+            }
+            return .success(findings)
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    private func soap(host: String, endpoint: CameraConfig.Endpoint, action: String, body: String) async throws(StepFailure) -> HTTPAnswer {
+        try await HTTPExchange.request(
+            host: host, port: endpoint.port, method: .POST, path: endpoint.path,
+            headers: [("Content-Type", "application/soap+xml; charset=utf-8; action=\"http://www.onvif.org/ver10/device/wsdl/\(action)\"")],
+            body: Array(body.utf8), connectTimeout: connectTimeout, timeout: stepTimeout, limit: 256 << 10)
+    }
+
+    private func soapText(_ answer: HTTPAnswer, call: String) throws(StepFailure) -> String {
+        guard let text = String(validating: answer.body, as: UTF8.self) else { throw StepFailure(.protocolError("\(call): answer is not UTF-8")) }
+        if let fault = ONVIF.fault(in: text) {
+            throw StepFailure(fault.isNotAuthorized ? .authFailed("\(call): \(fault)") : .protocolError("\(call) fault: \(fault)"))
+        }
+        if answer.status == 401 { throw StepFailure(.authFailed("\(call): HTTP 401")) }
+        guard answer.status == 200 else { throw StepFailure(.protocolError("\(call): HTTP \(answer.status)")) }
+        return text
+    }
+
+    // MARK: Snapshot
+
+    func snapshotCheck(host: String, endpoint: CameraConfig.Endpoint, credentials: CameraCredentials?) async -> Result<CameraProbeReport.SnapshotFindings, StepFailure> {
+        do throws(StepFailure) {
+            var answer = try await HTTPExchange.request(host: host, port: endpoint.port, method: .GET, path: endpoint.path,
+                                                        connectTimeout: connectTimeout, timeout: stepTimeout, limit: snapshotLimit)
+            var elapsed = answer.elapsed
+            if answer.status == 401 {
+                guard let credentials else { throw StepFailure(.authFailed("snapshot needs credentials and none are configured")) }
+                guard let challenge = HTTPAuthentication.preferred(answer.headers["WWW-Authenticate"]) else {
+                    throw StepFailure(.authFailed("snapshot answered 401 without a usable Basic or Digest challenge"))
+                }
+                let authorization = HTTPAuthentication.authorization(
+                    for: challenge, method: "GET", uri: endpoint.path, username: credentials.username, password: credentials.password,
+                    cnonce: Hashing.base64(Hashing.random(12)), nonceCount: 1, md5Hex: Hashing.md5Hex, base64: Hashing.base64)
+                answer = try await HTTPExchange.request(host: host, port: endpoint.port, method: .GET, path: endpoint.path,
+                                                        headers: [("Authorization", authorization)], connectTimeout: connectTimeout,
+                                                        timeout: stepTimeout, limit: snapshotLimit)
+                elapsed = answer.elapsed
+                if answer.status == 401 { throw StepFailure(.authFailed("the camera refused the credentials for the snapshot")) }
+            }
+            guard answer.status == 200 else { throw StepFailure(.protocolError("snapshot answered HTTP \(answer.status)")) }
+            let info: JPEGInfo
+            do { info = try JPEGInfo.read(answer.body) } catch { throw StepFailure(.protocolError("\(error)")) }
+            let thumbnail: JPEGCodec.GreyImage
+            do { thumbnail = try JPEGCodec.decodeThumbnail(answer.body) } catch { throw StepFailure(.protocolError("\(error)")) }
+            return .success(.init(width: info.width, height: info.height, bytes: answer.body.count, meanLuma: thumbnail.meanLuma,
+                                  thumbnail: thumbnail.pixels, responseTime: elapsed))
+        } catch {
+            return .failure(error)
+        }
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds.
+    var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
+}

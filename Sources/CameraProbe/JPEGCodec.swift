@@ -1,0 +1,69 @@
+import CTurboJPEG
+
+/// libjpeg-turbo's TurboJPEG API behind two calls: decode a snapshot to a small grey image, and
+/// encode a grey frame (for the simulator's cameras). One TurboJPEG handle per call, so the type
+/// holds no C state and is safe from any thread.
+public enum JPEGCodec {
+    /// A decoded, downscaled grey image.
+    public struct GreyImage: Sendable, Equatable {
+        public var width: Int
+        public var height: Int
+        public var pixels: [UInt8]
+
+        /// Mean of the pixel values, 0–255.
+        public var meanLuma: Double {
+            pixels.isEmpty ? 0 : Double(pixels.reduce(0) { $0 + Int($1) }) / Double(pixels.count)
+        }
+    }
+
+    /// Why TurboJPEG refused an image.
+    public struct Failure: Error, Sendable, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Decodes `jpeg` at 1/8 scale (the DCT's DC terms only: cheap), as grey.
+    public static func decodeThumbnail(_ jpeg: [UInt8]) throws(Failure) -> GreyImage {
+        guard let handle = tjInitDecompress() else { throw Failure(description: "cannot start the JPEG decoder") }
+        defer { tjDestroy(handle) }
+        var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
+        let header = jpeg.withUnsafeBufferPointer { buffer in
+            tjDecompressHeader3(handle, buffer.baseAddress, UInt(buffer.count), &width, &height, &subsampling, &colorspace)
+        }
+        guard header == 0 else { throw failure(handle, "header") }
+        guard width > 0, height > 0, width <= 16384, height <= 16384 else {
+            throw Failure(description: "image dimensions \(width)x\(height) out of range")
+        }
+        let scaledWidth = (Int(width) + 7) / 8
+        let scaledHeight = (Int(height) + 7) / 8
+        var pixels = [UInt8](repeating: 0, count: scaledWidth * scaledHeight)
+        let result = jpeg.withUnsafeBufferPointer { source in
+            pixels.withUnsafeMutableBufferPointer { target in
+                tjDecompress2(handle, source.baseAddress, UInt(source.count), target.baseAddress, Int32(scaledWidth), 0,
+                              Int32(scaledHeight), Int32(TJPF_GRAY.rawValue), TJFLAG_FASTDCT | TJFLAG_STOPONWARNING)
+            }
+        }
+        guard result == 0 else { throw failure(handle, "data") }
+        return GreyImage(width: scaledWidth, height: scaledHeight, pixels: pixels)
+    }
+
+    /// Encodes a grey image as a baseline JPEG.
+    public static func encodeGrey(_ pixels: [UInt8], width: Int, height: Int, quality: Int = 75) throws(Failure) -> [UInt8] {
+        guard pixels.count == width * height, width > 0, height > 0 else { throw Failure(description: "pixel count does not match \(width)x\(height)") }
+        guard let handle = tjInitCompress() else { throw Failure(description: "cannot start the JPEG encoder") }
+        defer { tjDestroy(handle) }
+        var output: UnsafeMutablePointer<UInt8>?
+        var size: UInt = 0
+        let result = pixels.withUnsafeBufferPointer { source in
+            tjCompress2(handle, source.baseAddress, Int32(width), 0, Int32(height), Int32(TJPF_GRAY.rawValue), &output, &size,
+                        Int32(TJSAMP_GRAY.rawValue), Int32(quality), TJFLAG_FASTDCT)
+        }
+        defer { if let output { tjFree(output) } }
+        guard result == 0, let output else { throw failure(handle, "encode") }
+        return Array(UnsafeBufferPointer(start: output, count: Int(size)))
+    }
+
+    private static func failure(_ handle: tjhandle, _ stage: String) -> Failure {
+        let text = tjGetErrorStr2(handle).map { String(cString: $0) } ?? "unknown error"
+        return Failure(description: "JPEG \(stage): \(text)")
+    }
+}
