@@ -181,7 +181,12 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["parkguardd", "parkguard-sim", "ParkGuardCore", "ParkGuardTestKit"],
+            dependencies: [
+                "parkguardd", "parkguard-sim", "ParkGuardCore", "ParkGuardTestKit", "CameraProbe",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

@@ -31,9 +31,21 @@ sed -e "s|host: hub.district.example|host: 127.0.0.1|" -e "s|port: 8883|port: $p
     -e "s|/var/lib/parkguard|$work/state|g" -e "s|^heartbeatInterval: 30s|heartbeatInterval: 10s|" \
     -e "s|^logLevel: info .*|logLevel: notice|" \
     Firmware/config/agent.example.yaml | python3 -c '
-import re, sys
+import re, socket, sys
+work = sys.argv[1]
+def free_port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close(); return port
 text = sys.stdin.read()
-print(re.sub(r"  tls:\n(    .*\n)+", "", text), end="")' > "$work/agent.yaml"
+text = re.sub(r"  tls:\n(    .*\n)+", "", text)
+# The park cameras become the simulator loopback cameras, probed every 2 s.
+text = re.sub(r"host: 10\.20\.0\.\d+", "host: 127.0.0.1", text)
+text = re.sub(r"      port: 554\n", lambda m: "      port: %d\n" % free_port(), text)
+http = free_port()
+text = text.replace("      port: 80\n", "      port: %d\n" % http)
+text = text.replace("/etc/parkguard/cameras/cam-gate.pass", work + "/cam-gate.pass")
+text = text.replace("    interval: 30s", "    interval: 2s").replace("  failuresToDown: 3 ", "  failuresToDown: 2 ")
+print(text, end="")' "$work" > "$work/agent.yaml"
+(umask 077; echo "demo-camera-password" > "$work/cam-gate.pass")
 
 "$bin/parkguard-sim" serve --agent-config "$work/agent.yaml" --socket "$work/gpio.sock" --listen 127.0.0.1:0 \
   > "$work/sim.out" 2> "$work/sim.log" & pids+=($!)
@@ -66,6 +78,14 @@ say "the playground bell is held down for 4 s (hold after 3 s)"; sim hold playgr
 sleep 1
 say "someone opens the gate bell's housing (tamper)";  sim press gate-tamper; sleep 0.5; sim release gate-tamper
 sleep 1
+say "someone covers the gate camera's lens (black snapshot): degraded after 2 probes in a row"
+sim camera cam-gate fault black; sleep 6
+say "the playground camera loses power (ports closed): offline"
+sim camera cam-playground fault offline; sleep 6
+say "a bell press now reports the linked camera's health with the alarm"; sim click gate --ms 300
+sleep 1
+say "both cameras are fixed: ok again after 2 good probes"
+sim camera cam-gate clear; sim camera cam-playground clear; sleep 6
 if $once; then
   say "stopping the agent (SIGTERM): it publishes offline"
   kill -TERM "${pids[3]}"; sleep 2

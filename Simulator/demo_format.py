@@ -7,9 +7,21 @@ import time
 
 def describe(short, p, payload):
     if short.endswith("/alarm"):
-        cameras = [c.get("id") for c in p.get("cameras", [])]
+        cameras = ["%s(%s)" % (c.get("id"), c.get("health", "?")) for c in p.get("cameras", [])]
         return "ALARM  %-14s bell=%s seq=%s state=%s cameras=%s" % (
             p.get("kind"), p.get("bell"), p.get("seq"), p.get("state"), cameras)
+    if short.endswith("/health"):
+        checks = p.get("checks", {})
+        measured = []
+        if "codec" in checks:
+            measured.append("video=%s" % checks["codec"])
+        if "rtspDescribeMs" in checks:
+            measured.append("describe=%sms" % checks["rtspDescribeMs"])
+        if "snapshot" in checks:
+            measured.append("snapshot=%sx%s luma=%s" % (checks["snapshot"]["width"], checks["snapshot"]["height"],
+                                                       checks["snapshot"]["meanLuma"]))
+        reasons = "; ".join("%s: %s" % (r.get("code"), r.get("detail")) for r in p.get("reasons", []))
+        return "CAMERA %-8s %s %s" % (p.get("status"), " ".join(measured), reasons)
     if short.endswith("/state"):
         return "state  %s -> %s" % (p.get("bell"), p.get("state"))
     if short == "status":

@@ -28,6 +28,15 @@ struct ParkGuardBench: AsyncParsableCommand {
     @Option(help: "Seconds of broker outage for the memory figure (0 skips it).")
     var outageSeconds = 60
 
+    @Option(help: "Simulated cameras for the probe-cost figure (0 skips it).")
+    var cameras = 64
+
+    @Option(help: "Seconds between probes of each camera.")
+    var cameraInterval = 5
+
+    @Option(help: "Seconds over which the probing daemon's CPU is measured.")
+    var cameraSeconds = 60
+
     @Option(help: "Write the results as JSON here.")
     var json: String?
 
@@ -139,6 +148,11 @@ struct ParkGuardBench: AsyncParsableCommand {
             print("")
             print(try await outageMemory(seconds: outageSeconds, daemon: dir + "/parkguardd", scratch: scratch, brokerPort: port,
                                          socket: work + "/gpio.sock"))
+        }
+        if cameras > 0 {
+            print("")
+            print(try await cameraProbeCost(count: cameras, interval: cameraInterval, seconds: cameraSeconds, daemon: dir + "/parkguardd",
+                                            scratch: scratch, brokerPort: port, logger: logger))
         }
         if let json {
             let encoder = JSONEncoder()

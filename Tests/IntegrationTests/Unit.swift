@@ -24,18 +24,19 @@ final class Unit: @unchecked Sendable {
     ///     so the subscriber misses nothing across a broker crash.
     ///   - viaProxy: the agent reaches the broker through a ``LinkProxy`` the test can cut.
     ///   - edit: changes to the generated configuration text.
+    ///   - simArguments: more arguments for `parkguard-sim serve` (a scenario file, say).
     init(mqtt5: Bool = true, startAgent: Bool = true, persistent: Bool = false, viaProxy: Bool = false,
-         edit: (String) -> String = { $0 }) async throws {
+         simArguments: [String] = [], edit: (String) -> String = { $0 }) async throws {
         directory = try ScratchDirectory()
         broker = try await Broker(in: directory, persistent: persistent)
         proxy = viaProxy ? try LinkProxy(upstreamPort: broker.port) : nil
         subscriber = try await Subscriber(broker: broker, in: directory, persistent: persistent)
         configPath = directory.file("agent.yaml")
         try edit(Self.config(brokerPort: proxy?.port ?? broker.port, socket: directory.file("gpio.sock"),
-                             state: directory.file("state"), mqtt5: mqtt5))
+                             state: directory.file("state"), mqtt5: mqtt5, cameraPorts: (freePort(), freePort())))
             .write(toFile: configPath, atomically: true, encoding: .utf8)
         simulator = try Child(Products.path("parkguard-sim"),
-                              ["serve", "--agent-config", configPath, "--socket", directory.file("gpio.sock"), "--listen", "127.0.0.1:0"],
+                              ["serve", "--agent-config", configPath, "--socket", directory.file("gpio.sock"), "--listen", "127.0.0.1:0"] + simArguments,
                               in: directory, name: "sim")
         var address: String?
         _ = try await eventually(timeout: .seconds(10)) { [simulator] in
@@ -48,7 +49,8 @@ final class Unit: @unchecked Sendable {
         if startAgent { try await start() }
     }
 
-    static func config(brokerPort: Int, socket: String, state: String, mqtt5: Bool) -> String {
+    static func config(brokerPort: Int, socket: String, state: String, mqtt5: Bool,
+                       cameraPorts: (rtsp: Int, http: Int) = (freePort(), freePort())) -> String {
         """
         site: test-park
         unit: unit-1
@@ -65,6 +67,10 @@ final class Unit: @unchecked Sendable {
         cameras:
           - id: cam-1
             host: 127.0.0.1
+            rtsp: { port: \(cameraPorts.rtsp), path: /stream1 }
+            onvif: { port: \(cameraPorts.http) }
+            snapshot: { port: \(cameraPorts.http) }
+            interval: 2s
         bells:
           - id: b1
             line: 1
@@ -117,7 +123,10 @@ final class Unit: @unchecked Sendable {
 
     /// Runs a `parkguard-sim` control verb against this unit's simulator.
     @discardableResult
-    func sim(_ arguments: String...) throws -> String {
+    func sim(_ arguments: String...) throws -> String { try sim(arguments) }
+
+    @discardableResult
+    func sim(_ arguments: [String]) throws -> String {
         let result = try run(Products.path("parkguard-sim"), arguments + ["--control", controlAddress])
         guard result.status == 0 else { throw HarnessError("parkguard-sim \(arguments.joined(separator: " ")) failed (\(result.status)): \(result.output)\(result.error)") }
         return result.output

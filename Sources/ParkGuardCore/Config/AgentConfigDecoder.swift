@@ -44,7 +44,7 @@ public enum AgentConfigDecoder {
 
     static func readBroker(_ r: inout ConfigReader, site: String, unit: String) -> BrokerConfig {
         let host = r.string("host")
-        let port = r.int("port", default: nil, in: 1 ... 65535) ?? 1883
+        let port = r.int("port", default: 1883, in: 1 ... 65535) ?? 1883
         let version = r.choice("protocol", [("mqtt5", BrokerConfig.ProtocolVersion.mqtt5), ("mqtt311", .mqtt311)], default: .mqtt5)
         let keepalive = r.duration("keepalive", default: .seconds(30), in: .seconds(5) ... .seconds(3600))
         let clientID = r.string("clientId", default: nil) ?? "parkguard-\(site)-\(unit)"

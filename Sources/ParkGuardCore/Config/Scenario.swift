@@ -57,8 +57,9 @@ public struct Scenario: Sendable, Equatable {
                 }
                 if r.has("fault") {
                     let fault = r.choice("fault", faults.map { ($0, $0) }, default: "")
-                    action = .cameraFault(camera: camera, fault: fault, delayMs: r.int("delayMs", default: nil, in: 0 ... 600_000),
-                                          driftSeconds: r.int("driftSeconds", default: nil, in: -31_536_000 ... 31_536_000))
+                    let delayMs = r.has("delayMs") ? r.int("delayMs", default: nil, in: 0 ... 600_000) : nil
+                    let driftSeconds = r.has("driftSeconds") ? r.int("driftSeconds", default: nil, in: -31_536_000 ... 31_536_000) : nil
+                    action = .cameraFault(camera: camera, fault: fault, delayMs: delayMs, driftSeconds: driftSeconds)
                 } else {
                     let fault = r.choice("clear", [("all", String?.none)] + faults.map { ($0, Optional($0)) }, default: nil)
                     action = .cameraClear(camera: camera, fault: fault)

@@ -1,0 +1,116 @@
+import Foundation
+import Logging
+import ParkGuardCore
+import ParkGuardTestKit
+import SimulatorKit
+
+/// CPU cost of probing `count` simulated cameras every `interval`, measured on the daemon over
+/// `seconds` next to an identical daemon without cameras in the same window (the baseline), and
+/// resident memory with 16 cameras beside the same baseline.
+func cameraProbeCost(count: Int, interval: Int, seconds: Int, daemon: String, scratch: ScratchDirectory, brokerPort: Int,
+                     logger: Logger) async throws -> String {
+    let password = scratch.file("camera.pass")
+    try "bench-secret\n".write(toFile: password, atomically: true, encoding: .utf8)
+    chmod(password, 0o600)
+    var cameras: [CameraConfig] = []
+    for index in 0 ..< count {
+        let http = freePort()
+        cameras.append(CameraConfig(id: "cam-\(index)", host: "127.0.0.1", rtsp: .init(port: freePort(), path: "/stream1"),
+                                    onvif: .init(port: http, path: "/onvif/device_service"), snapshot: .init(port: http, path: "/snapshot.jpg"),
+                                    username: "bench", passwordFile: password, interval: .seconds(interval)))
+    }
+    // The cameras run in this process, so their cost is not counted against the daemon.
+    let virtual = cameras.map { VirtualCamera(config: $0, password: "bench-secret", auth: .digest) }
+    let servers = Task { try await CameraServers(cameras: virtual, logger: logger).run() }
+    defer { servers.cancel() }
+    let chip = VirtualChip()
+    let socket = scratch.file("camera-gpio.sock")
+    let gpio = Task { try await GPIOSocketServer(chip: chip, path: socket, logger: logger).run() }
+    defer { gpio.cancel() }
+    try await waitUntil { FileManager.default.fileExists(atPath: socket) }
+
+    func start(_ name: String, cameras: ArraySlice<CameraConfig>, firstLine: Int) throws -> Child {
+        let yaml = cameraBenchConfig(name: name, port: brokerPort, socket: socket, state: scratch.file("\(name)-state"),
+                                     cameras: cameras, firstLine: firstLine)
+        try yaml.write(toFile: scratch.file("\(name).yaml"), atomically: true, encoding: .utf8)
+        return try Child(daemon, ["--config", scratch.file("\(name).yaml"), "--log-level", "warning"], in: scratch, name: name)
+    }
+    let probing = try start("cams\(count)", cameras: cameras[...], firstLine: 1)
+    let sixteen = try start("cams16", cameras: cameras.prefix(16), firstLine: 11)
+    let none = try start("cams0", cameras: [], firstLine: 21)
+    defer { [probing, sixteen, none].forEach { $0.signal(SIGTERM) } }
+
+    // Warm up: every camera probed at least twice, so start-up costs are not counted.
+    try await Task.sleep(for: .seconds(max(10, interval * 2 + 2)))
+    let startTicks = (cpuTicks(probing.process.processIdentifier), cpuTicks(none.process.processIdentifier))
+    let sessionsBefore = virtual.reduce(0) { $0 + $1.info.connections }
+    let started = ContinuousClock.now
+    try await Task.sleep(for: .seconds(seconds))
+    let elapsed = ContinuousClock.now - started
+    let endTicks = (cpuTicks(probing.process.processIdentifier), cpuTicks(none.process.processIdentifier))
+    let window = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
+    func percent(_ ticks: Int) -> Double { Double(ticks) / ticksPerSecond / window * 100 }
+    let probingCPU = percent(endTicks.0 - startTicks.0)
+    let idleCPU = percent(endTicks.1 - startTicks.1)
+    let probes = virtual.reduce(0) { $0 + $1.info.connections } - sessionsBefore
+    let rss16 = residentKiB(pid: sixteen.process.processIdentifier)
+    let rss0 = residentKiB(pid: none.process.processIdentifier)
+    let rssAll = residentKiB(pid: probing.process.processIdentifier)
+    let perProbe = probes > 0 ? (probingCPU - idleCPU) / 100 * window / Double(probes) * 1000 : 0
+    return """
+    | camera probing (daemon CPU over \(Int(window.rounded())) s, % of one core) | CPU | resident memory |
+    |---|---|---|
+    | \(count) cameras every \(interval) s (RTSP + Digest, ONVIF + WS-UsernameToken, JPEG snapshot decode) | \(String(format: "%.2f", probingCPU)) % | \(rssAll) KiB |
+    | 16 cameras every \(interval) s | | \(rss16) KiB |
+    | baseline: the same daemon, no cameras, same window | \(String(format: "%.2f", idleCPU)) % | \(rss0) KiB |
+
+    \(probes) camera probes in the window (RTSP sessions the cameras served); about \(String(format: "%.2f", perProbe)) ms of daemon CPU per camera probe above the baseline
+    """
+}
+
+/// utime + stime of a process, in clock ticks.
+func cpuTicks(_ pid: Int32) -> Int {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let close = stat.lastIndex(of: ")") else { return 0 }
+    let fields = stat[stat.index(after: close)...].split(separator: " ")
+    // After the command: state is field 3, utime 14 and stime 15 (1-based, over the whole line).
+    guard fields.count > 13, let user = Int(fields[11]), let system = Int(fields[12]) else { return 0 }
+    return user + system
+}
+
+func cameraBenchConfig(name: String, port: Int, socket: String, state: String, cameras: ArraySlice<CameraConfig>, firstLine: Int) -> String {
+    var yaml = """
+    site: bench
+    unit: \(name)
+    broker: {host: 127.0.0.1, port: \(port), clientId: bench-\(name)-\(getpid())}
+    gpio: {backend: sim, socket: \(socket)}
+    bells:
+      - {id: b1, line: \(firstLine)}
+      - {id: b2, line: \(firstLine + 1)}
+      - {id: b3, line: \(firstLine + 2)}
+      - {id: b4, line: \(firstLine + 3)}
+    heartbeatInterval: 30s
+    stateDirectory: \(state)
+    logLevel: warning
+    cameraHealth: {concurrency: 16}
+
+    """
+    if !cameras.isEmpty {
+        yaml += "cameras:\n"
+        for camera in cameras {
+            yaml += """
+              - id: \(camera.id)
+                host: \(camera.host)
+                rtsp: {port: \(camera.rtsp?.port ?? 554), path: \(camera.rtsp?.path ?? "/")}
+                onvif: {port: \(camera.onvif?.port ?? 80)}
+                snapshot: {port: \(camera.snapshot?.port ?? 80)}
+                username: \(camera.username ?? "")
+                passwordFile: \(camera.passwordFile ?? "")
+                interval: \(camera.interval.components.seconds)s
+
+            """
+        }
+    }
+    return yaml
+}

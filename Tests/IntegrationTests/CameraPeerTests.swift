@@ -1,0 +1,224 @@
+import CameraProbe
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import ParkGuardCore
+import ParkGuardTestKit
+import Testing
+
+/// The probes against servers nobody here wrote, the simulator against a client nobody here
+/// wrote, and the probes against peers that lie.
+@Suite("Camera probes against real peers and lying ones")
+struct CameraPeerTests {
+    static let gstAvailable = (try? run("/usr/bin/python3", ["-c", "import gi; gi.require_version('GstRtspServer', '1.0')"]).status) == 0
+
+    @Test("the probe passes Digest authentication of GStreamer's RTSP server and reads its video codec; a wrong password is authFailed",
+          .enabled(if: gstAvailable, "needs Debian's python3-gst-1.0 and gir1.2-gst-rtsp-server-1.0"))
+    func gstreamerRTSPServer() async throws {
+        let directory = try ScratchDirectory()
+        let port = freePort()
+        let server = try Child("/usr/bin/python3", [Products.packageRoot + "/Tests/peers/gst_rtsp_server.py", "\(port)", "viewer", "s3cret"],
+                               in: directory, name: "gst")
+        defer { server.signal(SIGTERM) }
+        #expect(try await eventually(timeout: .seconds(20)) { server.stdout.contains("ready") }, "gst server: \(server.stderr)")
+        let camera = CameraConfig(id: "gst", host: "127.0.0.1", rtsp: .init(port: port, path: "/stream1"))
+        let prober = CameraProber(connectTimeout: .seconds(2), stepTimeout: .seconds(5))
+
+        let report = await prober.probe(camera, credentials: CameraCredentials(username: "viewer", password: "s3cret"))
+        guard case .success(let rtsp)? = report.rtsp else {
+            Issue.record("probe failed: \(String(describing: report.rtsp))")
+            return
+        }
+        #expect(rtsp.sdp.offersVideo)
+        #expect(rtsp.sdp.videoCodec == "JPEG")
+
+        let refused = await prober.probe(camera, credentials: CameraCredentials(username: "viewer", password: "wrong"))
+        guard case .failure(let failure)? = refused.rtsp, case .authFailed = failure.failure else {
+            Issue.record("expected authFailed, got \(String(describing: refused.rtsp))")
+            return
+        }
+        let anonymous = await prober.probe(camera, credentials: nil)
+        #expect({ if case .failure(let f)? = anonymous.rtsp, case .authFailed = f.failure { true } else { false } }())
+    }
+
+    @Test("ffprobe, a real RTSP client, accepts the simulated camera's answers up to and including DESCRIBE with Digest",
+          .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/ffprobe"), "needs Debian's ffmpeg"))
+    func ffprobeAcceptsSimulator() async throws {
+        let directory = try ScratchDirectory()
+        let rtspPort = freePort(), httpPort = freePort()
+        let passwordPath = directory.file("cam.pass")
+        try "pa55word\n".write(toFile: passwordPath, atomically: true, encoding: .utf8)
+        let config = directory.file("agent.yaml")
+        try """
+            site: s
+            unit: u
+            broker: { host: 127.0.0.1, port: 1883 }
+            gpio: { backend: sim, socket: \(directory.file("gpio.sock")) }
+            cameras:
+              - id: cam-1
+                host: 127.0.0.1
+                rtsp: { port: \(rtspPort), path: /stream1 }
+                snapshot: { port: \(httpPort) }
+                username: admin
+                passwordFile: \(passwordPath)
+            bells: [{ id: b1, line: 1 }]
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let sim = try Child(Products.path("parkguard-sim"), ["serve", "--agent-config", config, "--socket", directory.file("gpio.sock"),
+                                                            "--listen", "127.0.0.1:0"], in: directory, name: "sim")
+        defer { sim.signal(SIGTERM) }
+        #expect(try await eventually { sim.stdout.contains("cameras: 1 serving") })
+
+        let probe = try run("/usr/bin/ffprobe", ["-v", "debug", "-rtsp_transport", "tcp", "-timeout", "5000000",
+                                                 "rtsp://admin:pa55word@127.0.0.1:\(rtspPort)/stream1"])
+        #expect(probe.error.contains("SDP:"), "\(probe.error.suffix(2000))")
+        #expect(probe.error.contains("a=rtpmap:96 H264/90000"))
+        // DESCRIBE succeeded (Digest included): ffprobe went on to SETUP, which the simulator does not serve.
+        #expect(probe.error.contains("method SETUP failed: 455"))
+        #expect(!probe.error.contains("DESCRIBE failed"))
+
+        let wrong = try run("/usr/bin/ffprobe", ["-v", "error", "-rtsp_transport", "tcp", "rtsp://admin:nope@127.0.0.1:\(rtspPort)/stream1"])
+        #expect(wrong.error.contains("401"))
+
+        // The snapshot is a real JPEG a real decoder reads.
+        let image = try run("/usr/bin/ffprobe", ["-v", "error", "-show_entries", "stream=codec_name,width,height", "-of", "csv=p=0",
+                                                 "http://admin:pa55word@127.0.0.1:\(httpPort)/snapshot.jpg"])
+        #expect(image.output.trimmingCharacters(in: .whitespacesAndNewlines) == "mjpeg,320,240", "\(image.error)")
+    }
+
+    @Test("300 probes against random and truncated RTSP, ONVIF and HTTP answers: every probe ends in a classified result, none hangs past its timeouts")
+    func fuzzProbes() async throws {
+        let server = try await LyingCamera.start(seed: 2026)
+        defer { server.close() }
+        let camera = CameraConfig(id: "liar", host: "127.0.0.1", rtsp: .init(port: server.port, path: "/s"),
+                                  onvif: .init(port: server.port, path: "/onvif/device_service"),
+                                  snapshot: .init(port: server.port, path: "/snap.jpg"))
+        let prober = CameraProber(connectTimeout: .milliseconds(300), stepTimeout: .milliseconds(150))
+        // At most 7 steps of 150 ms and 4 connects of 300 ms, plus scheduling slack.
+        let bound = Duration.seconds(4)
+        var tracker = CameraHealthTracker(camera: "liar", policy: CameraHealthPolicy())
+        var outcomes: [String: Int] = [:]
+        var slowest = Duration.zero
+        let clock = ContinuousClock()
+        for index in 0 ..< 300 {
+            let started = clock.now
+            let report = await prober.probe(camera, credentials: index % 2 == 0 ? CameraCredentials(username: "u", password: "p") : nil)
+            let elapsed = clock.now - started
+            slowest = max(slowest, elapsed)
+            #expect(elapsed < bound, "probe \(index) took \(elapsed)")
+            let (status, reasons) = tracker.classify(report)
+            outcomes["\(status.rawValue):\(reasons.first?.code.rawValue ?? "-")", default: 0] += 1
+        }
+        #expect(server.connections() >= 900, "only \(server.connections()) answers were served")
+        // Lies must never pass as a healthy camera with video.
+        #expect(outcomes.keys.contains { $0.hasPrefix("offline") })
+        print("fuzzProbes: \(server.connections()) lying answers, slowest probe \(slowest), outcomes \(outcomes.sorted { $0.key < $1.key })")
+    }
+}
+
+/// A TCP server that answers RTSP and HTTP requests with mutated versions of real answers:
+/// truncated, bit-flipped, random bytes, absurd lengths, or nothing at all.
+final class LyingCamera: Sendable {
+    let channel: any Channel
+    let port: Int
+    private let served: NIOLockedValueBox<Int>
+
+    static func start(seed: UInt64) async throws -> LyingCamera {
+        let served = NIOLockedValueBox(0)
+        let random = NIOLockedValueBox(SplitMix(state: seed))
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.pipeline.addHandler(LyingHandler(served: served, random: random))
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        return LyingCamera(channel: channel, port: channel.localAddress?.port ?? 0, served: served)
+    }
+
+    private init(channel: any Channel, port: Int, served: NIOLockedValueBox<Int>) {
+        self.channel = channel
+        self.port = port
+        self.served = served
+    }
+
+    func connections() -> Int { served.withLockedValue { $0 } }
+    func close() { channel.close(promise: nil) }
+}
+
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+private final class LyingHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    let served: NIOLockedValueBox<Int>
+    let random: NIOLockedValueBox<SplitMix>
+    private var request: [UInt8] = []
+
+    init(served: NIOLockedValueBox<Int>, random: NIOLockedValueBox<SplitMix>) {
+        self.served = served
+        self.random = random
+    }
+
+    static let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=x\r\nt=0 0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n"
+    static let onvif = #"<?xml version="1.0"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><tds:GetSystemDateAndTimeResponse><tds:SystemDateAndTime><tt:UTCDateTime><tt:Time><tt:Hour>10</tt:Hour><tt:Minute>3</tt:Minute><tt:Second>4</tt:Second></tt:Time><tt:Date><tt:Year>2026</tt:Year><tt:Month>11</tt:Month><tt:Day>25</tt:Day></tt:Date></tt:UTCDateTime></tds:SystemDateAndTime></tds:GetSystemDateAndTimeResponse></s:Body></s:Envelope>"#
+    static let jpeg = (try? JPEGCodec.encodeGrey((0 ..< 64 * 48).map { UInt8($0 % 251) }, width: 64, height: 48)) ?? []
+
+    static func truths(for request: String) -> [[UInt8]] {
+        let cseq = request.components(separatedBy: "\r\n").first { $0.lowercased().hasPrefix("cseq:") }?.dropFirst(5)
+            .trimmingCharacters(in: .whitespaces) ?? "1"
+        if request.hasPrefix("OPTIONS") {
+            return [Array("RTSP/1.0 200 OK\r\nCSeq: \(cseq)\r\nPublic: OPTIONS, DESCRIBE\r\n\r\n".utf8)]
+        }
+        if request.hasPrefix("DESCRIBE") {
+            return [Array("RTSP/1.0 401 Unauthorized\r\nCSeq: \(cseq)\r\nWWW-Authenticate: Digest realm=\"r\", nonce=\"n\"\r\n\r\n".utf8),
+                    Array("RTSP/1.0 200 OK\r\nCSeq: \(cseq)\r\nContent-Type: application/sdp\r\nContent-Length: \(sdp.utf8.count)\r\n\r\n\(sdp)".utf8)]
+        }
+        if request.hasPrefix("POST") {
+            return [Array("HTTP/1.1 200 OK\r\nContent-Type: application/soap+xml\r\nContent-Length: \(onvif.utf8.count)\r\n\r\n\(onvif)".utf8)]
+        }
+        return [Array("HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: \(jpeg.count)\r\n\r\n".utf8) + jpeg,
+                Array("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"x\"\r\nContent-Length: 0\r\n\r\n".utf8)]
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        request += bytes.readBytes(length: bytes.readableBytes) ?? []
+        guard let text = String(validating: request, as: UTF8.self), text.contains("\r\n\r\n") else { return }
+        request = []
+        served.withLockedValue { $0 += 1 }
+        let (answer, close) = random.withLockedValue { generator -> ([UInt8], Bool) in
+            var truth = Self.truths(for: text).randomElement(using: &generator)!
+            let close = Bool.random(using: &generator)
+            switch Int.random(in: 0 ..< 8, using: &generator) {
+            case 0: return (truth, close)
+            case 1: return (Array(truth.prefix(Int.random(in: 0 ... truth.count, using: &generator))), close)
+            case 2:
+                for _ in 0 ..< Int.random(in: 1 ... 8, using: &generator) {
+                    truth[Int.random(in: 0 ..< truth.count, using: &generator)] = UInt8.random(in: 0 ... 255, using: &generator)
+                }
+                return (truth, close)
+            case 3: return ((0 ..< Int.random(in: 1 ... 4096, using: &generator)).map { _ in UInt8.random(in: 0 ... 255, using: &generator) }, close)
+            case 4:
+                let lying = String(decoding: truth, as: UTF8.self).replacingOccurrences(of: "Content-Length: ", with: "Content-Length: 99999")
+                return (Array(lying.utf8), close)
+            case 5: return (Array(truth.prefix(truth.count / 2)) + Array(repeating: UInt8(ascii: "A"), count: 20_000), close)
+            case 6: return ([], Bool.random(using: &generator))
+            default:
+                let body = String(decoding: truth, as: UTF8.self).replacingOccurrences(of: "\r\n\r\n", with: "\r\nX-Junk: \u{7}\u{0}\r\n\r\n")
+                return (Array(body.utf8), close)
+            }
+        }
+        if !answer.isEmpty { context.writeAndFlush(NIOAny(ByteBuffer(bytes: answer)), promise: nil) }
+        if close { context.close(promise: nil) }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
+}
