@@ -97,6 +97,75 @@ struct ConfigTests {
         #expect(found.contains { $0.key == "inputs[0].bell" && $0.message.contains("'b9'") })
     }
 
+    @Test("cameras: endpoints, credentials and the health policy are read; defaults fill the rest")
+    func cameras() throws {
+        let yaml = valid + """
+
+            cameras:
+              - id: cam-1
+                host: 10.0.0.5
+                rtsp: { port: 8554, path: /live }
+                snapshot: { port: 8080 }
+                username: viewer
+                passwordFile: /etc/parkguard/cam-1.pass
+                interval: 10s
+              - id: cam-2
+                host: cam-2.park.example
+            cameraHealth: { failuresToDown: 4, slowAfter: 500ms }
+            """
+        let config = try ConfigFile.parse(yaml, file: "agent.yaml")
+        #expect(config.cameras[0].rtsp == CameraConfig.Endpoint(port: 8554, path: "/live"))
+        #expect(config.cameras[0].snapshot == CameraConfig.Endpoint(port: 8080, path: "/snapshot.jpg"))
+        #expect(config.cameras[0].onvif == nil)
+        #expect(config.cameras[0].interval == .seconds(10))
+        #expect(config.cameras[1].rtsp == CameraConfig.Endpoint(port: 554, path: "/"))
+        #expect(config.cameras[1].interval == .seconds(30))
+        #expect(config.cameraHealth.policy.failuresToDown == 4)
+        #expect(config.cameraHealth.policy.successesToUp == 2)
+        #expect(config.cameraHealth.policy.slowAfter == .milliseconds(500))
+    }
+
+    @Test("camera mistakes name their line and key")
+    func cameraErrors() {
+        let yaml = valid + """
+
+            cameras:
+              - id: cam-1
+                host: rtsp://10.0.0.5/live
+                passwordFile: /x
+              - id: cam-2
+                host: 10.0.0.6
+                rtsp: false
+              - id: cam-3
+                host: 10.0.0.7
+                rtsp: { path: live }
+            cameraHealth: { slowAfter: 10s, stepTimeout: 5s }
+            """
+        let found = errors(yaml)
+        let hostLine = yaml.components(separatedBy: "\n").firstIndex { $0.contains("rtsp://") }.map { $0 + 1 }
+        #expect(found.contains { $0.key == "cameras[0].host" && $0.line == hostLine })
+        #expect(found.contains { $0.key == "cameras[0].passwordFile" && $0.message.contains("username") })
+        #expect(found.contains { $0.key == "cameras[1]" && $0.message.contains("nothing to probe") })
+        #expect(found.contains { $0.key == "cameras[2].rtsp.path" })
+        #expect(found.contains { $0.key == "cameraHealth.slowAfter" })
+    }
+
+    @Test("a scenario is read in time order; mistakes name their line")
+    func scenario() throws {
+        let text = "steps:\n  - { at: 5s, camera: cam-1, clear: all }\n  - { at: 1s, press: b1 }\n  - { at: 2s, camera: cam-1, fault: slow, delayMs: 900 }\nrepeat: 10s\n"
+        let scenario = try Scenario.decode(try ConfigFile.tree(text, file: "s.yaml"), file: "s.yaml", faults: ["slow"])
+        #expect(scenario.steps.map(\.action) == [.press("b1"), .cameraFault(camera: "cam-1", fault: "slow", delayMs: 900, driftSeconds: nil),
+                                                 .cameraClear(camera: "cam-1", fault: nil)])
+        #expect(scenario.repeatEvery == .seconds(10))
+        let bad = "steps:\n  - { at: 1s }\n  - { at: 2s, press: b1, release: b1 }\n  - { at: 3s, camera: c, fault: melt }\n"
+        #expect(throws: ConfigErrors.self) { try Scenario.decode(try ConfigFile.tree(bad, file: "s.yaml"), file: "s.yaml", faults: ["slow"]) }
+        do {
+            _ = try Scenario.decode(try ConfigFile.tree(bad, file: "s.yaml"), file: "s.yaml", faults: ["slow"])
+        } catch {
+            #expect(error.errors.map(\.line) == [2, 3, 4])
+        }
+    }
+
     @Test("YAML syntax errors give a line")
     func syntaxError() {
         let found = errors("site: a\nunit: [b\nbroker: {}\n")

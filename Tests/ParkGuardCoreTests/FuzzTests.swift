@@ -1,3 +1,4 @@
+import CameraProbe
 import ConfigLoader
 import Foundation
 import ParkGuardCore
@@ -71,5 +72,41 @@ struct FuzzTests {
             }
         }
         #expect(refused > 5000)
+    }
+
+    @Test("10,000 random and mutated camera answers: the RTSP, SDP, ONVIF and JPEG readers parse or refuse, never crash")
+    func fuzzCameraAnswers() throws {
+        var random = SeededRandom(seed: 11)
+        let jpeg = try JPEGCodec.encodeGrey((0 ..< 32 * 24).map { UInt8($0 % 200) }, width: 32, height: 24)
+        let seeds: [[UInt8]] = [
+            Array("RTSP/1.0 200 OK\r\nCSeq: 2\r\nContent-Type: application/sdp\r\nContent-Length: 47\r\n\r\nv=0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n".utf8),
+            Array("RTSP/1.0 401 Unauthorized\r\nCSeq: 3\r\nWWW-Authenticate: Digest realm=\"r\", nonce=\"n\", qop=\"auth\"\r\n\r\n".utf8),
+            Array("<s:Envelope><s:Body><tt:UTCDateTime><tt:Time><tt:Hour>1</tt:Hour><tt:Minute>2</tt:Minute><tt:Second>3</tt:Second></tt:Time><tt:Date><tt:Year>2026</tt:Year><tt:Month>1</tt:Month><tt:Day>2</tt:Day></tt:Date></tt:UTCDateTime></s:Body></s:Envelope>".utf8),
+            jpeg,
+        ]
+        var parsed = 0
+        for round in 0 ..< 10_000 {
+            var bytes = seeds[round % seeds.count]
+            switch Int.random(in: 0 ..< 4, using: &random) {
+            case 0: bytes = Array(bytes.prefix(Int.random(in: 0 ... bytes.count, using: &random)))
+            case 1:
+                for _ in 0 ..< Int.random(in: 1 ... 6, using: &random) {
+                    bytes[Int.random(in: 0 ..< bytes.count, using: &random)] = UInt8.random(in: 0 ... 255, using: &random)
+                }
+            case 2: bytes = (0 ..< Int.random(in: 0 ... 512, using: &random)).map { _ in UInt8.random(in: 0 ... 255, using: &random) }
+            default: break
+            }
+            if case .message(let message, _)? = try? RTSPParser.parse(bytes) {
+                parsed += 1
+                _ = try? SDPSummary.parse(String(decoding: message.body, as: UTF8.self))
+                for header in message.headers("WWW-Authenticate") { _ = HTTPAuthentication.challenge(header) }
+            }
+            let text = String(decoding: bytes, as: UTF8.self)
+            _ = try? ONVIF.utcDateTime(in: text)
+            _ = ONVIF.fault(in: text)
+            _ = ONVIF.deviceInformation(in: text)
+            if (try? JPEGInfo.read(bytes)) != nil { _ = try? JPEGCodec.decodeThumbnail(bytes) }
+        }
+        #expect(parsed > 100)
     }
 }

@@ -41,6 +41,8 @@ public struct Scenario: Sendable, Equatable {
             if !r.has("at") { r.fail(nil, "missing required key 'at' (like 2s or 500ms)") }
             let keys = ["press", "release", "click", "camera"].filter { r.has($0) }
             guard keys.count == 1 else {
+                // Mark the keys as read: the one error below says all there is to say about them.
+                for key in keys { _ = r.string(key, default: nil) }
                 r.fail(nil, keys.isEmpty ? "a step needs one of press, release, click or camera" : "a step takes one of \(keys.joined(separator: ", ")), not several")
                 return nil
             }
@@ -52,6 +54,7 @@ public struct Scenario: Sendable, Equatable {
             default:
                 let camera = r.identifier("camera")
                 if r.has("fault") == r.has("clear") {
+                    for key in ["fault", "clear"] where r.has(key) { _ = r.string(key, default: nil) }
                     r.fail(nil, "a camera step takes either 'fault: NAME' or 'clear: NAME|all'")
                     return nil
                 }
