@@ -12,10 +12,17 @@ func cameraProbeCost(count: Int, interval: Int, seconds: Int, daemon: String, sc
     let password = scratch.file("camera.pass")
     try "bench-secret\n".write(toFile: password, atomically: true, encoding: .utf8)
     chmod(password, 0o600)
+    // Two distinct ports per camera (freePort may hand out a port twice).
+    var ports: [Int] = []
+    let total = count + 16
+    while ports.count < total * 2 {
+        let port = freePort()
+        if !ports.contains(port) { ports.append(port) }
+    }
     var cameras: [CameraConfig] = []
-    for index in 0 ..< count {
-        let http = freePort()
-        cameras.append(CameraConfig(id: "cam-\(index)", host: "127.0.0.1", rtsp: .init(port: freePort(), path: "/stream1"),
+    for index in 0 ..< total {
+        let http = ports[2 * index + 1]
+        cameras.append(CameraConfig(id: "cam-\(index)", host: "127.0.0.1", rtsp: .init(port: ports[2 * index], path: "/stream1"),
                                     onvif: .init(port: http, path: "/onvif/device_service"), snapshot: .init(port: http, path: "/snapshot.jpg"),
                                     username: "bench", passwordFile: password, interval: .seconds(interval)))
     }
@@ -35,15 +42,16 @@ func cameraProbeCost(count: Int, interval: Int, seconds: Int, daemon: String, sc
         try yaml.write(toFile: scratch.file("\(name).yaml"), atomically: true, encoding: .utf8)
         return try Child(daemon, ["--config", scratch.file("\(name).yaml"), "--log-level", "warning"], in: scratch, name: name)
     }
-    let probing = try start("cams\(count)", cameras: cameras[...], firstLine: 1)
-    let sixteen = try start("cams16", cameras: cameras.prefix(16), firstLine: 11)
+    // The 16-camera daemon has cameras of its own, so the sessions of the first `count` are the big daemon's probes.
+    let probing = try start("cams\(count)", cameras: cameras.prefix(count), firstLine: 1)
+    let sixteen = try start("cams16", cameras: cameras.suffix(16), firstLine: 11)
     let none = try start("cams0", cameras: [], firstLine: 21)
     defer { [probing, sixteen, none].forEach { $0.signal(SIGTERM) } }
 
     // Warm up: every camera probed at least twice, so start-up costs are not counted.
     try await Task.sleep(for: .seconds(max(10, interval * 2 + 2)))
     let startTicks = (cpuTicks(probing.process.processIdentifier), cpuTicks(none.process.processIdentifier))
-    let sessionsBefore = virtual.reduce(0) { $0 + $1.info.connections }
+    let sessionsBefore = virtual.prefix(count).reduce(0) { $0 + $1.info.connections }
     let started = ContinuousClock.now
     try await Task.sleep(for: .seconds(seconds))
     let elapsed = ContinuousClock.now - started
@@ -53,7 +61,7 @@ func cameraProbeCost(count: Int, interval: Int, seconds: Int, daemon: String, sc
     func percent(_ ticks: Int) -> Double { Double(ticks) / ticksPerSecond / window * 100 }
     let probingCPU = percent(endTicks.0 - startTicks.0)
     let idleCPU = percent(endTicks.1 - startTicks.1)
-    let probes = virtual.reduce(0) { $0 + $1.info.connections } - sessionsBefore
+    let probes = virtual.prefix(count).reduce(0) { $0 + $1.info.connections } - sessionsBefore
     let rss16 = residentKiB(pid: sixteen.process.processIdentifier)
     let rss0 = residentKiB(pid: none.process.processIdentifier)
     let rssAll = residentKiB(pid: probing.process.processIdentifier)
@@ -65,7 +73,7 @@ func cameraProbeCost(count: Int, interval: Int, seconds: Int, daemon: String, sc
     | 16 cameras every \(interval) s | | \(rss16) KiB |
     | baseline: the same daemon, no cameras, same window | \(String(format: "%.2f", idleCPU)) % | \(rss0) KiB |
 
-    \(probes) camera probes in the window (RTSP sessions the cameras served); about \(String(format: "%.2f", perProbe)) ms of daemon CPU per camera probe above the baseline
+    \(probes) probes by the \(count)-camera daemon in the window (RTSP sessions its cameras served); about \(String(format: "%.2f", perProbe)) ms of daemon CPU per camera probe above the baseline
     """
 }
 
