@@ -129,7 +129,7 @@ final class LyingCamera: Sendable {
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.pipeline.addHandler(LyingHandler(served: served, random: random))
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(LyingHandler(served: served, random: random)) }
             }
             .bind(host: "127.0.0.1", port: 0).get()
         return LyingCamera(channel: channel, port: channel.localAddress?.port ?? 0, served: served)

@@ -166,6 +166,29 @@ struct ConfigTests {
         }
     }
 
+    @Test("a board profile names the chip, and header pins map to its lines")
+    func boardProfiles() throws {
+        let yaml = valid
+            .replacingOccurrences(of: "  backend: sim\n  socket: /tmp/x.sock", with: "  backend: gpiod\n  board: raspberry-pi-5")
+            .replacingOccurrences(of: "    line: 17\n", with: "    pin: 11\n")
+            .replacingOccurrences(of: "    line: 22\n", with: "    pin: 15\n")
+        let config = try ConfigFile.parse(yaml, file: "agent.yaml")
+        #expect(config.gpio.backend == .gpiod(chip: "pinctrl-rp1"))
+        #expect(config.bells[0].setup.line == 17)
+        #expect(config.inputs[0].setup.line == 22)
+        #expect(BoardProfile.raspberryPi4.chip == "pinctrl-bcm2711")
+        #expect(BoardProfile.orangePiZero.line(forPin: 12) == .success(7))
+
+        let power = errors(yaml.replacingOccurrences(of: "    pin: 11\n", with: "    pin: 2\n"))
+        #expect(power.contains { $0.key == "bells[0].pin" && $0.message.contains("5 V power, not a GPIO") && $0.line == 11 })
+        let noBoard = errors(valid.replacingOccurrences(of: "    line: 17\n", with: "    pin: 11\n"))
+        #expect(noBoard.contains { $0.key == "bells[0].pin" && $0.message.contains("set gpio.board") })
+        let both = errors(yaml.replacingOccurrences(of: "    pin: 11\n", with: "    pin: 11\n    line: 17\n"))
+        #expect(both.contains { $0.key == "bells[0].pin" && $0.message.contains("not both") })
+        let unknown = errors(yaml.replacingOccurrences(of: "board: raspberry-pi-5", with: "board: banana"))
+        #expect(unknown.contains { $0.key == "gpio.board" && $0.message.contains("raspberry-pi-4") })
+    }
+
     @Test("YAML syntax errors give a line")
     func syntaxError() {
         let found = errors("site: a\nunit: [b\nbroker: {}\n")

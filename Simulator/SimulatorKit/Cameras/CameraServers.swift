@@ -86,7 +86,7 @@ enum RTSPCameraServer {
         try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.pipeline.addHandler(RTSPCameraHandler(camera: camera))
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(RTSPCameraHandler(camera: camera)) }
             }
             .bind(host: host, port: port).get()
     }

@@ -60,6 +60,14 @@ public struct GPIOConfig: Sendable, Equatable {
     public var backend: Backend
     /// Consumer label shown by `gpioinfo`.
     public var consumer: String
+    /// The board profile named by `gpio.board`, whose header pins `pin:` refers to.
+    public var board: BoardProfile?
+
+    public init(backend: Backend, consumer: String, board: BoardProfile? = nil) {
+        self.backend = backend
+        self.consumer = consumer
+        self.board = board
+    }
 }
 
 /// Electrical setup of one input line.

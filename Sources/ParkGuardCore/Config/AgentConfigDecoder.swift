@@ -16,9 +16,10 @@ public enum AgentConfigDecoder {
         if gpio == nil { top.fail(nil, "missing required key 'gpio'") }
         let cameraHealth = top.mapping("cameraHealth", readCameraHealth) ?? CameraHealthConfig()
         let cameras = top.list("cameras", readCamera)
-        let bells = top.list("bells", readBell)
-        let inputs = top.list("inputs", readInput)
-        let outputs = top.list("outputs", readOutput)
+        let board = gpio?.board
+        let bells = top.list("bells") { readBell(&$0, board: board) }
+        let inputs = top.list("inputs") { readInput(&$0, board: board) }
+        let outputs = top.list("outputs") { readOutput(&$0, board: board) }
         let heartbeat = top.duration("heartbeatInterval", default: .seconds(30), in: .seconds(1) ... .seconds(3600))
         let stateDirectory = top.string("stateDirectory", default: "/var/lib/parkguard") ?? "/var/lib/parkguard"
         let outbox = top.mapping("outbox") { r in
@@ -71,20 +72,43 @@ public enum AgentConfigDecoder {
     static func readGPIO(_ r: inout ConfigReader) -> GPIOConfig {
         let backendName = r.choice("backend", [("gpiod", "gpiod"), ("sim", "sim")], default: "gpiod")
         let consumer = r.string("consumer", default: "parkguardd") ?? "parkguardd"
+        let board = r.choice("board", BoardProfile.all.map { ($0.name, Optional($0)) }, default: nil)
         switch backendName {
         case "sim":
             let socket = r.string("socket", default: "/run/parkguard-sim/gpio.sock") ?? ""
             _ = r.string("chip", default: nil).map { _ in r.fail("chip", "is for the gpiod backend; the sim backend takes 'socket'") }
-            return GPIOConfig(backend: .sim(socket: socket), consumer: consumer)
+            return GPIOConfig(backend: .sim(socket: socket), consumer: consumer, board: board)
         default:
-            let chip = r.string("chip")
+            // A board profile names the chip that carries its header; 'chip' overrides it.
+            let chip = board != nil ? (r.string("chip", default: nil) ?? board!.chip) : r.string("chip")
             _ = r.string("socket", default: nil).map { _ in r.fail("socket", "is for the sim backend; the gpiod backend takes 'chip'") }
-            return GPIOConfig(backend: .gpiod(chip: chip), consumer: consumer)
+            return GPIOConfig(backend: .gpiod(chip: chip), consumer: consumer, board: board)
         }
     }
 
-    static func readSetup(_ r: inout ConfigReader) -> LineSetup {
-        LineSetup(line: r.int("line", default: nil, in: 0 ... 1023) ?? 0,
+    /// `line: N`, or `pin: N` (a physical header pin of the board profile).
+    static func readLine(_ r: inout ConfigReader, board: BoardProfile?) -> Int {
+        guard r.has("pin") else { return r.int("line", default: nil, in: 0 ... 1023) ?? 0 }
+        let pin = r.int("pin", default: nil, in: 1 ... 200) ?? 0
+        if r.has("line") {
+            _ = r.int("line", default: nil, in: 0 ... 1023)
+            r.fail("pin", "give either 'line' (chip offset) or 'pin' (header pin), not both")
+            return 0
+        }
+        guard let board else {
+            r.fail("pin", "header pins need a board profile: set gpio.board (\(BoardProfile.all.map(\.name).joined(separator: ", "))), or give 'line'")
+            return 0
+        }
+        switch board.line(forPin: pin) {
+        case .success(let line): return line
+        case .failure(let error):
+            r.fail("pin", error.description)
+            return 0
+        }
+    }
+
+    static func readSetup(_ r: inout ConfigReader, board: BoardProfile?) -> LineSetup {
+        LineSetup(line: readLine(&r, board: board),
                   activeLow: r.bool("activeLow", default: true),
                   bias: r.choice("bias", LineSetup.Bias.allCases.map { ($0.rawValue, $0) }, default: .pullUp))
     }
@@ -141,9 +165,9 @@ public enum AgentConfigDecoder {
         return config
     }
 
-    static func readBell(_ r: inout ConfigReader) -> BellConfig {
+    static func readBell(_ r: inout ConfigReader, board: BoardProfile?) -> BellConfig {
         let id = r.identifier("id")
-        let setup = readSetup(&r)
+        let setup = readSetup(&r, board: board)
         let debounce = r.duration("debounce", default: .milliseconds(30), in: .milliseconds(1) ... .seconds(1))
         let hold = r.duration("holdAfter", default: .seconds(3), in: .milliseconds(100) ... .seconds(600))
         let stuck = r.duration("stuckAfter", default: .seconds(120), in: .seconds(1) ... .seconds(86400))
@@ -159,20 +183,20 @@ public enum AgentConfigDecoder {
                           enabled: enabled, cameras: cameras)
     }
 
-    static func readInput(_ r: inout ConfigReader) -> InputConfig {
+    static func readInput(_ r: inout ConfigReader, board: BoardProfile?) -> InputConfig {
         InputConfig(id: r.identifier("id"),
                     kind: r.choice("kind", InputConfig.Kind.allCases.map { ($0.rawValue, $0) }, default: .tamper),
-                    setup: readSetup(&r),
+                    setup: readSetup(&r, board: board),
                     debounce: r.duration("debounce", default: .milliseconds(50), in: .milliseconds(1) ... .seconds(5)),
                     bell: r.identifier("bell"))
     }
 
-    static func readOutput(_ r: inout ConfigReader) -> OutputConfig {
+    static func readOutput(_ r: inout ConfigReader, board: BoardProfile?) -> OutputConfig {
         let id = r.identifier("id")
         let role = r.choice("role", OutputConfig.Role.allCases.map { ($0.rawValue, $0) }, default: .strobe)
         if !r.has("role") { r.fail(nil, "missing required key 'role' (strobe, siren or callAccepted)") }
         return OutputConfig(id: id, role: role,
-                            line: r.int("line", default: nil, in: 0 ... 1023) ?? 0,
+                            line: readLine(&r, board: board),
                             activeLow: r.bool("activeLow", default: false),
                             duration: r.duration("duration", default: .seconds(60), in: .milliseconds(100) ... .seconds(86400)),
                             bells: r.strings("bells") ?? [])
