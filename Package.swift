@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "parkguardd", targets: ["parkguardd"]),
         .executable(name: "parkguard-sim", targets: ["parkguard-sim"]),
         .executable(name: "parkguard-bench", targets: ["parkguard-bench"]),
+        .executable(name: "parkguard-provision", targets: ["parkguard-provision"]),
         .library(name: "ParkGuardCore", targets: ["ParkGuardCore"]),
     ],
     dependencies: [
@@ -24,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
     ],
     targets: [
         // MARK: Pure core: no I/O, injected clock.
@@ -146,6 +149,29 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: Provisioning (swift-certificates only here, never in the daemon).
+        .target(
+            name: "ProvisioningKit",
+            dependencies: [
+                "ParkGuardCore",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Provisioning/ProvisioningKit",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "parkguard-provision",
+            dependencies: [
+                "ProvisioningKit",
+                "ParkGuardCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Provisioning/parkguard-provision",
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Benchmarks.
         .executableTarget(
             name: "parkguard-bench",
@@ -177,6 +203,11 @@ let package = Package(
         .testTarget(
             name: "AgentRuntimeTests",
             dependencies: ["AgentRuntime", "ParkGuardCore", "ParkGuardTestKit"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ProvisioningTests",
+            dependencies: ["parkguard-provision", "parkguardd", "ParkGuardTestKit"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -44,6 +44,7 @@ public enum Agent {
             .trimmingCharacters(in: .whitespacesAndNewlines) ?? "unknown"
         let topics = config.topics
         let password = try readSecret(config.broker.passwordFile, key: "broker.passwordFile")
+        if let keyFile = config.broker.tls?.keyFile { try checkPrivate(keyFile, key: "broker.tls.keyFile") }
         var cameraCredentials: [String: CameraCredentials] = [:]
         for (index, camera) in config.cameras.enumerated() {
             guard let username = camera.username else { continue }
@@ -145,16 +146,22 @@ public enum Agent {
         }
     }
 
-    /// Reads a secret file, refusing one that others can read.
-    static func readSecret(_ path: String?, key: String) throws -> String? {
-        guard let path else { return nil }
+    /// Refuses a secret file (password, private key) that others can read.
+    static func checkPrivate(_ path: String, key: String) throws {
         var info = stat()
         guard stat(path, &info) == 0 else {
             throw StartupError(code: .config, message: "\(key) \(path): \(String(cString: strerror(errno)))")
         }
-        if info.st_mode & 0o077 != 0 {
-            throw StartupError(code: .config, message: "\(key) \(path): permissions \(String(info.st_mode & 0o777, radix: 8)) let others read it; chmod 600 it")
+        // Group read is allowed: the package installs secrets root:parkguard 0640.
+        if info.st_mode & 0o007 != 0 {
+            throw StartupError(code: .config, message: "\(key) \(path): permissions \(String(info.st_mode & 0o777, radix: 8)) let others read it; chmod 600 it (or 640 with a group only the service user is in)")
         }
+    }
+
+    /// Reads a secret file, refusing one that others can read.
+    static func readSecret(_ path: String?, key: String) throws -> String? {
+        guard let path else { return nil }
+        try checkPrivate(path, key: key)
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw StartupError(code: .config, message: "\(key) \(path): cannot be read as UTF-8 text")
         }
