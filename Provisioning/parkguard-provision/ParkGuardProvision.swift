@@ -171,7 +171,8 @@ struct UnitCommand: ParsableCommand {
 }
 
 struct Hub: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Hub identities: read everything, publish commands.", subcommands: [Create.self, Revoke.self])
+    static let configuration = CommandConfiguration(abstract: "Hub identities: read everything, publish commands.",
+                                                    subcommands: [Create.self, Revoke.self, Sign.self])
 
     struct HubName: ParsableArguments {
         @Option(help: "Hub name ([a-z0-9-]{1,32}).") var name: String
@@ -192,7 +193,8 @@ struct Hub: ParsableCommand {
                 try write(key, out + "/hub.key", 0o600)
                 try write(try District.pem(certificate), out + "/hub.crt", 0o644)
                 try write(try District.pem(opened.caCertificate), out + "/ca.crt", 0o644)
-                print("hub \(hub.name): \(out)/hub.crt, \(out)/hub.key (0600)")
+                try write(try HubSigner.publicKeyPEM(privateKeyPEM: key), out + "/hub.pub", 0o644)
+                print("hub \(hub.name): \(out)/hub.crt, \(out)/hub.key (0600), \(out)/hub.pub (for the units' commands.hubKeys)")
             }
         }
     }
@@ -206,6 +208,31 @@ struct Hub: ParsableCommand {
                 var opened = try District.open(directory: district.district)
                 try opened.revoke(.hub(name: hub.name))
                 print("revoked hub \(hub.name)")
+            }
+        }
+    }
+}
+
+extension Hub {
+    struct Sign: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Sign a command for one unit; prints the payload to publish on its cmd/{command} topic.",
+            discussion: "Example: mosquitto_pub ... -t parkguard/v1/north-park/gate-1/cmd/silence -m \"$(parkguard-provision hub sign --key hub/hub.key --name control --site north-park --unit gate-1 --command silence --payload '{\"bell\":\"gate\"}')\"")
+        @OptionGroup var hub: HubName
+        @Option(help: "The hub's private key (hub.key).") var key: String
+        @OptionGroup var target: UnitName
+        @Option(help: "ack, silence, test or rebirth.") var command: String
+        @Option(help: "The command's own JSON payload.") var payload = "{}"
+        @Option(help: "Hub time in ms since the epoch (default: now).") var ts: Int64?
+        func validate() throws {
+            guard Command.Name(rawValue: command) != nil else { throw ValidationError("--command must be ack, silence, test or rebirth") }
+        }
+        func run() throws {
+            try guarded {
+                guard let pem = try? String(contentsOfFile: key, encoding: .utf8) else { throw ProvisionError(.noInput, "\(key): cannot be read") }
+                let stamp = ts ?? Int64(Date().timeIntervalSince1970 * 1000)
+                print(try HubSigner.envelope(privateKeyPEM: pem, hub: hub.name, unit: "\(target.site)/\(target.unit)", command: command,
+                                             timestamp: stamp, payload: payload))
             }
         }
     }

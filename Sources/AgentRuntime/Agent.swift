@@ -45,6 +45,9 @@ public enum Agent {
         let topics = config.topics
         let password = try readSecret(config.broker.passwordFile, key: "broker.passwordFile")
         if let keyFile = config.broker.tls?.keyFile { try checkPrivate(keyFile, key: "broker.tls.keyFile") }
+        let authenticator = config.commands.hubKeys.isEmpty && config.commands.requireSignature.isEmpty ? nil
+            : try CommandAuthenticator(config: config.commands, unit: "\(config.site)/\(config.unit)",
+                                       stateDirectory: config.stateDirectory, clock: clock)
         var cameraCredentials: [String: CameraCredentials] = [:]
         for (index, camera) in config.cameras.enumerated() {
             guard let username = camera.username else { continue }
@@ -98,7 +101,7 @@ public enum Agent {
         }
         await announce(recovery, controller: controller, logger: logger)
         let session = MQTTSession(client: client, publisher: publisher, controller: controller, inbox: inbox, topics: topics,
-                                  bells: Set(config.bells.map(\.id)), clock: clock, logger: logger)
+                                  bells: Set(config.bells.map(\.id)), authenticator: authenticator, clock: clock, logger: logger)
         let loop = BellLoop(controller: controller, publisher: publisher, inbox: inbox, openBackend: openBackend,
                             clock: clock, notifier: notifier, logger: logger)
         let heartbeat = Heartbeat(publisher: publisher, controller: controller, outbox: outbox, storageFaults: faults, topics: topics,

@@ -13,6 +13,7 @@ struct MQTTSession: Service {
     let inbox: AgentInbox
     let topics: Topics
     let bells: Set<String>
+    let authenticator: CommandAuthenticator?
     let clock: any AgentClock
     let logger: Logger
 
@@ -43,7 +44,11 @@ struct MQTTSession: Service {
             return
         }
         do {
-            let command = try CommandParser.parse(name: name, payload: message.payload, bells: bells)
+            var payload = message.payload
+            if let authenticator, authenticator.applies(to: name, payload: payload) {
+                payload = try authenticator.open(name: name, payload: payload)
+            }
+            let command = try CommandParser.parse(name: name, payload: payload, bells: bells)
             inbox.post(.command(command, correlationData: message.correlationData))
         } catch {
             await publisher.send(await controller.refuse(name: name, error: error, correlationData: message.correlationData))

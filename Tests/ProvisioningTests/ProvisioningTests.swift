@@ -101,6 +101,7 @@ struct ProvisioningTests {
         let config = try String(contentsOfFile: scratch.file("a/agent.yaml"), encoding: .utf8)
             .replacingOccurrences(of: "  backend: gpiod\n", with: "  backend: sim\n  socket: \(scratch.file("none.sock"))\n")
             + "stateDirectory: \(scratch.file("a-state"))\n"
+            + "commands:\n  hubKeys:\n    - { hub: control, keyFile: \(scratch.file("hub/hub.pub")) }\n"
         try config.write(toFile: scratch.file("a/agent.yaml"), atomically: true, encoding: .utf8)
         let agent = try Child(Products.path("parkguardd"), ["--config", scratch.file("a/agent.yaml")], in: scratch, name: "agent")
         defer { agent.signal(SIGTERM) }
@@ -115,9 +116,33 @@ struct ProvisioningTests {
         _ = try publish(unitB, "parkguard/v1/north-park/gate-1/event", #"{"mark":"b-into-a"}"#)
         _ = try publish(unitB, "parkguard/v1/north-park/gate-2/cmd/silence", #"{"mark":"unit-command"}"#)
         _ = try publish(unitA, "parkguard/v1/north-park/gate-1/cmd/ack", #"{"mark":"unit-self-command"}"#)
-        // The hub may command: the daemon answers on cmd/test/result.
-        #expect(try publish(hub, "parkguard/v1/north-park/gate-1/cmd/test", #"{"correlationId":"hub-1"}"#).status == 0)
-        #expect(try await eventually(timeout: .seconds(10)) { hubSub.stdout.contains("cmd/test/result") })
+        // The hub may command, signed: the daemon answers on cmd/test/result.
+        func signed(_ command: String, unit: String = "gate-1", key: String = scratch.file("hub/hub.key"), payload: String) throws -> String {
+            try p.call("hub", "sign", "--name", "control", "--key", key, "--site", "north-park", "--unit", unit, "--command", command,
+                       "--payload", payload).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let good = try signed("test", payload: #"{"correlationId":"signed-1"}"#)
+        #expect(try publish(hub, "parkguard/v1/north-park/gate-1/cmd/test", good).status == 0)
+        #expect(try await eventually(timeout: .seconds(10)) { hubSub.stdout.contains(#""correlationId":"signed-1""#) })
+        // Unsigned, replayed, forged (a key that is not the hub's), or signed for another unit: refused, naming the field.
+        let rogueHub = Provision(directory: try ScratchDirectory())
+        try rogueHub.call("ca", "init", "--district", rogueHub.district, "--name", "Rogue hub")
+        try rogueHub.call("hub", "create", "--district", rogueHub.district, "--name", "control", "--out", rogueHub.directory.file("h"))
+        let refusals: [(payload: String, field: String)] = [
+            (#"{"correlationId":"unsigned"}"#, #""field":"sig""#),
+            (good, #""field":"signed.ts""#),
+            (try signed("test", key: rogueHub.directory.file("h/hub.key"), payload: #"{"correlationId":"forged"}"#), #""field":"sig""#),
+            (try signed("test", unit: "gate-2", payload: #"{"correlationId":"elsewhere"}"#), #""field":"signed.unit""#),
+            (try signed("silence", payload: "{}"), #""field":"signed.command""#),
+        ]
+        for refusal in refusals {
+            let before = hubSub.stdout.components(separatedBy: "cmd/test/result").count
+            #expect(try publish(hub, "parkguard/v1/north-park/gate-1/cmd/test", refusal.payload).status == 0)
+            #expect(try await eventually(timeout: .seconds(10)) { hubSub.stdout.components(separatedBy: "cmd/test/result").count > before })
+            let answer = hubSub.stdout.components(separatedBy: "\n").last { $0.contains("cmd/test/result") } ?? ""
+            #expect(answer.contains(#""ok":false"#) && answer.contains(refusal.field), "\(answer)")
+        }
+        #expect(hubSub.stdout.components(separatedBy: #""correlationId":"signed-1""#).count == 2, "the replay must not run the test again")
         try await Task.sleep(for: .milliseconds(500))
         #expect(hubSub.stdout.contains("b-own"))
         #expect(!hubSub.stdout.contains("b-into-a"), "unit B wrote into unit A's root")

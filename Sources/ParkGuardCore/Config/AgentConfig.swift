@@ -10,6 +10,7 @@ public struct AgentConfig: Sendable, Equatable {
     public var outputs: [OutputConfig]
     public var cameras: [CameraConfig]
     public var cameraHealth: CameraHealthConfig
+    public var commands: CommandSecurityConfig
     public var heartbeatInterval: Duration
     public var stateDirectory: String
     public var outbox: OutboxConfig
@@ -232,6 +233,21 @@ public struct CameraHealthConfig: Sendable, Equatable {
         self.connectTimeout = connectTimeout
         self.stepTimeout = stepTimeout
         self.policy = policy
+    }
+}
+
+/// Which commands must carry a hub signature, and the hubs' public keys.
+public struct CommandSecurityConfig: Sendable, Equatable {
+    /// Hub name → PEM public key file (written by `parkguard-provision hub create` as `hub.pub`).
+    public var hubKeys: [String: String]
+    /// Commands refused unless signed by one of `hubKeys`.
+    public var requireSignature: Set<String>
+    public var maxSkew: Duration
+
+    public init(hubKeys: [String: String] = [:], requireSignature: Set<String> = [], maxSkew: Duration = .seconds(300)) {
+        self.hubKeys = hubKeys
+        self.requireSignature = requireSignature
+        self.maxSkew = maxSkew
     }
 }
 

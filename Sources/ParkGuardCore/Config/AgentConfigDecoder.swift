@@ -16,6 +16,7 @@ public enum AgentConfigDecoder {
         if gpio == nil { top.fail(nil, "missing required key 'gpio'") }
         let cameraHealth = top.mapping("cameraHealth", readCameraHealth) ?? CameraHealthConfig()
         let cameras = top.list("cameras", readCamera)
+        let commands = top.mapping("commands", readCommands) ?? CommandSecurityConfig()
         let board = gpio?.board
         let bells = top.list("bells") { readBell(&$0, board: board) }
         let inputs = top.list("inputs") { readInput(&$0, board: board) }
@@ -35,7 +36,7 @@ public enum AgentConfigDecoder {
             site: site, unit: unit,
             broker: broker ?? BrokerConfig.placeholder,
             gpio: gpio ?? GPIOConfig(backend: .sim(socket: ""), consumer: "parkguardd"),
-            bells: bells, inputs: inputs, outputs: outputs, cameras: cameras, cameraHealth: cameraHealth,
+            bells: bells, inputs: inputs, outputs: outputs, cameras: cameras, cameraHealth: cameraHealth, commands: commands,
             heartbeatInterval: heartbeat, stateDirectory: stateDirectory, outbox: outbox,
             logLevel: logLevel)
         crossCheck(config, root: root, file: file, sink: sink)
@@ -145,6 +146,22 @@ public enum AgentConfigDecoder {
         }
         return CameraConfig(id: id, host: host, rtsp: rtsp, onvif: onvif, snapshot: snapshot, username: username,
                             passwordFile: passwordFile, interval: interval, probe: probe)
+    }
+
+    static func readCommands(_ r: inout ConfigReader) -> CommandSecurityConfig {
+        var keys: [String: String] = [:]
+        for (hub, file) in r.list("hubKeys", { k in (k.identifier("hub"), k.string("keyFile")) }) where !hub.isEmpty {
+            if keys[hub] != nil { r.fail("hubKeys", "hub '\(hub)' is listed twice") }
+            keys[hub] = file
+        }
+        let names = Command.Name.allCases.map(\.rawValue)
+        let required = r.strings("requireSignature") ?? (keys.isEmpty ? [] : ["silence", "test"])
+        for name in required where !names.contains(name) {
+            r.fail("requireSignature", "'\(name)' is not a command (\(names.joined(separator: ", ")))")
+        }
+        if !required.isEmpty, keys.isEmpty { r.fail("requireSignature", "needs at least one entry in hubKeys to verify with") }
+        let skew = r.duration("maxSkew", default: .seconds(300), in: .seconds(5) ... .seconds(86400))
+        return CommandSecurityConfig(hubKeys: keys, requireSignature: Set(required), maxSkew: skew)
     }
 
     static func readCameraHealth(_ r: inout ConfigReader) -> CameraHealthConfig {

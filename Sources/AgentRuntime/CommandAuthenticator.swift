@@ -1,0 +1,69 @@
+import Crypto
+import Foundation
+import Logging
+import ParkGuardCore
+
+/// Opens signed commands: verifies the hub's ECDSA signature, the addressee, the command name and
+/// freshness, and remembers the newest accepted timestamp of each hub on disk so that a replay
+/// is refused even after a restart.
+final class CommandAuthenticator: @unchecked Sendable {
+    // @unchecked: used only from the MQTT session's one task; the mutable state is `lastAccepted`.
+    private let keys: [String: P256.Signing.PublicKey]
+    private let required: Set<String>
+    private let freshness: CommandFreshness
+    private let unit: String
+    private let path: String
+    private var lastAccepted: [String: Int64]
+    private let clock: any AgentClock
+
+    /// Loads the hub keys.
+    /// - Throws: ``StartupError`` (exit 78) naming a missing or unreadable key file.
+    init(config: CommandSecurityConfig, unit: String, stateDirectory: String, clock: any AgentClock) throws {
+        var keys: [String: P256.Signing.PublicKey] = [:]
+        for (hub, file) in config.hubKeys {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw StartupError(code: .config, message: "commands.hubKeys \(hub): \(file) cannot be read")
+            }
+            do { keys[hub] = try P256.Signing.PublicKey(pemRepresentation: text) } catch {
+                throw StartupError(code: .config, message: "commands.hubKeys \(hub): \(file) is not a PEM P-256 public key")
+            }
+        }
+        self.keys = keys
+        required = config.requireSignature
+        freshness = CommandFreshness(maxSkew: config.maxSkew)
+        self.unit = unit
+        self.clock = clock
+        path = stateDirectory + "/command-ts.json"
+        lastAccepted = (FileManager.default.contents(atPath: path)).flatMap { try? JSONDecoder().decode([String: Int64].self, from: $0) } ?? [:]
+    }
+
+    /// Whether `payload` on `cmd/{name}` must be opened here.
+    func applies(to name: String, payload: [UInt8]) -> Bool {
+        required.contains(name) || (!keys.isEmpty && SignedCommand.isEnvelope(payload))
+    }
+
+    /// The inner payload of a verified command.
+    /// - Throws: ``CommandError`` naming what failed; nothing is recorded then.
+    func open(name: String, payload: [UInt8]) throws(CommandError) -> [UInt8] {
+        guard SignedCommand.isEnvelope(payload) else {
+            throw CommandError(field: "sig", "'\(name)' must be signed by the hub on this unit (commands.requireSignature)")
+        }
+        let command = try SignedCommand.parse(payload)
+        guard let key = keys[command.hub] else { throw CommandError(field: "hub", "'\(command.hub)' is not a hub this unit knows") }
+        guard let signature = try? P256.Signing.ECDSASignature(derRepresentation: command.signature),
+              key.isValidSignature(signature, for: command.signedBytes) else {
+            throw CommandError(field: "sig", "does not verify with hub '\(command.hub)''s key")
+        }
+        let stamp = clock.stamp()
+        try freshness.check(command, unit: unit, name: name, lastAccepted: lastAccepted[command.hub], now: stamp.wall,
+                            clockSynced: stamp.clockSynced)
+        lastAccepted[command.hub] = command.timestamp
+        if let data = try? JSONEncoder().encode(lastAccepted) {
+            let temp = path + ".tmp"
+            if FileManager.default.createFile(atPath: temp, contents: data), rename(temp, path) == 0 {} else {
+                // Not fatal: the in-memory counter still refuses replays until the next restart.
+            }
+        }
+        return command.payload
+    }
+}
