@@ -106,7 +106,7 @@ struct UnitCommand: ParsableCommand {
                 var opened = try District.open(directory: district.district)
                 let certificate = try opened.sign(csrPEM: text, as: name.identity, days: days)
                 try Data(try District.pem(certificate).utf8).write(to: URL(fileURLWithPath: out))
-                print("signed \(name.identity): \(out), serial \(certificate.serialNumber)")
+                print("signed \(name.identity): \(out), serial \(certificate.serialNumber.bytes.map { String(format: "%02x", $0) }.joined())")
             }
         }
     }
