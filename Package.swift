@@ -198,7 +198,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ParkGuardCoreTests",
-            dependencies: ["ParkGuardCore", "ConfigLoader", "CameraProbe"],
+            dependencies: ["ParkGuardCore", "ConfigLoader", "CameraProbe", "ParkGuardTestKit"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -125,7 +125,7 @@ final class LyingCamera: Sendable {
 
     static func start(seed: UInt64) async throws -> LyingCamera {
         let served = NIOLockedValueBox(0)
-        let random = NIOLockedValueBox(SplitMix(state: seed))
+        let random = NIOLockedValueBox(SeededRandom(seed: seed))
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
@@ -145,24 +145,13 @@ final class LyingCamera: Sendable {
     func close() { channel.close(promise: nil) }
 }
 
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 private final class LyingHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     let served: NIOLockedValueBox<Int>
-    let random: NIOLockedValueBox<SplitMix>
+    let random: NIOLockedValueBox<SeededRandom>
     private var request: [UInt8] = []
 
-    init(served: NIOLockedValueBox<Int>, random: NIOLockedValueBox<SplitMix>) {
+    init(served: NIOLockedValueBox<Int>, random: NIOLockedValueBox<SeededRandom>) {
         self.served = served
         self.random = random
     }

@@ -1,3 +1,4 @@
+import ParkGuardTestKit
 import CameraProbe
 import ConfigLoader
 import Foundation

@@ -1,3 +1,4 @@
+import ParkGuardTestKit
 import ParkGuardCore
 import Testing
 

@@ -26,7 +26,7 @@ private struct Provision {
 /// A mosquitto started on the rendered configuration.
 private final class DistrictBroker: @unchecked Sendable {
     // @unchecked: used from one test at a time.
-    let port: Int
+    private(set) var port: Int
     let directory: ScratchDirectory
     private var child: Child?
     private var runs = 0
@@ -36,19 +36,28 @@ private final class DistrictBroker: @unchecked Sendable {
         self.port = port
     }
 
-    /// (Re)starts mosquitto on `conf` (as rendered; `user root` added because the test runs as root
-    /// and the key files are 0600).
-    func start(_ conf: String) async throws {
+    /// (Re)starts mosquitto on the configuration `render(port)` writes (`user root` added because the
+    /// test runs as root and the key files are 0600). Free ports are in the ephemeral range, so a
+    /// port can be taken by another test's connection between two starts: then a new port is used.
+    func start(_ render: (Int) throws -> String) async throws {
         child?.signal(SIGTERM)
         if let child { _ = try await child.exitStatus() }
-        runs += 1
-        let text = "user root\n" + (try String(contentsOfFile: conf, encoding: .utf8))
-        let path = directory.file("broker-\(runs).conf")
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
-        child = try Child("/usr/sbin/mosquitto", ["-c", path], in: directory, name: "mosquitto-\(runs)")
-        guard try await eventually(timeout: .seconds(10), { isListening(port) }) else {
-            throw HarnessError("mosquitto did not start: \(child?.stderr ?? "")")
+        var candidate = port
+        for _ in 0 ..< 5 {
+            runs += 1
+            let text = "user root\n" + (try String(contentsOfFile: try render(candidate), encoding: .utf8))
+            let path = directory.file("broker-\(runs).conf")
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            let started = try Child("/usr/sbin/mosquitto", ["-c", path], in: directory, name: "mosquitto-\(runs)")
+            if try await eventually(timeout: .seconds(10), { isListening(candidate) || !started.process.isRunning }), started.process.isRunning {
+                child = started
+                port = candidate
+                return
+            }
+            started.signal(SIGKILL)
+            candidate = freePort()
         }
+        throw HarnessError("mosquitto did not start on any of 5 ports: \(child?.stderr ?? "")")
     }
 
     func stop() { child?.signal(SIGTERM) }
@@ -77,18 +86,21 @@ struct ProvisioningTests {
                    "--broker", "localhost:\(port)", "--out", scratch.file("b"), "--etc", scratch.file("b"))
         #expect(!FileManager.default.fileExists(atPath: scratch.file("b/tls/unit.key")), "the CSR flow's bundle must not carry a key")
         try p.call("hub", "create", "--district", p.district, "--name", "control", "--out", scratch.file("hub"))
-        try p.call("broker", "config", "--district", p.district, "--host", "localhost", "--port", "\(port)", "--bind", "127.0.0.1",
-                   "--out", scratch.file("broker"))
+        func renderBroker(_ port: Int) throws -> String {
+            try p.call("broker", "config", "--district", p.district, "--host", "localhost", "--port", "\(port)", "--bind", "127.0.0.1",
+                       "--out", scratch.file("broker"))
+            return scratch.file("broker/parkguard.conf")
+        }
         let keyMode = try FileManager.default.attributesOfItem(atPath: scratch.file("a/tls/unit.key"))[.posixPermissions] as? Int
         #expect(keyMode == 0o600)
 
         let broker = DistrictBroker(directory: scratch, port: port)
-        try await broker.start(scratch.file("broker/parkguard.conf"))
+        try await broker.start(renderBroker)
         defer { broker.stop() }
         let ca = scratch.file("broker/ca.crt")
-        let hub = broker.tls(cert: scratch.file("hub/hub.crt"), key: scratch.file("hub/hub.key"), ca: ca)
-        let unitA = broker.tls(cert: scratch.file("a/tls/unit.crt"), key: scratch.file("a/tls/unit.key"), ca: ca)
-        let unitB = broker.tls(cert: scratch.file("b/tls/unit.crt"), key: scratch.file("b-unit/unit.key"), ca: ca)
+        var hub = broker.tls(cert: scratch.file("hub/hub.crt"), key: scratch.file("hub/hub.key"), ca: ca)
+        var unitA = broker.tls(cert: scratch.file("a/tls/unit.crt"), key: scratch.file("a/tls/unit.key"), ca: ca)
+        var unitB = broker.tls(cert: scratch.file("b/tls/unit.crt"), key: scratch.file("b-unit/unit.key"), ca: ca)
 
         // The hub sees everything; unit B listens on unit A's command topic.
         let hubSub = try Child("/usr/bin/mosquitto_sub", hub + ["-t", "parkguard/#", "-F", "%t %p", "-i", "hub-\(port)"], in: scratch, name: "hub-sub")
@@ -100,6 +112,7 @@ struct ProvisioningTests {
         // The real daemon with unit A's bundle, over mutual TLS with hostname verification.
         let config = try String(contentsOfFile: scratch.file("a/agent.yaml"), encoding: .utf8)
             .replacingOccurrences(of: "  backend: gpiod\n", with: "  backend: sim\n  socket: \(scratch.file("none.sock"))\n")
+            .replacingOccurrences(of: "  port: \(port)\n", with: "  port: \(broker.port)\n")
             + "stateDirectory: \(scratch.file("a-state"))\n"
             + "commands:\n  hubKeys:\n    - { hub: control, keyFile: \(scratch.file("hub/hub.pub")) }\n"
         try config.write(toFile: scratch.file("a/agent.yaml"), atomically: true, encoding: .utf8)
@@ -161,10 +174,12 @@ struct ProvisioningTests {
 
         // Revoked: the CRL refuses unit B at the handshake after the broker reloads it; A is unaffected.
         try p.call("unit", "revoke", "--district", p.district, "--site", "north-park", "--unit", "gate-2")
-        try p.call("broker", "config", "--district", p.district, "--host", "localhost", "--port", "\(port)", "--bind", "127.0.0.1",
-                   "--out", scratch.file("broker"))
+        try await broker.start(renderBroker)
         #expect(!(try String(contentsOfFile: scratch.file("broker/acl"), encoding: .utf8)).contains("gate-2"))
-        try await broker.start(scratch.file("broker/parkguard.conf"))
+        unitA = broker.tls(cert: scratch.file("a/tls/unit.crt"), key: scratch.file("a/tls/unit.key"), ca: ca)
+        unitB = broker.tls(cert: scratch.file("b/tls/unit.crt"), key: scratch.file("b-unit/unit.key"), ca: ca)
+        hub = broker.tls(cert: scratch.file("hub/hub.crt"), key: scratch.file("hub/hub.key"), ca: ca)
+        _ = hub
         let revoked = try publish(unitB, "parkguard/v1/north-park/gate-2/event", "revoked")
         #expect(revoked.status != 0, "a revoked unit connected: \(revoked)")
         #expect(try publish(unitA, "parkguard/v1/north-park/gate-1/event", #"{"mark":"a-after"}"#).status == 0)

@@ -56,9 +56,13 @@ public struct CameraServers: Service {
                     servers.append(try await HTTPCameraServer.bind(camera, host: host, port: port, logger: logger))
                 }
             } catch {
+                // A port in use must not take the other cameras (or the GPIO chip) down: this
+                // camera stays unreachable, as a real one whose address is taken, and retries.
                 for server in servers { try? await server.close() }
-                logger.error("camera cannot listen", metadata: ["camera": "\(camera.id)", "error": "\(error)"])
-                throw error
+                logger.error("camera cannot listen; retrying in 1 s", metadata: ["camera": "\(camera.id)", "error": "\(error)"])
+                if first { bound(); first = false }
+                try await Task.sleep(for: .seconds(1))
+                continue
             }
             if first { bound(); first = false }
             await withTaskCancellationHandler {
