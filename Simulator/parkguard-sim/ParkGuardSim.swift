@@ -138,7 +138,8 @@ struct Serve: AsyncParsableCommand {
             FileHandle.standardOutput.write(Data("control api: http://\(host):\(bound)\n".utf8))
         }
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: gpio), .init(service: control), .init(service: cameraServers)]
+            services: [.init(service: gpio), .init(service: control),
+                       .init(service: cameraServers, successTerminationBehavior: .ignore)]
                 + (scenarioRunner.map { [.init(service: $0, successTerminationBehavior: .ignore)] } ?? []),
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()

@@ -128,7 +128,10 @@ final class Unit: @unchecked Sendable {
     @discardableResult
     func sim(_ arguments: [String]) throws -> String {
         let result = try run(Products.path("parkguard-sim"), arguments + ["--control", controlAddress])
-        guard result.status == 0 else { throw HarnessError("parkguard-sim \(arguments.joined(separator: " ")) failed (\(result.status)): \(result.output)\(result.error)") }
+        guard result.status == 0 else {
+            throw HarnessError("parkguard-sim \(arguments.joined(separator: " ")) failed (\(result.status)): \(result.output)\(result.error)"
+                               + "\nsimulator running: \(simulator.process.isRunning); its log:\n\(simulator.stderr.suffix(3000))")
+        }
         return result.output
     }
 
