@@ -19,7 +19,7 @@ enum ProbeTransport {
         do {
             let channel = try await ClientBootstrap(group: group)
                 .connectTimeout(.nanoseconds(timeout.nanosecondsClamped))
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture { try handlers(channel) }
                 }
