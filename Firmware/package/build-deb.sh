@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# Builds the Debian package `parkguard` from the parkguardd binary with Debian's own tools
+# Builds the Debian package `parkguard` from the parkguardd (and parkguard-provision) binaries with Debian's own tools
 # (dpkg-shlibdeps, dpkg-gencontrol, dpkg-deb) and a staging tree:
 #
-#   Firmware/package/build-deb.sh [--arch ARCH] [--version VERSION] [--binary PATH]
+#   Firmware/package/build-deb.sh [--arch ARCH] [--version VERSION] [--binary PATH] [--provision-binary PATH]
 #                                 [--config FILE] [--maintainer 'Name <mail>'] [--out DIR]
 #
 #   --arch     Debian architecture of the package (default: this machine's, dpkg --print-architecture).
 #              A foreign architecture needs --binary: this script never cross-compiles.
 #   --version  Debian version (default: the binary's `parkguardd --version` plus "-1"; for a
 #              foreign binary, ParkGuardVersion.current from the sources plus "-1").
-#   --binary   a prebuilt parkguardd (release, static Swift stdlib). Without it the binary is built
-#              here: swift build -c release --static-swift-stdlib --product parkguardd
+#   --binary   a prebuilt parkguardd (release, static Swift stdlib). Without it the binaries are built
+#              here: swift build -c release --static-swift-stdlib --product parkguardd (and
+#              --product parkguard-provision)
+#   --provision-binary  a prebuilt parkguard-provision to ship with --binary (optional)
 #              --scratch-path .build-static
 #   --config   the agent.yaml to ship as the conffile /etc/parkguard/agent.yaml
 #              (default: Firmware/config/agent.example.yaml)
@@ -25,7 +27,7 @@ root=$(cd "$here/../.." && pwd)
 export PATH="/opt/swift/usr/bin:$PATH"
 
 native=$(dpkg --print-architecture)
-arch=$native version="" binary="" config="$root/Firmware/config/agent.example.yaml" out="$root/.build-deb"
+arch=$native version="" binary="" provision="" config="$root/Firmware/config/agent.example.yaml" out="$root/.build-deb"
 maintainer="ParkGuard maintainers <parkguard@district.example>"
 die() { echo "build-deb: $*" >&2; exit 1; }
 while (($#)); do
@@ -33,6 +35,7 @@ while (($#)); do
     --arch) arch=${2:?}; shift 2 ;;
     --version) version=${2:?}; shift 2 ;;
     --binary) binary=${2:?}; shift 2 ;;
+    --provision-binary) provision=${2:?}; shift 2 ;;
     --config) config=${2:?}; shift 2 ;;
     --maintainer) maintainer=${2:?}; shift 2 ;;
     --out) out=${2:?}; shift 2 ;;
@@ -52,10 +55,14 @@ musl). Build parkguardd natively on an $arch Debian 12 machine (the board itself
   swift build -c release --static-swift-stdlib --product parkguardd --scratch-path .build-static
 then package it there, or here with: $0 --arch $arch --binary PATH/TO/parkguardd"
   fi
-  echo "== swift build -c release --static-swift-stdlib --product parkguardd --scratch-path .build-static" >&2
-  (cd "$root" && swift build -c release --static-swift-stdlib --product parkguardd --scratch-path .build-static >&2)
+  for product in parkguardd parkguard-provision; do
+    echo "== swift build -c release --static-swift-stdlib --product $product --scratch-path .build-static" >&2
+    (cd "$root" && swift build -c release --static-swift-stdlib --product "$product" --scratch-path .build-static >&2)
+  done
   binary="$root/.build-static/release/parkguardd"
+  provision="$root/.build-static/release/parkguard-provision"
 fi
+[[ -z $provision || -f $provision ]] || die "no parkguard-provision at $provision"
 [[ -f $binary ]] || die "no binary at $binary"
 [[ -f $config ]] || die "no configuration at $config"
 
@@ -112,6 +119,17 @@ chmod 0755 "$stage/usr/sbin/parkguardd"
 if [[ $arch == "$native" ]]; then
   "$stage/usr/sbin/parkguardd" --version >/dev/null || die "the stripped binary does not run"
 fi
+# parkguard-provision, for the CSR flow on the unit (`unit csr`: the key is made here and never leaves).
+binaries=(stage/usr/sbin/parkguardd)
+if [[ -n $provision ]]; then
+  install -d "$stage/usr/bin"
+  "$objcopy" --strip-unneeded --remove-section=.comment "$provision" "$stage/usr/bin/parkguard-provision"
+  chrpath -d "$stage/usr/bin/parkguard-provision" >/dev/null
+  chmod 0755 "$stage/usr/bin/parkguard-provision"
+  binaries+=(stage/usr/bin/parkguard-provision)
+  install -d "$stage/usr/share/man/man1"
+  gzip -9n < "$here/parkguard-provision.1" > "$stage/usr/share/man/man1/parkguard-provision.1.gz"
+fi
 
 # --- systemd, udev, configuration, overlay, documentation
 install -D -m 0644 "$root/Firmware/systemd/parkguardd.service" "$stage/lib/systemd/system/parkguardd.service"
@@ -142,7 +160,7 @@ sed "s|@MAINTAINER@|$maintainer|" "$here/debian/control" > "$work/debian/control
 # Depends from the libraries the binary really links (libc6, libgpiod2, libmosquitto1, ...).
 # A foreign architecture needs those libraries' :ARCH packages installed (multiarch).
 if ! (cd "$work" && dpkg-architecture -a"$arch" -f -c \
-      dpkg-shlibdeps -Tdebian/substvars stage/usr/sbin/parkguardd 2>"$work/shlibdeps.log"); then
+      dpkg-shlibdeps -Tdebian/substvars "${binaries[@]}" 2>"$work/shlibdeps.log"); then
   cat "$work/shlibdeps.log" >&2
   die "dpkg-shlibdeps could not resolve the libraries for $arch. For a foreign architecture run:
   dpkg --add-architecture $arch && apt-get update
