@@ -34,7 +34,7 @@ broker: {host: 10.0.2.2, port: $port, reconnectInitial: 200ms, reconnectMax: 1s}
 gpio: {backend: gpiod, chip: parkguard-hil}
 bells:
   - {id: b1, line: 0, debounce: 20ms, holdAfter: 1s, stuckAfter: 30s, acknowledgedFor: 2s}
-  - {id: b2, line: 1, debounce: 20ms}
+  - {id: b2, line: 1, debounce: 100ms}   # wide: TCG on a busy host can stretch the 2 ms toggles
 inputs:
   - {id: t1, kind: tamper, line: 2, bell: b1}
 outputs:
