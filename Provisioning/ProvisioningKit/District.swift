@@ -208,7 +208,8 @@ public struct District {
         do { return try certificate.serializeAsPEM().pemString } catch { throw ProvisionError(.dataError, "cannot encode: \(error)") }
     }
 
-    static func hex(_ serial: Certificate.SerialNumber) -> String { serial.bytes.map { String(format: "%02x", $0) }.joined() }
+    /// A serial number as the inventory writes it: lowercase hex, two digits a byte.
+    public static func hex(_ serial: Certificate.SerialNumber) -> String { serial.bytes.map { String(format: "%02x", $0) }.joined() }
 
     static func bytes(hex: String) -> [UInt8] {
         var bytes: [UInt8] = []

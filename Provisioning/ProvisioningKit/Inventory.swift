@@ -60,8 +60,8 @@ public struct Inventory: Codable, Sendable, Equatable {
 }
 
 /// Whole-file writes that are either done or not: temp file, fsync, rename, fsync the directory.
-enum AtomicFile {
-    static func write(_ data: Data, to path: String, mode: mode_t) throws(ProvisionError) {
+public enum AtomicFile {
+    public static func write(_ data: Data, to path: String, mode: mode_t) throws(ProvisionError) {
         let directory = (path as NSString).deletingLastPathComponent
         let temp = (directory.isEmpty ? "." : directory) + "/.\((path as NSString).lastPathComponent).tmp-\(getpid())"
         let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC, mode)
@@ -83,7 +83,7 @@ enum AtomicFile {
     }
 
     /// Refuses to overwrite: for keys and certificates that must not be silently replaced.
-    static func create(_ data: Data, at path: String, mode: mode_t) throws(ProvisionError) {
+    public static func create(_ data: Data, at path: String, mode: mode_t) throws(ProvisionError) {
         if FileManager.default.fileExists(atPath: path) {
             throw ProvisionError(.cannotCreate, "\(path) already exists; not overwriting it")
         }

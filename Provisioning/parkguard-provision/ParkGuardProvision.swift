@@ -106,7 +106,7 @@ struct UnitCommand: ParsableCommand {
                 var opened = try District.open(directory: district.district)
                 let certificate = try opened.sign(csrPEM: text, as: name.identity, days: days)
                 try Data(try District.pem(certificate).utf8).write(to: URL(fileURLWithPath: out))
-                print("signed \(name.identity): \(out), serial \(certificate.serialNumber.bytes.map { String(format: "%02x", $0) }.joined())")
+                print("signed \(name.identity): \(out), serial \(District.hex(certificate.serialNumber))")
             }
         }
     }
@@ -146,7 +146,7 @@ struct UnitCommand: ParsableCommand {
                     throw ProvisionError(.dataError, "\(cert): not a PEM certificate")
                 }
                 guard let entry = opened.inventory.active(name.identity.key),
-                      entry.serial == certificate.serialNumber.bytes.map({ String(format: "%02x", $0) }).joined() else {
+                      entry.serial == District.hex(certificate.serialNumber) else {
                     throw ProvisionError(.conflict, "\(cert) is not the active certificate of \(name.identity) in the inventory")
                 }
                 try UnitBundle.write(directory: out, site: name.site, unit: name.unit, brokerHost: broker.host, brokerPort: broker.port,
@@ -292,14 +292,7 @@ struct List: ParsableCommand {
     }
 }
 
-/// Writes a file with `mode` (replacing it).
+/// Writes a file with `mode`, replacing it atomically.
 func write(_ text: String, _ path: String, _ mode: mode_t) throws {
-    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode)
-    guard fd >= 0 else { throw ProvisionError(.ioError, "\(path): \(String(cString: strerror(errno)))") }
-    defer { close(fd) }
-    fchmod(fd, mode)
-    let bytes = Array(text.utf8)
-    guard Foundation.write(fd, bytes, bytes.count) == bytes.count, fsync(fd) == 0 else {
-        throw ProvisionError(.ioError, "\(path): \(String(cString: strerror(errno)))")
-    }
+    try AtomicFile.write(Data(text.utf8), to: path, mode: mode)
 }
