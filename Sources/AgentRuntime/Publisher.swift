@@ -284,7 +284,9 @@ public actor Publisher {
             pump()
         case .disconnected(let reason, let text):
             if connected {
-                logger.warning("disconnected from broker", metadata: ["reason": "\(text)", "code": "\(reason)"])
+                // Code 0 is our own DISCONNECT at shutdown, not a fault.
+                logger.log(level: reason == 0 ? .notice : .warning, "disconnected from broker",
+                           metadata: ["reason": "\(text)", "code": "\(reason)"])
             }
             connected = false
         case .connectFailed(let error, let retryIn):
