@@ -58,11 +58,9 @@ final class CommandAuthenticator: @unchecked Sendable {
         try freshness.check(command, unit: unit, name: name, lastAccepted: lastAccepted[command.hub], now: stamp.wall,
                             clockSynced: stamp.clockSynced)
         lastAccepted[command.hub] = command.timestamp
-        if let data = try? JSONEncoder().encode(lastAccepted) {
-            let temp = path + ".tmp"
-            if FileManager.default.createFile(atPath: temp, contents: data), rename(temp, path) == 0 {} else {
-                // Not fatal: the in-memory counter still refuses replays until the next restart.
-            }
+        // A failed write is not fatal: the in-memory counter still refuses replays until the next restart.
+        if let data = try? JSONEncoder().encode(lastAccepted), FileManager.default.createFile(atPath: path + ".tmp", contents: data) {
+            rename(path + ".tmp", path)
         }
         return command.payload
     }

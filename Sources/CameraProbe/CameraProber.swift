@@ -139,7 +139,7 @@ public struct CameraProber: Sendable {
             var findings = CameraProbeReport.ONVIFFindings(clockOffset: offset, responseTime: answer.elapsed)
             if let credentials {
                 // The token's Created time is in the camera's clock, so a drifting unit clock does not fail the digest.
-                let created = WallTime(millisecondsSinceEpoch: wallClock().millisecondsSinceEpoch + offset.milliseconds).rfc3339
+                let created = WallTime(millisecondsSinceEpoch: wallClock().millisecondsSinceEpoch + Int64(CameraHealthTracker.ms(offset))).rfc3339
                 let token = ONVIF.UsernameToken(username: credentials.username, password: credentials.password, nonce: Hashing.random(16),
                                                 created: created, sha1: Hashing.sha1, base64: Hashing.base64)
                 do throws(StepFailure) {
@@ -209,9 +209,4 @@ public struct CameraProber: Sendable {
             return .failure(error)
         }
     }
-}
-
-extension Duration {
-    /// Whole milliseconds.
-    var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
 }

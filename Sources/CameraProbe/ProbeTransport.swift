@@ -36,14 +36,11 @@ enum ProbeTransport {
         let step = label.isEmpty ? "connection" : label
         if case ChannelError.connectTimeout = error { return StepFailure(.timeout("\(step): no answer to the TCP handshake")) }
         let text = "\(error)"
-        if let io = error as? IOError, io.errnoCode == ECONNREFUSED || text.contains("refused") {
+        // NIO wraps a refused connect in NIOConnectionError, whose text names the errno.
+        if (error as? IOError)?.errnoCode == ECONNREFUSED || text.contains("refused") {
             return StepFailure(.refused("\(step): connection refused"))
         }
-        if text.contains("refused") || text.contains("ECONNREFUSED") { return StepFailure(.refused("\(step): connection refused")) }
-        if let io = error as? IOError, io.errnoCode == ECONNRESET { return StepFailure(.protocolError("\(step): connection reset")) }
-        if text.contains("resolution") || text.contains("NIOConnectionError") {
-            return StepFailure(.unreachable("\(step): \(text.prefix(160))"))
-        }
+        if (error as? IOError)?.errnoCode == ECONNRESET { return StepFailure(.protocolError("\(step): connection reset")) }
         return StepFailure(.unreachable("\(step): \(text.prefix(160))"))
     }
 }
