@@ -6,9 +6,10 @@ import Synchronization
 
 /// The one Swift owner of a libmosquitto client handle.
 ///
-/// It runs the network loop on a thread of its own (`mosquitto_loop`, not `loop_start`) so that
-/// reconnects follow the core's ``ReconnectBackoff`` with jitter, and it reports everything that
-/// happens as ``MQTTEvent``s on ``events``. Callbacks only hand events over and return.
+/// It runs the network loop on a thread of its own (`mosquitto_loop`, not `loop_start`), or, when
+/// given a ``MosquittoNetworkLoop``, on that loop's shared thread, so that reconnects follow the
+/// core's ``ReconnectBackoff`` with jitter; it reports everything that happens as
+/// ``MQTTEvent``s on ``events``. Callbacks only hand events over and return.
 ///
 /// - Important: `publish` returning without error means libmosquitto queued the message and will
 ///   resend it after a reconnect within this process (even when it answered `MOSQ_ERR_NO_CONN`);
@@ -20,9 +21,10 @@ public final class MosquittoClient: Sendable {
     // SAFETY: the handle is created in init and destroyed in deinit; between the two it is used
     // from the loop thread and from publishers, which libmosquitto allows after
     // `mosquitto_threaded_set(true)` (its packet queue has its own mutexes).
-    private nonisolated(unsafe) let handle: OpaquePointer
-    private let box: CallbackBox
-    private let settings: MQTTSettings
+    nonisolated(unsafe) let handle: OpaquePointer
+    let box: CallbackBox
+    let settings: MQTTSettings
+    private let network: MosquittoNetworkLoop?
     private let logger: Logger
     private let control = Mutex(LoopControl())
     private let wake: WakePipe
@@ -34,10 +36,12 @@ public final class MosquittoClient: Sendable {
     }
 
     /// Creates the client; nothing is sent until ``start()``.
+    /// - Parameter network: the shared loop to run on; `nil` gives the client a thread of its own.
     /// - Throws: ``MQTTError`` if libmosquitto refuses a setting (bad TLS file, bad option).
-    public init(settings: MQTTSettings, logger: Logger) throws(MQTTError) {
+    public init(settings: MQTTSettings, network: MosquittoNetworkLoop? = nil, logger: Logger) throws(MQTTError) {
         MosquittoLibrary.initialise()
         self.settings = settings
+        self.network = network
         self.logger = logger
         let (stream, continuation) = AsyncStream.makeStream(of: MQTTEvent.self)
         events = stream
@@ -108,8 +112,12 @@ public final class MosquittoClient: Sendable {
             return !state.started
         }
         guard first else { return }
-        Thread.detachNewThread { [self] in
-            runLoop()
+        if let network {
+            network.register(self)
+        } else {
+            Thread.detachNewThread { [self] in
+                runLoop()
+            }
         }
     }
 
@@ -134,6 +142,7 @@ public final class MosquittoClient: Sendable {
         }
         if rc == MOSQ_ERR_NO_CONN.rawValue, qos > 0 { return mid }
         try check(rc, "publish \(topic)")
+        network?.flush(self)
         return mid
     }
 
@@ -142,6 +151,7 @@ public final class MosquittoClient: Sendable {
     public func subscribe(_ filter: String, qos: Int32) throws(MQTTError) -> Int32 {
         var mid: Int32 = 0
         try check(mosquitto_subscribe_v5(handle, &mid, filter, qos, 0, nil), "subscribe \(filter)")
+        network?.flush(self)
         return mid
     }
 
@@ -154,7 +164,7 @@ public final class MosquittoClient: Sendable {
         }
         if !alreadyStopping {
             _ = mosquitto_disconnect_v5(handle, 0, nil)
-            wake.signal()
+            if let network { network.stop(self) } else { wake.signal() }
         }
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline, !control.withLock({ $0.threadExited || !$0.started }) {
@@ -194,6 +204,11 @@ public final class MosquittoClient: Sendable {
             logger.debug("mqtt loop ended", metadata: ["rc": "\(loopRC)", "error": "\(errorText(loopRC))", "retryIn": "\(wait)"])
             wake.wait(for: wait)
         }
+        loopEnded()
+    }
+
+    /// The network loop (own thread or shared) is done with this client.
+    func loopEnded() {
         box.yield(.closed)
         box.continuation.finish()
         control.withLock { $0.threadExited = true }
@@ -207,7 +222,7 @@ public final class MosquittoClient: Sendable {
 }
 
 /// What the C callbacks reach through their userdata pointer: the stream continuation.
-private final class CallbackBox: Sendable {
+final class CallbackBox: Sendable {
     let continuation: AsyncStream<MQTTEvent>.Continuation
     private let connected = Mutex(false)
 
@@ -255,7 +270,7 @@ extension MQTTMessage {
     }
 }
 
-private func errorText(_ rc: Int32) -> String {
+func errorText(_ rc: Int32) -> String {
     if rc == MOSQ_ERR_ERRNO.rawValue { return String(cString: strerror(errno)) }
     return mosquitto_strerror(rc).map { String(cString: $0) } ?? "error \(rc)"
 }
@@ -278,8 +293,8 @@ enum MosquittoLibrary {
     }
 }
 
-/// A pipe that lets `stop()` interrupt the loop thread's backoff wait.
-private final class WakePipe: Sendable {
+/// A pipe that lets `stop()` interrupt the loop thread's backoff wait, and wakes the shared loop.
+final class WakePipe: Sendable {
     private let readEnd: Int32
     private let writeEnd: Int32
 
@@ -304,6 +319,14 @@ private final class WakePipe: Sendable {
     func signal() {
         var byte: UInt8 = 1
         _ = write(writeEnd, &byte, 1)
+    }
+
+    var readDescriptor: Int32 { readEnd }
+
+    /// Empties the pipe after a wake-up.
+    func drain() {
+        var bytes = [UInt8](repeating: 0, count: 256)
+        while read(readEnd, &bytes, bytes.count) > 0 {}
     }
 
     /// Sleeps for `duration` unless signalled.
