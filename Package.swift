@@ -128,6 +128,7 @@ let package = Package(
             dependencies: [
                 "ParkGuardCore",
                 "ConfigLoader",
+                "GPIOAdapter",
                 "CameraProbe",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -138,10 +139,29 @@ let package = Package(
             path: "Simulator/SimulatorKit",
             swiftSettings: swiftSettings
         ),
+        // Fleet mode: many real agents in one process (links the agent runtime; the simulator
+        // serving one unit does not need it, but one binary keeps the verbs together).
+        .target(
+            name: "FleetKit",
+            dependencies: [
+                "SimulatorKit",
+                "AgentRuntime",
+                "MQTTAdapter",
+                "ConfigLoader",
+                "GPIOAdapter",
+                "ParkGuardCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            path: "Simulator/FleetKit",
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "parkguard-sim",
             dependencies: [
                 "SimulatorKit",
+                "FleetKit",
                 "ConfigLoader",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -178,6 +198,7 @@ let package = Package(
             name: "parkguard-bench",
             dependencies: [
                 "SimulatorKit",
+                "FleetKit",
                 "MQTTAdapter",
                 "AgentRuntime",
                 "ParkGuardCore",
@@ -193,6 +214,7 @@ let package = Package(
         // Real processes and free loopback ports, shared by the integration tests and the benchmarks.
         .target(
             name: "ParkGuardTestKit",
+            dependencies: ["ParkGuardCore"],
             path: "Tests/ParkGuardTestKit",
             swiftSettings: swiftSettings
         ),

@@ -15,7 +15,7 @@ struct ParkGuardSim: AsyncParsableCommand {
         abstract: "Virtual GPIO chip, virtual cameras and control API for running parkguardd without hardware.",
         version: ParkGuardVersion.current,
         subcommands: [Serve.self, Press.self, Release.self, Click.self, Hold.self, Bounce.self, Lines.self, Outputs.self,
-                      Cameras.self, Camera.self])
+                      Cameras.self, Camera.self, FleetCommand.self])
 }
 
 /// Where the control API of a running simulator listens.

@@ -30,11 +30,56 @@ public struct StartupError: Error, CustomStringConvertible {
     public var description: String { message }
 }
 
+/// What differs between a field unit and one of the fleet simulator's many units in one process.
+public struct AgentEnvironment: Sendable {
+    /// The shared MQTT network loop; `nil` gives the unit's client a thread of its own.
+    public var network: MosquittoNetworkLoop?
+    /// Opens the GPIO chip; `nil` opens what `gpio.backend` in the configuration names.
+    public var openBackend: (@Sendable () async throws(GPIOError) -> any GPIOBackend)?
+    /// Signals that shut the unit down gracefully (none for a unit inside a fleet).
+    public var shutdownSignals: [UnixSignal]
+
+    /// A field unit: its own MQTT thread, the configured chip, SIGTERM and SIGINT.
+    public static let fieldUnit = AgentEnvironment(network: nil, openBackend: nil, shutdownSignals: [.sigterm, .sigint])
+
+    public init(network: MosquittoNetworkLoop?, openBackend: (@Sendable () async throws(GPIOError) -> any GPIOBackend)?,
+                shutdownSignals: [UnixSignal]) {
+        self.network = network
+        self.openBackend = openBackend
+        self.shutdownSignals = shutdownSignals
+    }
+}
+
+/// One assembled agent: its services (MQTT session, bell loop, heartbeat, cameras) in a group,
+/// and what to close after them. A service itself, so a fleet runs many in one process.
+public struct AgentInstance: Service {
+    let group: ServiceGroup
+    let finish: @Sendable () -> Void
+    let logger: Logger
+
+    public func run() async throws {
+        do {
+            try await group.run()
+        } catch {
+            logger.error("service failed", metadata: ["error": "\(error)"])
+        }
+        finish()
+        logger.notice("parkguardd stopped")
+    }
+}
+
 /// Builds the agent from a validated configuration and runs it until SIGTERM/SIGINT.
 public enum Agent {
     /// Runs the agent; returns when it has shut down.
     /// - Throws: ``StartupError`` for anything that stops it from starting.
     public static func run(config: AgentConfig, logger: Logger) async throws {
+        try await assemble(config: config, logger: logger, environment: .fieldUnit).run()
+    }
+
+    /// Opens the state, outbox and broker client of `config` and wires the services; nothing
+    /// runs until the returned instance does.
+    /// - Throws: ``StartupError`` for anything that stops it from starting.
+    public static func assemble(config: AgentConfig, logger: Logger, environment: AgentEnvironment) async throws -> AgentInstance {
         let clock = SystemClock()
         let store: UnitStateStore
         do { store = try UnitStateStore(directory: config.stateDirectory, logger: logger) } catch {
@@ -65,7 +110,7 @@ public enum Agent {
             reconnectInitial: broker.reconnectInitial, reconnectMax: broker.reconnectMax, maxInflight: broker.maxInflight,
             will: (topics.status, willPayload))
         let client: MosquittoClient
-        do { client = try MosquittoClient(settings: settings, logger: logger) } catch {
+        do { client = try MosquittoClient(settings: settings, network: environment.network, logger: logger) } catch {
             throw StartupError(code: error.code == 8 || error.code == 3 ? .config : .unavailable, message: "MQTT setup: \(error)")
         }
         let (faults, faultSink) = AsyncStream.makeStream(of: String?.self)
@@ -82,12 +127,13 @@ public enum Agent {
         let inbox = AgentInbox()
         let notifier = SystemdNotifier()
         let gpio = config.gpio
-        let openBackend: @Sendable () async throws(GPIOError) -> any GPIOBackend = {
+        let configuredBackend: @Sendable () async throws(GPIOError) -> any GPIOBackend = { () async throws(GPIOError) -> any GPIOBackend in
             switch gpio.backend {
             case .gpiod(let chip): try GPIODChip(chip: chip, consumer: gpio.consumer)
             case .sim(let socket): try await SimGPIOClient(socketPath: socket, consumer: gpio.consumer)
             }
         }
+        let openBackend = environment.openBackend ?? configuredBackend
         logger.notice("parkguardd starting", metadata: [
             "version": "\(ParkGuardVersion.current)", "site": "\(config.site)", "unit": "\(config.unit)",
             "session": "\(store.session)", "bells": "\(config.bells.count)",
@@ -115,18 +161,14 @@ public enum Agent {
                 .init(service: heartbeat, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "heartbeat"),
                 .init(service: cameras, successTerminationBehavior: .ignore, serviceName: "cameras"),
             ],
-            gracefulShutdownSignals: [.sigterm, .sigint],
+            gracefulShutdownSignals: environment.shutdownSignals,
             cancellationSignals: [],
             logger: logger))
-        do {
-            try await group.run()
-        } catch {
-            logger.error("service failed", metadata: ["error": "\(error)"])
-        }
-        notifier.notify("STOPPING=1")
-        faultSink.finish()
-        outbox.close()
-        logger.notice("parkguardd stopped")
+        return AgentInstance(group: group, finish: {
+            notifier.notify("STOPPING=1")
+            faultSink.finish()
+            outbox.close()
+        }, logger: logger)
     }
 
     /// Reports what opening the outbox found on `event`.

@@ -1,5 +1,5 @@
-/// A deterministic random generator (SplitMix64) for fuzz tests, so a failing case can be replayed
-/// from its seed.
+/// A deterministic random generator (SplitMix64): fuzz tests replay a failing case from its seed,
+/// and the fleet simulator presses the same units on every run.
 public struct SeededRandom: RandomNumberGenerator, Sendable {
     public var state: UInt64
     public init(seed: UInt64) { state = seed }

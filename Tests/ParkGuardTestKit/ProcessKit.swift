@@ -172,6 +172,9 @@ public final class Broker: @unchecked Sendable {
         throw HarnessError("mosquitto did not start on any of 5 free ports")
     }
 
+    /// The broker's process id while it runs.
+    public var pid: Int32? { child?.process.processIdentifier }
+
     /// Kills the broker (as a crash would).
     public func stop() async throws {
         child?.signal(SIGKILL)
