@@ -8,7 +8,7 @@ import SimulatorKit
 /// `seconds` next to an identical daemon without cameras in the same window (the baseline), and
 /// resident memory with 16 cameras beside the same baseline.
 func cameraProbeCost(count: Int, interval: Int, seconds: Int, daemon: String, scratch: ScratchDirectory, brokerPort: Int,
-                     logger: Logger) async throws -> String {
+                     logger: Logger) async throws -> CameraResults {
     let password = scratch.file("camera.pass")
     try "bench-secret\n".write(toFile: password, atomically: true, encoding: .utf8)
     chmod(password, 0o600)
@@ -66,15 +66,34 @@ func cameraProbeCost(count: Int, interval: Int, seconds: Int, daemon: String, sc
     let rss0 = residentKiB(pid: none.process.processIdentifier)
     let rssAll = residentKiB(pid: probing.process.processIdentifier)
     let perProbe = probes > 0 ? (probingCPU - idleCPU) / 100 * window / Double(probes) * 1000 : 0
-    return """
-    | camera probing (daemon CPU over \(Int(window.rounded())) s, % of one core) | CPU | resident memory |
-    |---|---|---|
-    | \(count) cameras every \(interval) s (RTSP + Digest, ONVIF + WS-UsernameToken, JPEG snapshot decode) | \(String(format: "%.2f", probingCPU)) % | \(rssAll) KiB |
-    | 16 cameras every \(interval) s | | \(rss16) KiB |
-    | baseline: the same daemon, no cameras, same window | \(String(format: "%.2f", idleCPU)) % | \(rss0) KiB |
+    return CameraResults(cameras: count, intervalSeconds: interval, windowSeconds: window, probes: probes, cpuPercent: probingCPU,
+                         baselineCPUPercent: idleCPU, cpuMillisecondsPerProbe: perProbe, rssKiB: rssAll, rss16KiB: rss16, baselineRSSKiB: rss0)
+}
 
-    \(probes) probes by the \(count)-camera daemon in the window (RTSP sessions its cameras served); about \(String(format: "%.2f", perProbe)) ms of daemon CPU per camera probe above the baseline
-    """
+/// What probing many cameras costs the daemon, beside the same daemon without cameras.
+struct CameraResults: Codable {
+    var cameras: Int
+    var intervalSeconds: Int
+    var windowSeconds: Double
+    var probes: Int
+    var cpuPercent: Double
+    var baselineCPUPercent: Double
+    var cpuMillisecondsPerProbe: Double
+    var rssKiB: Int
+    var rss16KiB: Int
+    var baselineRSSKiB: Int
+
+    var markdown: String {
+        """
+        | camera probing (daemon CPU over \(Int(windowSeconds.rounded())) s, % of one core) | CPU | resident memory |
+        |---|---|---|
+        | \(cameras) cameras every \(intervalSeconds) s (RTSP + Digest, ONVIF + WS-UsernameToken, JPEG snapshot decode) | \(String(format: "%.2f", cpuPercent)) % | \(rssKiB) KiB |
+        | 16 cameras every \(intervalSeconds) s | | \(rss16KiB) KiB |
+        | baseline: the same daemon, no cameras, same window | \(String(format: "%.2f", baselineCPUPercent)) % | \(baselineRSSKiB) KiB |
+
+        \(probes) probes by the \(cameras)-camera daemon in the window; about \(String(format: "%.2f", cpuMillisecondsPerProbe)) ms of daemon CPU per camera probe above the baseline.
+        """
+    }
 }
 
 /// utime + stime of a process, in clock ticks.

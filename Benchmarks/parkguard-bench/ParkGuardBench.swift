@@ -7,26 +7,43 @@ import ParkGuardTestKit
 import SimulatorKit
 import Synchronization
 
-/// `parkguard-bench`: press-to-subscriber latency of the real daemon, beside the raw
-/// libmosquitto publish-to-receive floor on the same broker in the same run, and the daemon's
-/// resident memory. Starts its own mosquitto on a free loopback port.
+/// `parkguard-bench`: every figure of docs/performance.md, each beside a baseline measured in the
+/// same run on the same machine — press-to-subscriber latency against the raw libmosquitto
+/// floor, idle cost against `mosquitto_sub` and the mqtt-io peer, outbox append and drain
+/// against naive fsync and raw publishing, camera probe cost against a daemon without cameras,
+/// and the largest fleet one machine runs. Starts its own mosquitto on a free loopback port.
 @main
 struct ParkGuardBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "parkguard-bench",
-        abstract: "Measure press-to-subscriber latency against the libmosquitto floor.")
+        abstract: "Measure parkguardd against baselines from the same run; write JSON and Markdown.")
+
+    @Flag(help: "A seconds-long run of every benchmark (CI), with small counts; figures are not meaningful.")
+    var smoke = false
 
     @Option(help: "Presses to measure (each press and its release are two alarms; presses are timed).")
-    var presses = 1000
+    var presses = 10000
 
-    @Option(help: "Messages for the raw libmosquitto baseline.")
-    var baseline = 1000
+    @Option(help: "Messages for the raw libmosquitto floor.")
+    var baseline = 10000
 
     @Option(help: "Outbox records to append for the throughput figure (0 skips it).")
     var outboxRecords = 10000
 
+    @Option(help: "Alarms left in an outbox for the drain figure (0 skips it).")
+    var drainRecords = 5000
+
     @Option(help: "Seconds of broker outage for the memory figure (0 skips it).")
-    var outageSeconds = 60
+    var outageSeconds = 0
+
+    @Option(help: "Seconds over which idle CPU and memory are measured (0 skips it).")
+    var idleSeconds = 60
+
+    @Flag(help: "Do not measure the mqtt-io peer.")
+    var noPeer = false
+
+    @Option(help: "The mqtt-io peer script (default: Benchmarks/peers/mqtt_io_peer.py under the current directory).")
+    var peerScript = "Benchmarks/peers/mqtt_io_peer.py"
 
     @Option(help: "Simulated cameras for the probe-cost figure (0 skips it).")
     var cameras = 64
@@ -37,36 +54,65 @@ struct ParkGuardBench: AsyncParsableCommand {
     @Option(help: "Seconds over which the probing daemon's CPU is measured.")
     var cameraSeconds = 60
 
+    @Option(help: "Fleet sizes to try in order, comma-separated; the run stops at the first that fails (empty skips it).")
+    var fleetSizes = "1000,2500,5000,7500"
+
+    @Option(help: "Heartbeat interval of the fleet's units, seconds.")
+    var fleetHeartbeat = 30
+
     @Option(help: "Write the results as JSON here.")
     var json: String?
 
-    @Option(help: "Directory with parkguardd (default: next to this binary).")
+    @Option(help: "Write the results as a Markdown page here.")
+    var markdown: String?
+
+    @Option(help: "Directory with parkguardd and parkguard-sim (default: next to this binary).")
     var binDir: String?
 
     func validate() throws {
         guard presses >= 10, baseline >= 10 else { throw ValidationError("--presses and --baseline must be at least 10") }
+        guard parsedFleetSizes != nil else { throw ValidationError("--fleet-sizes must be positive integers separated by commas, like 1000,2500") }
+    }
+
+    private var parsedFleetSizes: [Int]? {
+        let parts = fleetSizes.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        return parts.contains(where: { ($0 ?? 0) <= 0 }) ? nil : parts.compactMap { $0 }
     }
 
     func run() async throws {
+        var options = self
+        if smoke {
+            options.presses = 200; options.baseline = 200; options.outboxRecords = 1000; options.drainRecords = 200
+            options.outageSeconds = 0; options.idleSeconds = 3; options.cameras = 4; options.cameraInterval = 1
+            options.cameraSeconds = 3; options.fleetSizes = "20"; options.fleetHeartbeat = 2
+        }
+        try await options.measureAll()
+    }
+
+    private func measureAll() async throws {
         let logger = Logger(label: "bench")
         let dir = binDir ?? ((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")).map { ($0 as NSString).deletingLastPathComponent } ?? ".")
-        // Broker.
         let scratch = try ScratchDirectory()
-        let work = scratch.path
-        let brokerProcess = try await Broker(in: scratch)
-        let port = brokerProcess.port
+        let broker = try await Broker(in: scratch)
+        var report = BenchReport(machine: MachineInfo.current(), command: CommandLine.arguments.joined(separator: " "), smoke: smoke)
         do {
-            try await measure(scratch: scratch, work: work, port: port, dir: dir, logger: logger)
+            try await measure(into: &report, scratch: scratch, port: broker.port, dir: dir, logger: logger)
         } catch {
-            try? await brokerProcess.stop()
+            try? await broker.stop()
             throw error
         }
         // Stopped here, not in a defer: nothing deferred runs when the process exits.
-        try await brokerProcess.stop()
+        try await broker.stop()
+        print("")
+        print(report.markdown)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        if let json { try encoder.encode(report).write(to: URL(fileURLWithPath: json)) }
+        if let markdown { try report.markdown.write(toFile: markdown, atomically: true, encoding: .utf8) }
     }
 
-    private func measure(scratch: ScratchDirectory, work: String, port: Int, dir: String, logger: Logger) async throws {
-
+    private func measure(into report: inout BenchReport, scratch: ScratchDirectory, port: Int, dir: String, logger: Logger) async throws {
+        let work = scratch.path
         // The simulator's chip, in process, so the press instant is known to the nanosecond.
         let config = benchConfig(port: port, socket: work + "/gpio.sock", state: work + "/state")
         try config.write(toFile: work + "/agent.yaml", atomically: true, encoding: .utf8)
@@ -75,6 +121,41 @@ struct ParkGuardBench: AsyncParsableCommand {
         defer { server.cancel() }
         try await waitUntil { FileManager.default.fileExists(atPath: work + "/gpio.sock") }
 
+        report.latency = try await latency(chip: chip, port: port, dir: dir, scratch: scratch, logger: logger)
+        print(report.latency!.markdown)
+        if outboxRecords > 0 {
+            report.outbox = outboxThroughput(records: outboxRecords, directory: work)
+            if drainRecords > 0 {
+                report.outbox?.drain = try await outboxDrain(records: drainRecords, daemon: dir + "/parkguardd", scratch: scratch,
+                                                             brokerPort: port, socket: work + "/gpio.sock", logger: logger)
+            }
+            print("\n" + report.outbox!.markdown)
+        }
+        if outageSeconds > 0 {
+            report.outage = try await outageMemory(seconds: outageSeconds, daemon: dir + "/parkguardd", scratch: scratch, brokerPort: port,
+                                                   socket: work + "/gpio.sock")
+            print("\n" + report.outage!)
+        }
+        if idleSeconds > 0 {
+            let script = noPeer ? nil : peerScript
+            report.idle = try await idleCost(seconds: idleSeconds, daemon: dir + "/parkguardd", peerScript: script, scratch: scratch,
+                                             brokerPort: port, logger: logger)
+            print("\n" + report.idle!.markdown)
+        }
+        if cameras > 0 {
+            report.cameras = try await cameraProbeCost(count: cameras, interval: cameraInterval, seconds: cameraSeconds, daemon: dir + "/parkguardd",
+                                                       scratch: scratch, brokerPort: port, logger: logger)
+            print("\n" + report.cameras!.markdown)
+        }
+        if let sizes = parsedFleetSizes, !sizes.isEmpty {
+            report.fleet = try await fleetScale(sizes: sizes, heartbeat: fleetHeartbeat, sim: dir + "/parkguard-sim", scratch: scratch, logger: logger)
+            print("\n" + report.fleet!.markdown)
+        }
+    }
+
+    /// Press-to-subscriber latency of the real daemon beside the raw libmosquitto floor.
+    private func latency(chip: VirtualChip, port: Int, dir: String, scratch: ScratchDirectory, logger: Logger) async throws -> LatencyResults {
+        let work = scratch.path
         // Subscriber (also the baseline's receiver).
         let subscriber = try MosquittoClient(settings: MQTTSettings(host: "127.0.0.1", port: port, clientID: "bench-sub-\(getpid())"), logger: logger)
         let inbox = Inbox()
@@ -107,6 +188,7 @@ struct ParkGuardBench: AsyncParsableCommand {
             let arrived = try await inbox.next(timeout: .seconds(5)) { $0.topic == "bench/raw" }
             if i >= 50 { floor.append(Double(arrived - start) / 1e6) }
         }
+        await publisher.stop()
 
         // The daemon.
         let agentChild = try Child(dir + "/parkguardd", ["--config", work + "/agent.yaml", "--log-level", "warning"], in: scratch, name: "agent")
@@ -131,61 +213,44 @@ struct ParkGuardBench: AsyncParsableCommand {
         }
         let busyRSS = residentKiB(pid: agent.processIdentifier)
         let peakRSS = residentKiB(pid: agent.processIdentifier, field: "VmHWM:")
-
-        let result = Results(
-            presses: latencies.count, baselineMessages: floor.count,
-            pressP50: percentile(latencies, 0.5), pressP99: percentile(latencies, 0.99), pressMax: latencies.max() ?? 0,
-            floorP50: percentile(floor, 0.5), floorP99: percentile(floor, 0.99), floorMax: floor.max() ?? 0,
-            rssIdleKiB: idleRSS, rssAfterKiB: busyRSS, rssPeakKiB: peakRSS, bells: 4)
-        print(result.table)
         agentChild.signal(SIGTERM)
         _ = try await agentChild.exitStatus()
-        if outboxRecords > 0 {
-            print("")
-            print(outboxThroughput(records: outboxRecords, directory: work))
-        }
-        if outageSeconds > 0 {
-            print("")
-            print(try await outageMemory(seconds: outageSeconds, daemon: dir + "/parkguardd", scratch: scratch, brokerPort: port,
-                                         socket: work + "/gpio.sock"))
-        }
-        if cameras > 0 {
-            print("")
-            print(try await cameraProbeCost(count: cameras, interval: cameraInterval, seconds: cameraSeconds, daemon: dir + "/parkguardd",
-                                            scratch: scratch, brokerPort: port, logger: logger))
-        }
-        if let json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try encoder.encode(result).write(to: URL(fileURLWithPath: json))
-        }
+        await subscriber.stop()
+        return LatencyResults(
+            presses: latencies.count, baselineMessages: floor.count,
+            pressP50: percentile(latencies, 0.5), pressP99: percentile(latencies, 0.99), pressP999: percentile(latencies, 0.999),
+            pressMax: latencies.max() ?? 0,
+            floorP50: percentile(floor, 0.5), floorP99: percentile(floor, 0.99), floorP999: percentile(floor, 0.999), floorMax: floor.max() ?? 0,
+            rssIdleKiB: idleRSS, rssAfterKiB: busyRSS, rssPeakKiB: peakRSS, bells: 4)
     }
 }
 
-struct Results: Codable {
+struct LatencyResults: Codable {
     var presses: Int
     var baselineMessages: Int
     var pressP50: Double
     var pressP99: Double
+    var pressP999: Double
     var pressMax: Double
     var floorP50: Double
     var floorP99: Double
+    var floorP999: Double
     var floorMax: Double
     var rssIdleKiB: Int
     var rssAfterKiB: Int
     var rssPeakKiB: Int
     var bells: Int
 
-    var table: String {
+    var markdown: String {
         func f(_ value: Double) -> String { String(format: "%.3f", value) }
         return """
-        | measure (ms)                                   | p50 | p99 | max |
-        |---|---|---|---|
-        | press → subscriber, parkguardd (\(presses) presses) | \(f(pressP50)) | \(f(pressP99)) | \(f(pressMax)) |
-        | publish → subscriber, raw libmosquitto (\(baselineMessages) msgs) | \(f(floorP50)) | \(f(floorP99)) | \(f(floorMax)) |
-        | ratio | \(f(pressP50 / floorP50))x | \(f(pressP99 / floorP99))x | |
+        | latency (ms) | p50 | p99 | p99.9 | max |
+        |---|---|---|---|---|
+        | press → subscriber, parkguardd (\(presses) presses) | \(f(pressP50)) | \(f(pressP99)) | \(f(pressP999)) | \(f(pressMax)) |
+        | publish → subscriber, raw libmosquitto floor (\(baselineMessages) msgs) | \(f(floorP50)) | \(f(floorP99)) | \(f(floorP999)) | \(f(floorMax)) |
+        | ratio | \(f(pressP50 / floorP50))x | \(f(pressP99 / floorP99))x | \(f(pressP999 / floorP999))x | |
 
-        parkguardd resident memory with \(bells) bells: idle \(rssIdleKiB) KiB, after the run \(rssAfterKiB) KiB, peak \(rssPeakKiB) KiB
+        parkguardd resident memory with \(bells) bells during this run: idle \(rssIdleKiB) KiB, after the presses \(rssAfterKiB) KiB, peak \(rssPeakKiB) KiB
         """
     }
 }
@@ -195,6 +260,8 @@ final class Inbox: Sendable {
     private let state = Mutex<[(MQTTMessage, UInt64)]>([])
     func put(_ message: MQTTMessage, at time: UInt64) { state.withLock { $0.append((message, time)) } }
     func clear() { state.withLock { $0.removeAll() } }
+    func count(where match: (MQTTMessage) -> Bool) -> Int { state.withLock { $0.count { match($0.0) } } }
+    func times(where match: (MQTTMessage) -> Bool) -> [UInt64] { state.withLock { $0.filter { match($0.0) }.map(\.1) } }
     func next(timeout: Duration, _ match: (MQTTMessage) -> Bool) async throws -> UInt64 {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {

@@ -1,0 +1,94 @@
+import Foundation
+import ParkGuardTestKit
+
+/// Where the figures were measured.
+struct MachineInfo: Codable {
+    var date: String
+    var host: String
+    var cpu: String
+    var cores: Int
+    var memoryMiB: Int
+    var kernel: String
+    var mosquitto: String
+
+    static func current() -> MachineInfo {
+        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let model = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }
+            .map { String($0.split(separator: ":", maxSplits: 1).last ?? "").trimmingCharacters(in: .whitespaces) } ?? "unknown"
+        var name = utsname()
+        uname(&name)
+        func text<T>(_ field: T) -> String {
+            withUnsafeBytes(of: field) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        }
+        let help = (try? run("/usr/sbin/mosquitto", ["-h"])).map { $0.output + $0.error } ?? ""
+        let version = help.split(separator: "\n").first.map(String.init) ?? "unknown"
+        let formatter = ISO8601DateFormatter()
+        return MachineInfo(date: formatter.string(from: Date()), host: text(name.nodename), cpu: model,
+                           cores: ProcessInfo.processInfo.activeProcessorCount,
+                           memoryMiB: Int(ProcessInfo.processInfo.physicalMemory / 1_048_576),
+                           kernel: "\(text(name.sysname)) \(text(name.release))", mosquitto: version)
+    }
+}
+
+/// Everything one run measured; written as JSON and as docs/performance.md.
+struct BenchReport: Codable {
+    var machine: MachineInfo
+    var command: String
+    var smoke: Bool
+    var latency: LatencyResults?
+    var outbox: OutboxResults?
+    var outage: String?
+    var idle: IdleResults?
+    var cameras: CameraResults?
+    var fleet: FleetResults?
+
+    init(machine: MachineInfo, command: String, smoke: Bool) {
+        self.machine = machine
+        self.command = command
+        self.smoke = smoke
+    }
+
+    /// The issue's targets beside what this run measured.
+    var targets: String {
+        var rows = ["| target | goal | measured | met |", "|---|---|---|---|"]
+        func row(_ name: String, _ goal: String, _ measured: String, _ met: Bool) {
+            rows.append("| \(name) | \(goal) | \(measured) | \(met ? "yes" : "**no**") |")
+        }
+        if let l = latency {
+            let r = l.pressP99 / l.floorP99
+            row("press → subscriber p99", "≤ 1.3x the libmosquitto floor", String(format: "%.3f ms vs %.3f ms = %.2fx", l.pressP99, l.floorP99, r), r <= 1.3)
+        }
+        if let daemon = idle?.figures.first {
+            row("idle resident memory (4 bells, 16 cameras)", "≤ 12 MiB", "\(daemon.rssKiB) KiB", daemon.rssKiB <= 12 * 1024)
+            row("idle CPU (4 bells, 16 cameras)", "≤ 0.1 % of one core", String(format: "%.3f %%", daemon.cpuPercent), daemon.cpuPercent <= 0.1)
+        }
+        if let f = fleet {
+            row("fleet on one machine", "≥ 5,000 units", f.largestPassing.map { "\($0) units" } ?? "none passed", (f.largestPassing ?? 0) >= 5000)
+        }
+        return rows.joined(separator: "\n")
+    }
+
+    var markdown: String {
+        var parts = [
+            "# Performance",
+            "",
+            "Measured by `parkguard-bench` (`Benchmarks/run.sh`); every figure stands beside a baseline measured in the same run on the same machine. Regenerate this page with `Benchmarks/run.sh` (it rewrites `docs/performance.md` and `docs/performance.json`).",
+            "",
+            "- date: \(machine.date)",
+            "- machine: \(machine.cpu), \(machine.cores) cores, \(machine.memoryMiB) MiB, \(machine.kernel), host `\(machine.host)`",
+            "- broker: \(machine.mosquitto), on loopback",
+            "- command: `\(command)`\(smoke ? " (smoke run: counts too small for meaningful figures)" : "")",
+            "",
+            "## Targets",
+            "",
+            targets,
+        ]
+        if let latency { parts += ["", "## Press to subscriber", "", latency.markdown] }
+        if let idle { parts += ["", "## Idle cost", "", idle.markdown] }
+        if let outbox { parts += ["", "## Outbox", "", outbox.markdown] }
+        if let outage { parts += ["", outage] }
+        if let cameras { parts += ["", "## Camera probes", "", cameras.markdown] }
+        if let fleet { parts += ["", "## Fleet", "", fleet.markdown] }
+        return parts.joined(separator: "\n") + "\n"
+    }
+}
