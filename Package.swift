@@ -225,7 +225,10 @@ let package = Package(
         ),
         .testTarget(
             name: "AgentRuntimeTests",
-            dependencies: ["AgentRuntime", "ParkGuardCore", "ParkGuardTestKit"],
+            dependencies: [
+                "AgentRuntime", "MQTTAdapter", "ParkGuardCore", "ParkGuardTestKit",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -236,7 +239,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "parkguardd", "parkguard-sim", "ParkGuardCore", "ParkGuardTestKit", "CameraProbe",
+                "parkguardd", "parkguard-sim", "ParkGuardCore", "ParkGuardTestKit", "CameraProbe", "FleetKit",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -48,6 +48,20 @@ struct BenchReport: Codable {
         self.smoke = smoke
     }
 
+    /// Benchmarks whose run itself went wrong (not a missed target): an alarm not delivered, no
+    /// fleet size passing, a peer that could not be measured when one was asked for.
+    var brokenBenchmarks: [String] {
+        var broken: [String] = []
+        if let drain = outbox?.drain, drain.delivered < drain.records {
+            broken.append("outbox drain delivered \(drain.delivered) of \(drain.records) alarms")
+        }
+        if let fleet, fleet.largestPassing == nil {
+            broken.append("no fleet size passed: \(fleet.trials.first?.failure ?? "")")
+        }
+        if let error = idle?.peerError, !error.hasPrefix("not requested") { broken.append("mqtt-io peer: \(error)") }
+        return broken
+    }
+
     /// The issue's targets beside what this run measured.
     var targets: String {
         var rows = ["| target | goal | measured | met |", "|---|---|---|---|"]

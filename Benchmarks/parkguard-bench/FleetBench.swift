@@ -115,7 +115,7 @@ private func fleetTrial(units: Int, heartbeat: Int, sim: String, scratch: Scratc
     try await Task.sleep(for: .seconds(1))
     try await broker.restart()
     let restarted = observer.now
-    let back = try? await waitUntil(timeout: .seconds(Int(reconnectAllowance))) { observer.onlineSince(restarted) >= units }
+    let back: Void? = try? await waitUntil(timeout: .seconds(Int(reconnectAllowance))) { observer.onlineSince(restarted) >= units }
     let reconnect = back != nil ? observer.now - restarted : nil
     let brokerAgain = broker.pid.map(cpuTicks) ?? 0
     // A few beats after the reconnect, then the fleet shuts down cleanly and reports.

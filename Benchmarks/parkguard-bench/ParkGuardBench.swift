@@ -21,7 +21,7 @@ struct ParkGuardBench: AsyncParsableCommand {
     @Flag(help: "A seconds-long run of every benchmark (CI), with small counts; figures are not meaningful.")
     var smoke = false
 
-    @Option(help: "Presses to measure (each press and its release are two alarms; presses are timed).")
+    @Option(help: "Presses to measure (each press and its release are two alarms; presses are timed; 0 skips it).")
     var presses = 10000
 
     @Option(help: "Messages for the raw libmosquitto floor.")
@@ -55,7 +55,7 @@ struct ParkGuardBench: AsyncParsableCommand {
     var cameraSeconds = 60
 
     @Option(help: "Fleet sizes to try in order, comma-separated; the run stops at the first that fails (empty skips it).")
-    var fleetSizes = "1000,2500,5000,7500"
+    var fleetSizes = "2500,5000,7500,10000,15000"
 
     @Option(help: "Heartbeat interval of the fleet's units, seconds.")
     var fleetHeartbeat = 30
@@ -70,7 +70,7 @@ struct ParkGuardBench: AsyncParsableCommand {
     var binDir: String?
 
     func validate() throws {
-        guard presses >= 10, baseline >= 10 else { throw ValidationError("--presses and --baseline must be at least 10") }
+        guard presses == 0 || presses >= 10, baseline >= 10 else { throw ValidationError("--presses (0 skips the latency figure) and --baseline must be at least 10") }
         guard parsedFleetSizes != nil else { throw ValidationError("--fleet-sizes must be positive integers separated by commas, like 1000,2500") }
     }
 
@@ -109,6 +109,11 @@ struct ParkGuardBench: AsyncParsableCommand {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         if let json { try encoder.encode(report).write(to: URL(fileURLWithPath: json)) }
         if let markdown { try report.markdown.write(toFile: markdown, atomically: true, encoding: .utf8) }
+        let broken = report.brokenBenchmarks
+        if !broken.isEmpty {
+            FileHandle.standardError.write(Data("parkguard-bench: \(broken.joined(separator: "; "))\n".utf8))
+            throw ExitCode(1)
+        }
     }
 
     private func measure(into report: inout BenchReport, scratch: ScratchDirectory, port: Int, dir: String, logger: Logger) async throws {
@@ -121,8 +126,10 @@ struct ParkGuardBench: AsyncParsableCommand {
         defer { server.cancel() }
         try await waitUntil { FileManager.default.fileExists(atPath: work + "/gpio.sock") }
 
-        report.latency = try await latency(chip: chip, port: port, dir: dir, scratch: scratch, logger: logger)
-        print(report.latency!.markdown)
+        if presses > 0 {
+            report.latency = try await latency(chip: chip, port: port, dir: dir, scratch: scratch, logger: logger)
+            print(report.latency!.markdown)
+        }
         if outboxRecords > 0 {
             report.outbox = outboxThroughput(records: outboxRecords, directory: work)
             if drainRecords > 0 {

@@ -146,7 +146,15 @@ public final class MosquittoNetworkLoop: Sendable {
             sync(slot)
         }
 
+        /// After any call: the epoll set follows the socket, and a stopping client whose
+        /// DISCONNECT is out (or that has no connection) is done.
+        func settle(_ slot: Slot) {
+            sync(slot)
+            if slot.stopping, slot.socket < 0 || !mosquitto_want_write(slot.handle) { finish(slot) }
+        }
+
         func finish(_ slot: Slot) {
+            guard slots[ObjectIdentifier(slot.client)] != nil else { return }
             if slot.socket >= 0 {
                 if bySocket[slot.socket] === slot { bySocket[slot.socket] = nil }
                 _ = epoll_ctl(epoll, EPOLL_CTL_DEL, slot.socket, nil)
@@ -168,18 +176,16 @@ public final class MosquittoNetworkLoop: Sendable {
                 guard let slot = slots[id] else { continue }
                 slot.stopping = true
                 slot.connectDue = nil
+                if slot.socket >= 0 { _ = mosquitto_loop_write(slot.handle, 1) }
+                settle(slot)
             }
             for id in taken.dirty {
                 guard let slot = slots[id], slot.socket >= 0 else { continue }
                 _ = mosquitto_loop_write(slot.handle, 1)
-                sync(slot)
+                settle(slot)
             }
             var nextDue = lastMisc + .seconds(1)
             for slot in slots.values {
-                if slot.stopping, slot.socket < 0 || !mosquitto_want_write(slot.handle) {
-                    finish(slot)
-                    continue
-                }
                 guard let due = slot.connectDue else { continue }
                 if due <= now { connect(slot) } else { nextDue = min(nextDue, due) }
             }
@@ -197,11 +203,11 @@ public final class MosquittoNetworkLoop: Sendable {
                 guard let slot = bySocket[event.data.fd] else { continue }
                 if event.events & (EPOLLIN.rawValue | EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 {
                     _ = mosquitto_loop_read(slot.handle, 16)
-                    sync(slot)
+                    settle(slot)
                 }
                 if slot.socket >= 0, event.events & EPOLLOUT.rawValue != 0 {
                     _ = mosquitto_loop_write(slot.handle, 16)
-                    sync(slot)
+                    settle(slot)
                 }
             }
             let after = ContinuousClock.now
@@ -209,7 +215,7 @@ public final class MosquittoNetworkLoop: Sendable {
                 lastMisc = after
                 for slot in slots.values where slot.socket >= 0 {
                     _ = mosquitto_loop_misc(slot.handle)
-                    sync(slot)
+                    settle(slot)
                 }
             }
         }
