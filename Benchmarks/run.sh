@@ -25,6 +25,9 @@ fi
 if [[ $config == debug ]]; then
   out=(--json .build/bench-smoke.json --markdown .build/bench-smoke.md)
 else
-  out=(--json docs/performance.json --markdown docs/performance.md)
+  # The daemon as the Debian package ships it: static Swift runtime (Firmware/package/build-deb.sh).
+  swift build -c release --static-swift-stdlib --product parkguardd --scratch-path .build-static 2>&1 | { grep -vE '^\[[0-9]+/[0-9]+\] ' || true; }
+  [[ ${PIPESTATUS[0]} -eq 0 ]]
+  out=(--json docs/performance.json --markdown docs/performance.md --daemon .build-static/release/parkguardd)
 fi
 exec "$bin/parkguard-bench" --bin-dir "$bin" "${out[@]}" "${peer[@]}" "$@"

@@ -10,6 +10,10 @@ struct IdleFigure: Codable {
     var cpuPercent: Double
     var rssKiB: Int
     var peakRSSKiB: Int
+    /// Resident memory split: the process's own (heap, stacks) and mapped files (its code and
+    /// the libraries', shared with the page cache). `RssAnon`/`RssFile` of /proc/PID/status.
+    var anonKiB: Int
+    var fileKiB: Int
     var note: String
 }
 
@@ -20,11 +24,12 @@ struct IdleResults: Codable {
 
     var markdown: String {
         var lines = [
-            "| idle over \(seconds) s (same window) | CPU, % of one core | resident memory | peak | |",
-            "|---|---|---|---|---|",
+            "| idle over \(seconds) s (same window) | CPU, % of one core | resident memory | of which own (anonymous) | of which mapped code and files | peak | |",
+            "|---|---|---|---|---|---|---|",
         ]
         for f in figures {
-            lines.append("| \(f.name) | \(String(format: "%.3f", f.cpuPercent)) % | \(f.rssKiB) KiB | \(f.peakRSSKiB) KiB | \(f.note) |")
+            let split = f.anonKiB + f.fileKiB > 0 ? ("\(f.anonKiB) KiB", "\(f.fileKiB) KiB") : ("", "")
+            lines.append("| \(f.name) | \(String(format: "%.3f", f.cpuPercent)) % | \(f.rssKiB) KiB | \(split.0) | \(split.1) | \(f.peakRSSKiB) KiB | \(f.note) |")
         }
         if let parkguard = figures.first, figures.count > 1 {
             for peer in figures.dropFirst() where peer.rssKiB > 0 {
@@ -95,9 +100,11 @@ func idleCost(seconds: Int, daemon: String, peerScript: String?, scratch: Scratc
     var figures = [
         IdleFigure(name: "parkguardd, 4 bells + 16 cameras probed every 30 s", cpuPercent: percent(0),
                    rssKiB: residentKiB(pid: pids[0]), peakRSSKiB: residentKiB(pid: pids[0], field: "VmHWM:"),
+                   anonKiB: residentKiB(pid: pids[0], field: "RssAnon:"), fileKiB: residentKiB(pid: pids[0], field: "RssFile:"),
                    note: "heartbeat 30 s, probes: RTSP+Digest, ONVIF, JPEG decode"),
         IdleFigure(name: "baseline: mosquitto_sub (libmosquitto, one session)", cpuPercent: percent(1),
                    rssKiB: residentKiB(pid: pids[1]), peakRSSKiB: residentKiB(pid: pids[1], field: "VmHWM:"),
+                   anonKiB: residentKiB(pid: pids[1], field: "RssAnon:"), fileKiB: residentKiB(pid: pids[1], field: "RssFile:"),
                    note: "the floor of a libmosquitto client holding a connection"),
     ]
     var peerError: String?
@@ -106,7 +113,7 @@ func idleCost(seconds: Int, daemon: String, peerScript: String?, scratch: Scratc
         struct Peer: Decodable { var cpuPercent: Double; var rssKiB: Int; var peakRssKiB: Int; var version: String?; var pollInterval: Double? }
         if status == 0, let data = FileManager.default.contents(atPath: peerJSON), let result = try? JSONDecoder().decode(Peer.self, from: data) {
             figures.append(IdleFigure(name: "peer: mqtt-io \(result.version ?? "") (Python), 4 mock inputs", cpuPercent: result.cpuPercent,
-                                      rssKiB: result.rssKiB, peakRSSKiB: result.peakRssKiB,
+                                      rssKiB: result.rssKiB, peakRSSKiB: result.peakRssKiB, anonKiB: 0, fileKiB: 0,
                                       note: "polls inputs every \(result.pollInterval.map { "\($0)" } ?? "?") s (its default)"))
         } else {
             peerError = "exit \(status.map(String.init) ?? "timeout"): \(peer.stderr.suffix(400))"

@@ -69,6 +69,9 @@ struct ParkGuardBench: AsyncParsableCommand {
     @Option(help: "Directory with parkguardd and parkguard-sim (default: next to this binary).")
     var binDir: String?
 
+    @Option(help: "The daemon to measure (default: parkguardd in --bin-dir; Benchmarks/run.sh passes the static build the package ships).")
+    var daemon: String?
+
     func validate() throws {
         guard presses == 0 || presses >= 10, baseline >= 10 else { throw ValidationError("--presses (0 skips the latency figure) and --baseline must be at least 10") }
         guard parsedFleetSizes != nil else { throw ValidationError("--fleet-sizes must be positive integers separated by commas, like 1000,2500") }
@@ -116,6 +119,8 @@ struct ParkGuardBench: AsyncParsableCommand {
         }
     }
 
+    private func daemonPath(_ dir: String) -> String { daemon ?? dir + "/parkguardd" }
+
     private func measure(into report: inout BenchReport, scratch: ScratchDirectory, port: Int, dir: String, logger: Logger) async throws {
         let work = scratch.path
         // The simulator's chip, in process, so the press instant is known to the nanosecond.
@@ -133,24 +138,24 @@ struct ParkGuardBench: AsyncParsableCommand {
         if outboxRecords > 0 {
             report.outbox = outboxThroughput(records: outboxRecords, directory: work)
             if drainRecords > 0 {
-                report.outbox?.drain = try await outboxDrain(records: drainRecords, daemon: dir + "/parkguardd", scratch: scratch,
+                report.outbox?.drain = try await outboxDrain(records: drainRecords, daemon: daemonPath(dir), scratch: scratch,
                                                              brokerPort: port, socket: work + "/gpio.sock", logger: logger)
             }
             print("\n" + report.outbox!.markdown)
         }
         if outageSeconds > 0 {
-            report.outage = try await outageMemory(seconds: outageSeconds, daemon: dir + "/parkguardd", scratch: scratch, brokerPort: port,
+            report.outage = try await outageMemory(seconds: outageSeconds, daemon: daemonPath(dir), scratch: scratch, brokerPort: port,
                                                    socket: work + "/gpio.sock")
             print("\n" + report.outage!)
         }
         if idleSeconds > 0 {
             let script = noPeer ? nil : peerScript
-            report.idle = try await idleCost(seconds: idleSeconds, daemon: dir + "/parkguardd", peerScript: script, scratch: scratch,
+            report.idle = try await idleCost(seconds: idleSeconds, daemon: daemonPath(dir), peerScript: script, scratch: scratch,
                                              brokerPort: port, logger: logger)
             print("\n" + report.idle!.markdown)
         }
         if cameras > 0 {
-            report.cameras = try await cameraProbeCost(count: cameras, interval: cameraInterval, seconds: cameraSeconds, daemon: dir + "/parkguardd",
+            report.cameras = try await cameraProbeCost(count: cameras, interval: cameraInterval, seconds: cameraSeconds, daemon: daemonPath(dir),
                                                        scratch: scratch, brokerPort: port, logger: logger)
             print("\n" + report.cameras!.markdown)
         }
@@ -198,7 +203,7 @@ struct ParkGuardBench: AsyncParsableCommand {
         await publisher.stop()
 
         // The daemon.
-        let agentChild = try Child(dir + "/parkguardd", ["--config", work + "/agent.yaml", "--log-level", "warning"], in: scratch, name: "agent")
+        let agentChild = try Child(daemonPath(dir), ["--config", work + "/agent.yaml", "--log-level", "warning"], in: scratch, name: "agent")
         let agent = agentChild.process
         defer { agentChild.signal(SIGTERM) }
         _ = try await inbox.next(timeout: .seconds(10)) { $0.topic.hasSuffix("/status") && String(decoding: $0.payload, as: UTF8.self).contains("online") }
@@ -207,6 +212,8 @@ struct ParkGuardBench: AsyncParsableCommand {
 
         var latencies: [Double] = []
         let line = 1
+        let switchesBefore = contextSwitches(pid: agent.processIdentifier)
+        let cpuBefore = cpuTicks(agent.processIdentifier)
         for i in 0 ..< presses + 50 {
             inbox.clear()
             let start = VirtualChip.monotonicNow()
@@ -218,6 +225,8 @@ struct ParkGuardBench: AsyncParsableCommand {
             _ = try await inbox.next(timeout: .seconds(5)) { String(decoding: $0.payload, as: UTF8.self).contains(#""kind":"release""#) }
             try await Task.sleep(for: .milliseconds(3))
         }
+        let switches = contextSwitches(pid: agent.processIdentifier) - switchesBefore
+        let cpuSeconds = Double(cpuTicks(agent.processIdentifier) - cpuBefore) / Double(sysconf(Int32(_SC_CLK_TCK)))
         let busyRSS = residentKiB(pid: agent.processIdentifier)
         let peakRSS = residentKiB(pid: agent.processIdentifier, field: "VmHWM:")
         agentChild.signal(SIGTERM)
@@ -228,7 +237,9 @@ struct ParkGuardBench: AsyncParsableCommand {
             pressP50: percentile(latencies, 0.5), pressP99: percentile(latencies, 0.99), pressP999: percentile(latencies, 0.999),
             pressMax: latencies.max() ?? 0,
             floorP50: percentile(floor, 0.5), floorP99: percentile(floor, 0.99), floorP999: percentile(floor, 0.999), floorMax: floor.max() ?? 0,
-            rssIdleKiB: idleRSS, rssAfterKiB: busyRSS, rssPeakKiB: peakRSS, bells: 4)
+            rssIdleKiB: idleRSS, rssAfterKiB: busyRSS, rssPeakKiB: peakRSS, bells: 4,
+            contextSwitchesPerAlarm: Double(switches) / Double(2 * (presses + 50)),
+            cpuMicrosecondsPerAlarm: cpuSeconds * 1e6 / Double(2 * (presses + 50)))
     }
 }
 
@@ -247,6 +258,9 @@ struct LatencyResults: Codable {
     var rssAfterKiB: Int
     var rssPeakKiB: Int
     var bells: Int
+    /// Thread switches in the daemon and its CPU time per alarm (presses and releases).
+    var contextSwitchesPerAlarm: Double
+    var cpuMicrosecondsPerAlarm: Double
 
     var markdown: String {
         func f(_ value: Double) -> String { String(format: "%.3f", value) }
@@ -257,26 +271,76 @@ struct LatencyResults: Codable {
         | publish → subscriber, raw libmosquitto floor (\(baselineMessages) msgs) | \(f(floorP50)) | \(f(floorP99)) | \(f(floorP999)) | \(f(floorMax)) |
         | ratio | \(f(pressP50 / floorP50))x | \(f(pressP99 / floorP99))x | \(f(pressP999 / floorP999))x | |
 
-        parkguardd resident memory with \(bells) bells during this run: idle \(rssIdleKiB) KiB, after the presses \(rssAfterKiB) KiB, peak \(rssPeakKiB) KiB
+        parkguardd resident memory with \(bells) bells during this run: idle \(rssIdleKiB) KiB, after the presses \(rssAfterKiB) KiB, peak \(rssPeakKiB) KiB.
+        Per alarm (presses and releases), the daemon spent \(String(format: "%.0f", cpuMicrosecondsPerAlarm)) µs of CPU and its threads switched \(String(format: "%.1f", contextSwitchesPerAlarm)) times.
         """
     }
 }
 
-/// Received messages with their arrival time, for one waiter at a time.
+/// Received messages with their arrival time, for one waiter at a time. The waiter sleeps until
+/// a matching message arrives (no polling: on 2 cores a polling harness would steal the CPU the
+/// daemon and the broker need, and inflate both the figure and the floor).
 final class Inbox: Sendable {
-    private let state = Mutex<[(MQTTMessage, UInt64)]>([])
-    func put(_ message: MQTTMessage, at time: UInt64) { state.withLock { $0.append((message, time)) } }
-    func clear() { state.withLock { $0.removeAll() } }
-    func count(where match: (MQTTMessage) -> Bool) -> Int { state.withLock { $0.count { match($0.0) } } }
-    func times(where match: (MQTTMessage) -> Bool) -> [UInt64] { state.withLock { $0.filter { match($0.0) }.map(\.1) } }
-    func next(timeout: Duration, _ match: (MQTTMessage) -> Bool) async throws -> UInt64 {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if let found = state.withLock({ $0.first { match($0.0) }?.1 }) { return found }
-            await Task.yield()
-            try await Task.sleep(for: .microseconds(20))
+    private struct Waiter {
+        var id: UInt64
+        var match: @Sendable (MQTTMessage) -> Bool
+        var continuation: CheckedContinuation<UInt64, any Error>
+    }
+    private struct State {
+        var items: [(MQTTMessage, UInt64)] = []
+        var waiter: Waiter?
+        var nextWaiter: UInt64 = 0
+    }
+    private let state = Mutex(State())
+
+    func put(_ message: MQTTMessage, at time: UInt64) {
+        let waiter = state.withLock { state -> Waiter? in
+            state.items.append((message, time))
+            guard let waiter = state.waiter, waiter.match(message) else { return nil }
+            state.waiter = nil
+            return waiter
         }
-        throw ValidationError("timed out waiting for a message")
+        waiter?.continuation.resume(returning: time)
+    }
+
+    func clear() { state.withLock { $0.items.removeAll() } }
+    func count(where match: (MQTTMessage) -> Bool) -> Int { state.withLock { $0.items.count { match($0.0) } } }
+    func times(where match: (MQTTMessage) -> Bool) -> [UInt64] { state.withLock { $0.items.filter { match($0.0) }.map(\.1) } }
+
+    /// The arrival time of the first message (already here or still to come) that matches.
+    func next(timeout: Duration, _ match: @escaping @Sendable (MQTTMessage) -> Bool) async throws -> UInt64 {
+        let id = state.withLock { state -> UInt64 in
+            state.nextWaiter += 1
+            return state.nextWaiter
+        }
+        let timer = Task { [self] in
+            try await Task.sleep(for: timeout)
+            let expired = state.withLock { state -> Waiter? in
+                guard state.waiter?.id == id else { return nil }
+                defer { state.waiter = nil }
+                return state.waiter
+            }
+            expired?.continuation.resume(throwing: ValidationError("timed out waiting for a message"))
+        }
+        defer { timer.cancel() }
+        return try await withCheckedThrowingContinuation { continuation in
+            let found = state.withLock { state -> UInt64? in
+                if let found = state.items.first(where: { match($0.0) })?.1 { return found }
+                state.waiter = Waiter(id: id, match: match, continuation: continuation)
+                return nil
+            }
+            if let found { continuation.resume(returning: found) }
+        }
+    }
+}
+
+/// Voluntary and involuntary context switches of every thread of a process so far.
+func contextSwitches(pid: Int32) -> Int {
+    let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+    return tasks.reduce(0) { total, task in
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/status", encoding: .utf8)) ?? ""
+        return total + status.split(separator: "\n").filter { $0.contains("ctxt_switches:") }
+            .compactMap { Int($0.split(separator: "\t").last ?? "") }.reduce(0, +)
     }
 }
 

@@ -10,7 +10,8 @@ import Synchronization
 /// never waits for the disk; everything else (other messages, done marks) is written by a writer
 /// thread in batches, because a `write` can block behind an `fsync`'s journal commit and the
 /// publisher must not stall on every PUBACK. The writer thread fsyncs everything written since
-/// its last fsync in one go (group commit), so a burst costs a few fsyncs, not one each. A failed write (disk full,
+/// its last fsync in one go (group commit), so a burst costs a few fsyncs, not one each; done
+/// marks ride along with the next put's fsync. A failed write (disk full,
 /// read-only, I/O error) is reported once and the file is cut back to its last good length, so
 /// later records never sit behind garbage; the messages stay in the publisher's memory, still go
 /// out while the broker is reachable, and are written when storage works again.
@@ -216,11 +217,12 @@ public final class Outbox: Sendable {
                 defer { state.needsSync = false }
                 return (state.fd, state.needsSync, state.stopping)
             }
-            if needsSync, fd >= 0, fsync(fd) != 0 {
+            let sync = needsSync || stopping
+            if sync, fd >= 0, fsync(fd) != 0 {
                 let error = "fsync \(path): \(String(cString: strerror(errno)))"
                 state.withLock { $0.figures.storageFault = error }
                 logger.critical("outbox fsync failed", metadata: ["error": "\(error)"])
-            } else if needsSync {
+            } else if sync {
                 state.withLock { $0.figures.syncs += 1 }
             }
             if stopping {
@@ -273,7 +275,10 @@ public final class Outbox: Sendable {
                 state.unwritten.removeAll { $0.id == item.id }
             }
         }
-        state.needsSync = true
+        // Done marks alone wait for the next put's fsync (or close): losing one to a power cut
+        // only sends its message again, a duplicate the hub drops by id. One fsync per alarm
+        // instead of two halves the flash writes of a busy unit.
+        if batch.contains(where: \.put) { state.needsSync = true }
         state.figures.appended += UInt64(batch.count)
         state.figures.liveRecords = state.live.count
         state.figures.fileBytes = state.fileBytes
