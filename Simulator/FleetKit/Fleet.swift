@@ -78,7 +78,7 @@ public final class Fleet: Sendable {
         let timer = FleetTimer(duration: ramp + .milliseconds(Int(plan.durationSeconds * 1000)))
         let group = ServiceGroup(configuration: .init(
             services: [
-                .init(service: CameraServers(cameras: cameras, logger: logger)),
+                .init(service: CameraServers(cameras: cameras, logger: logger), successTerminationBehavior: .ignore),
                 .init(service: units),
                 .init(service: presses, successTerminationBehavior: .ignore),
                 .init(service: timer, successTerminationBehavior: .gracefullyShutdownGroup),

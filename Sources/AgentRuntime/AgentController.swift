@@ -280,7 +280,7 @@ public actor AgentController {
 
     private func publishAlarm(bell: String, kind: AlarmKind, state: BellState, at: MonotonicInstant, detail: String?,
                               input: String?, cameras: [CameraLink]) async {
-        let id = UUID().uuidString.lowercased()
+        let id = AlarmID.make()
         let payload = AlarmPayload(id: id, seq: store.takeSeq(), session: store.session, site: config.site, unit: config.unit,
                                    bell: bell, kind: kind, state: state, input: input, detail: detail, stamp: clock.stamp(),
                                    edge: at, cameras: cameras.map { CameraLink(id: $0.id, preset: $0.preset, health: cameraHealth.status(of: $0.id)) })

@@ -27,7 +27,9 @@ public final class MosquittoClient: Sendable {
     private let network: MosquittoNetworkLoop?
     private let logger: Logger
     private let control = Mutex(LoopControl())
-    private let wake: WakePipe
+    /// Interrupts the own thread's backoff wait; none on a shared loop (one descriptor pair less
+    /// per client: a fleet process runs thousands).
+    private let wake: WakePipe?
 
     private struct LoopControl {
         var started = false
@@ -46,7 +48,7 @@ public final class MosquittoClient: Sendable {
         let (stream, continuation) = AsyncStream.makeStream(of: MQTTEvent.self)
         events = stream
         box = CallbackBox(continuation: continuation)
-        wake = try WakePipe()
+        wake = network == nil ? try WakePipe() : nil
         // SAFETY: `box` outlives the handle (both are released together in deinit, the handle
         // first), so the unretained pointer is valid in every callback.
         let userdata = Unmanaged.passUnretained(box).toOpaque()
@@ -164,7 +166,7 @@ public final class MosquittoClient: Sendable {
         }
         if !alreadyStopping {
             _ = mosquitto_disconnect_v5(handle, 0, nil)
-            if let network { network.stop(self) } else { wake.signal() }
+            if let network { network.stop(self) } else { wake?.signal() }
         }
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline, !control.withLock({ $0.threadExited || !$0.started }) {
@@ -188,7 +190,7 @@ public final class MosquittoClient: Sendable {
                 let wait = backoff.next { Double.random(in: 0 ..< 1) }
                 box.yield(.connectFailed(MQTTError(code: rc, operation: "connect \(settings.host):\(settings.port)",
                                                    message: errorText(rc)), retryIn: wait))
-                wake.wait(for: wait)
+                wake?.wait(for: wait)
                 continue
             }
             everConnected = true
@@ -202,7 +204,7 @@ public final class MosquittoClient: Sendable {
             if stopping { break }
             let wait = backoff.next { Double.random(in: 0 ..< 1) }
             logger.debug("mqtt loop ended", metadata: ["rc": "\(loopRC)", "error": "\(errorText(loopRC))", "retryIn": "\(wait)"])
-            wake.wait(for: wait)
+            wake?.wait(for: wait)
         }
         loopEnded()
     }
