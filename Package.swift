@@ -16,6 +16,8 @@ let package = Package(
         .executable(name: "parkguard-sim", targets: ["parkguard-sim"]),
         .executable(name: "parkguard-bench", targets: ["parkguard-bench"]),
         .executable(name: "parkguard-provision", targets: ["parkguard-provision"]),
+        .executable(name: "parkguard-hub", targets: ["parkguard-hub"]),
+        .library(name: "ParkGuardHub", targets: ["ParkGuardHub"]),
         .library(name: "ParkGuardCore", targets: ["ParkGuardCore"]),
     ],
     dependencies: [
@@ -27,6 +29,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // MARK: Pure core: no I/O, injected clock.
@@ -193,6 +198,54 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: The hub side (GRDB only here, never in the daemon).
+        .target(
+            name: "ParkGuardHub",
+            dependencies: [
+                "ParkGuardCore",
+                "MQTTAdapter",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "HubConsole",
+            dependencies: [
+                "ParkGuardHub",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "HubPostgres",
+            dependencies: [
+                "ParkGuardHub",
+                "ParkGuardCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "parkguard-hub",
+            dependencies: [
+                "ParkGuardHub",
+                "HubConsole",
+                "HubPostgres",
+                "ParkGuardCore",
+                "MQTTAdapter",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Benchmarks.
         .executableTarget(
             name: "parkguard-bench",
@@ -237,9 +290,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "HubTests",
+            dependencies: [
+                "ParkGuardHub", "HubPostgres", "ParkGuardCore", "ParkGuardTestKit", "FleetKit", "parkguard-hub", "parkguard-sim",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "parkguardd", "parkguard-sim", "ParkGuardCore", "ParkGuardTestKit", "CameraProbe", "FleetKit",
+                "parkguardd", "parkguard-sim", "parkguard-hub", "ParkGuardCore", "ParkGuardTestKit", "CameraProbe", "FleetKit",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -1,0 +1,92 @@
+import Foundation
+import ParkGuardCore
+
+/// What the hub knows about one unit.
+public struct UnitView: Sendable, Codable, Equatable {
+    public var key: UnitKey
+    public var online: Bool
+    public var session: UInt64?
+    public var version: String?
+    /// Why it went offline (`clean shutdown`, `connection lost`), if it did.
+    public var offlineReason: String?
+    public var lastSeen: Date
+    public var lastSeq: UInt64?
+    public var bells: [String: BellState]
+    public var cameras: [String: CameraView]
+    public var outboxDepth: Int?
+}
+
+public struct CameraView: Sendable, Codable, Equatable {
+    public var status: CameraStatus
+    public var reasons: [String]
+    public var since: Date
+}
+
+/// One alarm as the control room tracks it: raised at the unit, delivered to the hub,
+/// acknowledged by an operator (confirmed by the unit), cleared when the bell is idle again.
+public struct AlarmRecord: Sendable, Codable, Equatable {
+    public var id: String
+    public var unit: UnitKey
+    public var bell: String
+    public var kind: AlarmKind
+    public var seq: UInt64
+    public var session: UInt64
+    /// The unit's wall time of the event, as it reported it (RFC 3339).
+    public var raisedAt: String
+    public var deliveredAt: Date
+    public var acknowledgedAt: Date?
+    public var acknowledgedBy: String?
+    public var clearedAt: Date?
+    /// The linked cameras and their health when the alarm was raised.
+    public var cameras: [CameraLink]
+
+    public init(id: String, unit: UnitKey, bell: String, kind: AlarmKind, seq: UInt64, session: UInt64, raisedAt: String,
+                deliveredAt: Date, acknowledgedAt: Date? = nil, acknowledgedBy: String? = nil, clearedAt: Date? = nil,
+                cameras: [CameraLink]) {
+        self.id = id
+        self.unit = unit
+        self.bell = bell
+        self.kind = kind
+        self.seq = seq
+        self.session = session
+        self.raisedAt = raisedAt
+        self.deliveredAt = deliveredAt
+        self.acknowledgedAt = acknowledgedAt
+        self.acknowledgedBy = acknowledgedBy
+        self.clearedAt = clearedAt
+        self.cameras = cameras
+    }
+
+    /// Whether the control room still has to act on it.
+    public var isOpen: Bool { kind.opensAlarm && acknowledgedAt == nil && clearedAt == nil }
+}
+
+extension AlarmKind {
+    /// Kinds that call for someone (a press, a stuck bell, tampering, a broken line).
+    public var opensAlarm: Bool {
+        switch self {
+        case .press, .stuck, .lineFault, .tamper: true
+        default: false
+        }
+    }
+}
+
+/// What ingesting one message leads to; the ``Hub`` carries these out (log, publish, notify).
+public enum HubAction: Sendable, Equatable {
+    /// A new alarm (not seen before by id): log it.
+    case alarmRaised(AlarmRecord)
+    /// The alarm `id` arrived again (at-least-once delivery): counted, not logged twice.
+    case alarmDuplicate(id: String, unit: UnitKey)
+    /// A bell's open alarms are acknowledged (the unit confirmed the `ack`).
+    case alarmsAcknowledged(unit: UnitKey, bell: String, by: String?, at: Date)
+    /// A bell is idle again: its acknowledged alarms are cleared.
+    case alarmsCleared(unit: UnitKey, bell: String, at: Date)
+    /// Ask the unit to republish its retained state (new session, or a `seq` gap).
+    case requestRebirth(UnitKey, reason: String)
+    /// The unit's view changed (status, bell, camera, telemetry): refresh the console.
+    case unitChanged(UnitKey)
+    /// A command's answer from a unit.
+    case commandAnswered(unit: UnitKey, command: String, ok: Bool, correlationID: String?, error: String?)
+    /// A message that breaks the contract: reported, never applied.
+    case refused(HubInputError)
+}

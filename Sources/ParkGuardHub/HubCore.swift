@@ -1,0 +1,207 @@
+import Foundation
+import ParkGuardCore
+
+/// The hub's pure core: takes each received message with its arrival time and returns what to
+/// do. It keeps the fleet's state (units online with their sessions, bells, cameras), drops
+/// alarm duplicates by id, and notices new sessions and `seq` gaps, for which it asks the unit
+/// for a rebirth (at most once per `rebirthInterval`). No I/O: the ``Hub`` runs it.
+public struct HubCore: Sendable {
+    public private(set) var units: [UnitKey: UnitView] = [:]
+    /// Figures for the console and the logs.
+    public private(set) var counts = Counts()
+    private var seenAlarms = RecentIDs(capacity: 200_000)
+    private var lastRebirth: [UnitKey: Date] = [:]
+    /// Who asked for an ack, by correlation id, so the log records the operator.
+    private var pendingAcks: [String: (unit: UnitKey, bell: String, by: String)] = [:]
+    private let rebirthInterval: TimeInterval
+
+    public struct Counts: Sendable, Codable, Equatable {
+        public var messages = 0
+        public var alarms = 0
+        public var duplicates = 0
+        public var refused = 0
+        public var seqGaps = 0
+        public var rebirths = 0
+    }
+
+    public init(rebirthInterval: TimeInterval = 30) {
+        self.rebirthInterval = rebirthInterval
+    }
+
+    /// Remembers that `by` asked `unit` to acknowledge `bell` under `correlationID`.
+    public mutating func expectAck(correlationID: String, unit: UnitKey, bell: String, by: String) {
+        pendingAcks[correlationID] = (unit, bell, by)
+    }
+
+    public mutating func ingest(topic: String, payload: [UInt8], retained: Bool, at now: Date) -> [HubAction] {
+        counts.messages += 1
+        do {
+            return try apply(topic: topic, payload: payload, retained: retained, at: now)
+        } catch {
+            counts.refused += 1
+            return [.refused(error)]
+        }
+    }
+
+    private mutating func apply(topic: String, payload: [UInt8], retained: Bool, at now: Date) throws(HubInputError) -> [HubAction] {
+        let (key, kind): (UnitKey, TopicKind)
+        switch TopicKind.parse(topic) {
+        case .success(let parsed): (key, kind) = parsed
+        case .failure(let error): throw error
+        }
+        let schemas = HubPayload.schemas
+        switch kind {
+        case .command(let name):
+            // An ack sent by any hub instance or operator tool: remember who, for the log.
+            if name == "ack", let request = try? JSONDecoder().decode(AckRequest.self, from: Data(payload)),
+               let correlation = request.correlationId, let bell = request.bell {
+                pendingAcks[correlation] = (key, bell, request.by ?? "unknown")
+            }
+            return []
+        case .rttProbe:
+            return []
+        case .status:
+            if payload.isEmpty { return [] }  // a cleared retained status
+            let status = try HubPayload.decode(HubPayload.Status.self, payload, topic: topic, schema: schemas["status"]!) { $0.schema }
+            guard status.site == key.site, status.unit == key.unit else {
+                throw HubInputError(topic: topic, field: "unit", "names \(status.site)/\(status.unit), not the topic's unit")
+            }
+            guard status.state == "online" || status.state == "offline" else {
+                throw HubInputError(topic: topic, field: "state", "must be online or offline")
+            }
+            var view = view(key, now)
+            view.online = status.state == "online"
+            view.offlineReason = view.online ? nil : status.reason
+            view.version = status.version
+            if view.session != status.session { view.lastSeq = nil }
+            view.session = status.session
+            units[key] = view
+            // A unit republishes its retained state at every connect itself; a rebirth is asked
+            // only when a new session shows up in a later message (see alarms and telemetry).
+            return [.unitChanged(key)]
+        case .telemetry:
+            let telemetry = try HubPayload.decode(HubPayload.Telemetry.self, payload, topic: topic, schema: schemas["telemetry"]!) { $0.schema }
+            var view = view(key, now)
+            view.outboxDepth = telemetry.outboxDepth
+            var actions: [HubAction] = []
+            if let session = view.session, session != telemetry.session {
+                actions.append(contentsOf: rebirth(key, "session \(telemetry.session) seen in telemetry, status said \(session)", now))
+            }
+            units[key] = view
+            return actions
+        case .event:
+            _ = try HubPayload.decode(HubPayload.Event.self, payload, topic: topic, schema: schemas["event"]!) { $0.schema }
+            _ = view(key, now)
+            return []
+        case .alarm(let bell):
+            let alarm = try HubPayload.decode(AlarmPayload.self, payload, topic: topic, schema: schemas["alarm"]!) { $0.schema }
+            guard alarm.bell == bell, alarm.site == key.site, alarm.unit == key.unit else {
+                throw HubInputError(topic: topic, field: "bell", "the payload names \(alarm.site)/\(alarm.unit) bell \(alarm.bell), not the topic's")
+            }
+            guard !alarm.id.isEmpty, alarm.id.utf8.count <= 64 else { throw HubInputError(topic: topic, field: "id", "must be 1 to 64 bytes") }
+            guard seenAlarms.insert(alarm.id) else {
+                counts.duplicates += 1
+                return [.alarmDuplicate(id: alarm.id, unit: key)]
+            }
+            counts.alarms += 1
+            var view = view(key, now)
+            var actions: [HubAction] = []
+            if let session = view.session, session != alarm.session {
+                actions += rebirth(key, "new session \(alarm.session) (was \(session))", now)
+                view.lastSeq = nil
+            }
+            if view.session == nil || view.session != alarm.session { view.session = alarm.session }
+            if let last = view.lastSeq, alarm.seq > last + 1 {
+                counts.seqGaps += 1
+                actions += rebirth(key, "seq gap: \(last) then \(alarm.seq)", now)
+            }
+            view.lastSeq = max(view.lastSeq ?? 0, alarm.seq)
+            view.bells[bell] = alarm.state
+            units[key] = view
+            let record = AlarmRecord(id: alarm.id, unit: key, bell: bell, kind: alarm.kind, seq: alarm.seq, session: alarm.session,
+                                     raisedAt: alarm.time, deliveredAt: now, cameras: alarm.cameras)
+            actions.insert(.alarmRaised(record), at: 0)
+            actions.append(.unitChanged(key))
+            if alarm.state == .idle { actions.append(.alarmsCleared(unit: key, bell: bell, at: now)) }
+            return actions
+        case .bellState(let bell):
+            if payload.isEmpty { return [] }
+            let state = try HubPayload.decode(HubPayload.BellState.self, payload, topic: topic, schema: schemas["bellState"]!) { $0.schema }
+            guard state.bell == bell else { throw HubInputError(topic: topic, field: "bell", "is '\(state.bell)', not the topic's '\(bell)'") }
+            var view = view(key, now)
+            view.bells[bell] = state.state
+            units[key] = view
+            var actions: [HubAction] = [.unitChanged(key)]
+            if state.state == .idle, !retained { actions.append(.alarmsCleared(unit: key, bell: bell, at: now)) }
+            return actions
+        case .cameraHealth(let camera):
+            if payload.isEmpty { return [] }
+            let health = try HubPayload.decode(HubPayload.CameraHealth.self, payload, topic: topic, schema: schemas["cameraHealth"]!) { $0.schema }
+            guard health.camera == camera else { throw HubInputError(topic: topic, field: "camera", "is '\(health.camera)', not the topic's") }
+            var view = view(key, now)
+            let since = view.cameras[camera].flatMap { $0.status == health.status ? $0.since : nil } ?? now
+            view.cameras[camera] = CameraView(status: health.status, reasons: health.reasons, since: since)
+            units[key] = view
+            return [.unitChanged(key)]
+        case .commandResult(let command):
+            let result = try HubPayload.decode(HubPayload.CommandResult.self, payload, topic: topic, schema: schemas["commandResult"]!) { $0.schema }
+            guard result.command == command else { throw HubInputError(topic: topic, field: "command", "is '\(result.command)', not the topic's") }
+            var actions: [HubAction] = [.commandAnswered(unit: key, command: command, ok: result.ok, correlationID: result.correlationId,
+                                                        error: result.error.map { [$0.field, $0.message].compactMap { $0 }.joined(separator: ": ") })]
+            if command == "ack", result.ok, let bell = result.bell {
+                let pending = result.correlationId.flatMap { pendingAcks.removeValue(forKey: $0) }
+                var view = view(key, now)
+                if let state = result.state { view.bells[bell] = state }
+                units[key] = view
+                actions.append(.alarmsAcknowledged(unit: key, bell: bell, by: pending?.by, at: now))
+                actions.append(.unitChanged(key))
+            }
+            return actions
+        }
+    }
+
+    /// The unit's view, created on first sight (as offline until its status says otherwise).
+    private mutating func view(_ key: UnitKey, _ now: Date) -> UnitView {
+        var view = units[key] ?? UnitView(key: key, online: false, lastSeen: now, bells: [:], cameras: [:])
+        view.lastSeen = now
+        units[key] = view
+        return view
+    }
+
+    private mutating func rebirth(_ key: UnitKey, _ reason: String, _ now: Date) -> [HubAction] {
+        if let last = lastRebirth[key], now.timeIntervalSince(last) < rebirthInterval { return [] }
+        lastRebirth[key] = now
+        counts.rebirths += 1
+        return [.requestRebirth(key, reason: reason)]
+    }
+}
+
+private struct AckRequest: Decodable {
+    var correlationId: String?
+    var bell: String?
+    var by: String?
+}
+
+/// The most recent ids, bounded: old enough ids are forgotten (an alarm resent hours later
+/// would be logged twice, which the log's primary key then refuses).
+struct RecentIDs: Sendable {
+    private var set: Set<String> = []
+    private var order: [String] = []
+    private var head = 0
+    let capacity: Int
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    /// Inserts `id`; false if it was already there.
+    mutating func insert(_ id: String) -> Bool {
+        guard set.insert(id).inserted else { return false }
+        if order.count < capacity {
+            order.append(id)
+        } else {
+            set.remove(order[head])
+            order[head] = id
+            head = (head + 1) % capacity
+        }
+        return true
+    }
+}

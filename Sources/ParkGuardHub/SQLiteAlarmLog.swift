@@ -1,0 +1,107 @@
+import Foundation
+import GRDB
+import ParkGuardCore
+
+/// The alarm log in one SQLite file (GRDB, WAL mode), with migrations.
+public final class SQLiteAlarmLog: AlarmLog {
+    private let database: DatabaseQueue
+
+    /// Opens (creating if needed) and migrates the log at `path`.
+    /// - Throws: ``AlarmLogError`` naming the file.
+    public init(path: String) throws {
+        do {
+            var configuration = Configuration()
+            configuration.busyMode = .timeout(5)
+            database = try DatabaseQueue(path: path, configuration: configuration)
+            try Self.migrator.migrate(database)
+        } catch {
+            throw AlarmLogError("alarm log \(path): \(error)")
+        }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: alarms") { db in
+            try db.create(table: "alarm") { t in
+                t.primaryKey("id", .text)
+                t.column("site", .text).notNull()
+                t.column("unit", .text).notNull()
+                t.column("bell", .text).notNull()
+                t.column("kind", .text).notNull()
+                t.column("seq", .integer).notNull()
+                t.column("session", .integer).notNull()
+                t.column("raisedAt", .text).notNull()
+                t.column("deliveredAt", .double).notNull()
+                t.column("acknowledgedAt", .double)
+                t.column("acknowledgedBy", .text)
+                t.column("clearedAt", .double)
+                t.column("cameras", .text).notNull()
+            }
+            try db.create(index: "alarm_delivered", on: "alarm", columns: ["deliveredAt"])
+            try db.create(index: "alarm_bell", on: "alarm", columns: ["site", "unit", "bell", "clearedAt"])
+        }
+        return migrator
+    }
+
+    public func record(_ alarm: AlarmRecord) async throws -> Bool {
+        let cameras = String(decoding: try JSONEncoder().encode(alarm.cameras), as: UTF8.self)
+        return try await database.write { db in
+            try db.execute(sql: """
+                INSERT OR IGNORE INTO alarm (id, site, unit, bell, kind, seq, session, raisedAt, deliveredAt, cameras)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [alarm.id, alarm.unit.site, alarm.unit.unit, alarm.bell, alarm.kind.rawValue, Int64(alarm.seq),
+                                 Int64(alarm.session), alarm.raisedAt, alarm.deliveredAt.timeIntervalSince1970, cameras])
+            return db.changesCount == 1
+        }
+    }
+
+    public func acknowledge(unit: UnitKey, bell: String, by: String?, at: Date) async throws -> Int {
+        try await database.write { db in
+            try db.execute(sql: """
+                UPDATE alarm SET acknowledgedAt = ?, acknowledgedBy = ?
+                WHERE site = ? AND unit = ? AND bell = ? AND acknowledgedAt IS NULL AND clearedAt IS NULL
+                  AND kind IN ('press', 'stuck', 'lineFault', 'tamper')
+                """, arguments: [at.timeIntervalSince1970, by, unit.site, unit.unit, bell])
+            return db.changesCount
+        }
+    }
+
+    public func clear(unit: UnitKey, bell: String, at: Date) async throws -> Int {
+        try await database.write { db in
+            try db.execute(sql: """
+                UPDATE alarm SET clearedAt = ?
+                WHERE site = ? AND unit = ? AND bell = ? AND clearedAt IS NULL AND acknowledgedAt IS NOT NULL
+                """, arguments: [at.timeIntervalSince1970, unit.site, unit.unit, bell])
+            return db.changesCount
+        }
+    }
+
+    public func alarms(since: Date, limit: Int) async throws -> [AlarmRecord] {
+        try await database.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM alarm WHERE deliveredAt >= ? ORDER BY deliveredAt, seq LIMIT ?",
+                             arguments: [since.timeIntervalSince1970, limit]).map(Self.record)
+        }
+    }
+
+    public func openAlarms(limit: Int) async throws -> [AlarmRecord] {
+        try await database.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT * FROM alarm WHERE acknowledgedAt IS NULL AND clearedAt IS NULL
+                  AND kind IN ('press', 'stuck', 'lineFault', 'tamper')
+                ORDER BY deliveredAt DESC LIMIT ?
+                """, arguments: [limit]).map(Self.record)
+        }
+    }
+
+    private static func record(_ row: Row) throws -> AlarmRecord {
+        let cameras = (try? JSONDecoder().decode([CameraLink].self, from: Data((row["cameras"] as String? ?? "[]").utf8))) ?? []
+        guard let kind = AlarmKind(rawValue: row["kind"]) else { throw AlarmLogError("alarm \(row["id"] as String? ?? "?"): unknown kind") }
+        return AlarmRecord(
+            id: row["id"], unit: UnitKey(site: row["site"], unit: row["unit"]), bell: row["bell"], kind: kind,
+            seq: UInt64(row["seq"] as Int64), session: UInt64(row["session"] as Int64), raisedAt: row["raisedAt"],
+            deliveredAt: Date(timeIntervalSince1970: row["deliveredAt"]),
+            acknowledgedAt: (row["acknowledgedAt"] as Double?).map(Date.init(timeIntervalSince1970:)),
+            acknowledgedBy: row["acknowledgedBy"], clearedAt: (row["clearedAt"] as Double?).map(Date.init(timeIntervalSince1970:)),
+            cameras: cameras)
+    }
+}

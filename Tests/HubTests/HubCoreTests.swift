@@ -1,0 +1,128 @@
+import Foundation
+import ParkGuardCore
+import ParkGuardHub
+import Testing
+
+/// The hub's pure core, message by message.
+@Suite("Hub core: fleet state, de-duplication, seq gaps and rebirth")
+struct HubCoreTests {
+    let start = Date(timeIntervalSince1970: 1_800_000_000)
+    let unit = UnitKey(site: "north", unit: "gate-1")
+
+    func alarm(id: String, seq: UInt64, session: UInt64 = 7, kind: String = "press", state: String = "alarm", bell: String = "b1") -> [UInt8] {
+        Array("""
+        {"schema":"parkguard/alarm/1","id":"\(id)","seq":\(seq),"session":\(session),"site":"north","unit":"gate-1","bell":"\(bell)",\
+        "kind":"\(kind)","state":"\(state)","time":"2026-11-25T10:00:00.000Z","mono":1,"clockSynced":true,"edgeMono":1,"cameras":[{"id":"cam-1","health":"ok"}]}
+        """.utf8)
+    }
+
+    let alarmTopic = "parkguard/v1/north/gate-1/bell/b1/alarm"
+
+    @Test("an alarm is raised once: the same id again is counted as a duplicate, not logged twice")
+    func duplicatesDropped() {
+        var core = HubCore()
+        let first = core.ingest(topic: alarmTopic, payload: alarm(id: "a1", seq: 1), retained: false, at: start)
+        guard case .alarmRaised(let record) = first.first else { Issue.record("no alarm raised: \(first)"); return }
+        #expect(record.id == "a1" && record.unit == unit && record.bell == "b1" && record.kind == .press)
+        #expect(record.cameras == [CameraLink(id: "cam-1", health: .ok)])
+        let again = core.ingest(topic: alarmTopic, payload: alarm(id: "a1", seq: 1), retained: false, at: start)
+        #expect(again == [.alarmDuplicate(id: "a1", unit: unit)])
+        #expect(core.counts.alarms == 1 && core.counts.duplicates == 1)
+    }
+
+    @Test("a seq gap asks the unit for a rebirth, at most once per interval")
+    func seqGapRebirth() {
+        var core = HubCore(rebirthInterval: 30)
+        _ = core.ingest(topic: alarmTopic, payload: alarm(id: "a1", seq: 1), retained: false, at: start)
+        _ = core.ingest(topic: alarmTopic, payload: alarm(id: "a2", seq: 2), retained: false, at: start)
+        let gap = core.ingest(topic: alarmTopic, payload: alarm(id: "a5", seq: 5), retained: false, at: start)
+        #expect(gap.contains(.requestRebirth(unit, reason: "seq gap: 2 then 5")))
+        let soon = core.ingest(topic: alarmTopic, payload: alarm(id: "a9", seq: 9), retained: false, at: start.addingTimeInterval(5))
+        #expect(!soon.contains { if case .requestRebirth = $0 { true } else { false } })
+        let later = core.ingest(topic: alarmTopic, payload: alarm(id: "a12", seq: 12), retained: false, at: start.addingTimeInterval(40))
+        #expect(later.contains { if case .requestRebirth = $0 { true } else { false } })
+        #expect(core.counts.seqGaps == 3)
+    }
+
+    @Test("an alarm from a new session asks for a rebirth and restarts seq tracking")
+    func newSessionRebirth() {
+        var core = HubCore()
+        _ = core.ingest(topic: alarmTopic, payload: alarm(id: "a1", seq: 40, session: 7), retained: false, at: start)
+        let next = core.ingest(topic: alarmTopic, payload: alarm(id: "b1", seq: 100, session: 8), retained: false, at: start)
+        #expect(next.contains(.requestRebirth(unit, reason: "new session 8 (was 7)")))
+        #expect(core.units[unit]?.session == 8 && core.units[unit]?.lastSeq == 100)
+    }
+
+    @Test("out-of-order and resent alarms are no gap")
+    func outOfOrderIsNoGap() {
+        var core = HubCore()
+        _ = core.ingest(topic: alarmTopic, payload: alarm(id: "a2", seq: 2), retained: false, at: start)
+        _ = core.ingest(topic: alarmTopic, payload: alarm(id: "a3", seq: 3), retained: false, at: start)
+        let late = core.ingest(topic: alarmTopic, payload: alarm(id: "a1", seq: 1), retained: false, at: start)
+        #expect(!late.contains { if case .requestRebirth = $0 { true } else { false } })
+        #expect(core.counts.seqGaps == 0)
+    }
+
+    @Test("messages outside the contract are refused, naming the topic and the field, and change nothing")
+    func refusals() {
+        var core = HubCore()
+        let cases: [(String, String, String)] = [
+            ("parkguard/v1/north/gate-1/bell/b1/alarm", #"{"schema":"parkguard/alarm/1","id":"x"}"#, "seq"),
+            ("parkguard/v1/north/gate-1/bell/b1/alarm", "not json", "payload"),
+            ("parkguard/v1/north/gate-1/bell/b2/alarm", String(decoding: alarm(id: "a1", seq: 1), as: UTF8.self), "bell"),
+            ("parkguard/v1/north/gate-1/bell/b1/alarm", String(decoding: alarm(id: "a1", seq: 1, kind: "explode"), as: UTF8.self), "kind"),
+            ("parkguard/v1/north/gate-1/status", #"{"schema":"parkguard/telemetry/1"}"#, "state"),
+            ("parkguard/v1/north/gate-1/camera/c1/health",
+             #"{"schema":"parkguard/camera-health/2","camera":"c1","status":"ok","reasons":[],"time":"t"}"#, "schema"),
+            ("parkguard/v1/north/gate-1/whatever", "{}", "topic"),
+            ("parkguard/v2/north/gate-1/status", "{}", "topic"),
+        ]
+        for (topic, payload, field) in cases {
+            let actions = core.ingest(topic: topic, payload: Array(payload.utf8), retained: false, at: start)
+            guard case .refused(let error) = actions.first, actions.count == 1 else {
+                Issue.record("\(topic) \(payload): not refused: \(actions)")
+                continue
+            }
+            #expect(error.topic == topic)
+            #expect(error.field == field, "\(topic) \(payload): \(error)")
+        }
+        #expect(core.units.isEmpty)
+        #expect(core.counts.refused == cases.count)
+    }
+
+    @Test("status, bell state and camera health build the unit's view")
+    func unitView() {
+        var core = HubCore()
+        let status = #"{"schema":"parkguard/status/1","state":"online","site":"north","unit":"gate-1","version":"1.0","bootId":"b","session":7,"time":"t","mono":1,"clockSynced":true}"#
+        _ = core.ingest(topic: "parkguard/v1/north/gate-1/status", payload: Array(status.utf8), retained: true, at: start)
+        _ = core.ingest(topic: "parkguard/v1/north/gate-1/bell/b1/state",
+                        payload: Array(#"{"schema":"parkguard/bell-state/1","bell":"b1","state":"fault","time":"t","mono":1,"clockSynced":true}"#.utf8),
+                        retained: true, at: start)
+        _ = core.ingest(topic: "parkguard/v1/north/gate-1/camera/c1/health",
+                        payload: Array(#"{"schema":"parkguard/camera-health/1","camera":"c1","status":"degraded","reasons":["black"],"time":"t"}"#.utf8),
+                        retained: true, at: start)
+        let view = core.units[unit]
+        #expect(view?.online == true && view?.session == 7 && view?.version == "1.0")
+        #expect(view?.bells["b1"] == .fault)
+        #expect(view?.cameras["c1"]?.status == .degraded && view?.cameras["c1"]?.reasons == ["black"])
+        let offline = status.replacingOccurrences(of: #""online""#, with: #""offline""#).replacingOccurrences(of: "\"clockSynced\":true}", with: "\"clockSynced\":true,\"reason\":\"connection lost\"}")
+        _ = core.ingest(topic: "parkguard/v1/north/gate-1/status", payload: Array(offline.utf8), retained: true, at: start)
+        #expect(core.units[unit]?.online == false && core.units[unit]?.offlineReason == "connection lost")
+    }
+
+    @Test("an ack seen on cmd/ack and confirmed by the unit acknowledges the bell's alarms on behalf of its sender")
+    func ackLifecycle() {
+        var core = HubCore()
+        _ = core.ingest(topic: alarmTopic, payload: alarm(id: "a1", seq: 1), retained: false, at: start)
+        _ = core.ingest(topic: "parkguard/v1/north/gate-1/cmd/ack",
+                        payload: Array(#"{"schema":"parkguard/cmd/1","correlationId":"c-1","bell":"b1","by":"operator anna"}"#.utf8),
+                        retained: false, at: start)
+        let result = #"{"schema":"parkguard/cmd-result/1","command":"ack","ok":true,"correlationId":"c-1","bell":"b1","state":"acknowledged","time":"t","mono":1,"clockSynced":true}"#
+        let actions = core.ingest(topic: "parkguard/v1/north/gate-1/cmd/ack/result", payload: Array(result.utf8), retained: false, at: start)
+        #expect(actions.contains(.alarmsAcknowledged(unit: unit, bell: "b1", by: "operator anna", at: start)))
+        #expect(actions.contains(.commandAnswered(unit: unit, command: "ack", ok: true, correlationID: "c-1", error: nil)))
+        #expect(core.units[unit]?.bells["b1"] == .acknowledged)
+        let idle = core.ingest(topic: alarmTopic, payload: alarm(id: "a2", seq: 2, kind: "release", state: "idle"), retained: false, at: start)
+        #expect(idle.contains(.alarmsCleared(unit: unit, bell: "b1", at: start)))
+    }
+}
