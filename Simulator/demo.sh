@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # ParkGuard demo: a local mosquitto on loopback, the simulator, and the real parkguardd with the
-# sim GPIO backend. It presses bells, acknowledges a call as the hub would, and prints every
+# sim GPIO backend, and parkguard-hub with its web console. It presses bells, acknowledges a call
+# as the control room would, and prints every
 # message the hub receives. Keeps running until Ctrl-C (or exits after the script with --once).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -11,6 +12,7 @@ cd "$root"
 echo "== building (the first build takes a few minutes)"
 swift build --product parkguardd 2>&1 | tail -1
 swift build --product parkguard-sim 2>&1 | tail -1
+swift build --product parkguard-hub 2>&1 | tail -1
 bin="$root/.build/debug"
 
 work=$(mktemp -d /tmp/parkguard-demo-XXXXXX)
@@ -59,6 +61,16 @@ mosquitto_sub -h 127.0.0.1 -p "$port" -t 'parkguard/#' -F '%t %p' -V mqttv5 | py
 sleep 0.5
 
 "$bin/parkguardd" --config "$work/agent.yaml" 2> "$work/agent.log" & pids+=($!)
+# The control room: parkguard-hub with its alarm log and web console (8480 unless taken).
+console_port=$(python3 -c 'import socket
+s = socket.socket()
+try: s.bind(("127.0.0.1", 8480)); print(8480)
+except OSError: print(0)')
+"$bin/parkguard-hub" run --broker "127.0.0.1:$port" --db "$work/hub.sqlite" --console "127.0.0.1:$console_port" \
+  > "$work/hub.out" 2> "$work/hub.log" & pids+=($!)
+for _ in $(seq 50); do grep -q '^console:' "$work/hub.out" 2>/dev/null && break; sleep 0.1; done
+printf '\n>>> control-room console: %s  (open it in a browser: units, cameras, open alarms, Acknowledge)\n' \
+  "$(sed -n 's|^console: ||p' "$work/hub.out")"
 sleep 2
 
 say() { printf '\n>>> %s\n' "$*"; }
@@ -68,7 +80,7 @@ sleep 1.5
 say "they let go";                                          sim release gate
 sleep 1
 say "the control centre takes the call (cmd/ack)"
-mosquitto_pub -h 127.0.0.1 -p "$port" -t "$root_topic/cmd/ack" -m '{"bell":"gate","by":"operator"}' -q 1
+mosquitto_pub -h 127.0.0.1 -p "$port" -t "$root_topic/cmd/ack" -m '{"bell":"gate","by":"operator","correlationId":"demo-ack-1"}' -q 1
 sleep 1
 say "outputs at the bell now: $("$bin/parkguard-sim" outputs | python3 Simulator/demo_format.py --outputs)"
 say "a malformed command is refused and changes nothing"
@@ -86,6 +98,8 @@ say "a bell press now reports the linked camera's health with the alarm"; sim cl
 sleep 1
 say "both cameras are fixed: ok again after 2 good probes"
 sim camera cam-gate clear; sim camera cam-playground clear; sleep 6
+say "the hub's alarm log (parkguard-hub alarms):"
+"$bin/parkguard-hub" alarms --db "$work/hub.sqlite" --since 1h | cut -c1-160
 if $once; then
   say "stopping the agent (SIGTERM): it publishes offline"
   kill -TERM "${pids[3]}"; sleep 2
@@ -94,5 +108,6 @@ fi
 say "demo running: press bells yourself in another terminal, e.g."
 echo "    PARKGUARD_SIM_CONTROL=$control $bin/parkguard-sim press gate"
 echo "    mosquitto_pub -p $port -t $root_topic/cmd/ack -m '{\"bell\":\"gate\"}'"
-echo "Ctrl-C stops everything. Agent log: $work/agent.log"
+echo "    console: $(sed -n 's|^console: ||p' "$work/hub.out")"
+echo "Ctrl-C stops everything. Agent log: $work/agent.log, hub log: $work/hub.log"
 wait

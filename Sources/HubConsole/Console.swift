@@ -1,0 +1,109 @@
+import Foundation
+import Hummingbird
+import Logging
+import ParkGuardHub
+import ServiceLifecycle
+
+/// The control-room console: one page served by the hub itself (no CDN, no external asset),
+/// with the fleet's units and cameras, open alarms on top, an acknowledge button per alarm, and
+/// live updates over server-sent events.
+public struct Console: Service {
+    let hub: Hub
+    let host: String
+    let port: Int
+    let logger: Logger
+    let onBound: @Sendable (Int) -> Void
+
+    public init(hub: Hub, host: String, port: Int, logger: Logger, onBound: @escaping @Sendable (Int) -> Void = { _ in }) {
+        self.hub = hub
+        self.host = host
+        self.port = port
+        self.logger = logger
+        self.onBound = onBound
+    }
+
+    public func run() async throws {
+        let router = Router()
+        let hub = hub
+        router.get("/") { _, _ in Self.asset(ConsoleAssets.page, type: "text/html; charset=utf-8") }
+        router.get("/console.css") { _, _ in Self.asset(ConsoleAssets.css, type: "text/css; charset=utf-8") }
+        router.get("/console.js") { _, _ in Self.asset(ConsoleAssets.script, type: "text/javascript; charset=utf-8") }
+        router.get("/api/state") { _, _ in
+            try await Self.json(ConsoleState(units: hub.units, openAlarms: hub.openAlarms(), counts: hub.counts))
+        }
+        router.get("/api/events") { _, _ in
+            let updates = await hub.updates()
+            // Changes and a comment every 15 s (so proxies keep an idle stream open), in one stream.
+            let (lines, sink) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(1000))
+            let relay = Task {
+                for await update in updates { sink.yield("event: update\ndata: \(Self.kind(of: update))\n\n") }
+                sink.finish()
+            }
+            let keepalive = Task {
+                while (try? await Task.sleep(for: .seconds(15))) != nil { sink.yield(": keepalive\n\n") }
+            }
+            let body = ResponseBody { writer in
+                defer { relay.cancel(); keepalive.cancel() }
+                try await writer.write(ByteBuffer(string: ": connected\n\nevent: update\ndata: {}\n\n"))
+                for await line in lines {
+                    try await writer.write(ByteBuffer(string: line))
+                }
+                try await writer.finish(nil)
+            }
+            return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"], body: body)
+        }
+        router.post("/api/ack") { request, context in
+            let ack: AckRequest
+            do { ack = try await request.decode(as: AckRequest.self, context: context) } catch {
+                return try Self.json(AckAnswer(ok: false, error: "the request must be JSON with site, unit, bell and by"), status: .badRequest)
+            }
+            guard !ack.by.trimmingCharacters(in: .whitespaces).isEmpty, ack.by.utf8.count <= 64 else {
+                return try Self.json(AckAnswer(ok: false, error: "by: say who acknowledges (1 to 64 bytes)"), status: .badRequest)
+            }
+            let outcome = await hub.acknowledge(unit: UnitKey(site: ack.site, unit: ack.unit), bell: ack.bell, by: ack.by)
+            return try Self.json(AckAnswer(ok: outcome.ok, error: outcome.error), status: outcome.ok ? .ok : .badGateway)
+        }
+        let onBound = onBound
+        let app = Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "parkguard-hub"),
+                              onServerRunning: { channel in onBound(channel.localAddress?.port ?? 0) }, logger: logger)
+        try await app.runService(gracefulShutdownSignals: [])
+    }
+
+    struct ConsoleState: Encodable {
+        var units: [UnitView]
+        var openAlarms: [AlarmRecord]
+        var counts: HubCore.Counts
+    }
+
+    struct AckRequest: Decodable {
+        var site: String
+        var unit: String
+        var bell: String
+        var by: String
+    }
+
+    struct AckAnswer: Encodable {
+        var ok: Bool
+        var error: String?
+    }
+
+    private static func kind(of update: Hub.HubUpdate) -> String {
+        switch update {
+        case .unit: #"{"kind":"unit"}"#
+        case .alarm: #"{"kind":"alarm"}"#
+        case .alarmsChanged: #"{"kind":"alarms"}"#
+        }
+    }
+
+    private static func asset(_ text: String, type: String) -> Response {
+        Response(status: .ok, headers: [.contentType: type, .cacheControl: "no-cache"], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    private static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys]
+        return Response(status: status, headers: [.contentType: "application/json"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+    }
+}
