@@ -1,0 +1,142 @@
+import Foundation
+import Logging
+import ParkGuardCore
+import ParkGuardHub
+import PostgresNIO
+
+/// The alarm log in PostgreSQL (postgres-nio), for a district whose hub instances share one log.
+/// Same table and lifecycle as ``SQLiteAlarmLog``; migrations are numbered and recorded in
+/// `parkguard_migrations`, applied in one transaction each.
+public final class PostgresAlarmLog: AlarmLog {
+    private let client: PostgresClient
+    private let runner: Task<Void, Never>
+    private let name: String
+
+    /// Connects (the pool runs until the log is released) and migrates.
+    /// - Throws: ``AlarmLogError`` naming the server and what failed.
+    public init(host: String, port: Int, user: String, password: String?, database: String, logger: Logger) async throws {
+        name = "postgres://\(user)@\(host):\(port)/\(database)"
+        var configuration = PostgresClient.Configuration(host: host, port: port, username: user, password: password, database: database, tls: .disable)
+        configuration.options.connectTimeout = .seconds(5)
+        // The pool retries failed connections on its own; its per-attempt messages are noise
+        // next to the one error this initialiser throws or the failing queries report.
+        var background = logger
+        background.logLevel = .critical
+        let client = PostgresClient(configuration: configuration, backgroundLogger: background)
+        self.client = client
+        runner = Task { await client.run() }
+        do {
+            // A server that is not there would make the first query wait for ever.
+            try await withThrowingTaskGroup(of: Void.self) { [self] group in
+                group.addTask { try await self.migrate() }
+                group.addTask {
+                    try await Task.sleep(for: .seconds(10))
+                    throw AlarmLogError("no answer within 10 s")
+                }
+                try await group.next()
+                group.cancelAll()
+            }
+        } catch {
+            runner.cancel()
+            throw AlarmLogError("alarm log \(name): \(String(describing: error).prefix(400))")
+        }
+    }
+
+    deinit { runner.cancel() }
+
+    /// Parses `postgres://user[:password]@host[:port]/database`.
+    public static func parse(url: String) -> (host: String, port: Int, user: String, password: String?, database: String)? {
+        guard let components = URLComponents(string: url), components.scheme == "postgres" || components.scheme == "postgresql",
+              let host = components.host, !host.isEmpty, let user = components.user, !user.isEmpty else { return nil }
+        let database = String(components.path.dropFirst())
+        guard !database.isEmpty, !database.contains("/") else { return nil }
+        return (host, components.port ?? 5432, user, components.password, database)
+    }
+
+    private func migrate() async throws {
+        try await client.query("CREATE TABLE IF NOT EXISTS parkguard_migrations (version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)")
+        var applied: Set<Int> = []
+        for try await version in try await client.query("SELECT version FROM parkguard_migrations").decode(Int.self) { applied.insert(version) }
+        guard !applied.contains(1) else { return }
+        let now = Date().timeIntervalSince1970
+        try await client.withTransaction(logger: Self.quiet) { connection in
+            try await connection.query("""
+                CREATE TABLE alarm (
+                  id TEXT PRIMARY KEY, site TEXT NOT NULL, unit TEXT NOT NULL, bell TEXT NOT NULL, kind TEXT NOT NULL,
+                  seq BIGINT NOT NULL, session BIGINT NOT NULL, raised_at TEXT NOT NULL, delivered_at DOUBLE PRECISION NOT NULL,
+                  acknowledged_at DOUBLE PRECISION, acknowledged_by TEXT, cleared_at DOUBLE PRECISION, cameras TEXT NOT NULL)
+                """, logger: Self.quiet)
+            try await connection.query("CREATE INDEX alarm_delivered ON alarm (delivered_at)", logger: Self.quiet)
+            try await connection.query("CREATE INDEX alarm_bell ON alarm (site, unit, bell, cleared_at)", logger: Self.quiet)
+            try await connection.query("INSERT INTO parkguard_migrations (version, applied_at) VALUES (1, \(now))", logger: Self.quiet)
+        }
+    }
+
+    private static let quiet = Logger(label: "parkguard-hub.postgres")
+
+    public func record(_ alarm: AlarmRecord) async throws -> Bool {
+        let cameras = String(decoding: try JSONEncoder().encode(alarm.cameras), as: UTF8.self)
+        let rows = try await client.query("""
+            INSERT INTO alarm (id, site, unit, bell, kind, seq, session, raised_at, delivered_at, cameras)
+            VALUES (\(alarm.id), \(alarm.unit.site), \(alarm.unit.unit), \(alarm.bell), \(alarm.kind.rawValue), \(Int64(alarm.seq)),
+                    \(Int64(alarm.session)), \(alarm.raisedAt), \(alarm.deliveredAt.timeIntervalSince1970), \(cameras))
+            ON CONFLICT (id) DO NOTHING RETURNING id
+            """)
+        return try await count(rows) == 1
+    }
+
+    public func acknowledge(unit: UnitKey, bell: String, by: String?, at: Date) async throws -> Int {
+        try await count(client.query("""
+            UPDATE alarm SET acknowledged_at = \(at.timeIntervalSince1970), acknowledged_by = \(by)
+            WHERE site = \(unit.site) AND unit = \(unit.unit) AND bell = \(bell) AND acknowledged_at IS NULL AND cleared_at IS NULL
+              AND kind IN ('press', 'stuck', 'lineFault', 'tamper')
+            RETURNING id
+            """))
+    }
+
+    public func clear(unit: UnitKey, bell: String, at: Date) async throws -> Int {
+        try await count(client.query("""
+            UPDATE alarm SET cleared_at = \(at.timeIntervalSince1970)
+            WHERE site = \(unit.site) AND unit = \(unit.unit) AND bell = \(bell) AND cleared_at IS NULL AND acknowledged_at IS NOT NULL
+            RETURNING id
+            """))
+    }
+
+    public func alarms(since: Date, limit: Int) async throws -> [AlarmRecord] {
+        try await records(client.query("""
+            SELECT \(unescaped: Self.columns) FROM alarm WHERE delivered_at >= \(since.timeIntervalSince1970)
+            ORDER BY delivered_at, seq LIMIT \(limit)
+            """))
+    }
+
+    public func openAlarms(limit: Int) async throws -> [AlarmRecord] {
+        try await records(client.query("""
+            SELECT \(unescaped: Self.columns) FROM alarm WHERE acknowledged_at IS NULL AND cleared_at IS NULL
+              AND kind IN ('press', 'stuck', 'lineFault', 'tamper')
+            ORDER BY delivered_at DESC LIMIT \(limit)
+            """))
+    }
+
+    private static let columns = "id, site, unit, bell, kind, seq, session, raised_at, delivered_at, acknowledged_at, acknowledged_by, cleared_at, cameras"
+
+    private func count(_ rows: PostgresRowSequence) async throws -> Int {
+        var count = 0
+        for try await _ in rows { count += 1 }
+        return count
+    }
+
+    private func records(_ rows: PostgresRowSequence) async throws -> [AlarmRecord] {
+        var result: [AlarmRecord] = []
+        let decoded = rows.decode((String, String, String, String, String, Int64, Int64, String, Double, Double?, String?, Double?, String).self)
+        for try await (id, site, unit, bell, kind, seq, session, raised, delivered, acknowledged, by, cleared, cameras) in decoded {
+            guard let kind = AlarmKind(rawValue: kind) else { throw AlarmLogError("alarm \(id): unknown kind '\(kind)'") }
+            result.append(AlarmRecord(
+                id: id, unit: UnitKey(site: site, unit: unit), bell: bell, kind: kind, seq: UInt64(seq), session: UInt64(session),
+                raisedAt: raised, deliveredAt: Date(timeIntervalSince1970: delivered),
+                acknowledgedAt: acknowledged.map(Date.init(timeIntervalSince1970:)), acknowledgedBy: by,
+                clearedAt: cleared.map(Date.init(timeIntervalSince1970:)),
+                cameras: (try? JSONDecoder().decode([CameraLink].self, from: Data(cameras.utf8))) ?? []))
+        }
+        return result
+    }
+}

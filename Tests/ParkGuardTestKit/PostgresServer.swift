@@ -1,0 +1,58 @@
+import Foundation
+
+/// A real PostgreSQL server (Debian's `postgresql` package) on a free loopback port, in a data
+/// directory of its own, with a `parkguard` superuser and database, trusted on loopback.
+/// Run as the `postgres` user when the tests run as root (PostgreSQL refuses root).
+public final class PostgresServer: @unchecked Sendable {
+    // @unchecked: used from one test at a time.
+    public let port: Int
+    /// `postgres://parkguard@127.0.0.1:PORT/parkguard`
+    public let url: String
+    private let data: String
+    private let child: Child
+
+    public init(in directory: ScratchDirectory) async throws {
+        let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
+        guard let version = versions.compactMap(Int.init).max() else {
+            throw HarnessError("PostgreSQL is not installed (apt-get install postgresql)")
+        }
+        let bin = "/usr/lib/postgresql/\(version)/bin"
+        var template = Array("/tmp/parkguard-pg-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { throw HarnessError("mkdtemp failed") }
+        data = String(cString: made)
+        let asRoot = getuid() == 0
+        if asRoot { _ = try run("/bin/chown", ["postgres:postgres", data]) }
+        func asPostgres(_ arguments: [String]) -> (String, [String]) {
+            asRoot ? ("/usr/sbin/runuser", ["-u", "postgres", "--"] + arguments) : (arguments[0], Array(arguments.dropFirst()))
+        }
+        let (initdb, initArguments) = asPostgres([bin + "/initdb", "-D", data + "/db", "-U", "parkguard", "--auth=trust", "-E", "UTF8", "--no-sync"])
+        let initialised = try run(initdb, initArguments)
+        guard initialised.status == 0 else { throw HarnessError("initdb failed: \(initialised.error.suffix(500))") }
+        for _ in 0 ..< 5 {
+            let port = freePort()
+            let (postgres, arguments) = asPostgres([bin + "/postgres", "-D", data + "/db", "-p", "\(port)", "-k", data,
+                                                    "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+            let child = try Child(postgres, arguments, in: directory, name: "postgres-\(port)")
+            if try await eventually(timeout: .seconds(15), { isListening(port) || !child.process.isRunning }), child.process.isRunning {
+                let created = try run("/usr/bin/psql", ["-h", "127.0.0.1", "-p", "\(port)", "-U", "parkguard", "-d", "postgres",
+                                                        "-c", "CREATE DATABASE parkguard"])
+                guard created.status == 0 else { throw HarnessError("createdb failed: \(created.error)") }
+                self.port = port
+                self.child = child
+                url = "postgres://parkguard@127.0.0.1:\(port)/parkguard"
+                return
+            }
+            child.signal(SIGKILL)
+        }
+        throw HarnessError("PostgreSQL did not start on any of 5 free ports")
+    }
+
+    /// Stops the server (fast shutdown) and removes its data.
+    public func stop() async {
+        if let pid = (try? String(contentsOfFile: data + "/db/postmaster.pid", encoding: .utf8))?.split(separator: "\n").first.flatMap({ Int32($0) }) {
+            kill(pid, SIGINT)
+        }
+        _ = try? await child.exitStatus(within: .seconds(15))
+        try? FileManager.default.removeItem(atPath: data)
+    }
+}
