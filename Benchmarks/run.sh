@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
 config=release
 for argument in "$@"; do [[ $argument == --smoke ]] && config=debug; done
-for product in parkguardd parkguard-sim parkguard-bench; do
+for product in parkguardd parkguard-sim parkguard-hub parkguard-bench; do
   swift build -c "$config" --product "$product" 2>&1 | { grep -vE '^\[[0-9]+/[0-9]+\] ' || true; }
   [[ ${PIPESTATUS[0]} -eq 0 ]]
 done

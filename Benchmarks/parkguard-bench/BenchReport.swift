@@ -41,6 +41,7 @@ struct BenchReport: Codable {
     var idle: IdleResults?
     var cameras: CameraResults?
     var fleet: FleetResults?
+    var hub: HubIngestResults?
 
     init(machine: MachineInfo, command: String, smoke: Bool) {
         self.machine = machine
@@ -55,6 +56,7 @@ struct BenchReport: Codable {
         if let drain = outbox?.drain, drain.delivered < drain.records {
             broken.append("outbox drain delivered \(drain.delivered) of \(drain.records) alarms")
         }
+        if let hub, hub.logged < hub.messages { broken.append("the hub logged \(hub.logged) of \(hub.messages) alarms") }
         if let fleet, fleet.largestPassing == nil {
             broken.append("no fleet size passed: \(fleet.trials.first?.failure ?? "")")
         }
@@ -103,6 +105,7 @@ struct BenchReport: Codable {
         if let outage { parts += ["", outage] }
         if let cameras { parts += ["", "## Camera probes", "", cameras.markdown] }
         if let fleet { parts += ["", "## Fleet", "", fleet.markdown] }
+        if let hub { parts += ["", "## Hub ingest", "", hub.markdown] }
         return parts.joined(separator: "\n") + "\n"
     }
 }

@@ -1,7 +1,9 @@
 import FleetKit
 import Foundation
 import Logging
+import ParkGuardCore
 import ParkGuardTestKit
+import SimulatorKit
 
 /// One fleet size tried: whether every heartbeat was on time and every alarm delivered, and
 /// how long the whole fleet took to come back after the broker restarted.
@@ -23,6 +25,16 @@ struct FleetTrial: Codable {
     var fleetCPUPercent: Double
     var brokerCPUPercent: Double
     var fleetRSSKiB: Int
+    /// The hub console during the heartbeat window: /api/state (every unit, open alarms) response times.
+    var console: ConsoleProbe?
+}
+
+struct ConsoleProbe: Codable {
+    var requests: Int
+    var failures: Int
+    var unitsShown: Int
+    var p50Milliseconds: Double
+    var maxMilliseconds: Double
 }
 
 struct FleetResults: Codable {
@@ -32,13 +44,13 @@ struct FleetResults: Codable {
 
     var markdown: String {
         var lines = [
-            "| fleet units (processes) | heartbeats on time | alarms delivered / pressed (storm) | duplicates | mass reconnect | fleet CPU | broker CPU | fleet RSS | verdict |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| fleet units (processes) | heartbeats on time | alarms delivered / pressed (storm) | duplicates | mass reconnect | fleet CPU | broker CPU | fleet RSS | hub console /api/state p50 / max | verdict |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for t in trials {
             let beats = "\(t.heartbeats.onTime ? "yes" : "no") (\(t.heartbeats.received) beats, worst gap \(String(format: "%.1f", t.heartbeats.worstGap)) s / \(t.heartbeatIntervalSeconds) s)"
             let reconnect = t.massReconnectSeconds.map { String(format: "%.1f s", $0) } ?? "not complete"
-            lines.append("| \(t.units) (\(t.processes)) | \(beats) | \(t.alarmsDelivered) / \(t.presses) (\(t.stormPresses)) | \(t.duplicateAlarms) | \(reconnect) | \(String(format: "%.0f", t.fleetCPUPercent)) % | \(String(format: "%.0f", t.brokerCPUPercent)) % | \(t.fleetRSSKiB / 1024) MiB | \(t.passed ? "pass" : "fail: \(t.failure ?? "")") |")
+            lines.append("| \(t.units) (\(t.processes)) | \(beats) | \(t.alarmsDelivered) / \(t.presses) (\(t.stormPresses)) | \(t.duplicateAlarms) | \(reconnect) | \(String(format: "%.0f", t.fleetCPUPercent)) % | \(String(format: "%.0f", t.brokerCPUPercent)) % | \(t.fleetRSSKiB / 1024) MiB | \(t.console.map { String(format: "%.0f / %.0f ms (%d units shown, %d failed)", $0.p50Milliseconds, $0.maxMilliseconds, $0.unitsShown, $0.failures) } ?? "") | \(t.passed ? "pass" : "fail: \(t.failure ?? "")") |")
         }
         lines.append("")
         if let largestPassing {
@@ -51,10 +63,10 @@ struct FleetResults: Codable {
 }
 
 /// Runs fleets of growing size against a fresh broker each, until one fails.
-func fleetScale(sizes: [Int], heartbeat: Int, sim: String, scratch: ScratchDirectory, logger: Logger) async throws -> FleetResults {
+func fleetScale(sizes: [Int], heartbeat: Int, sim: String, hub: String?, scratch: ScratchDirectory, logger: Logger) async throws -> FleetResults {
     var results = FleetResults(trials: [], largestPassing: nil, massReconnectSeconds: nil)
     for size in sizes {
-        let trial = try await fleetTrial(units: size, heartbeat: heartbeat, sim: sim, scratch: scratch, logger: logger)
+        let trial = try await fleetTrial(units: size, heartbeat: heartbeat, sim: sim, hub: hub, scratch: scratch, logger: logger)
         print("fleet \(size): \(trial.passed ? "pass" : "fail: \(trial.failure ?? "")")")
         results.trials.append(trial)
         guard trial.passed else { break }
@@ -64,15 +76,26 @@ func fleetScale(sizes: [Int], heartbeat: Int, sim: String, scratch: ScratchDirec
     return results
 }
 
-private func fleetTrial(units: Int, heartbeat: Int, sim: String, scratch: ScratchDirectory, logger: Logger) async throws -> FleetTrial {
+private func fleetTrial(units: Int, heartbeat: Int, sim: String, hub: String?, scratch: ScratchDirectory, logger: Logger) async throws -> FleetTrial {
     // One process per core at least, and few enough units per process for its descriptor limit.
     let processes = max(ProcessInfo.processInfo.activeProcessorCount, (units + 3999) / 4000)
     let broker = try await Broker(in: scratch)
     defer { Task { try? await broker.stop() } }
     let site = "fleet\(units)"
     let observer = try FleetObserver(host: "127.0.0.1", port: broker.port, site: site, logger: logger)
-    try await waitUntil { observer.messageCount >= 0 }
+    // The control room's hub with its console, ingesting the whole fleet during the run.
+    var hubChild: Child?
+    if let hub {
+        hubChild = try Child(hub, ["run", "--broker", "127.0.0.1:\(broker.port)", "--db", scratch.file("\(site)-hub.sqlite"),
+                                   "--console", "127.0.0.1:0", "--client-id", "bench-console-\(site)", "--log-level", "error"],
+                             in: scratch, name: "\(site)-hub")
+    }
+    defer { hubChild?.signal(SIGTERM) }
     try await Task.sleep(for: .milliseconds(500))
+    let consolePort = hubChild.flatMap { child in
+        child.stdout.split(separator: "\n").first { $0.hasPrefix("console: http://127.0.0.1:") }
+            .flatMap { Int($0.dropFirst("console: http://127.0.0.1:".count).prefix { $0.isNumber }) }
+    }
 
     let hb = Double(heartbeat)
     let perProcess = (units + processes - 1) / processes
@@ -103,7 +126,26 @@ private func fleetTrial(units: Int, heartbeat: Int, sim: String, scratch: Scratc
     _ = try? await waitUntil(timeout: .seconds(Int(ramp) + 30)) { observer.onlineCount >= units }
     let windowStart = max(observer.now, started + ramp + 2) + hb / 2
     let windowEnd = started + ramp + window
-    while observer.now < windowEnd { try await Task.sleep(for: .milliseconds(200)) }
+    var consoleTimes: [Double] = []
+    var consoleFailures = 0
+    var unitsShown = 0
+    while observer.now < windowEnd {
+        if let consolePort {
+            let start = ContinuousClock.now
+            if let (status, body) = try? await ControlClient.request(host: "127.0.0.1", port: consolePort, method: "GET", path: "/api/state"), status == 200 {
+                consoleTimes.append(Double((ContinuousClock.now - start).nanoseconds) / 1e6)
+                struct State: Decodable { var units: [Unit]; struct Unit: Decodable { var online: Bool } }
+                unitsShown = (try? JSONDecoder().decode(State.self, from: Data(body.utf8)))?.units.count ?? unitsShown
+            } else {
+                consoleFailures += 1
+            }
+        }
+        try await Task.sleep(for: .seconds(1))
+    }
+    let console = consolePort.map { _ in
+        ConsoleProbe(requests: consoleTimes.count + consoleFailures, failures: consoleFailures, unitsShown: unitsShown,
+                     p50Milliseconds: percentile(consoleTimes, 0.5), maxMilliseconds: consoleTimes.max() ?? 0)
+    }
     let rss = pids.map { residentKiB(pid: $0) }.reduce(0, +)  // all shards, at the end of the window
     var ticksBroker = (broker.pid.map(cpuTicks) ?? 0) - brokerAtStart
 
@@ -155,5 +197,5 @@ private func fleetTrial(units: Int, heartbeat: Int, sim: String, scratch: Scratc
                       heartbeatIntervalSeconds: heartbeat, presses: pressed.values.reduce(0, +),
                       stormPresses: reports.reduce(0) { $0 + $1.stormPresses }, alarmsDelivered: delivered.values.reduce(0, +),
                       alarmsMissing: missing, duplicateAlarms: observer.duplicateAlarms, massReconnectSeconds: reconnect,
-                      fleetCPUPercent: fleetCPU, brokerCPUPercent: brokerCPU, fleetRSSKiB: rss)
+                      fleetCPUPercent: fleetCPU, brokerCPUPercent: brokerCPU, fleetRSSKiB: rss, console: console)
 }

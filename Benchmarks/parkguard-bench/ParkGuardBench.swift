@@ -60,6 +60,9 @@ struct ParkGuardBench: AsyncParsableCommand {
     @Option(help: "Heartbeat interval of the fleet's units, seconds.")
     var fleetHeartbeat = 30
 
+    @Option(help: "Alarms for the hub ingest figure (0 skips it).")
+    var hubMessages = 20000
+
     @Option(help: "Write the results as JSON here.")
     var json: String?
 
@@ -87,7 +90,7 @@ struct ParkGuardBench: AsyncParsableCommand {
         if smoke {
             options.presses = 200; options.baseline = 200; options.outboxRecords = 1000; options.drainRecords = 200
             options.outageSeconds = 0; options.idleSeconds = 3; options.cameras = 4; options.cameraInterval = 1
-            options.cameraSeconds = 3; options.fleetSizes = "20"; options.fleetHeartbeat = 2
+            options.cameraSeconds = 3; options.fleetSizes = "20"; options.fleetHeartbeat = 2; options.hubMessages = 500
         }
         try await options.measureAll()
     }
@@ -159,8 +162,14 @@ struct ParkGuardBench: AsyncParsableCommand {
                                                        scratch: scratch, brokerPort: port, logger: logger)
             print("\n" + report.cameras!.markdown)
         }
+        if hubMessages > 0 {
+            report.hub = try await hubIngest(messages: hubMessages, hub: dir + "/parkguard-hub", scratch: scratch, brokerPort: port, logger: logger)
+            print("\n" + report.hub!.markdown)
+        }
         if let sizes = parsedFleetSizes, !sizes.isEmpty {
-            report.fleet = try await fleetScale(sizes: sizes, heartbeat: fleetHeartbeat, sim: dir + "/parkguard-sim", scratch: scratch, logger: logger)
+            let hub = FileManager.default.isExecutableFile(atPath: dir + "/parkguard-hub") ? dir + "/parkguard-hub" : nil
+            report.fleet = try await fleetScale(sizes: sizes, heartbeat: fleetHeartbeat, sim: dir + "/parkguard-sim", hub: hub,
+                                                scratch: scratch, logger: logger)
             print("\n" + report.fleet!.markdown)
         }
     }
