@@ -98,6 +98,8 @@ struct BenchReport: Codable {
             "## Targets",
             "",
             targets,
+            "",
+            "Where a target is missed, what dominates and what would close the gap: [performance-notes.md](performance-notes.md).",
         ]
         if let latency { parts += ["", "## Press to subscriber", "", latency.markdown] }
         if let idle { parts += ["", "## Idle cost", "", idle.markdown] }

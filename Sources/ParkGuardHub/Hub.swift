@@ -35,7 +35,6 @@ public actor Hub: Service {
     private var core = HubCore()
     private var watchers: [UUID: AsyncStream<HubUpdate>.Continuation] = [:]
     private var pendingCommands: [String: CheckedContinuation<CommandOutcome, Never>] = [:]
-    private var ingestStarted: ContinuousClock.Instant?
 
     public init(settings: HubSettings, log: any AlarmLog, logger: Logger) throws {
         self.settings = settings
@@ -78,7 +77,6 @@ public actor Hub: Service {
     }
 
     private func ingest(_ message: MQTTMessage) async {
-        if ingestStarted == nil { ingestStarted = .now }
         let now = Date()
         for action in core.ingest(topic: message.topic, payload: message.payload, retained: message.retained, at: now) {
             await perform(action)
