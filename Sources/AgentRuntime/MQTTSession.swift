@@ -90,12 +90,17 @@ struct Heartbeat: Service {
         }
     }
 
+    /// Beats on a fixed schedule (each deadline one interval after the previous one), so the time
+    /// spent building and handing over a heartbeat does not stretch the interval; after a stall
+    /// (a suspended VM, an overloaded host) it starts a new schedule instead of bursting.
     private func beat() async throws {
         var synced = SystemClock.clockSynced()
         var reportedDrops = TelemetryPayload.Drops()
+        let lead = min(interval / 2, .seconds(2))
+        var due = ContinuousClock.now + lead
         while true {
             await publisher.probeRoundTrip()
-            try await Task.sleep(for: min(interval / 2, .seconds(2)))
+            try await Task.sleep(until: due, clock: .continuous)
             let message = await telemetry()
             await publisher.send(message)
             let drops = await publisher.figures().drops
@@ -109,7 +114,9 @@ struct Heartbeat: Service {
             let nowSynced = SystemClock.clockSynced()
             if nowSynced, !synced { await controller.announce(.clockSynced, "the wall clock is synchronised") }
             synced = nowSynced
-            try await Task.sleep(for: interval - min(interval / 2, .seconds(2)))
+            due = due + interval
+            if due < ContinuousClock.now + lead { due = ContinuousClock.now + lead }
+            try await Task.sleep(until: due - lead, clock: .continuous)
         }
     }
 

@@ -35,22 +35,36 @@ public struct HarnessError: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
-/// A free TCP port on loopback (bound, read, released; callers retry on a lost race).
+/// A free TCP port on loopback, below the kernel's ephemeral range (bound, released; callers
+/// retry on a lost race). Ports the kernel hands out itself are ephemeral ones, which any
+/// outgoing connection of a parallel test (a fleet holds hundreds) may take as its local port
+/// before the server that was meant to listen there binds it.
 public func freePort() -> Int {
+    let range = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))?
+        .split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).first.flatMap { Int($0) } ?? 32768
+    let below = max(1025, range - 12000) ..< max(1026, range)
+    for _ in 0 ..< 200 {
+        let port = Int.random(in: below)
+        if bindLoopback(port: port) != nil { return port }
+    }
+    return bindLoopback(port: 0) ?? 0
+}
+
+/// Binds 127.0.0.1:`port` (0: the kernel picks), releases it, and returns the port bound.
+private func bindLoopback(port: Int) -> Int? {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
+    address.sin_port = UInt16(port).bigEndian
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) {
+    let bound = withUnsafeMutablePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-            bind(fd, pointer, length)
-            return getsockname(fd, pointer, &length)
+            bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
         }
     }
-    return Int(UInt16(bigEndian: address.sin_port))
+    return bound ? Int(UInt16(bigEndian: address.sin_port)) : nil
 }
 
 /// Whether something accepts TCP connections on 127.0.0.1:`port`.
