@@ -2,7 +2,8 @@
 # Reproduces docs/performance.md: builds the daemon, the simulator and the harness in release
 # mode, sets up the mqtt-io peer (a venv from PyPI, cached in ~/.cache/parkguard-bench), and
 # runs parkguard-bench, which starts its own mosquitto on a free loopback port and writes
-# docs/performance.md and docs/performance.json. Takes about 20 minutes on 2 cores.
+# docs/performance.md and docs/performance.json. Takes about 20 minutes on 2 cores, plus the first
+# release build (several minutes).
 #
 #   Benchmarks/run.sh                     the full run (10,000 presses, 60 s idle, fleets up to 15,000)
 #   Benchmarks/run.sh --smoke             every benchmark for seconds (CI); debug build, writes .build/bench-smoke.*

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 // Shared by the integration tests and the benchmarks: real processes, free loopback ports.
 
@@ -35,6 +36,10 @@ public struct HarnessError: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
+/// Ports this process has handed out: random picks must not repeat (two servers of one test, or
+/// of two parallel tests, would otherwise get the same port now and then).
+private let handedOut = Mutex<Set<Int>>([])
+
 /// A free TCP port on loopback, below the kernel's ephemeral range (bound, released; callers
 /// retry on a lost race). Ports the kernel hands out itself are ephemeral ones, which any
 /// outgoing connection of a parallel test (a fleet holds hundreds) may take as its local port
@@ -45,6 +50,7 @@ public func freePort() -> Int {
     let below = max(1025, range - 12000) ..< max(1026, range)
     for _ in 0 ..< 200 {
         let port = Int.random(in: below)
+        guard handedOut.withLock({ $0.insert(port).inserted }) else { continue }
         if bindLoopback(port: port) != nil { return port }
     }
     return bindLoopback(port: 0) ?? 0
