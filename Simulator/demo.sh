@@ -19,6 +19,9 @@ work=$(mktemp -d /tmp/parkguard-demo-XXXXXX)
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  # The first half of the subscriber pipeline (mosquitto_sub) is not in pids, and with the broker
+  # gone it would retry for ever without writing, so it never sees SIGPIPE: end every child.
+  pkill -P $$ 2>/dev/null || true
   wait 2>/dev/null || true
   rm -rf "$work"
 }
