@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """The hub console in headless Chromium with a large fleet: how long the page takes to show every
 unit, how long one refresh (fetch /api/state + render) takes, and how long a press takes to appear
 as an open alarm while the fleet keeps running.

@@ -125,7 +125,8 @@ enum ConsoleAssets {
         list.append(li);
       }
       $('no-alarms').hidden = alarms.length > 0;
-      $('alarm-count').textContent = alarms.length;
+      // The hub sends the newest 500 open alarms; more are in the log (parkguard-hub alarms --open).
+      $('alarm-count').textContent = alarms.length >= 500 ? '500+' : alarms.length;
       $('alarm-count').classList.toggle('hot', alarms.length > 0);
       document.title = (alarms.length ? '(' + alarms.length + ') ' : '') + 'ParkGuard control room';
       if (fresh) beep();
