@@ -104,11 +104,13 @@ public final class FleetObserver: Sendable {
 
     /// Heartbeats over `from ..< to` against the interval: every unit in `units` must show no gap
     /// longer than `interval + tolerance` (the window's edges count as beats) and at least
-    /// `floor(window / interval)` beats.
+    /// `floor(window / (interval + tolerance))` beats.
     public func heartbeatVerdict(units: [String], from: Double, to: Double, interval: Double, tolerance: Double) -> HeartbeatVerdict {
         state.withLock { state in
             var verdict = HeartbeatVerdict(units: units.count, received: 0, lateUnits: 0, missingUnits: 0, worstGap: 0)
-            let expected = Int((to - from) / interval)
+            // As many beats as fit when each may come up to `tolerance` late (the gap check above
+            // is the real test; this only catches a unit that fell silent at the window's end).
+            let expected = Int((to - from) / (interval + tolerance))
             for unit in units {
                 let beats = (state.heartbeats[unit] ?? []).filter { $0 >= from && $0 < to }
                 verdict.received += beats.count
