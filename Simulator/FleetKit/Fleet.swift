@@ -223,11 +223,6 @@ public struct FleetError: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
-/// Runs `body` until graceful shutdown, which ends it normally.
-func untilGracefulShutdown(_ body: @escaping @Sendable () async throws -> Void) async throws {
-    do { try await cancelWhenGracefulShutdown(body) } catch is CancellationError {}
-}
-
 /// Every unit holds a few descriptors (its broker socket and libmosquitto's wake-up socket pair,
 /// its outbox): raise the soft limit to the hard one, and the hard one too where allowed.
 func raiseOpenFileLimit() -> Int {

@@ -227,6 +227,6 @@ public struct ControlAPI: Service {
 
 /// Runs `body` until graceful shutdown; the shutdown ends it normally rather than as a failure
 /// that would cancel the whole service group.
-func untilGracefulShutdown(_ body: @escaping @Sendable () async throws -> Void) async throws {
+public func untilGracefulShutdown(_ body: @escaping @Sendable () async throws -> Void) async throws {
     do { try await cancelWhenGracefulShutdown(body) } catch is CancellationError {}
 }

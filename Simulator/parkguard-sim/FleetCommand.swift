@@ -2,6 +2,7 @@ import ArgumentParser
 import FleetKit
 import Foundation
 import Logging
+import ParkGuardCore
 
 /// `parkguard-sim fleet`: N real agents in one process against one broker.
 struct FleetCommand: AsyncParsableCommand {
@@ -81,11 +82,7 @@ struct FleetCommand: AsyncParsableCommand {
         guard Logger.Level(rawValue: unitLogLevel) != nil else { throw ValidationError("--unit-log-level: unknown level '\(unitLogLevel)'") }
     }
 
-    private var brokerEndpoint: (String, Int)? {
-        guard let colon = broker.lastIndex(of: ":"), let port = Int(broker[broker.index(after: colon)...]),
-              (1 ... 65535).contains(port), colon > broker.startIndex else { return nil }
-        return (String(broker[..<colon]), port)
-    }
+    private var brokerEndpoint: (host: String, port: Int)? { HostPort.parse(broker) }
 
     func run() async throws {
         LoggingSystem.bootstrap { label in

@@ -28,11 +28,10 @@ struct BrokerOptions: ParsableArguments {
     var clientId: String?
 
     func settings() throws -> MQTTSettings {
-        guard let colon = broker.lastIndex(of: ":"), let port = Int(broker[broker.index(after: colon)...]), (1 ... 65535).contains(port),
-              colon > broker.startIndex else {
+        guard let (host, port) = HostPort.parse(broker) else {
             throw ValidationError("--broker must be host:port, like 127.0.0.1:1883; got '\(broker)'")
         }
-        return MQTTSettings(host: String(broker[..<colon]), port: port, clientID: clientId ?? "parkguard-hub-\(getpid())",
+        return MQTTSettings(host: host, port: port, clientID: clientId ?? "parkguard-hub-\(getpid())",
                             reconnectInitial: .milliseconds(500), reconnectMax: .seconds(10), maxInflight: 100)
     }
 }
@@ -111,11 +110,7 @@ func openLog(_ db: String, logger: Logger) async throws -> any AlarmLog {
     }
 }
 
-func consoleAddress(_ text: String) -> (String, Int)? {
-    guard let colon = text.lastIndex(of: ":"), colon > text.startIndex, let port = Int(text[text.index(after: colon)...]),
-          (0 ... 65535).contains(port) else { return nil }
-    return (String(text[..<colon]), port)
-}
+func consoleAddress(_ text: String) -> (String, Int)? { HostPort.parse(text, ports: 0 ... 65535) }
 
 /// Prints the hub's counters every `interval` seconds, as one JSON object per line on stdout:
 /// the time, messages per second since the previous line, and the counts so far.
