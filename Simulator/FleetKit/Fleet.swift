@@ -25,6 +25,10 @@ public struct FleetReport: Codable, Sendable {
     /// CPU time (user + system) of the whole fleet process, and its peak resident memory.
     public var cpuSeconds: Double
     public var peakRSSKiB: Int
+    /// Alarms the units still held when they shut down (queued, in flight or awaiting a
+    /// receipt), and how long the settle phase waited for that to reach 0.
+    public var alarmsOutstandingAtEnd: Int?
+    public var settleSeconds: Double?
 }
 
 /// N real agents in one process: each unit is an ``AgentInstance`` assembled from its own
@@ -36,6 +40,8 @@ public final class Fleet: Sendable {
     private let logger: Logger
     private let chips: [VirtualChip]
     private let tally = Mutex(Tally())
+    private let instances = Mutex<[AgentInstance]>([])
+    private let settled = Mutex<(outstanding: Int, seconds: Double)?>(nil)
 
     private struct Tally {
         var started = 0
@@ -75,7 +81,7 @@ public final class Fleet: Sendable {
         let ramp = Duration.milliseconds(Int(plan.rampSeconds * 1000))
         let units = UnitStarter(fleet: self, configs: configs, network: network, ramp: ramp)
         let presses = PressDriver(fleet: self, ramp: ramp)
-        let timer = FleetTimer(duration: ramp + .milliseconds(Int(plan.durationSeconds * 1000)))
+        let timer = FleetTimer(fleet: self, duration: ramp + .milliseconds(Int(plan.durationSeconds * 1000)))
         let group = ServiceGroup(configuration: .init(
             services: [
                 .init(service: CameraServers(cameras: cameras, logger: logger), successTerminationBehavior: .ignore),
@@ -94,9 +100,11 @@ public final class Fleet: Sendable {
             var byUnit: [String: Int] = [:]
             for (index, count) in tally.presses.enumerated() where count > 0 { byUnit[plan.unitID(local: index)] = count }
             let rampTaken = tally.firstStart.flatMap { first in tally.lastStart.map { Double((first.duration(to: $0)).milliseconds) / 1000 } } ?? 0
+            let settle = settled.withLock { $0 }
             return FleetReport(units: plan.units, started: tally.started, startFailures: Array(tally.failures.prefix(5)),
                                presses: tally.presses.reduce(0, +), stormPresses: tally.stormPresses, pressesByUnit: byUnit,
-                               rampSeconds: rampTaken, openFileLimit: fileLimit, cpuSeconds: cpu, peakRSSKiB: usage.ru_maxrss)
+                               rampSeconds: rampTaken, openFileLimit: fileLimit, cpuSeconds: cpu, peakRSSKiB: usage.ru_maxrss,
+                               alarmsOutstandingAtEnd: settle?.outstanding, settleSeconds: settle?.seconds)
         }
     }
 
@@ -139,6 +147,7 @@ public final class Fleet: Sendable {
         let environment = AgentEnvironment(network: network, openBackend: { InProcessGPIO(chip: chip, consumer: consumer) },
                                            shutdownSignals: [])
         let instance = try await Agent.assemble(config: config, logger: unitLogger, environment: environment)
+        instances.withLock { $0.append(instance) }
         tally.withLock { tally in
             tally.started += 1
             let now = ContinuousClock.now
@@ -208,11 +217,32 @@ public final class Fleet: Sendable {
         }
     }
 
-    /// Ends the run after its duration.
+    /// Alarms every running unit still holds.
+    func alarmsOutstanding() async -> Int {
+        var total = 0
+        for instance in instances.withLock({ $0 }) { total += await instance.alarmsOutstanding() }
+        return total
+    }
+
+    /// Ends the run after its duration, and after the settle phase: until no unit holds an
+    /// alarm (every one receipted), or `settleSeconds` have passed.
     private struct FleetTimer: Service {
+        let fleet: Fleet
         let duration: Duration
         func run() async throws {
-            try await untilGracefulShutdown { try await Task.sleep(for: duration) }
+            try await untilGracefulShutdown { [fleet] in
+                try await Task.sleep(for: duration)
+                guard fleet.plan.settleSeconds > 0 else { return }
+                let start = ContinuousClock.now
+                let deadline = start + .milliseconds(Int(fleet.plan.settleSeconds * 1000))
+                var outstanding = await fleet.alarmsOutstanding()
+                while outstanding > 0, ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(250))
+                    outstanding = await fleet.alarmsOutstanding()
+                }
+                let seconds = Double(start.duration(to: .now).milliseconds) / 1000
+                fleet.settled.withLock { $0 = (outstanding, seconds) }
+            }
         }
     }
 }

@@ -30,6 +30,12 @@ public struct FleetPlan: Sendable, Codable {
     public var seed: UInt64
     /// Log level of every unit's logger.
     public var unitLogLevel: String
+    /// What retires the units' alarms (`receipt` or `puback`), and the receipt timeouts.
+    public var retireOn: String = "receipt"
+    public var receiptTimeoutMilliseconds: Int = 10_000
+    public var receiptTimeoutMaxMilliseconds: Int = 120_000
+    /// After the run, wait up to this long for every unit to hold no alarm (all receipted).
+    public var settleSeconds: Double = 0
 
     public init(units: Int, firstUnit: Int = 0, site: String = "fleet", brokerHost: String = "127.0.0.1", brokerPort: Int, stateDirectory: String,
                 rampSeconds: Double? = nil, heartbeatSeconds: Int = 30, cameras: Int = 16, cameraIntervalSeconds: Int = 300,
@@ -95,6 +101,7 @@ public struct FleetPlan: Sendable, Codable {
         outputs:
           - {id: strobe, role: strobe, line: 20, duration: 1s}
         heartbeatInterval: \(heartbeatSeconds)s
+        delivery: {retireOn: \(retireOn), receiptTimeout: \(receiptTimeoutMilliseconds)ms, receiptTimeoutMax: \(receiptTimeoutMaxMilliseconds)ms}
         stateDirectory: \(stateDirectory)/\(unit)
         logLevel: \(unitLogLevel)
         \(cameraBlock)

@@ -69,6 +69,18 @@ struct FleetCommand: AsyncParsableCommand {
     @Option(help: "Also write the report here.")
     var report: String?
 
+    @Option(help: "What retires the units' alarms: receipt (the hub's receipt, the default) or puback (the broker's, for runs without a hub).")
+    var retireOn = "receipt"
+
+    @Option(help: "Seconds a unit waits for a receipt before publishing an alarm again (doubling up to --receipt-timeout-max).")
+    var receiptTimeout = 10.0
+
+    @Option(help: "Longest wait for a receipt between two publications of an alarm, seconds.")
+    var receiptTimeoutMax = 120.0
+
+    @Option(help: "After the run, wait up to this many seconds until no unit holds an alarm (all receipted); 0: do not wait.")
+    var settle = 0.0
+
     func validate() throws {
         guard (1 ... 100_000).contains(units) else { throw ValidationError("--units must be from 1 to 100000") }
         guard (0 ... 99_999).contains(firstUnit) else { throw ValidationError("--first-unit must be from 0 to 99999") }
@@ -80,6 +92,12 @@ struct FleetCommand: AsyncParsableCommand {
         guard (0 ... 1).contains(stormFraction) else { throw ValidationError("--storm-fraction must be from 0 to 1") }
         guard duration >= 0 else { throw ValidationError("--duration must not be negative") }
         guard Logger.Level(rawValue: unitLogLevel) != nil else { throw ValidationError("--unit-log-level: unknown level '\(unitLogLevel)'") }
+        guard retireOn == "receipt" || retireOn == "puback" else { throw ValidationError("--retire-on must be receipt or puback") }
+        guard (1 ... 600).contains(receiptTimeout) else { throw ValidationError("--receipt-timeout must be from 1 to 600 seconds") }
+        guard receiptTimeoutMax >= receiptTimeout, receiptTimeoutMax <= 3600 else {
+            throw ValidationError("--receipt-timeout-max must be from --receipt-timeout to 3600 seconds")
+        }
+        guard (0 ... 86_400).contains(settle) else { throw ValidationError("--settle must be from 0 to 86400 seconds") }
     }
 
     private var brokerEndpoint: (host: String, port: Int)? { HostPort.parse(broker) }
@@ -96,10 +114,14 @@ struct FleetCommand: AsyncParsableCommand {
         let directory = stateDir ?? NSTemporaryDirectory() + "parkguard-fleet-\(getpid())"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { if temporary { try? FileManager.default.removeItem(atPath: directory) } }
-        let plan = FleetPlan(units: units, firstUnit: firstUnit, site: site, brokerHost: host, brokerPort: port, stateDirectory: directory, rampSeconds: ramp,
+        var plan = FleetPlan(units: units, firstUnit: firstUnit, site: site, brokerHost: host, brokerPort: port, stateDirectory: directory, rampSeconds: ramp,
                              heartbeatSeconds: heartbeat, cameras: cameras, cameraIntervalSeconds: cameraInterval, pressRate: rate,
                              stormAfterSeconds: stormAfter, stormFraction: stormFraction,
                              durationSeconds: duration == 0 ? Double(Int32.max) : duration, drainSeconds: drain, seed: seed, unitLogLevel: unitLogLevel)
+        plan.retireOn = retireOn
+        plan.receiptTimeoutMilliseconds = Int(receiptTimeout * 1000)
+        plan.receiptTimeoutMaxMilliseconds = Int(receiptTimeoutMax * 1000)
+        plan.settleSeconds = settle
         logger.notice("fleet starting", metadata: ["units": "\(units)", "broker": "\(broker)", "ramp": "\(plan.rampSeconds)s"])
         let result: FleetReport
         do {

@@ -56,6 +56,10 @@ public struct AgentInstance: Service {
     let group: ServiceGroup
     let finish: @Sendable () -> Void
     let logger: Logger
+    let publisher: Publisher
+
+    /// Alarms this unit still holds for delivery (queued, in flight, or awaiting the hub's receipt).
+    public func alarmsOutstanding() async -> Int { await publisher.alarmsOutstanding }
 
     public func run() async throws {
         do {
@@ -117,13 +121,13 @@ public enum Agent {
         let (outbox, recovery) = Outbox.open(path: config.outbox.path, logger: logger) { faultSink.yield($0) }
         let publisher = Publisher(client: client, topics: topics, clock: clock, maxInflight: broker.maxInflight,
                                   maxQueued: config.outbox.maxRecords, maxBytes: config.outbox.maxBytes, outbox: outbox,
-                                  protocolName: broker.protocolVersion.rawValue, logger: logger)
+                                  protocolName: broker.protocolVersion.rawValue, delivery: config.delivery, logger: logger)
         // What a previous run left unsent goes out first, in its original order.
         await publisher.restore(recovery.messages.compactMap { Outgoing(id: $0.id, restoring: $0.message) })
         let cameraHealth = CameraHealthBoard()
         let controller = AgentController(config: config, clock: clock, publisher: publisher, store: store,
                                          version: ParkGuardVersion.current, bootID: bootID, cameraHealth: cameraHealth, logger: logger)
-        await publisher.setOnConnect { await controller.retainedSnapshot() }
+        await publisher.setOnConnect { awaiting in await controller.retainedSnapshot(awaitingReceipt: awaiting) }
         let inbox = AgentInbox()
         let notifier = SystemdNotifier()
         let gpio = config.gpio
@@ -168,7 +172,7 @@ public enum Agent {
             notifier.notify("STOPPING=1")
             faultSink.finish()
             outbox.close()
-        }, logger: logger)
+        }, logger: logger, publisher: publisher)
     }
 
     /// Reports what opening the outbox found on `event`.

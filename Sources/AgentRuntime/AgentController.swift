@@ -163,7 +163,9 @@ public actor AgentController {
                                                     session: store.session, stamp: stamp),
                                        topic: topics.event, qos: 1, retain: false, kind: .event))
         case .rebirth:
-            for message in retainedSnapshot() { await publisher.send(message) }
+            for message in retainedSnapshot(awaitingReceipt: await publisher.awaitingReceipt) { await publisher.send(message) }
+            // Whatever awaits a receipt goes again: the hub saw a gap and may have lost it.
+            await publisher.resendAwaiting()
             payload = CommandResultPayload(command: name, correlationID: correlationID, stamp: stamp)
         }
         return .json(payload, topic: topics.commandResult(name), qos: 1, retain: false, kind: .result, correlationData: correlationData)
@@ -227,9 +229,9 @@ public actor AgentController {
     // MARK: Publishing
 
     /// Status `online`, every retained bell state and camera health, for each CONNACK and for `rebirth`.
-    public func retainedSnapshot() -> [Outgoing] {
+    public func retainedSnapshot(awaitingReceipt: Int? = nil) -> [Outgoing] {
         let stamp = clock.stamp()
-        var messages: [Outgoing] = [statusMessage(online: true, stamp: stamp)]
+        var messages: [Outgoing] = [statusMessage(online: true, stamp: stamp, awaitingReceipt: awaitingReceipt)]
         for id in bellOrder {
             guard let machine = bells[id] else { continue }
             messages.append(.json(BellStatePayload(bell: id, state: machine.state, stamp: stamp),
@@ -239,10 +241,30 @@ public actor AgentController {
     }
 
     /// The `status` message; offline with `reason` for the Last Will and clean shutdown.
-    public nonisolated func statusMessage(online: Bool, stamp: Stamp, reason: String? = nil, session: UInt64? = nil) -> Outgoing {
-        .json(StatusPayload(online: online, site: config.site, unit: config.unit, version: version, bootID: bootID,
-                            session: session ?? store.session, stamp: stamp, reason: reason),
-              topic: topics.status, qos: 1, retain: true, kind: .retainedState)
+    public nonisolated func statusMessage(online: Bool, stamp: Stamp, reason: String? = nil, session: UInt64? = nil,
+                                          awaitingReceipt: Int? = nil) -> Outgoing {
+        var payload = StatusPayload(online: online, site: config.site, unit: config.unit, version: version, bootID: bootID,
+                                    session: session ?? store.session, stamp: stamp, reason: reason)
+        payload.awaitingReceipt = awaitingReceipt
+        return .json(payload, topic: topics.status, qos: 1, retain: true, kind: .retainedState)
+    }
+
+    /// Announces what the publisher noticed about receipts (overdue, finally received).
+    public func announce(_ notices: [ReceiptNotice]) async {
+        for notice in notices {
+            let seconds = Double(notice.waited.milliseconds) / 1000
+            var data = ["id": notice.alarmID, "waitedSeconds": String(format: "%.1f", seconds)]
+            data["seq"] = notice.seq.map(String.init)
+            data["bell"] = notice.bell
+            switch notice.kind {
+            case .overdue:
+                logger.error("alarm still awaits the hub's receipt", metadata: ["id": "\(notice.alarmID)", "waited": "\(data["waitedSeconds"]!) s"])
+                await announce(.receiptOverdue, "alarm \(notice.alarmID) has waited \(data["waitedSeconds"]!) s for the hub's receipt", data: data)
+            case .received:
+                logger.notice("overdue alarm receipted", metadata: ["id": "\(notice.alarmID)", "waited": "\(data["waitedSeconds"]!) s"])
+                await announce(.receiptReceived, "alarm \(notice.alarmID) was receipted after \(data["waitedSeconds"]!) s", data: data)
+            }
+        }
     }
 
     /// Publishes an `event`.

@@ -42,6 +42,29 @@ final class CommandAuthenticator: @unchecked Sendable {
         required.contains(name) || (!keys.isEmpty && SignedCommand.isEnvelope(payload))
     }
 
+    /// Whether receipts must be signed: wherever hub keys are configured, so that whoever can
+    /// publish on this unit's command topic cannot retire its alarms with a forged receipt.
+    var requiresSignedReceipts: Bool { !keys.isEmpty }
+
+    /// The inner payload of a verified receipt. A receipt is idempotent (it can only retire
+    /// alarms by their unique ids), so a replay is harmless: no freshness counter is kept for
+    /// receipts, which also lets several hub instances sign them with one key.
+    /// - Throws: ``CommandError`` naming what failed.
+    func openReceipt(_ payload: [UInt8]) throws(CommandError) -> [UInt8] {
+        guard SignedCommand.isEnvelope(payload) else {
+            throw CommandError(field: "sig", "receipts must be signed by the hub on this unit (commands.hubKeys is set)")
+        }
+        let command = try SignedCommand.parse(payload, maxBytes: Receipt.maxPayloadBytes * 2)
+        guard let key = keys[command.hub] else { throw CommandError(field: "hub", "'\(command.hub)' is not a hub this unit knows") }
+        guard let signature = try? P256.Signing.ECDSASignature(derRepresentation: command.signature),
+              key.isValidSignature(signature, for: command.signedBytes) else {
+            throw CommandError(field: "sig", "does not verify with hub '\(command.hub)''s key")
+        }
+        guard command.unit == unit else { throw CommandError(field: "signed.unit", "is for '\(command.unit.prefix(70))', not this unit (\(unit))") }
+        guard command.command == "receipt" else { throw CommandError(field: "signed.command", "says '\(command.command.prefix(32))' but came on cmd/receipt") }
+        return command.payload
+    }
+
     /// The inner payload of a verified command.
     /// - Throws: ``CommandError`` naming what failed; nothing is recorded then.
     func open(name: String, payload: [UInt8]) throws(CommandError) -> [UInt8] {

@@ -20,9 +20,20 @@ struct MQTTSession: Service {
     func run() async throws {
         client.start()
         await withGracefulShutdownHandler {
-            for await event in client.events {
-                guard let message = await publisher.handle(event) else { continue }
-                await dispatch(message)
+            await withTaskGroup(of: Void.self) { group in
+                // Alarms whose receipt is overdue go again; overdue ones are announced.
+                group.addTask { [publisher, controller] in
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .seconds(1))
+                        let notices = await publisher.tickReceipts()
+                        if !notices.isEmpty { await controller.announce(notices) }
+                    }
+                }
+                for await event in client.events {
+                    guard let message = await publisher.handle(event) else { continue }
+                    await dispatch(message)
+                }
+                group.cancelAll()
             }
         } onGracefulShutdown: { [publisher, controller, clock] in
             Task {
@@ -43,6 +54,10 @@ struct MQTTSession: Service {
                                                          correlationData: message.correlationData))
             return
         }
+        if name == "receipt" {
+            await receive(message)
+            return
+        }
         do {
             var payload = message.payload
             if let authenticator, authenticator.applies(to: name, payload: payload) {
@@ -52,6 +67,27 @@ struct MQTTSession: Service {
             inbox.post(.command(command, correlationData: message.correlationData))
         } catch {
             await publisher.send(await controller.refuse(name: name, error: error, correlationData: message.correlationData))
+        }
+    }
+}
+
+extension MQTTSession {
+    /// A receipt from the hub: verified where hub keys are set, validated, then handed to the
+    /// publisher, which retires the alarms it names. A refused receipt retires nothing and is
+    /// answered on `cmd/receipt/result`.
+    private func receive(_ message: MQTTMessage) async {
+        do {
+            var payload = message.payload
+            if let authenticator, authenticator.requiresSignedReceipts || SignedCommand.isEnvelope(payload) {
+                payload = try authenticator.openReceipt(payload)
+            }
+            let receipt = try Receipt.parse(payload)
+            let notices = await publisher.receipt(receipt.ids)
+            if !notices.isEmpty { await controller.announce(notices) }
+        } catch {
+            logger.warning("receipt refused", metadata: ["topic": "\(message.topic)", "field": "\(error.field ?? "-")", "error": "\(error.message)"])
+            await publisher.receiptRefused()
+            await publisher.send(await controller.refuse(name: "receipt", error: error, correlationData: message.correlationData))
         }
     }
 }
@@ -128,7 +164,7 @@ struct Heartbeat: Service {
             stamp: clock.stamp(), session: await controller.session, uptimeSeconds: stats.uptimeSeconds,
             agentUptimeSeconds: UInt64(max(0, started.duration(to: now).components.seconds)),
             outboxDepth: figures.depth, outboxBytes: figures.bytes, drops: figures.drops,
-            brokerRttMs: figures.rtt.map { Double($0.nanoseconds) / 1e6 }, link: figures.link)
+            brokerRttMs: figures.rtt.map { Double($0.nanoseconds) / 1e6 }, link: figures.link, receipts: figures.receipts)
         payload.load1 = stats.load?.0
         payload.load5 = stats.load?.1
         payload.load15 = stats.load?.2

@@ -100,12 +100,32 @@ enum PayloadEncoder {
     }
 }
 
+/// Something about receipts the agent announces on `event`.
+public struct ReceiptNotice: Sendable, Equatable {
+    public enum Kind: Sendable, Equatable {
+        /// Waited longer than `delivery.receiptOverdue`.
+        case overdue
+        /// Receipted after having been announced overdue.
+        case received
+    }
+    public var kind: Kind
+    public var alarmID: String
+    public var seq: UInt64?
+    public var bell: String?
+    public var waited: Duration
+}
+
 /// Owns the queue in front of libmosquitto: decides what is handed to the library and when,
-/// tracks every QoS 1 message until its PUBACK, and counts every drop.
+/// tracks every QoS 1 message until its PUBACK, and every alarm until the hub's receipt, and
+/// counts every drop.
 ///
 /// libmosquitto would accept publishes while disconnected and keep them in unbounded memory;
 /// this actor never hands it a message while the link is down, so the queue and its bounds are
-/// ours. Everything that must survive a crash is also in the durable ``Outbox`` until its PUBACK.
+/// ours. Everything that must survive a crash is also in the durable ``Outbox``: other messages
+/// until their PUBACK, alarms (with `delivery.retireOn: receipt`, the default) until the hub's
+/// receipt says they are committed in its log. The PUBACK only moves an alarm from in flight to
+/// awaiting its receipt; it is published again — same id, same seq — after a timeout that
+/// doubles per attempt, after every reconnect and on `rebirth`.
 public actor Publisher {
     private let client: MosquittoClient
     private let topics: Topics
@@ -119,6 +139,12 @@ public actor Publisher {
     private var alarms: [Outgoing] = []
     private var others: [Outgoing] = []
     private var inflight: [Int32: Outgoing] = [:]
+    /// Alarms the broker acknowledged that await the hub's receipt, by alarm id.
+    private var awaiting: [String: Outgoing] = [:]
+    /// Every alarm from its first hand-over until its receipt, by alarm id.
+    private var tracks: [String: Track] = [:]
+    private let delivery: DeliveryConfig
+    private var receipts: TelemetryPayload.Receipts
     private var drops = TelemetryPayload.Drops()
     private var reconnects: UInt64 = 0
     private var everConnected = false
@@ -126,12 +152,28 @@ public actor Publisher {
     private var lastRTT: Duration?
     private var waiters: [CheckedContinuation<Void, Never>] = []
     private let clock: any AgentClock
-    /// Called at every CONNACK for what must be (re)published first: status and retained states.
-    private var onConnect: (@Sendable () async -> [Outgoing])?
+    /// Called at every CONNACK for what must be (re)published first: status and retained states;
+    /// given the number of alarms awaiting a receipt (the status carries it).
+    private var onConnect: (@Sendable (Int) async -> [Outgoing])?
+
+    /// What the publisher knows of one alarm until its receipt.
+    private struct Track {
+        var firstSent: MonotonicInstant
+        var attempts = 0
+        /// When to publish it again if no receipt has come (set at its PUBACK).
+        var due: MonotonicInstant?
+        var overdueAnnounced = false
+        /// The receipt came before the PUBACK (the alarm was sent again meanwhile).
+        var receipted = false
+        var seq: UInt64?
+        var bell: String?
+    }
 
     public init(client: MosquittoClient, topics: Topics, clock: any AgentClock, maxInflight: Int, maxQueued: Int,
-                maxBytes: Int, outbox: Outbox?, protocolName: String, logger: Logger) {
+                maxBytes: Int, outbox: Outbox?, protocolName: String, delivery: DeliveryConfig = DeliveryConfig(), logger: Logger) {
         self.client = client
+        self.delivery = delivery
+        receipts = TelemetryPayload.Receipts(mode: delivery.retireOn.rawValue)
         self.maxBytes = maxBytes
         self.outbox = outbox
         self.topics = topics
@@ -143,7 +185,7 @@ public actor Publisher {
     }
 
     /// Sets the provider of the connect-time snapshot.
-    public func setOnConnect(_ provider: @escaping @Sendable () async -> [Outgoing]) {
+    public func setOnConnect(_ provider: @escaping @Sendable (Int) async -> [Outgoing]) {
         onConnect = provider
     }
 
@@ -193,8 +235,9 @@ public actor Publisher {
     /// results, alarms last; every drop is counted (and announced by the heartbeat).
     private func enforceBounds() {
         func over() -> Bool {
-            let count = alarms.count + others.count + inflight.count
-            let bytes = (alarms + others).reduce(0) { $0 + $1.payload.count + $1.topic.utf8.count }
+            let count = alarms.count + others.count + inflight.count + awaiting.count
+            guard count > maxQueued / 2 else { return false }  // the bytes can only matter near the count bound's scale
+            let bytes = (alarms + others + Array(awaiting.values)).reduce(0) { $0 + $1.payload.count + $1.topic.utf8.count }
             return count > maxQueued || bytes > maxBytes
         }
         while over() {
@@ -202,11 +245,13 @@ public actor Publisher {
                 drop(at: index, reason: "queue full")
             } else if let index = others.firstIndex(where: { $0.kind != .alarm }) {
                 drop(at: index, reason: "queue full")
-            } else if !alarms.isEmpty {
-                let dropped = alarms.removeFirst()
+            } else if let oldest = awaiting.values.min(by: { ($0.outboxID ?? 0) < ($1.outboxID ?? 0) }) ?? alarms.first {
+                // The oldest alarm goes: one the broker has (awaiting its receipt) before one it has not.
+                if let id = oldest.alarmID, awaiting.removeValue(forKey: id) != nil {} else { alarms.removeFirst() }
+                if let id = oldest.alarmID { tracks[id] = nil }
                 drops.queueFull += 1
-                if let id = dropped.outboxID { outbox?.done(id) }
-                logger.critical("queue full of alarms: dropped the oldest", metadata: ["id": "\(dropped.alarmID ?? "?")"])
+                if let id = oldest.outboxID { outbox?.done(id) }
+                logger.critical("queue full of alarms: dropped the oldest", metadata: ["id": "\(oldest.alarmID ?? "?")"])
             } else {
                 break
             }
@@ -221,6 +266,8 @@ public actor Publisher {
     }
 
     /// Hands queued messages to libmosquitto while connected and the window allows: alarms first.
+    /// Waiters (shutdown) are released once nothing is queued or in flight; alarms awaiting a
+    /// receipt stay in the outbox and do not hold a shutdown.
     private func pump() {
         while connected, inflight.count < maxInflight {
             let message: Outgoing
@@ -242,6 +289,9 @@ public actor Publisher {
                                          retain: message.retain, correlationData: message.correlationData)
             if message.qos > 0 {
                 inflight[mid] = message
+                if message.kind == .alarm, delivery.retireOn == .receipt, let id = message.alarmID, tracks[id] == nil {
+                    tracks[id] = Track(firstSent: clock.now(), seq: Self.seq(of: message), bell: Self.bell(of: message))
+                }
             } else if let id = message.outboxID {
                 outbox?.done(id)
             }
@@ -270,14 +320,17 @@ public actor Publisher {
             do { try client.subscribe(topics.commandFilter, qos: 1) } catch {
                 logger.error("cannot subscribe to commands", metadata: ["error": "\(error)"])
             }
-            let snapshot = await onConnect?() ?? []
+            let snapshot = await onConnect?(awaiting.count) ?? []
             connected = true
             // Whatever was handed over but not acknowledged before the link dropped is sent again
             // under a new message id: libmosquitto may resend it too, and a duplicate is allowed
-            // (the hub de-duplicates by id) where a loss is not.
+            // (the hub de-duplicates by id) where a loss is not. Alarms awaiting a receipt go
+            // again too: the broker may have lost them (a restart without persistence), or the
+            // hub's queue may have.
             let unacknowledged = inflight.sorted { $0.key < $1.key }.map(\.value)
             inflight = [:]
             alarms.insert(contentsOf: unacknowledged.filter { $0.kind == .alarm }, at: 0)
+            requeueAwaiting()
             others.insert(contentsOf: unacknowledged.filter { $0.kind != .alarm && $0.kind != .retainedState }, at: 0)
             // Status and retained states go ahead of the backlog; the backlog keeps its order.
             others.insert(contentsOf: snapshot, at: 0)
@@ -296,8 +349,21 @@ public actor Publisher {
                 lastRTT = probe.sent.duration(to: clock.now())
                 self.probe = nil
             } else if let message = inflight.removeValue(forKey: mid) {
-                if let id = message.outboxID { outbox?.done(id) }
-                if reason >= 0x80 { rejected(message, reason: reason) }
+                if reason < 0x80, message.kind == .alarm, delivery.retireOn == .receipt, let id = message.alarmID, var track = tracks[id] {
+                    if track.receipted {
+                        retire(message, id: id)
+                    } else {
+                        // At the broker; the outbox keeps it until the hub's receipt.
+                        track.attempts += 1
+                        track.due = clock.now() + receiptWait(attempt: track.attempts)
+                        tracks[id] = track
+                        awaiting[id] = message
+                    }
+                } else {
+                    if let id = message.outboxID { outbox?.done(id) }
+                    if let id = message.alarmID { tracks[id] = nil }
+                    if reason >= 0x80 { rejected(message, reason: reason) }
+                }
             }
             pump()
         case .subscribed(_, let granted):
@@ -320,6 +386,111 @@ public actor Publisher {
                                                              "id": "\(message.alarmID ?? "-")"])
     }
 
+    // MARK: Receipts
+
+    /// The wait after the `attempt`-th PUBACK: the timeout doubling per attempt, capped.
+    private func receiptWait(attempt: Int) -> Duration {
+        var wait = delivery.receiptTimeout
+        for _ in 1 ..< max(1, min(attempt, 20)) where wait < delivery.receiptTimeoutMax { wait = wait * 2 }
+        return min(wait, delivery.receiptTimeoutMax)
+    }
+
+    /// The hub's receipt for `ids`: each alarm it names leaves the outbox, wherever it is now
+    /// (awaiting, queued to go again, or in flight again). Returns what to announce.
+    public func receipt(_ ids: [String]) -> [ReceiptNotice] {
+        receipts.received += 1
+        var notices: [ReceiptNotice] = []
+        let now = clock.now()
+        var unknown = 0
+        for id in ids {
+            guard var track = tracks[id] else { unknown += 1; continue }
+            if track.overdueAnnounced {
+                notices.append(ReceiptNotice(kind: .received, alarmID: id, seq: track.seq, bell: track.bell, waited: track.firstSent.duration(to: now)))
+            }
+            if let message = awaiting.removeValue(forKey: id) {
+                retire(message, id: id)
+            } else if let index = alarms.firstIndex(where: { $0.alarmID == id }) {
+                retire(alarms.remove(at: index), id: id)
+            } else {
+                // In flight again: its PUBACK retires it.
+                track.receipted = true
+                tracks[id] = track
+            }
+        }
+        if unknown > 0 {
+            receipts.unknownIds += UInt64(unknown)
+            logger.warning("receipt names alarms this unit is not waiting for (already receipted, or never sent): ignored",
+                           metadata: ["topic": "\(topics.command("receipt"))", "field": "ids", "count": "\(unknown)"])
+        }
+        if awaiting.isEmpty, alarms.isEmpty, others.isEmpty, inflight.isEmpty { pump() }
+        return notices
+    }
+
+    /// A receipt that failed validation (counted; the caller answers it).
+    public func receiptRefused() { receipts.refused += 1 }
+
+    private func retire(_ message: Outgoing, id: String) {
+        if let outboxID = message.outboxID { outbox?.done(outboxID) }
+        tracks[id] = nil
+    }
+
+    /// Publishes again every alarm whose receipt is overdue by its timeout; reports alarms that
+    /// have waited past `delivery.receiptOverdue`. Called about once a second.
+    public func tickReceipts() -> [ReceiptNotice] {
+        guard delivery.retireOn == .receipt, !tracks.isEmpty else { return [] }
+        let now = clock.now()
+        var notices: [ReceiptNotice] = []
+        for (id, track) in tracks where !track.overdueAnnounced && track.firstSent.duration(to: now) > delivery.receiptOverdue {
+            tracks[id]?.overdueAnnounced = true
+            notices.append(ReceiptNotice(kind: .overdue, alarmID: id, seq: track.seq, bell: track.bell, waited: track.firstSent.duration(to: now)))
+        }
+        guard connected else { return notices }
+        let due = awaiting.filter { tracks[$0.key]?.due.map { $0 <= now } ?? true }.values.sorted { ($0.outboxID ?? 0) < ($1.outboxID ?? 0) }
+        if !due.isEmpty {
+            for message in due { if let id = message.alarmID { awaiting[id] = nil } }
+            logger.notice("publishing alarms again: no receipt yet", metadata: ["count": "\(due.count)"])
+            alarms.append(contentsOf: due)
+            pump()
+        }
+        return notices
+    }
+
+    /// The hub asked for `rebirth`: every alarm awaiting a receipt goes again now.
+    public func resendAwaiting() {
+        requeueAwaiting()
+        pump()
+    }
+
+    private func requeueAwaiting() {
+        guard !awaiting.isEmpty else { return }
+        let waiting = awaiting.values.sorted { ($0.outboxID ?? 0) < ($1.outboxID ?? 0) }
+        awaiting = [:]
+        let queued = Set(alarms.compactMap(\.alarmID))
+        alarms.insert(contentsOf: waiting.filter { !queued.contains($0.alarmID ?? "") }, at: 0)
+    }
+
+    /// Alarms at the broker awaiting the hub's receipt.
+    public var awaitingReceipt: Int { awaiting.count }
+
+    /// Every alarm not yet receipted (with `retireOn: puback`, not yet acknowledged by the
+    /// broker): queued, in flight, or awaiting its receipt.
+    public var alarmsOutstanding: Int {
+        alarms.count + inflight.values.filter { $0.kind == .alarm }.count + awaiting.count
+    }
+
+    private static func seq(of message: Outgoing) -> UInt64? {
+        (try? JSONDecoder().decode(AlarmHeader.self, from: Data(message.payload)))?.seq
+    }
+
+    private static func bell(of message: Outgoing) -> String? {
+        (try? JSONDecoder().decode(AlarmHeader.self, from: Data(message.payload)))?.bell
+    }
+
+    private struct AlarmHeader: Decodable {
+        var seq: UInt64
+        var bell: String
+    }
+
     /// Publishes an empty QoS 1 message to the round-trip probe topic; its PUBACK times the broker.
     public func probeRoundTrip() {
         guard connected, probe == nil else { return }
@@ -329,10 +500,16 @@ public actor Publisher {
     }
 
     /// Figures for telemetry.
-    public func figures() -> (depth: Int, bytes: Int, drops: TelemetryPayload.Drops, rtt: Duration?, link: TelemetryPayload.Link) {
-        let queued = alarms + others + Array(inflight.values)
+    public func figures() -> (depth: Int, bytes: Int, drops: TelemetryPayload.Drops, rtt: Duration?, link: TelemetryPayload.Link,
+                              receipts: TelemetryPayload.Receipts) {
+        let queued = alarms + others + Array(inflight.values) + Array(awaiting.values)
+        var receipts = self.receipts
+        receipts.awaiting = awaiting.count
+        let now = clock.now()
+        receipts.oldestSeconds = awaiting.keys.compactMap { tracks[$0]?.firstSent }.min()
+            .map { Double($0.duration(to: now).milliseconds) / 1000 }
         return (queued.count, queued.reduce(0) { $0 + $1.payload.count }, drops, lastRTT,
-                TelemetryPayload.Link(connected: connected, reconnects: reconnects, protocolVersion: protocolName))
+                TelemetryPayload.Link(connected: connected, reconnects: reconnects, protocolVersion: protocolName), receipts)
     }
 
     /// Whether the broker link is up.
@@ -353,6 +530,10 @@ public actor Publisher {
         }
         let left = alarms.count + inflight.values.filter { $0.kind == .alarm }.count
         if left > 0 { logger.critical("stopping with unacknowledged alarms", metadata: ["count": "\(left)"]) }
+        if !awaiting.isEmpty {
+            logger.notice("stopping with alarms awaiting the hub's receipt: kept in the outbox, sent again at the next start",
+                          metadata: ["count": "\(awaiting.count)"])
+        }
         await client.stop()
     }
 

@@ -57,9 +57,8 @@ public final class PostgresAlarmLog: AlarmLog {
         try await client.query("CREATE TABLE IF NOT EXISTS parkguard_migrations (version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)")
         var applied: Set<Int> = []
         for try await version in try await client.query("SELECT version FROM parkguard_migrations").decode(Int.self) { applied.insert(version) }
-        guard !applied.contains(1) else { return }
         let now = Date().timeIntervalSince1970
-        try await client.withTransaction(logger: Self.quiet) { connection in
+        if !applied.contains(1) { try await client.withTransaction(logger: Self.quiet) { connection in
             try await connection.query("""
                 CREATE TABLE alarm (
                   id TEXT PRIMARY KEY, site TEXT NOT NULL, unit TEXT NOT NULL, bell TEXT NOT NULL, kind TEXT NOT NULL,
@@ -69,7 +68,11 @@ public final class PostgresAlarmLog: AlarmLog {
             try await connection.query("CREATE INDEX alarm_delivered ON alarm (delivered_at)", logger: Self.quiet)
             try await connection.query("CREATE INDEX alarm_bell ON alarm (site, unit, bell, cleared_at)", logger: Self.quiet)
             try await connection.query("INSERT INTO parkguard_migrations (version, applied_at) VALUES (1, \(now))", logger: Self.quiet)
-        }
+        } }
+        if !applied.contains(2) { try await client.withTransaction(logger: Self.quiet) { connection in
+            try await connection.query("CREATE INDEX alarm_unit_seq ON alarm (site, unit, seq)", logger: Self.quiet)
+            try await connection.query("INSERT INTO parkguard_migrations (version, applied_at) VALUES (2, \(now))", logger: Self.quiet)
+        } }
     }
 
     private static let quiet = Logger(label: "parkguard-hub.postgres")
@@ -83,6 +86,40 @@ public final class PostgresAlarmLog: AlarmLog {
             ON CONFLICT (id) DO NOTHING RETURNING id
             """)
         return try await count(rows) == 1
+    }
+
+    public func record(batch alarms: [AlarmRecord]) async throws -> Set<String> {
+        guard !alarms.isEmpty else { return [] }
+        let encoder = JSONEncoder()
+        // One statement (one transaction, one WAL flush) for the batch: parallel arrays unnested.
+        var ids: [String] = [], sites: [String] = [], units: [String] = [], bells: [String] = [], kinds: [String] = []
+        var seqs: [Int64] = [], sessions: [Int64] = [], raised: [String] = [], delivered: [Double] = [], cameras: [String] = []
+        for alarm in alarms {
+            ids.append(alarm.id); sites.append(alarm.unit.site); units.append(alarm.unit.unit); bells.append(alarm.bell)
+            kinds.append(alarm.kind.rawValue); seqs.append(Int64(alarm.seq)); sessions.append(Int64(alarm.session))
+            raised.append(alarm.raisedAt); delivered.append(alarm.deliveredAt.timeIntervalSince1970)
+            cameras.append(String(decoding: try encoder.encode(alarm.cameras), as: UTF8.self))
+        }
+        let rows = try await client.query("""
+            INSERT INTO alarm (id, site, unit, bell, kind, seq, session, raised_at, delivered_at, cameras)
+            SELECT * FROM unnest(\(ids)::text[], \(sites)::text[], \(units)::text[], \(bells)::text[], \(kinds)::text[],
+                                 \(seqs)::bigint[], \(sessions)::bigint[], \(raised)::text[], \(delivered)::double precision[], \(cameras)::text[])
+            ON CONFLICT (id) DO NOTHING RETURNING id
+            """)
+        var inserted: Set<String> = []
+        for try await id in rows.decode(String.self) { inserted.insert(id) }
+        return inserted
+    }
+
+    public func watermarks() async throws -> [UnitKey: SeqWatermark] {
+        let rows = try await client.query("""
+            SELECT DISTINCT ON (site, unit) site, unit, session, seq FROM alarm ORDER BY site, unit, seq DESC
+            """)
+        var result: [UnitKey: SeqWatermark] = [:]
+        for try await (site, unit, session, seq) in rows.decode((String, String, Int64, Int64).self) {
+            result[UnitKey(site: site, unit: unit)] = SeqWatermark(session: UInt64(session), seq: UInt64(seq))
+        }
+        return result
     }
 
     public func acknowledge(unit: UnitKey, bell: String, by: String?, at: Date) async throws -> Int {

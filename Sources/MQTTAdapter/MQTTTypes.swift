@@ -60,6 +60,14 @@ public struct MQTTSettings: Sendable {
     public var maxInflight: Int
     /// The Last Will: published by the broker if the connection is lost without DISCONNECT.
     public var will: (topic: String, payload: [UInt8])?
+    /// `false` keeps the broker's session (subscriptions and queued messages) across
+    /// disconnects: clean start off. Needs a fixed, unique `clientID`.
+    public var cleanSession = true
+    /// MQTT 5 session expiry: how long the broker keeps a persistent session after the client
+    /// disconnects (MQTT 5 ends it at once without this). Ignored under 3.1.1, where a
+    /// persistent session lasts until the broker's `persistent_client_expiration`. Sent by clients on a
+    /// thread of their own (the shared network loop connects without CONNECT properties).
+    public var sessionExpiry: Duration?
 
     public init(host: String, port: Int, clientID: String, mqtt5: Bool = true, keepalive: Duration = .seconds(30),
                 username: String? = nil, password: String? = nil, caFile: String? = nil, certFile: String? = nil,

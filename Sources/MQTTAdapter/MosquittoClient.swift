@@ -52,7 +52,7 @@ public final class MosquittoClient: Sendable {
         // SAFETY: `box` outlives the handle (both are released together in deinit, the handle
         // first), so the unretained pointer is valid in every callback.
         let userdata = Unmanaged.passUnretained(box).toOpaque()
-        guard let handle = mosquitto_new(settings.clientID, true, userdata) else {
+        guard let handle = mosquitto_new(settings.clientID, settings.cleanSession, userdata) else {
             throw MQTTError(code: Int32(MOSQ_ERR_NOMEM.rawValue), operation: "mosquitto_new", message: "out of memory or invalid client id")
         }
         self.handle = handle
@@ -182,10 +182,17 @@ public final class MosquittoClient: Sendable {
         var backoff = ReconnectBackoff(initial: settings.reconnectInitial, maximum: settings.reconnectMax)
         var everConnected = false
         let keepalive = Int32(max(5, settings.keepalive.components.seconds))
+        // CONNECT properties: libmosquitto keeps a copy and sends it again on every reconnect.
+        var properties: OpaquePointer? = nil
+        defer { mosquitto_property_free_all(&properties) }
+        if settings.mqtt5, let expiry = settings.sessionExpiry {
+            _ = mosquitto_property_add_int32(&properties, Int32(MQTT_PROP_SESSION_EXPIRY_INTERVAL.rawValue),
+                                             UInt32(clamping: expiry.components.seconds))
+        }
         while !stopping {
             let rc = everConnected
                 ? mosquitto_reconnect(handle)
-                : mosquitto_connect_bind_v5(handle, settings.host, Int32(settings.port), keepalive, nil, nil)
+                : mosquitto_connect_bind_v5(handle, settings.host, Int32(settings.port), keepalive, nil, properties)
             if rc != MOSQ_ERR_SUCCESS.rawValue {
                 let wait = backoff.next { Double.random(in: 0 ..< 1) }
                 box.yield(.connectFailed(MQTTError(code: rc, operation: "connect \(settings.host):\(settings.port)",

@@ -6,6 +6,12 @@ import Foundation
 public protocol AlarmLog: Sendable {
     /// Records a newly delivered alarm; `false` if its id is already in the log.
     func record(_ alarm: AlarmRecord) async throws -> Bool
+    /// Records `alarms` in one transaction (group commit); returns the ids that were new. When
+    /// it returns, every alarm of the batch is durably in the log (new or already there).
+    func record(batch alarms: [AlarmRecord]) async throws -> Set<String>
+    /// Each unit's highest `seq` in the log and the session it came with, so a hub that
+    /// restarts notices a gap in what it missed.
+    func watermarks() async throws -> [UnitKey: SeqWatermark]
     /// Marks the bell's open alarms acknowledged.
     func acknowledge(unit: UnitKey, bell: String, by: String?, at: Date) async throws -> Int
     /// Marks the bell's alarms cleared (the bell is idle again).
@@ -20,4 +26,14 @@ public protocol AlarmLog: Sendable {
 public struct AlarmLogError: Error, Sendable, CustomStringConvertible {
     public var description: String
     public init(_ description: String) { self.description = description }
+}
+
+/// The newest alarm a unit has in the log.
+public struct SeqWatermark: Sendable, Equatable {
+    public var session: UInt64
+    public var seq: UInt64
+    public init(session: UInt64, seq: UInt64) {
+        self.session = session
+        self.seq = seq
+    }
 }

@@ -14,6 +14,9 @@ public struct UnitView: Sendable, Codable, Equatable {
     public var bells: [String: BellState]
     public var cameras: [String: CameraView]
     public var outboxDepth: Int?
+    /// Alarms the unit says await this hub's receipt (from its telemetry), and the age of the oldest.
+    public var awaitingReceipt: Int?
+    public var oldestAwaitingSeconds: Double?
 }
 
 public struct CameraView: Sendable, Codable, Equatable {
@@ -75,8 +78,9 @@ extension AlarmKind {
 public enum HubAction: Sendable, Equatable {
     /// A new alarm (not seen before by id): log it.
     case alarmRaised(AlarmRecord)
-    /// The alarm `id` arrived again (at-least-once delivery): counted, not logged twice.
-    case alarmDuplicate(id: String, unit: UnitKey)
+    /// The alarm arrived again (at-least-once delivery): counted, not logged twice, but
+    /// receipted again (only once it is surely in the log: it goes through the same batch path).
+    case alarmDuplicate(AlarmRecord)
     /// A bell's open alarms are acknowledged (the unit confirmed the `ack`).
     case alarmsAcknowledged(unit: UnitKey, bell: String, by: String?, at: Date)
     /// A bell is idle again: its acknowledged alarms are cleared.

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Logging
 import MQTTAdapter
@@ -12,11 +13,19 @@ public struct HubSettings: Sendable {
     public var sharedGroup: String?
     /// Who this hub signs its commands as (`by` of `ack`, `rebirth`).
     public var operatorName: String
+    /// The hub's P-256 key (raw representation) and the name units know it under
+    /// (`commands.hubKeys`): receipts and commands are signed with it.
+    public var signing: (name: String, rawKey: Data)?
+    /// Alarms committed in one transaction at most.
+    public var maxBatch: Int
 
-    public init(mqtt: MQTTSettings, sharedGroup: String? = nil, operatorName: String = "parkguard-hub") {
+    public init(mqtt: MQTTSettings, sharedGroup: String? = nil, operatorName: String = "parkguard-hub",
+                signing: (name: String, rawKey: Data)? = nil, maxBatch: Int = 500) {
         self.mqtt = mqtt
         self.sharedGroup = sharedGroup
         self.operatorName = operatorName
+        self.signing = signing
+        self.maxBatch = maxBatch
     }
 
     public var filter: String {
@@ -27,6 +36,12 @@ public struct HubSettings: Sendable {
 /// The reference consumer as a service: subscribes to the fleet's telemetry, runs every
 /// message through the ``HubCore``, logs alarms in the ``AlarmLog``, asks units for rebirth, and
 /// sends `ack` commands with correlation. Observers (the console) get every change.
+///
+/// Alarms are committed in batches (group commit): what arrives while one transaction runs
+/// goes into the next. Only after a batch is committed does the hub publish the units'
+/// receipts for it, duplicates included, so a unit retires an alarm only once it is surely in
+/// the log. A failed commit is retried with backoff; until it succeeds nothing is receipted
+/// and the units keep (and resend) the alarms.
 public actor Hub: Service {
     private let settings: HubSettings
     private let client: MosquittoClient
@@ -35,24 +50,188 @@ public actor Hub: Service {
     private var core = HubCore()
     private var watchers: [UUID: AsyncStream<HubUpdate>.Continuation] = [:]
     private var pendingCommands: [String: CheckedContinuation<CommandOutcome, Never>] = [:]
+    /// Log work in arrival order: alarms (batched) and the acknowledge/clear updates behind them.
+    private var logQueue: [LogWork] = []
+    private let logWake: AsyncStream<Void>.Continuation
+    private let logWakes: AsyncStream<Void>
+    private var committing = false
+    private var figures = Figures()
+    private let signingKey: (name: String, key: P256.Signing.PrivateKey)?
+
+    /// What the hub does to its log, in order.
+    private enum LogWork {
+        case alarm(AlarmRecord, new: Bool)
+        case acknowledge(unit: UnitKey, bell: String, by: String?, at: Date)
+        case clear(unit: UnitKey, bell: String, at: Date)
+    }
+
+    /// Ingest and receipt figures.
+    public struct Figures: Sendable, Codable, Equatable {
+        public var batches = 0
+        public var committed = 0
+        public var receiptMessages = 0
+        public var receiptedIDs = 0
+        public var commitFailures = 0
+        /// Log work waiting for the committer (alarms of the next batch and updates).
+        public var queued = 0
+        /// Alarms dropped from the hub's queue while the log was failing (the units resend them).
+        public var droppedWhileFailing = 0
+    }
+
+    /// Alarms kept in memory while the log fails; beyond, the oldest go (the units still hold them).
+    private let maxQueuedWork = 100_000
 
     public init(settings: HubSettings, log: any AlarmLog, logger: Logger) throws {
         self.settings = settings
         self.log = log
         self.logger = logger
         client = try MosquittoClient(settings: settings.mqtt, logger: logger)
+        signingKey = try settings.signing.map { ($0.name, try P256.Signing.PrivateKey(rawRepresentation: $0.rawKey)) }
+        (logWakes, logWake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     public nonisolated func run() async throws {
+        await restoreWatermarks()
         client.start()
         await withGracefulShutdownHandler {
-            for await event in client.events {
-                await handle(event)
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await self.commitLoop() }
+                for await event in client.events {
+                    await handle(event)
+                }
+                // The connection is closed: commit what was received, receipts cannot go out now
+                // (the units resend whatever they did not get one for).
+                logWake.finish()
+                await group.waitForAll()
             }
         } onGracefulShutdown: { [client] in
             Task { await client.stop() }
         }
     }
+
+    /// Each unit's last session and seq from the log, so a gap across this hub's restart is seen.
+    private func restoreWatermarks() async {
+        do {
+            let marks = try await log.watermarks()
+            core.restore(marks, at: Date())
+            if !marks.isEmpty { logger.notice("restored seq watermarks from the alarm log", metadata: ["units": "\(marks.count)"]) }
+        } catch {
+            logger.error("cannot read seq watermarks from the alarm log; gaps across this restart go unseen", metadata: ["error": "\(error)"])
+        }
+    }
+
+    // MARK: Group commit
+
+    private nonisolated func commitLoop() async {
+        for await _ in logWakes {
+            await drainLog()
+        }
+        await drainLog(final: true)
+    }
+
+    /// Commits everything queued: consecutive alarms as one batch, then each update in order.
+    private func drainLog(final: Bool = false) async {
+        guard !committing else { return }
+        committing = true
+        defer { committing = false }
+        var failures = 0
+        while !logQueue.isEmpty {
+            let work = logQueue[0]
+            do {
+                switch work {
+                case .alarm:
+                    var batch: [(AlarmRecord, Bool)] = []
+                    for item in logQueue.prefix(settings.maxBatch) {
+                        guard case .alarm(let record, let new) = item else { break }
+                        batch.append((record, new))
+                    }
+                    let inserted = try await log.record(batch: batch.map(\.0))
+                    logQueue.removeFirst(min(batch.count, logQueue.count))
+                    committed(batch, inserted: inserted)
+                case .acknowledge(let unit, let bell, let by, let at):
+                    let count = try await log.acknowledge(unit: unit, bell: bell, by: by, at: at)
+                    logQueue.removeFirst()
+                    logger.notice("alarms acknowledged", metadata: ["unit": "\(unit)", "bell": "\(bell)", "by": "\(by ?? "?")", "count": "\(count)"])
+                    broadcast(.alarmsChanged)
+                case .clear(let unit, let bell, let at):
+                    let count = try await log.clear(unit: unit, bell: bell, at: at)
+                    logQueue.removeFirst()
+                    if count > 0 { broadcast(.alarmsChanged) }
+                }
+                failures = 0
+            } catch {
+                failures += 1
+                figures.commitFailures += 1
+                logger.critical("alarm log failed: nothing is receipted until it works again; retrying", metadata: [
+                    "error": "\(String(describing: error).prefix(300))", "queued": "\(logQueue.count)"])
+                if failures == 1 {
+                    // The operator still sees the alarms (from memory) while the log is down.
+                    for case .alarm(let record, true) in logQueue.prefix(settings.maxBatch) { broadcast(.alarm(record)) }
+                }
+                if final && failures >= 3 { break }
+                try? await Task.sleep(for: .milliseconds(min(10_000, 500 << min(failures, 5))))
+            }
+        }
+        figures.queued = logQueue.count
+    }
+
+    /// A batch is in the log: show the new alarms, then tell each unit which of its alarms are safe.
+    private func committed(_ batch: [(AlarmRecord, Bool)], inserted: Set<String>) {
+        figures.batches += 1
+        figures.committed += inserted.count
+        var byUnit: [UnitKey: [String]] = [:]
+        for (record, _) in batch {
+            byUnit[record.unit, default: []].append(record.id)
+            guard inserted.contains(record.id) else { continue }
+            let level: Logger.Level = record.kind.opensAlarm ? .critical : .info
+            logger.log(level: level, "alarm \(record.kind.rawValue)", metadata: [
+                "unit": "\(record.unit)", "bell": "\(record.bell)", "id": "\(record.id)", "seq": "\(record.seq)"])
+            broadcast(.alarm(record))
+        }
+        for (unit, ids) in byUnit {
+            var seen = Set<String>()
+            let unique = ids.filter { seen.insert($0).inserted }
+            for start in stride(from: 0, to: unique.count, by: Receipt.maxIDs) {
+                sendReceipt(Array(unique[start ..< min(unique.count, start + Receipt.maxIDs)]), to: unit)
+            }
+        }
+    }
+
+    private func sendReceipt(_ ids: [String], to unit: UnitKey) {
+        let receipt = Receipt(ids: ids, hub: settings.mqtt.clientID.utf8.count <= 64 ? settings.mqtt.clientID : nil)
+        let payload = signed(receipt.payload(time: WallTime(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000)).rfc3339),
+                             command: "receipt", unit: unit)
+        do {
+            try client.publish(topic: unit.topics.receipt, payload: payload, qos: 1, retain: false)
+            figures.receiptMessages += 1
+            figures.receiptedIDs += ids.count
+        } catch {
+            // Not sent: the unit keeps the alarms and sends them again; the next copy is receipted.
+            logger.error("cannot send a receipt", metadata: ["unit": "\(unit)", "ids": "\(ids.count)", "error": "\(error)"])
+        }
+    }
+
+    /// The signed envelope of `payload` for `command` to `unit`, or `payload` itself without a key.
+    private func signed(_ payload: [UInt8], command: String, unit: UnitKey) -> [UInt8] {
+        guard let signing = signingKey else { return payload }
+        let inner = SignedCommand.innerJSON(unit: unit.description, command: command,
+                                            timestamp: Int64(Date().timeIntervalSince1970 * 1000), payload: String(decoding: payload, as: UTF8.self))
+        guard let signature = try? signing.key.signature(for: inner) else { return payload }
+        return Array(SignedCommand.envelope(hub: signing.name, signed: inner, signature: Array(signature.derRepresentation)).utf8)
+    }
+
+    private func enqueue(_ work: LogWork) {
+        if logQueue.count >= maxQueuedWork, let index = logQueue.firstIndex(where: { if case .alarm = $0 { true } else { false } }) {
+            logQueue.remove(at: index)
+            figures.droppedWhileFailing += 1
+        }
+        logQueue.append(work)
+        figures.queued = logQueue.count
+        logWake.yield()
+    }
+
+    /// Ingest and receipt figures so far.
+    public var ingestFigures: Figures { figures }
 
     private func handle(_ event: MQTTEvent) async {
         switch event {
@@ -84,23 +263,16 @@ public actor Hub: Service {
     }
 
     private func perform(_ action: HubAction) async {
-        do {
-            switch action {
+        switch action {
             case .alarmRaised(let alarm):
-                if try await log.record(alarm) {
-                    let level: Logger.Level = alarm.kind.opensAlarm ? .critical : .info
-                    logger.log(level: level, "alarm \(alarm.kind.rawValue)", metadata: [
-                        "unit": "\(alarm.unit)", "bell": "\(alarm.bell)", "id": "\(alarm.id)", "seq": "\(alarm.seq)"])
-                    broadcast(.alarm(alarm))
-                }
-            case .alarmDuplicate:
-                break
+                enqueue(.alarm(alarm, new: true))
+            case .alarmDuplicate(let alarm):
+                // Receipted again once surely in the log (the unit did not get the first receipt).
+                enqueue(.alarm(alarm, new: false))
             case .alarmsAcknowledged(let unit, let bell, let by, let at):
-                let count = try await log.acknowledge(unit: unit, bell: bell, by: by, at: at)
-                logger.notice("alarms acknowledged", metadata: ["unit": "\(unit)", "bell": "\(bell)", "by": "\(by ?? "?")", "count": "\(count)"])
-                broadcast(.alarmsChanged)
+                enqueue(.acknowledge(unit: unit, bell: bell, by: by, at: at))
             case .alarmsCleared(let unit, let bell, let at):
-                if try await log.clear(unit: unit, bell: bell, at: at) > 0 { broadcast(.alarmsChanged) }
+                enqueue(.clear(unit: unit, bell: bell, at: at))
             case .requestRebirth(let unit, let reason):
                 logger.notice("asking for rebirth", metadata: ["unit": "\(unit)", "reason": "\(reason)"])
                 _ = sendCommand(.rebirth, to: unit, bell: nil)
@@ -113,11 +285,6 @@ public actor Hub: Service {
                 if !ok { logger.warning("command refused by unit", metadata: ["unit": "\(unit)", "command": "\(command)", "error": "\(error ?? "")"]) }
             case .refused(let error):
                 logger.warning("message refused: outside the contract", metadata: ["topic": "\(error.topic.prefix(200))", "field": "\(error.field)", "error": "\(error.message)"])
-            }
-        } catch {
-            // The log failing must not stop the hub: the alarm is still shown (and logged here).
-            logger.critical("alarm log failed", metadata: ["error": "\(error)", "action": "\(action)"])
-            if case .alarmRaised(let alarm) = action { broadcast(.alarm(alarm)) }
         }
     }
 
@@ -155,7 +322,7 @@ public actor Hub: Service {
         let correlation = UUID().uuidString.lowercased()
         var body: [String: String] = ["schema": "parkguard/cmd/1", "correlationId": correlation, "by": by ?? settings.operatorName]
         if let bell { body["bell"] = bell }
-        let payload = (try? JSONEncoder().encode(body)).map { [UInt8]($0) } ?? []
+        let payload = signed((try? JSONEncoder().encode(body)).map { [UInt8]($0) } ?? [], command: name.rawValue, unit: unit)
         do {
             try client.publish(topic: "\(unit.topics.root)/cmd/\(name.rawValue)", payload: payload, qos: 1, retain: false,
                                correlationData: Array(correlation.utf8))

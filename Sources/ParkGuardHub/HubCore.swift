@@ -28,6 +28,17 @@ public struct HubCore: Sendable {
         self.rebirthInterval = rebirthInterval
     }
 
+    /// What the alarm log knows (each unit's last session and highest seq), so that after a
+    /// restart of the hub a gap is still a gap.
+    public mutating func restore(_ watermarks: [UnitKey: SeqWatermark], at now: Date) {
+        for (key, mark) in watermarks {
+            var view = units[key] ?? UnitView(key: key, online: false, lastSeen: now, bells: [:], cameras: [:])
+            view.session = mark.session
+            view.lastSeq = max(view.lastSeq ?? 0, mark.seq)
+            units[key] = view
+        }
+    }
+
     /// Remembers that `by` asked `unit` to acknowledge `bell` under `correlationID`.
     public mutating func expectAck(correlationID: String, unit: UnitKey, bell: String, by: String) {
         pendingAcks[correlationID] = (unit, bell, by)
@@ -83,6 +94,8 @@ public struct HubCore: Sendable {
             let telemetry = try HubPayload.decode(HubPayload.Telemetry.self, payload, topic: topic, schema: schemas["telemetry"]!) { $0.schema }
             var view = view(key, now)
             view.outboxDepth = telemetry.outboxDepth
+            view.awaitingReceipt = telemetry.receipts?.awaiting
+            view.oldestAwaitingSeconds = telemetry.receipts?.oldestSeconds
             var actions: [HubAction] = []
             if let session = view.session, session != telemetry.session {
                 actions.append(contentsOf: rebirth(key, "session \(telemetry.session) seen in telemetry, status said \(session)", now))
@@ -99,9 +112,11 @@ public struct HubCore: Sendable {
                 throw HubInputError(topic: topic, field: "bell", "the payload names \(alarm.site)/\(alarm.unit) bell \(alarm.bell), not the topic's")
             }
             guard !alarm.id.isEmpty, alarm.id.utf8.count <= 64 else { throw HubInputError(topic: topic, field: "id", "must be 1 to 64 bytes") }
+            let record = AlarmRecord(id: alarm.id, unit: key, bell: bell, kind: alarm.kind, seq: alarm.seq, session: alarm.session,
+                                     raisedAt: alarm.time, deliveredAt: now, cameras: alarm.cameras)
             guard seenAlarms.insert(alarm.id) else {
                 counts.duplicates += 1
-                return [.alarmDuplicate(id: alarm.id, unit: key)]
+                return [.alarmDuplicate(record)]
             }
             counts.alarms += 1
             var view = view(key, now)
@@ -118,8 +133,6 @@ public struct HubCore: Sendable {
             view.lastSeq = max(view.lastSeq ?? 0, alarm.seq)
             view.bells[bell] = alarm.state
             units[key] = view
-            let record = AlarmRecord(id: alarm.id, unit: key, bell: bell, kind: alarm.kind, seq: alarm.seq, session: alarm.session,
-                                     raisedAt: alarm.time, deliveredAt: now, cameras: alarm.cameras)
             actions.insert(.alarmRaised(record), at: 0)
             actions.append(.unitChanged(key))
             if alarm.state == .idle { actions.append(.alarmsCleared(unit: key, bell: bell, at: now)) }

@@ -92,6 +92,13 @@ enum HubPayload {
         var session: UInt64
         var time: String
         var outboxDepth: Int
+        var receipts: Receipts?
+
+        struct Receipts: Decodable {
+            var mode: String
+            var awaiting: Int
+            var oldestSeconds: Double?
+        }
     }
 
     struct BellState: Decodable {

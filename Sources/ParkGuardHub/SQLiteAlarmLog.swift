@@ -40,18 +40,44 @@ public final class SQLiteAlarmLog: AlarmLog {
             try db.create(index: "alarm_delivered", on: "alarm", columns: ["deliveredAt"])
             try db.create(index: "alarm_bell", on: "alarm", columns: ["site", "unit", "bell", "clearedAt"])
         }
+        migrator.registerMigration("v2: seq watermark index") { db in
+            try db.create(index: "alarm_unit_seq", on: "alarm", columns: ["site", "unit", "seq"])
+        }
         return migrator
     }
 
     public func record(_ alarm: AlarmRecord) async throws -> Bool {
-        let cameras = String(decoding: try JSONEncoder().encode(alarm.cameras), as: UTF8.self)
+        try await record(batch: [alarm]).contains(alarm.id)
+    }
+
+    public func record(batch alarms: [AlarmRecord]) async throws -> Set<String> {
+        let encoder = JSONEncoder()
+        let rows = try alarms.map { ($0, String(decoding: try encoder.encode($0.cameras), as: UTF8.self)) }
+        // One transaction (GRDB's write), one fsync for the whole batch in WAL mode.
         return try await database.write { db in
-            try db.execute(sql: """
+            var inserted: Set<String> = []
+            let statement = try db.cachedStatement(sql: """
                 INSERT OR IGNORE INTO alarm (id, site, unit, bell, kind, seq, session, raisedAt, deliveredAt, cameras)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [alarm.id, alarm.unit.site, alarm.unit.unit, alarm.bell, alarm.kind.rawValue, Int64(alarm.seq),
-                                 Int64(alarm.session), alarm.raisedAt, alarm.deliveredAt.timeIntervalSince1970, cameras])
-            return db.changesCount == 1
+                """)
+            for (alarm, cameras) in rows {
+                try statement.execute(arguments: [alarm.id, alarm.unit.site, alarm.unit.unit, alarm.bell, alarm.kind.rawValue, Int64(alarm.seq),
+                                                  Int64(alarm.session), alarm.raisedAt, alarm.deliveredAt.timeIntervalSince1970, cameras])
+                if db.changesCount == 1 { inserted.insert(alarm.id) }
+            }
+            return inserted
+        }
+    }
+
+    public func watermarks() async throws -> [UnitKey: SeqWatermark] {
+        try await database.read { db in
+            // SQLite returns the other columns of the row holding MAX(seq).
+            var result: [UnitKey: SeqWatermark] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT site, unit, session, MAX(seq) AS seq FROM alarm GROUP BY site, unit") {
+                result[UnitKey(site: row["site"], unit: row["unit"])] = SeqWatermark(session: UInt64(row["session"] as Int64),
+                                                                                     seq: UInt64(row["seq"] as Int64))
+            }
+            return result
         }
     }
 

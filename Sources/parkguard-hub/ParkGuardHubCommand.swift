@@ -1,4 +1,5 @@
 import ArgumentParser
+import Crypto
 import Foundation
 import HubConsole
 import HubPostgres
@@ -19,20 +20,99 @@ struct ParkGuardHubCommand: AsyncParsableCommand {
         subcommands: [Run.self, Alarms.self])
 }
 
-/// Where the broker is.
+/// Where the broker is and who the hub is there.
 struct BrokerOptions: ParsableArguments {
     @Option(help: "The broker, host:port.")
     var broker = "127.0.0.1:1883"
 
-    @Option(help: "MQTT client id (default: parkguard-hub-PID).")
+    @Option(help: "MQTT client id, fixed and unique per hub instance: the broker keeps this hub's session under it (default: parkguard-hub-HOSTNAME).")
     var clientId: String?
+
+    @Option(help: "Seconds the broker keeps this hub's session, and queues for it, while the hub is stopped (MQTT 5 session expiry; 0: a clean session).")
+    var sessionExpiry = 604_800
+
+    @Option(help: "The district CA certificate (PEM): connect over TLS and verify the broker with it.")
+    var caFile: String?
+
+    @Option(help: "The hub's certificate (PEM) for mutual TLS, from parkguard-provision hub create.")
+    var certFile: String?
+
+    @Option(help: "The hub's private key (PEM) for mutual TLS; must not be readable by others.")
+    var keyFile: String?
+
+    @Option(help: "Broker username (with --password-file), instead of or besides a certificate.")
+    var username: String?
+
+    @Option(help: "File holding the broker password (one line; must not be readable by others).")
+    var passwordFile: String?
 
     func settings() throws -> MQTTSettings {
         guard let (host, port) = HostPort.parse(broker) else {
             throw ValidationError("--broker must be host:port, like 127.0.0.1:1883; got '\(broker)'")
         }
-        return MQTTSettings(host: host, port: port, clientID: clientId ?? "parkguard-hub-\(getpid())",
-                            reconnectInitial: .milliseconds(500), reconnectMax: .seconds(10), maxInflight: 100)
+        guard (0 ... 4_294_967_295).contains(sessionExpiry) else { throw ValidationError("--session-expiry must be from 0 to 4294967295 seconds") }
+        if let clientId, clientId.isEmpty || clientId.utf8.count > 128 { throw ValidationError("--client-id must be 1 to 128 characters") }
+        guard (certFile == nil) == (keyFile == nil) else { throw ValidationError("--cert-file and --key-file go together: give both or neither") }
+        if certFile != nil, caFile == nil { throw ValidationError("--cert-file needs --ca-file (mutual TLS verifies the broker too)") }
+        guard (username == nil) == (passwordFile == nil) || passwordFile == nil else {
+            throw ValidationError("--password-file needs --username")
+        }
+        for (option, path) in [("--ca-file", caFile), ("--cert-file", certFile)] {
+            if let path, !FileManager.default.isReadableFile(atPath: path) { throw ValidationError("\(option) \(path): cannot be read") }
+        }
+        if let keyFile { try checkPrivate(keyFile, option: "--key-file") }
+        var password: String?
+        if let passwordFile {
+            try checkPrivate(passwordFile, option: "--password-file")
+            guard let text = try? String(contentsOfFile: passwordFile, encoding: .utf8) else {
+                throw ValidationError("--password-file \(passwordFile): cannot be read as UTF-8 text")
+            }
+            password = text.trimmingCharacters(in: .newlines)
+        }
+        var hostname = [CChar](repeating: 0, count: 256)
+        gethostname(&hostname, hostname.count - 1)
+        let host64 = String(cString: hostname).lowercased().filter { $0.isLetter || $0.isNumber || $0 == "-" }.prefix(48)
+        var settings = MQTTSettings(host: host, port: port, clientID: clientId ?? "parkguard-hub-\(host64.isEmpty ? "host" : String(host64))",
+                                    username: username, password: password, caFile: caFile, certFile: certFile, keyFile: keyFile,
+                                    reconnectInitial: .milliseconds(500), reconnectMax: .seconds(10), maxInflight: 100)
+        // A persistent session: the broker queues what arrives while this hub is stopped.
+        settings.cleanSession = sessionExpiry == 0
+        settings.sessionExpiry = sessionExpiry == 0 ? nil : .seconds(sessionExpiry)
+        return settings
+    }
+}
+
+/// Refuses a secret file others can read (group read is allowed, for a service group).
+func checkPrivate(_ path: String, option: String) throws {
+    var info = stat()
+    guard stat(path, &info) == 0 else { throw ValidationError("\(option) \(path): \(String(cString: strerror(errno)))") }
+    if info.st_mode & 0o007 != 0 {
+        throw ValidationError("\(option) \(path): permissions \(String(info.st_mode & 0o777, radix: 8)) let others read it; chmod 600 it")
+    }
+}
+
+/// The key receipts and commands are signed with.
+struct SigningOptions: ParsableArguments {
+    @Option(help: "The hub's P-256 private key (PEM, e.g. hub.key from parkguard-provision hub create): sign receipts and commands, for units with commands.hubKeys.")
+    var signingKey: String?
+
+    @Option(help: "The name units know the signing key under (their commands.hubKeys entry).")
+    var signingName: String?
+
+    func signing() throws -> (name: String, rawKey: Data)? {
+        guard let signingKey else {
+            if signingName != nil { throw ValidationError("--signing-name needs --signing-key") }
+            return nil
+        }
+        guard let name = signingName, Identifier.isValid(name) else {
+            throw ValidationError("--signing-key needs --signing-name, the hub's name in the units' commands.hubKeys ([a-z0-9-]{1,32})")
+        }
+        try checkPrivate(signingKey, option: "--signing-key")
+        guard let text = try? String(contentsOfFile: signingKey, encoding: .utf8),
+              let key = try? P256.Signing.PrivateKey(pemRepresentation: text) else {
+            throw ValidationError("--signing-key \(signingKey): not a PEM P-256 private key")
+        }
+        return (name, key.rawRepresentation)
     }
 }
 
@@ -40,6 +120,7 @@ struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Subscribe to the fleet and keep the alarm log until SIGTERM/SIGINT.")
 
     @OptionGroup var broker: BrokerOptions
+    @OptionGroup var signing: SigningOptions
 
     @Option(help: "The alarm log: a SQLite file (created and migrated as needed) or postgres://user[:password]@host[:port]/database.")
     var db = "parkguard-hub.sqlite"
@@ -58,6 +139,7 @@ struct Run: AsyncParsableCommand {
 
     func validate() throws {
         _ = try broker.settings()
+        _ = try signing.signing()
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level '\(logLevel)'") }
         guard statsInterval == 0 || statsInterval >= 0.05 else { throw ValidationError("--stats-interval must be 0 or at least 0.05 s") }
         if let console, consoleAddress(console) == nil {
@@ -77,7 +159,8 @@ struct Run: AsyncParsableCommand {
         }
         let logger = Logger(label: "parkguard-hub")
         let log = try await openLog(db, logger: logger)
-        let hub = try Hub(settings: HubSettings(mqtt: try broker.settings(), sharedGroup: sharedGroup), log: log, logger: logger)
+        let hub = try Hub(settings: HubSettings(mqtt: try broker.settings(), sharedGroup: sharedGroup, signing: try signing.signing()),
+                          log: log, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: hub)]
         if let console, let (host, port) = consoleAddress(console) {
             services.append(.init(service: Console(hub: hub, host: host, port: port, logger: logger) { bound in

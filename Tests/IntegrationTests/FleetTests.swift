@@ -14,7 +14,7 @@ struct FleetTests {
         let observer = try FleetObserver(host: "127.0.0.1", port: broker.port, site: "t", logger: Logger(label: "test"))
         try await Task.sleep(for: .milliseconds(300))
         let fleet = try Child(Products.path("parkguard-sim"), [
-            "fleet", "--units", "300", "--site", "t", "--broker", "127.0.0.1:\(broker.port)", "--state-dir", directory.file("fleet"),
+            "fleet", "--retire-on", "puback", "--units", "300", "--site", "t", "--broker", "127.0.0.1:\(broker.port)", "--state-dir", directory.file("fleet"),
             "--ramp", "2", "--heartbeat", "2", "--cameras", "4", "--camera-interval", "60", "--rate", "10",
             "--storm-after", "2", "--storm-fraction", "0.2", "--duration", "40", "--drain", "30",
         ], in: directory, name: "fleet")

@@ -105,6 +105,8 @@ final class Unit: @unchecked Sendable {
             bells: [b1]
         heartbeatInterval: 2s
         stateDirectory: \(state)
+        # No hub runs in these tests: the broker's PUBACK retires alarms (the receipt tests run a hub).
+        delivery: {retireOn: puback}
         """
     }
 

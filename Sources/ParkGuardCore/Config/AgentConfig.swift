@@ -14,6 +14,7 @@ public struct AgentConfig: Sendable, Equatable {
     public var heartbeatInterval: Duration
     public var stateDirectory: String
     public var outbox: OutboxConfig
+    public var delivery: DeliveryConfig = DeliveryConfig()
     public var logLevel: LogLevel
 
     /// The topic root `parkguard/v1/{site}/{unit}`.
@@ -252,6 +253,32 @@ public struct CommandSecurityConfig: Sendable, Equatable {
 }
 
 /// Where unsent messages wait and how much they may take.
+/// When an alarm leaves the outbox, and how alarms awaiting the hub's receipt are resent.
+public struct DeliveryConfig: Sendable, Equatable {
+    /// What retires an alarm from the outbox.
+    public enum RetireOn: String, Sendable, Equatable {
+        /// The hub's receipt (the alarm is committed in the control room's log): the default.
+        case receipt
+        /// The broker's PUBACK, for consumers that send no receipts.
+        case puback
+    }
+    public var retireOn: RetireOn
+    /// First wait for a receipt after the PUBACK before the alarm is published again.
+    public var receiptTimeout: Duration
+    /// The wait doubles per attempt up to this.
+    public var receiptTimeoutMax: Duration
+    /// An alarm waiting longer than this is announced on `event` (once, and again when receipted).
+    public var receiptOverdue: Duration
+
+    public init(retireOn: RetireOn = .receipt, receiptTimeout: Duration = .seconds(10), receiptTimeoutMax: Duration = .seconds(120),
+                receiptOverdue: Duration = .seconds(60)) {
+        self.retireOn = retireOn
+        self.receiptTimeout = receiptTimeout
+        self.receiptTimeoutMax = receiptTimeoutMax
+        self.receiptOverdue = receiptOverdue
+    }
+}
+
 public struct OutboxConfig: Sendable, Equatable {
     public var path: String
     public var maxBytes: Int

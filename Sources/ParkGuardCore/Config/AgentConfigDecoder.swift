@@ -29,6 +29,7 @@ public enum AgentConfigDecoder {
                 maxBytes: r.bytes("maxBytes", default: 16 << 20, in: 64 << 10 ... 4 << 30),
                 maxRecords: r.int("maxRecords", default: 100_000, in: 10 ... 10_000_000) ?? 100_000)
         } ?? OutboxConfig(path: stateDirectory + "/outbox", maxBytes: 16 << 20, maxRecords: 100_000)
+        let delivery = top.mapping("delivery", readDelivery) ?? DeliveryConfig()
         let logLevel = top.choice("logLevel", LogLevel.allCases.map { ($0.rawValue, $0) }, default: .info)
         top.finish()
 
@@ -37,11 +38,21 @@ public enum AgentConfigDecoder {
             broker: broker ?? BrokerConfig.placeholder,
             gpio: gpio ?? GPIOConfig(backend: .sim(socket: ""), consumer: "parkguardd"),
             bells: bells, inputs: inputs, outputs: outputs, cameras: cameras, cameraHealth: cameraHealth, commands: commands,
-            heartbeatInterval: heartbeat, stateDirectory: stateDirectory, outbox: outbox,
+            heartbeatInterval: heartbeat, stateDirectory: stateDirectory, outbox: outbox, delivery: delivery,
             logLevel: logLevel)
         crossCheck(config, root: root, file: file, sink: sink)
         if !sink.errors.isEmpty { throw ConfigErrors(sink.errors.sorted { $0.line < $1.line }) }
         return config
+    }
+
+    static func readDelivery(_ r: inout ConfigReader) -> DeliveryConfig {
+        let defaults = DeliveryConfig()
+        let retireOn = r.choice("retireOn", [("receipt", DeliveryConfig.RetireOn.receipt), ("puback", .puback)], default: defaults.retireOn)
+        let timeout = r.duration("receiptTimeout", default: defaults.receiptTimeout, in: .seconds(1) ... .seconds(600))
+        let maximum = r.duration("receiptTimeoutMax", default: defaults.receiptTimeoutMax, in: .seconds(1) ... .seconds(3600))
+        if maximum < timeout { r.fail("receiptTimeoutMax", "must not be shorter than receiptTimeout") }
+        let overdue = r.duration("receiptOverdue", default: defaults.receiptOverdue, in: .seconds(1) ... .seconds(86400))
+        return DeliveryConfig(retireOn: retireOn, receiptTimeout: timeout, receiptTimeoutMax: maximum, receiptOverdue: overdue)
     }
 
     static func readBroker(_ r: inout ConfigReader, site: String, unit: String) -> BrokerConfig {

@@ -25,6 +25,8 @@ public struct StatusPayload: Encodable, Sendable {
     public var clockSynced: Bool
     /// `clean` for an orderly shutdown, `lost` for the Last Will.
     public var reason: String?
+    /// Alarms at the broker still awaiting the hub's receipt when this status was published.
+    public var awaitingReceipt: Int?
 
     public init(online: Bool, site: String, unit: String, version: String, bootID: String, session: UInt64,
                 stamp: Stamp, reason: String? = nil) {
@@ -127,6 +129,22 @@ public struct TelemetryPayload: Encodable, Sendable, Equatable {
     public var drops: Drops
     public var brokerRttMs: Double?
     public var link: Link
+    public var receipts: Receipts
+
+    /// The end-to-end delivery figures: alarms the hub has not yet confirmed in its log.
+    public struct Receipts: Encodable, Sendable, Equatable {
+        /// `receipt` or `puback`: what retires an alarm.
+        public var mode: String
+        /// Alarms the broker has acknowledged that still await the hub's receipt.
+        public var awaiting: Int = 0
+        /// Age of the oldest of them, seconds since it was first published.
+        public var oldestSeconds: Double?
+        /// Receipt messages accepted, ids named that were not awaited, receipts refused.
+        public var received: UInt64 = 0
+        public var unknownIds: UInt64 = 0
+        public var refused: UInt64 = 0
+        public init(mode: String) { self.mode = mode }
+    }
 
     /// Messages given up, by reason; every one is counted.
     public struct Drops: Encodable, Sendable, Equatable {
@@ -150,7 +168,9 @@ public struct TelemetryPayload: Encodable, Sendable, Equatable {
     }
 
     public init(stamp: Stamp, session: UInt64, uptimeSeconds: UInt64, agentUptimeSeconds: UInt64,
-                outboxDepth: Int, outboxBytes: Int, drops: Drops, brokerRttMs: Double?, link: Link) {
+                outboxDepth: Int, outboxBytes: Int, drops: Drops, brokerRttMs: Double?, link: Link,
+                receipts: Receipts = Receipts(mode: "receipt")) {
+        self.receipts = receipts
         time = stamp.wall.rfc3339
         mono = stamp.mono.milliseconds
         clockSynced = stamp.clockSynced
@@ -169,6 +189,10 @@ public struct TelemetryPayload: Encodable, Sendable, Equatable {
 public struct EventPayload: Encodable, Sendable {
     public enum Name: String, Encodable, Sendable {
         case started, stopping, configReloaded, clockSynced, outboxRecovered, selfTest, storageFault, dropped
+        /// An alarm has waited longer than `delivery.receiptOverdue` for the hub's receipt.
+        case receiptOverdue
+        /// An overdue alarm was finally receipted.
+        case receiptReceived
     }
     public var schema = "parkguard/event/1"
     public var event: Name

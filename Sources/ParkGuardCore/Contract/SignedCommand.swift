@@ -38,8 +38,9 @@ public struct SignedCommand: Sendable, Equatable {
     }
 
     /// Reads the envelope and its inner JSON; the signature is not checked here.
-    public static func parse(_ payload: [UInt8]) throws(CommandError) -> SignedCommand {
-        guard payload.count <= CommandParser.maxPayloadBytes * 2 else { throw CommandError(field: "payload", "is too long") }
+    /// - Parameter maxBytes: the largest envelope accepted (a receipt's is larger than a command's).
+    public static func parse(_ payload: [UInt8], maxBytes: Int = CommandParser.maxPayloadBytes * 2) throws(CommandError) -> SignedCommand {
+        guard payload.count <= maxBytes else { throw CommandError(field: "payload", "is \(payload.count) bytes; at most \(maxBytes) are accepted") }
         guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(payload)), case .object(let envelope) = value else {
             throw CommandError(field: "payload", "a signed command must be a JSON object")
         }

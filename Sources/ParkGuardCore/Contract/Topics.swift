@@ -15,6 +15,10 @@ public struct Topics: Sendable, Equatable {
     public func bellState(_ bell: String) -> String { "\(root)/bell/\(bell)/state" }
     public func cameraHealth(_ camera: String) -> String { "\(root)/camera/\(camera)/health" }
     public func commandResult(_ name: String) -> String { "\(root)/cmd/\(name)/result" }
+    /// `cmd/{name}`: a command to this unit (published by the hub).
+    public func command(_ name: String) -> String { "\(root)/cmd/\(name)" }
+    /// The hub's receipts for this unit's alarms.
+    public var receipt: String { command("receipt") }
 
     /// The command name of a topic under `cmd/`, or `nil` if `topic` is not one of ours.
     public func commandName(of topic: String) -> String? {
