@@ -88,6 +88,7 @@ public final class Fleet: Sendable {
                 .init(service: units),
                 .init(service: presses, successTerminationBehavior: .ignore),
                 .init(service: timer, successTerminationBehavior: .gracefullyShutdownGroup),
+                .init(service: ProgressWriter(fleet: self), successTerminationBehavior: .ignore),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             cancellationSignals: [],
@@ -212,6 +213,25 @@ public final class Fleet: Sendable {
                         next = next + .milliseconds(100)
                     }
                     try await Task.sleep(until: min(next, end))
+                }
+            }
+        }
+    }
+
+    /// Appends `wall-ms outstanding` lines to the plan's progress file every half second.
+    private struct ProgressWriter: Service {
+        let fleet: Fleet
+        func run() async throws {
+            guard let path = fleet.plan.progressPath else { return }
+            FileManager.default.createFile(atPath: path, contents: nil)
+            guard let handle = FileHandle(forWritingAtPath: path) else { return }
+            defer { try? handle.close() }
+            try await untilGracefulShutdown { [fleet] in
+                while true {
+                    let outstanding = await fleet.alarmsOutstanding()
+                    let now = Int64(Date().timeIntervalSince1970 * 1000)
+                    try? handle.write(contentsOf: Data("\(now) \(outstanding)\n".utf8))
+                    try await Task.sleep(for: .milliseconds(500))
                 }
             }
         }

@@ -36,6 +36,9 @@ public struct FleetPlan: Sendable, Codable {
     public var receiptTimeoutMaxMilliseconds: Int = 120_000
     /// After the run, wait up to this long for every unit to hold no alarm (all receipted).
     public var settleSeconds: Double = 0
+    /// Where to append, every half second, the wall time (ms since the epoch) and the number of
+    /// alarms the units hold, so a test can time the recovery after a fault it caused.
+    public var progressPath: String?
 
     public init(units: Int, firstUnit: Int = 0, site: String = "fleet", brokerHost: String = "127.0.0.1", brokerPort: Int, stateDirectory: String,
                 rampSeconds: Double? = nil, heartbeatSeconds: Int = 30, cameras: Int = 16, cameraIntervalSeconds: Int = 300,

@@ -81,6 +81,9 @@ struct FleetCommand: AsyncParsableCommand {
     @Option(help: "After the run, wait up to this many seconds until no unit holds an alarm (all receipted); 0: do not wait.")
     var settle = 0.0
 
+    @Option(help: "Append 'WALL-MS OUTSTANDING' lines here every half second (the alarms the units hold).")
+    var progress: String?
+
     func validate() throws {
         guard (1 ... 100_000).contains(units) else { throw ValidationError("--units must be from 1 to 100000") }
         guard (0 ... 99_999).contains(firstUnit) else { throw ValidationError("--first-unit must be from 0 to 99999") }
@@ -122,6 +125,7 @@ struct FleetCommand: AsyncParsableCommand {
         plan.receiptTimeoutMilliseconds = Int(receiptTimeout * 1000)
         plan.receiptTimeoutMaxMilliseconds = Int(receiptTimeoutMax * 1000)
         plan.settleSeconds = settle
+        plan.progressPath = progress
         logger.notice("fleet starting", metadata: ["units": "\(units)", "broker": "\(broker)", "ramp": "\(plan.rampSeconds)s"])
         let result: FleetReport
         do {

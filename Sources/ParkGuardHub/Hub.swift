@@ -197,8 +197,14 @@ public actor Hub: Service {
         }
     }
 
+    /// This instance's name in its receipts: the client id in the characters a receipt allows.
+    private var receiptName: String? {
+        let name = String(settings.mqtt.clientID.filter { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }.prefix(64))
+        return name.isEmpty ? nil : name
+    }
+
     private func sendReceipt(_ ids: [String], to unit: UnitKey) {
-        let receipt = Receipt(ids: ids, hub: settings.mqtt.clientID.utf8.count <= 64 ? settings.mqtt.clientID : nil)
+        let receipt = Receipt(ids: ids, hub: receiptName)
         let payload = signed(receipt.payload(time: WallTime(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000)).rfc3339),
                              command: "receipt", unit: unit)
         do {

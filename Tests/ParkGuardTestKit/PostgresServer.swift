@@ -9,7 +9,9 @@ public final class PostgresServer: @unchecked Sendable {
     /// `postgres://parkguard@127.0.0.1:PORT/parkguard`
     public let url: String
     private let data: String
-    private let child: Child
+    private var child: Child
+    private let directory: ScratchDirectory
+    private let start: (String, [String])
 
     public init(in directory: ScratchDirectory) async throws {
         let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
@@ -34,6 +36,8 @@ public final class PostgresServer: @unchecked Sendable {
                                                     "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
             let child = try Child(postgres, arguments, in: directory, name: "postgres-\(port)")
             if try await eventually(timeout: .seconds(15), { isListening(port) || !child.process.isRunning }), child.process.isRunning {
+                self.directory = directory
+                start = (postgres, arguments)
                 let created = try run("/usr/bin/psql", ["-h", "127.0.0.1", "-p", "\(port)", "-U", "parkguard", "-d", "postgres",
                                                         "-c", "CREATE DATABASE parkguard"])
                 guard created.status == 0 else { throw HarnessError("createdb failed: \(created.error)") }
@@ -45,6 +49,18 @@ public final class PostgresServer: @unchecked Sendable {
             child.signal(SIGKILL)
         }
         throw HarnessError("PostgreSQL did not start on any of 5 free ports")
+    }
+
+    /// Stops the server (immediate shutdown, as a crash would: no checkpoint) and starts it
+    /// again on the same port and data; returns once it accepts connections.
+    public func restart(after pause: Duration = .seconds(1)) async throws {
+        if let pid = (try? String(contentsOfFile: data + "/db/postmaster.pid", encoding: .utf8))?.split(separator: "\n").first.flatMap({ Int32($0) }) {
+            kill(pid, SIGQUIT)
+        }
+        _ = try await child.exitStatus(within: .seconds(15))
+        try await Task.sleep(for: pause)
+        child = try Child(start.0, start.1, in: directory, name: "postgres-\(port)-again")
+        guard try await eventually(timeout: .seconds(20), { isListening(port) }) else { throw HarnessError("PostgreSQL restart failed: \(child.stderr.suffix(300))") }
     }
 
     /// Stops the server (fast shutdown) and removes its data.
