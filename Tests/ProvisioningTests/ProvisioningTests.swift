@@ -115,6 +115,7 @@ struct ProvisioningTests {
             .replacingOccurrences(of: "  port: \(port)\n", with: "  port: \(broker.port)\n")
             + "stateDirectory: \(scratch.file("a-state"))\n"
             + "commands:\n  hubKeys:\n    - { hub: control, keyFile: \(scratch.file("hub/hub.pub")) }\n"
+            + "heartbeatInterval: 1s\ndelivery: {receiptTimeout: 1s, receiptTimeoutMax: 2s}\n"
         try config.write(toFile: scratch.file("a/agent.yaml"), atomically: true, encoding: .utf8)
         let agent = try Child(Products.path("parkguardd"), ["--config", scratch.file("a/agent.yaml")], in: scratch, name: "agent")
         defer { agent.signal(SIGTERM) }
@@ -129,6 +130,9 @@ struct ProvisioningTests {
         _ = try publish(unitB, "parkguard/v1/north-park/gate-1/event", #"{"mark":"b-into-a"}"#)
         _ = try publish(unitB, "parkguard/v1/north-park/gate-2/cmd/silence", #"{"mark":"unit-command"}"#)
         _ = try publish(unitA, "parkguard/v1/north-park/gate-1/cmd/ack", #"{"mark":"unit-self-command"}"#)
+        // A receipt from a unit (to another unit, or to itself) would retire alarms: the ACL refuses it.
+        _ = try publish(unitB, "parkguard/v1/north-park/gate-1/cmd/receipt", #"{"mark":"unit-receipt"}"#)
+        _ = try publish(unitA, "parkguard/v1/north-park/gate-1/cmd/receipt", #"{"mark":"unit-self-receipt"}"#)
         // The hub may command, signed: the daemon answers on cmd/test/result.
         func signed(_ command: String, unit: String = "gate-1", key: String = scratch.file("hub/hub.key"), payload: String) throws -> String {
             try p.call("hub", "sign", "--name", "control", "--key", key, "--site", "north-park", "--unit", unit, "--command", command,
@@ -161,6 +165,24 @@ struct ProvisioningTests {
         #expect(!hubSub.stdout.contains("b-into-a"), "unit B wrote into unit A's root")
         #expect(!hubSub.stdout.contains("unit-command"), "a unit published a command")
         #expect(!hubSub.stdout.contains("unit-self-command"), "a unit published a command to itself")
+        #expect(!hubSub.stdout.contains("unit-receipt") && !hubSub.stdout.contains("unit-self-receipt"), "a unit published a receipt")
+
+        // The real hub with its district identity (mutual TLS, hostname verified) and its signing
+        // key: it logs the unit's alarms (the line faults of a unit without its GPIO) and its
+        // signed receipts retire them on the unit, which requires signed receipts.
+        let realHub = try Child(Products.path("parkguard-hub"), [
+            "run", "--broker", "localhost:\(broker.port)", "--db", scratch.file("hub.sqlite"), "--client-id", "control-1",
+            "--ca-file", ca, "--cert-file", scratch.file("hub/hub.crt"), "--key-file", scratch.file("hub/hub.key"),
+            "--signing-key", scratch.file("hub/hub.key"), "--signing-name", "control",
+        ], in: scratch, name: "parkguard-hub")
+        defer { realHub.signal(SIGTERM) }
+        #expect(try await eventually(timeout: .seconds(20)) {
+            hubSub.stdout.contains("parkguard/v1/north-park/gate-1/cmd/receipt {\"hub\":\"control\"")
+                && hubSub.stdout.split(separator: "\n").last { $0.hasPrefix("parkguard/v1/north-park/gate-1/telemetry") }?.contains(#""awaiting":0"#) == true
+        }, "hub: \(realHub.stderr.suffix(800))")
+        let rows = try run(Products.path("parkguard-hub"), ["alarms", "--db", scratch.file("hub.sqlite"), "--since", "1h", "--json"]).output
+        #expect(rows.contains(#""kind":"lineFault""#), "log: \(rows)")
+        realHub.signal(SIGTERM)
         #expect(!spy.stdout.contains("cmd/test"), "unit B read unit A's commands: \(spy.stdout)")
 
         // Without a certificate, and with a certificate from another CA: refused at the handshake.
