@@ -36,6 +36,8 @@ struct BenchReport: Codable {
     var command: String
     var smoke: Bool
     var latency: LatencyResults?
+    /// The same with receipts on and a hub: press → receipt, and the unit's CPU per alarm.
+    var receiptLatency: LatencyResults?
     var outbox: OutboxResults?
     var outage: String?
     var idle: IdleResults?
@@ -57,6 +59,7 @@ struct BenchReport: Codable {
             broken.append("outbox drain delivered \(drain.delivered) of \(drain.records) alarms")
         }
         if let hub, hub.logged < hub.messages { broken.append("the hub logged \(hub.logged) of \(hub.messages) alarms") }
+        if let receipt = receiptLatency, receipt.receiptP50 == nil || receipt.presses == 0 { broken.append("no receipt was timed") }
         if let fleet, fleet.largestPassing == nil {
             broken.append("no fleet size passed: \(fleet.trials.first?.failure ?? "")")
         }
@@ -77,6 +80,10 @@ struct BenchReport: Codable {
         if let daemon = idle?.figures.first {
             row("idle resident memory (4 bells, 16 cameras)", "≤ 12 MiB", "\(daemon.rssKiB) KiB", daemon.rssKiB <= 12 * 1024)
             row("idle CPU (4 bells, 16 cameras)", "≤ 0.1 % of one core", String(format: "%.3f %%", daemon.cpuPercent), daemon.cpuPercent <= 0.1)
+        }
+        if let h = hub {
+            let r = h.hubPerSecond / max(h.baselinePerSecond, 1)
+            row("hub ingest with the log and receipts", "≥ 0.5x a raw libmosquitto subscriber", String(format: "%.0f/s vs %.0f/s = %.2fx", h.hubPerSecond, h.baselinePerSecond, r), r >= 0.5)
         }
         if let f = fleet {
             row("fleet on one machine", "≥ 5,000 units", f.largestPassing.map { "\($0) units" } ?? "none passed", (f.largestPassing ?? 0) >= 5000)
@@ -102,6 +109,13 @@ struct BenchReport: Codable {
             "Where a target is missed, what dominates and what would close the gap: [performance-notes.md](performance-notes.md).",
         ]
         if let latency { parts += ["", "## Press to subscriber", "", latency.markdown] }
+        if let receipt = receiptLatency {
+            parts += ["", "## Press to receipt", "", receipt.markdown]
+            if let off = latency {
+                parts += ["", String(format: "The unit's CPU per alarm: %.0f µs with receipts (it also parses each receipt and retires the alarm in its outbox) against %.0f µs retiring on the broker's PUBACK, in the same run.",
+                                     receipt.cpuMicrosecondsPerAlarm, off.cpuMicrosecondsPerAlarm)]
+            }
+        }
         if let idle { parts += ["", "## Idle cost", "", idle.markdown] }
         if let outbox { parts += ["", "## Outbox", "", outbox.markdown] }
         if let outage { parts += ["", outage] }

@@ -137,6 +137,13 @@ struct ParkGuardBench: AsyncParsableCommand {
         if presses > 0 {
             report.latency = try await latency(chip: chip, port: port, dir: dir, scratch: scratch, logger: logger)
             print(report.latency!.markdown)
+            // Again with receipts (the default) and a real hub logging every alarm in SQLite.
+            let receiptConfig = benchConfig(port: port, socket: work + "/gpio.sock", state: work + "/state-receipts", retireOn: "receipt")
+            try receiptConfig.write(toFile: work + "/agent.yaml", atomically: true, encoding: .utf8)
+            report.receiptLatency = try await latency(chip: chip, port: port, dir: dir, scratch: scratch, logger: logger,
+                                                      hub: dir + "/parkguard-hub")
+            try config.write(toFile: work + "/agent.yaml", atomically: true, encoding: .utf8)
+            print(report.receiptLatency!.markdown)
         }
         if outboxRecords > 0 {
             report.outbox = outboxThroughput(records: outboxRecords, directory: work)
@@ -174,9 +181,18 @@ struct ParkGuardBench: AsyncParsableCommand {
         }
     }
 
-    /// Press-to-subscriber latency of the real daemon beside the raw libmosquitto floor.
-    private func latency(chip: VirtualChip, port: Int, dir: String, scratch: ScratchDirectory, logger: Logger) async throws -> LatencyResults {
+    /// Press-to-subscriber latency of the real daemon beside the raw libmosquitto floor; with
+    /// `hub`, that hub logs every alarm and the receipt's arrival is timed too (press → receipt
+    /// on the unit's receipt topic, which the unit and this subscriber get from the broker alike).
+    private func latency(chip: VirtualChip, port: Int, dir: String, scratch: ScratchDirectory, logger: Logger,
+                         hub: String? = nil) async throws -> LatencyResults {
         let work = scratch.path
+        var hubChild: Child?
+        if let hub {
+            hubChild = try Child(hub, ["run", "--broker", "127.0.0.1:\(port)", "--db", scratch.file("latency-hub.sqlite"), "--client-id",
+                                       "bench-latency-hub-\(getpid())", "--log-level", "error"], in: scratch, name: "latency-hub")
+        }
+        defer { hubChild?.signal(SIGTERM) }
         // Subscriber (also the baseline's receiver).
         let subscriber = try MosquittoClient(settings: MQTTSettings(host: "127.0.0.1", port: port, clientID: "bench-sub-\(getpid())"), logger: logger)
         let inbox = Inbox()
@@ -187,6 +203,7 @@ struct ParkGuardBench: AsyncParsableCommand {
                     _ = try? subscriber.subscribe("parkguard/v1/bench/unit-1/bell/+/alarm", qos: 1)
                     _ = try? subscriber.subscribe("bench/raw", qos: 1)
                     _ = try? subscriber.subscribe("parkguard/v1/bench/unit-1/status", qos: 1)
+                    _ = try? subscriber.subscribe("parkguard/v1/bench/unit-1/cmd/receipt", qos: 1)
                 }
                 if case .message(let message) = event { inbox.put(message, at: VirtualChip.monotonicNow()) }
             }
@@ -220,6 +237,7 @@ struct ParkGuardBench: AsyncParsableCommand {
         let idleRSS = residentKiB(pid: agent.processIdentifier)
 
         var latencies: [Double] = []
+        var receiptLatencies: [Double] = []
         let line = 1
         let switchesBefore = contextSwitches(pid: agent.processIdentifier)
         let cpuBefore = cpuTicks(agent.processIdentifier)
@@ -227,8 +245,16 @@ struct ParkGuardBench: AsyncParsableCommand {
             inbox.clear()
             let start = VirtualChip.monotonicNow()
             try chip.setContact(line: line, active: true)
-            let arrived = try await inbox.next(timeout: .seconds(5)) { $0.topic.hasSuffix("/alarm") && String(decoding: $0.payload, as: UTF8.self).contains(#""kind":"press""#) }
+            let isPress: @Sendable (MQTTMessage) -> Bool = { $0.topic.hasSuffix("/alarm") && String(decoding: $0.payload, as: UTF8.self).contains(#""kind":"press""#) }
+            let arrived = try await inbox.next(timeout: .seconds(5), isPress)
             if i >= 50 { latencies.append(Double(arrived - start) / 1e6) }
+            if hub != nil, let press = inbox.first(where: isPress),
+               let id = (try? JSONSerialization.jsonObject(with: Data(press.payload)) as? [String: Any])?["id"] as? String {
+                let receipted = try await inbox.next(timeout: .seconds(10)) {
+                    $0.topic.hasSuffix("/cmd/receipt") && String(decoding: $0.payload, as: UTF8.self).contains(id)
+                }
+                if i >= 50 { receiptLatencies.append(Double(receipted - start) / 1e6) }
+            }
             try await Task.sleep(for: .milliseconds(3))  // longer than the 1 ms debounce window
             try chip.setContact(line: line, active: false)
             _ = try await inbox.next(timeout: .seconds(5)) { String(decoding: $0.payload, as: UTF8.self).contains(#""kind":"release""#) }
@@ -248,7 +274,9 @@ struct ParkGuardBench: AsyncParsableCommand {
             floorP50: percentile(floor, 0.5), floorP99: percentile(floor, 0.99), floorP999: percentile(floor, 0.999), floorMax: floor.max() ?? 0,
             rssIdleKiB: idleRSS, rssAfterKiB: busyRSS, rssPeakKiB: peakRSS, bells: 4,
             contextSwitchesPerAlarm: Double(switches) / Double(2 * (presses + 50)),
-            cpuMicrosecondsPerAlarm: cpuSeconds * 1e6 / Double(2 * (presses + 50)))
+            cpuMicrosecondsPerAlarm: cpuSeconds * 1e6 / Double(2 * (presses + 50)),
+            receiptP50: hub == nil ? nil : percentile(receiptLatencies, 0.5), receiptP99: hub == nil ? nil : percentile(receiptLatencies, 0.99),
+            receiptMax: hub == nil ? nil : receiptLatencies.max() ?? 0)
     }
 }
 
@@ -270,13 +298,21 @@ struct LatencyResults: Codable {
     /// Thread switches in the daemon and its CPU time per alarm (presses and releases).
     var contextSwitchesPerAlarm: Double
     var cpuMicrosecondsPerAlarm: Double
+    /// Press → the hub's receipt for it (receipts on, a hub logging in SQLite); nil without a hub.
+    var receiptP50: Double?
+    var receiptP99: Double?
+    var receiptMax: Double?
 
     var markdown: String {
         func f(_ value: Double) -> String { String(format: "%.3f", value) }
+        let mode = receiptP50 == nil ? "retireOn: puback, no hub" : "receipts on, parkguard-hub logging in SQLite"
+        let receiptRow = receiptP50.map { p50 in
+            "\n| press → receipt back at the unit (hub committed it) | \(f(p50)) | \(f(receiptP99 ?? 0)) | | \(f(receiptMax ?? 0)) |"
+        } ?? ""
         return """
-        | latency (ms) | p50 | p99 | p99.9 | max |
+        | latency (ms), \(mode) | p50 | p99 | p99.9 | max |
         |---|---|---|---|---|
-        | press → subscriber, parkguardd (\(presses) presses) | \(f(pressP50)) | \(f(pressP99)) | \(f(pressP999)) | \(f(pressMax)) |
+        | press → subscriber, parkguardd (\(presses) presses) | \(f(pressP50)) | \(f(pressP99)) | \(f(pressP999)) | \(f(pressMax)) |\(receiptRow)
         | publish → subscriber, raw libmosquitto floor (\(baselineMessages) msgs) | \(f(floorP50)) | \(f(floorP99)) | \(f(floorP999)) | \(f(floorMax)) |
         | ratio | \(f(pressP50 / floorP50))x | \(f(pressP99 / floorP99))x | \(f(pressP999 / floorP999))x | |
 
@@ -313,6 +349,7 @@ final class Inbox: Sendable {
     }
 
     func clear() { state.withLock { $0.items.removeAll() } }
+    func first(where match: (MQTTMessage) -> Bool) -> MQTTMessage? { state.withLock { $0.items.first { match($0.0) }?.0 } }
     func count(where match: (MQTTMessage) -> Bool) -> Int { state.withLock { $0.items.count { match($0.0) } } }
     func times(where match: (MQTTMessage) -> Bool) -> [UInt64] { state.withLock { $0.items.filter { match($0.0) }.map(\.1) } }
 
@@ -365,7 +402,7 @@ func residentKiB(pid: Int32, field: String = "VmRSS:") -> Int {
     return line.flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") } ?? 0
 }
 
-func benchConfig(port: Int, socket: String, state: String) -> String {
+func benchConfig(port: Int, socket: String, state: String, retireOn: String = "puback") -> String {
     """
     site: bench
     unit: unit-1
@@ -382,6 +419,7 @@ func benchConfig(port: Int, socket: String, state: String) -> String {
     heartbeatInterval: 30s
     stateDirectory: \(state)
     logLevel: warning
+    delivery: {retireOn: \(retireOn)}
     """
 }
 

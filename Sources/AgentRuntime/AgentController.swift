@@ -306,7 +306,10 @@ public actor AgentController {
         let payload = AlarmPayload(id: id, seq: store.takeSeq(), session: store.session, site: config.site, unit: config.unit,
                                    bell: bell, kind: kind, state: state, input: input, detail: detail, stamp: clock.stamp(),
                                    edge: at, cameras: cameras.map { CameraLink(id: $0.id, preset: $0.preset, health: cameraHealth.status(of: $0.id)) })
-        await publisher.send(.json(payload, topic: topics.bellAlarm(bell), qos: 1, retain: false, kind: .alarm, alarmID: id))
+        var message = Outgoing.json(payload, topic: topics.bellAlarm(bell), qos: 1, retain: false, kind: .alarm, alarmID: id)
+        message.alarmSeq = payload.seq
+        message.alarmBell = bell
+        await publisher.send(message)
         // Logged once handed over and written to the outbox: a logged alarm is never lost.
         let level: Logger.Level = kind == .press || kind == .lineFault || kind == .stuck || kind == .tamper ? .critical : .notice
         logger.log(level: level, "bell \(kind.rawValue)", metadata: ["bell": "\(bell)", "id": "\(id)", "seq": "\(payload.seq)"])

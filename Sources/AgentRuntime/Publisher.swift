@@ -25,8 +25,12 @@ public struct Outgoing: Sendable {
     public var retain: Bool
     public var correlationData: [UInt8]?
     public var kind: Class
-    /// The alarm id, for logs.
+    /// The alarm id, for logs and receipts.
     public var alarmID: String?
+    /// The alarm's seq and bell, for the receipt notices (nil for a message read back from the
+    /// outbox: then read from its payload once).
+    public var alarmSeq: UInt64?
+    public var alarmBell: String?
     /// The record in the durable outbox, once persisted.
     public var outboxID: UInt64?
 
@@ -290,7 +294,8 @@ public actor Publisher {
             if message.qos > 0 {
                 inflight[mid] = message
                 if message.kind == .alarm, delivery.retireOn == .receipt, let id = message.alarmID, tracks[id] == nil {
-                    tracks[id] = Track(firstSent: clock.now(), seq: Self.seq(of: message), bell: Self.bell(of: message))
+                    let header = message.alarmSeq == nil ? Self.header(of: message) : nil
+                    tracks[id] = Track(firstSent: clock.now(), seq: message.alarmSeq ?? header?.seq, bell: message.alarmBell ?? header?.bell)
                 }
             } else if let id = message.outboxID {
                 outbox?.done(id)
@@ -478,12 +483,8 @@ public actor Publisher {
         alarms.count + inflight.values.filter { $0.kind == .alarm }.count + awaiting.count
     }
 
-    private static func seq(of message: Outgoing) -> UInt64? {
-        (try? JSONDecoder().decode(AlarmHeader.self, from: Data(message.payload)))?.seq
-    }
-
-    private static func bell(of message: Outgoing) -> String? {
-        (try? JSONDecoder().decode(AlarmHeader.self, from: Data(message.payload)))?.bell
+    private static func header(of message: Outgoing) -> AlarmHeader? {
+        try? JSONDecoder().decode(AlarmHeader.self, from: Data(message.payload))
     }
 
     private struct AlarmHeader: Decodable {

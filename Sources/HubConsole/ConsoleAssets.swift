@@ -22,7 +22,7 @@ enum ConsoleAssets {
     </section>
     <section>
       <h2>Units <span id="unit-summary" class="quiet"></span></h2>
-      <table id="units"><thead><tr><th>Unit</th><th>Status</th><th>Bells</th><th>Cameras</th><th>Outbox</th><th>Last seen</th></tr></thead><tbody></tbody></table>
+      <table id="units"><thead><tr><th>Unit</th><th>Status</th><th>Bells</th><th>Cameras</th><th>Outbox</th><th>Awaiting receipt</th><th>Last seen</th></tr></thead><tbody></tbody></table>
     </section>
     <footer id="counts" class="quiet"></footer>
     <script src="/console.js"></script>
@@ -150,9 +150,17 @@ enum ConsoleAssets {
         for (const [id, c] of Object.entries(u.cameras).sort()) cams.append(badge(id + ': ' + c.status + (c.reasons.length ? ' (' + c.reasons.join(', ') + ')' : ''), c.status));
         const outbox = document.createElement('td');
         outbox.textContent = u.outboxDepth ?? '';
+        // Alarms the unit holds until this hub's receipt says they are in the log.
+        const awaiting = document.createElement('td');
+        if (u.awaitingReceipt) {
+          awaiting.append(badge(u.awaitingReceipt + (u.oldestAwaitingSeconds != null ? ' (oldest ' + Math.round(u.oldestAwaitingSeconds) + ' s)' : ''),
+                                u.oldestAwaitingSeconds > 60 ? 'alarm-state' : 'degraded'));
+        } else {
+          awaiting.textContent = u.awaitingReceipt === 0 ? '0' : '';
+        }
         const seenAt = document.createElement('td');
         seenAt.textContent = new Date(u.lastSeen).toLocaleTimeString();
-        tr.append(name, status, bells, cams, outbox, seenAt);
+        tr.append(name, status, bells, cams, outbox, awaiting, seenAt);
         body.append(tr);
       }
       $('unit-summary').textContent = online + ' of ' + units.length + ' online';

@@ -196,7 +196,8 @@ func openLog(_ db: String, logger: Logger) async throws -> any AlarmLog {
 func consoleAddress(_ text: String) -> (String, Int)? { HostPort.parse(text, ports: 0 ... 65535) }
 
 /// Prints the hub's counters every `interval` seconds, as one JSON object per line on stdout:
-/// the time, messages per second since the previous line, and the counts so far.
+/// the time, messages per second since the previous line, the counts so far, and the log's
+/// figures (batches, alarms committed, receipts sent, commit failures).
 struct IngestStats: Service {
     let hub: Hub
     let interval: Double
@@ -210,8 +211,9 @@ struct IngestStats: Service {
                 let now = Date()
                 let rate = Double(counts.messages - previous.0.messages) / now.timeIntervalSince(previous.1)
                 previous = (counts, now)
-                struct Line: Encodable { var time: Double; var messagesPerSecond: Double; var counts: HubCore.Counts }
-                let data = try JSONEncoder().encode(Line(time: now.timeIntervalSince1970, messagesPerSecond: rate, counts: counts))
+                struct Line: Encodable { var time: Double; var messagesPerSecond: Double; var counts: HubCore.Counts; var log: Hub.Figures }
+                let data = try JSONEncoder().encode(Line(time: now.timeIntervalSince1970, messagesPerSecond: rate, counts: counts,
+                                                         log: await hub.ingestFigures))
                 FileHandle.standardOutput.write(data + Data("\n".utf8))
             }
         }
