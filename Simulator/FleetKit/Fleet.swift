@@ -226,14 +226,18 @@ public final class Fleet: Sendable {
             FileManager.default.createFile(atPath: path, contents: nil)
             guard let handle = FileHandle(forWritingAtPath: path) else { return }
             defer { try? handle.close() }
-            try await untilGracefulShutdown { [fleet] in
+            @Sendable func sample() async {
+                let outstanding = await fleet.alarmsOutstanding()
+                let now = Int64(Date().timeIntervalSince1970 * 1000)
+                try? handle.write(contentsOf: Data("\(now) \(outstanding)\n".utf8))
+            }
+            try await untilGracefulShutdown {
                 while true {
-                    let outstanding = await fleet.alarmsOutstanding()
-                    let now = Int64(Date().timeIntervalSince1970 * 1000)
-                    try? handle.write(contentsOf: Data("\(now) \(outstanding)\n".utf8))
+                    await sample()
                     try await Task.sleep(for: .milliseconds(500))
                 }
             }
+            await sample()  // the state the units shut down in
         }
     }
 

@@ -85,6 +85,7 @@ public actor Hub: Service {
         self.settings = settings
         self.log = log
         self.logger = logger
+        core = HubCore(detectGaps: settings.sharedGroup == nil)
         client = try MosquittoClient(settings: settings.mqtt, logger: logger)
         signingKey = try settings.signing.map { ($0.name, try P256.Signing.PrivateKey(rawRepresentation: $0.rawKey)) }
         (logWakes, logWake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))

@@ -14,6 +14,10 @@ public struct HubCore: Sendable {
     /// Who asked for an ack, by correlation id, so the log records the operator.
     private var pendingAcks: [String: (unit: UnitKey, bell: String, by: String)] = [:]
     private let rebirthInterval: TimeInterval
+    /// Whether a `seq` gap asks for a rebirth. Off for an instance in a shared group: it sees
+    /// only its share of each unit's alarms, so every other alarm would look like a gap (and
+    /// each rebirth makes the unit resend what awaits a receipt). Receipts cover loss there.
+    private let detectGaps: Bool
 
     public struct Counts: Sendable, Codable, Equatable {
         public var messages = 0
@@ -24,8 +28,9 @@ public struct HubCore: Sendable {
         public var rebirths = 0
     }
 
-    public init(rebirthInterval: TimeInterval = 30) {
+    public init(rebirthInterval: TimeInterval = 30, detectGaps: Bool = true) {
         self.rebirthInterval = rebirthInterval
+        self.detectGaps = detectGaps
     }
 
     /// What the alarm log knows (each unit's last session and highest seq), so that after a
@@ -126,7 +131,7 @@ public struct HubCore: Sendable {
                 view.lastSeq = nil
             }
             if view.session == nil || view.session != alarm.session { view.session = alarm.session }
-            if let last = view.lastSeq, alarm.seq > last + 1 {
+            if detectGaps, let last = view.lastSeq, alarm.seq > last + 1 {
                 counts.seqGaps += 1
                 actions += rebirth(key, "seq gap: \(last) then \(alarm.seq)", now)
             }

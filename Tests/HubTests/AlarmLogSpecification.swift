@@ -34,4 +34,27 @@ enum AlarmLogSpecification {
         #expect(a1.cameras == [CameraLink(id: "cam-1", preset: "gate", health: .degraded)])
         #expect(try await reopened.alarms(since: t0.addingTimeInterval(1.5), limit: 10).map(\.id) == ["b1"])
     }
+
+    /// A batch is one commit that reports which ids were new; the watermarks are each unit's
+    /// highest seq with its session.
+    static func batchesAndWatermarks(_ log: any AlarmLog) async throws {
+        let t0 = Date(timeIntervalSince1970: 1_800_000_100)
+        func alarm(_ id: String, unit: String, seq: UInt64, session: UInt64) -> AlarmRecord {
+            AlarmRecord(id: id, unit: UnitKey(site: "north", unit: unit), bell: "b1", kind: .press, seq: seq, session: session,
+                        raisedAt: "2026-11-25T10:00:00Z", deliveredAt: t0, cameras: [])
+        }
+        #expect(try await log.watermarks()[UnitKey(site: "north", unit: "u1")] == nil)
+        let first = try await log.record(batch: [alarm("w1", unit: "u1", seq: 1, session: 1), alarm("w2", unit: "u1", seq: 2, session: 1),
+                                                 alarm("w3", unit: "u2", seq: 7, session: 3)])
+        #expect(first == ["w1", "w2", "w3"])
+        // A batch with duplicates (of the log, and within itself) reports only what was new.
+        let second = try await log.record(batch: [alarm("w2", unit: "u1", seq: 2, session: 1), alarm("w4", unit: "u1", seq: 9, session: 2),
+                                                  alarm("w4", unit: "u1", seq: 9, session: 2)])
+        #expect(second == ["w4"])
+        #expect(try await log.record(batch: []).isEmpty)
+        let marks = try await log.watermarks()
+        #expect(marks[UnitKey(site: "north", unit: "u1")] == SeqWatermark(session: 2, seq: 9))
+        #expect(marks[UnitKey(site: "north", unit: "u2")] == SeqWatermark(session: 3, seq: 7))
+        #expect(try await log.alarms(since: t0, limit: 100).filter { $0.id.hasPrefix("w") }.count == 4)
+    }
 }

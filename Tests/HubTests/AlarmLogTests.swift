@@ -14,6 +14,12 @@ struct AlarmLogTests {
         try await AlarmLogSpecification.lifecycle(try SQLiteAlarmLog(path: path)) { try SQLiteAlarmLog(path: path) }
     }
 
+    @Test("a batch is committed at once and says which ids were new; watermarks give each unit's highest seq and its session")
+    func batches() async throws {
+        let directory = try ScratchDirectory()
+        try await AlarmLogSpecification.batchesAndWatermarks(try SQLiteAlarmLog(path: directory.file("hub.sqlite")))
+    }
+
     @Test("a file that is not a database is refused with its path")
     func corruptFile() throws {
         let directory = try ScratchDirectory()

@@ -45,6 +45,32 @@ struct HubCoreTests {
         #expect(core.counts.seqGaps == 3)
     }
 
+    @Test("watermarks restored from the log make a gap across the hub's own restart a gap")
+    func restoredWatermarkSeesGap() {
+        var core = HubCore()
+        core.restore([unit: SeqWatermark(session: 7, seq: 2)], at: start)
+        #expect(core.units[unit]?.lastSeq == 2 && core.units[unit]?.online == false)
+        let next = core.ingest(topic: alarmTopic, payload: alarm(id: "a9", seq: 9), retained: false, at: start)
+        #expect(next.contains(.requestRebirth(unit, reason: "seq gap: 2 then 9")))
+        // A resent alarm below the watermark is no gap.
+        var other = HubCore()
+        other.restore([unit: SeqWatermark(session: 7, seq: 5)], at: start)
+        #expect(!other.ingest(topic: alarmTopic, payload: alarm(id: "a3", seq: 3), retained: false, at: start).contains {
+            if case .requestRebirth = $0 { true } else { false }
+        })
+    }
+
+    @Test("telemetry's receipt figures show in the unit's view")
+    func awaitingReceiptShown() {
+        var core = HubCore()
+        let telemetry = Array("""
+        {"schema":"parkguard/telemetry/1","session":7,"time":"2026-11-25T10:00:00.000Z","outboxDepth":4,\
+        "receipts":{"mode":"receipt","awaiting":3,"oldestSeconds":12.5,"received":1,"unknownIds":0,"refused":0}}
+        """.utf8)
+        _ = core.ingest(topic: "parkguard/v1/north/gate-1/telemetry", payload: telemetry, retained: false, at: start)
+        #expect(core.units[unit]?.awaitingReceipt == 3 && core.units[unit]?.oldestAwaitingSeconds == 12.5)
+    }
+
     @Test("an alarm from a new session asks for a rebirth and restarts seq tracking")
     func newSessionRebirth() {
         var core = HubCore()

@@ -19,6 +19,7 @@ struct PostgresAlarmLogTests {
                                        database: target.database, logger: Logger(label: "test"))
         }
         try await AlarmLogSpecification.lifecycle(try await open()) { try await open() }  // the migration is not applied twice
+        try await AlarmLogSpecification.batchesAndWatermarks(try await open())
         await server.stop()
     }
 

@@ -94,11 +94,11 @@ struct ReceiptFaultTests {
         try await broker.stop()
     }
 
-    @Test("the hub stopped for minutes while the broker restarts without persistence: the units' resends fill the log")
-    func hubDownBrokerRestarted() async throws {
+    @Test("the hub stopped for 5 minutes, then started: the broker's queue for its session and the units' resends fill the log")
+    func hubDownForMinutes() async throws {
         let outage = Double(ProcessInfo.processInfo.environment["PARKGUARD_HUB_OUTAGE_SECONDS"] ?? "") ?? 300
         let directory = try ScratchDirectory()
-        let broker = try await Broker(in: directory)  // persistence false
+        let broker = try await Broker(in: directory)
         let db = directory.file("hub.sqlite")
         let first = try hub(broker, db: db, in: directory, id: "hub-outage", name: "hub-before")
         try await Task.sleep(for: .seconds(1))
@@ -106,14 +106,33 @@ struct ReceiptFaultTests {
         try await Task.sleep(for: .seconds(5))
         first.signal(SIGTERM)
         _ = try await first.exitStatus()
-        // Half way through the outage the broker restarts: what it queued for the hub is gone.
-        try await Task.sleep(for: .seconds(outage / 2))
+        try await Task.sleep(for: .seconds(outage))
+        let second = try hub(broker, db: db, in: directory, id: "hub-outage", name: "hub-after")
+        try await verify(fleet, logs: [db], timeout: .seconds(Int(outage) + 400), label: "hub stopped \(Int(outage)) s",
+                         faultEnded: Date(), progress: directory.file("progress-outage.txt"))
+        second.signal(SIGTERM)
+        _ = try await second.exitStatus()
+        try await broker.stop()
+    }
+
+    @Test("the broker restarted without persistence while the hub is down: what it queued is gone, the units resend it")
+    func brokerRestartedWhileHubDown() async throws {
+        let directory = try ScratchDirectory()
+        let broker = try await Broker(in: directory)  // persistence false
+        let db = directory.file("hub.sqlite")
+        let first = try hub(broker, db: db, in: directory, id: "hub-restart", name: "hub-before")
+        try await Task.sleep(for: .seconds(1))
+        let fleet = try fleet(broker, site: "restart", in: directory, rate: 8, seconds: 40, storm: 8)
+        try await Task.sleep(for: .seconds(5))
+        first.signal(SIGKILL)
+        _ = try await first.exitStatus()
+        try await Task.sleep(for: .seconds(10))  // the broker queues for the hub's session meanwhile
         try await broker.stop()
         try await broker.restart()
-        try await Task.sleep(for: .seconds(outage / 2))
-        let second = try hub(broker, db: db, in: directory, id: "hub-outage", name: "hub-after")
-        try await verify(fleet, logs: [db], timeout: .seconds(Int(outage) + 400), label: "hub down \(Int(outage)) s, broker restarted without persistence meanwhile",
-                         faultEnded: Date(), progress: directory.file("progress-outage.txt"))
+        try await Task.sleep(for: .seconds(5))
+        let second = try hub(broker, db: db, in: directory, id: "hub-restart", name: "hub-after")
+        try await verify(fleet, logs: [db], timeout: .seconds(400), label: "broker restarted without persistence while the hub was down",
+                         faultEnded: Date(), progress: directory.file("progress-restart.txt"))
         second.signal(SIGTERM)
         _ = try await second.exitStatus()
         try await broker.stop()

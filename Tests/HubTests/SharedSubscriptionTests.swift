@@ -34,7 +34,10 @@ struct SharedSubscriptionTests {
         let fleet = try Child(Products.path("parkguard-sim"), [
             "fleet", "--units", "100", "--site", "share", "--broker", "127.0.0.1:\(broker.port)", "--state-dir", directory.file("fleet"),
             "--ramp", "1", "--heartbeat", "5", "--cameras", "0", "--rate", "20", "--storm-after", "2", "--storm-fraction", "0.3",
-            "--duration", "10", "--drain", "3",
+            "--duration", "10", "--drain", "3", "--settle", "30",
+            // No resend within the run: a resent alarm may reach the other instance (and be in
+            // both files, which the receipt fault suite allows); here each must be in exactly one.
+            "--receipt-timeout", "60",
         ], in: directory, name: "fleet")
         #expect(try await fleet.exitStatus(within: .seconds(60)) == 0, "\(fleet.stderr.suffix(400))")
         let report = try JSONDecoder().decode(FleetReport.self, from: Data(fleet.stdout.utf8))
@@ -51,6 +54,7 @@ struct SharedSubscriptionTests {
         for alarm in presses { byUnit[alarm.unit.unit, default: 0] += 1 }
         #expect(byUnit == report.pressesByUnit, "pressed \(report.presses), logged \(presses.count)")
         #expect(report.stormPresses >= 25)
+        #expect(report.alarmsOutstandingAtEnd == 0, "every alarm receipted by the instance that logged it")
         print("FIGURE: shared subscription: \(report.presses) presses split \(logged[0].count) / \(logged[1].count) alarms between two hubs, none twice, none lost")
         try await broker.stop()
     }
