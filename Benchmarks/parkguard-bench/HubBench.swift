@@ -67,7 +67,7 @@ func hubIngest(messages: Int, hub: String, scratch: ScratchDirectory, brokerPort
         reached = lines.first { $0.log.committed >= messages && $0.log.receiptedIDs >= messages }?.time
         if !child.process.isRunning { break }
     }
-    let times = arrivals.times { $0.topic.hasPrefix("parkguard/v1/hubbench/") }
+    let times = arrivals.times { $0.topic.hasPrefix("parkguard/v1/hubbench/") && $0.topic.hasSuffix("/alarm") }
     let baseline = times.count > 1 ? Double(times.count - 1) / (Double(times.max()! - times.min()!) / 1e9) : 0
     let lastCount = child.stdout.split(separator: "\n").compactMap { try? JSONDecoder().decode(Stats.self, from: Data($0.utf8)) }.last?.log.committed ?? 0
     let seconds = (reached ?? Date().timeIntervalSince1970) - started.timeIntervalSince1970

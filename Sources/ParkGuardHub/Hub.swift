@@ -228,7 +228,9 @@ public actor Hub: Service {
     }
 
     private func enqueue(_ work: LogWork) {
-        if logQueue.count >= maxQueuedWork, let index = logQueue.firstIndex(where: { if case .alarm = $0 { true } else { false } }) {
+        // The batch being committed is the queue's first `maxBatch` items: never drop from it.
+        if logQueue.count >= maxQueuedWork,
+           let index = logQueue.indices.dropFirst(settings.maxBatch).first(where: { if case .alarm = logQueue[$0] { true } else { false } }) {
             logQueue.remove(at: index)
             figures.droppedWhileFailing += 1
         }

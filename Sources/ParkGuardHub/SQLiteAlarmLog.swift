@@ -2,7 +2,8 @@ import Foundation
 import GRDB
 import ParkGuardCore
 
-/// The alarm log in one SQLite file (GRDB, WAL mode), with migrations.
+/// The alarm log in one SQLite file (GRDB, WAL mode, `synchronous = FULL`: a commit is on disk
+/// before the hub sends the receipt that lets a unit forget the alarm), with migrations.
 public final class SQLiteAlarmLog: AlarmLog {
     private let database: DatabaseQueue
 
@@ -12,7 +13,10 @@ public final class SQLiteAlarmLog: AlarmLog {
         do {
             var configuration = Configuration()
             configuration.busyMode = .timeout(5)
+            configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
             database = try DatabaseQueue(path: path, configuration: configuration)
+            // WAL: one fsync per commit, and `parkguard-hub alarms` reads while the hub writes.
+            _ = try database.writeWithoutTransaction { db in try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL") }
             try Self.migrator.migrate(database)
         } catch {
             throw AlarmLogError("alarm log \(path): \(error)")

@@ -8,20 +8,6 @@ import Testing
 /// and every unit holds no alarm (all receipted). Asserted by alarm id and by unit.
 @Suite("Receipts under faults", .serialized)
 struct ReceiptFaultTests {
-    struct LoggedAlarm: Decodable {
-        var id: String
-        var kind: String
-        var unit: Unit
-        struct Unit: Decodable { var site: String; var unit: String }
-    }
-
-    /// Alarms in `db` (a SQLite file or a postgres:// URL).
-    func logged(_ db: String) throws -> [LoggedAlarm] {
-        let result = try run(Products.path("parkguard-hub"), ["alarms", "--db", db, "--since", "1h", "--limit", "1000000", "--json"])
-        guard result.status == 0 else { throw HarnessError("parkguard-hub alarms: \(result.error)") }
-        return try result.output.split(separator: "\n").map { try JSONDecoder().decode(LoggedAlarm.self, from: Data($0.utf8)) }
-    }
-
     func hub(_ broker: Broker, db: String, in directory: ScratchDirectory, id: String, name: String, extra: [String] = []) throws -> Child {
         try Child(Products.path("parkguard-hub"), ["run", "--broker", "127.0.0.1:\(broker.port)", "--db", db, "--client-id", id] + extra,
                   in: directory, name: name)
@@ -47,7 +33,7 @@ struct ReceiptFaultTests {
         let status = try await fleet.exitStatus(within: timeout)
         #expect(status == 0, "\(label): fleet \(String(describing: status)): \(fleet.stderr.suffix(600))")
         let report = try JSONDecoder().decode(FleetReport.self, from: Data(fleet.stdout.utf8))
-        let alarms = try logs.flatMap { try logged($0) }
+        let alarms = try logs.flatMap { try loggedAlarms(in: $0) }
         var byID: [String: LoggedAlarm] = [:]
         for alarm in alarms { byID[alarm.id] = alarm }
         var pressesByUnit: [String: Int] = [:]

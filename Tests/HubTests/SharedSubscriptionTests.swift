@@ -7,19 +7,6 @@ import Testing
 /// fed by a real fleet: they split the stream, and together log every alarm exactly once.
 @Suite("Hub scale-out", .serialized)
 struct SharedSubscriptionTests {
-    struct LoggedAlarm: Decodable {
-        var id: String
-        var kind: String
-        var unit: Unit
-        struct Unit: Decodable { var site: String; var unit: String }
-    }
-
-    func alarms(in db: String) throws -> [LoggedAlarm] {
-        let result = try run(Products.path("parkguard-hub"), ["alarms", "--db", db, "--since", "1h", "--limit", "100000", "--json"])
-        #expect(result.status == 0, "\(result.error)")
-        return try result.output.split(separator: "\n").map { try JSONDecoder().decode(LoggedAlarm.self, from: Data($0.utf8)) }
-    }
-
     @Test("two hub instances sharing a subscription split a fleet's alarms without loss or double counting")
     func twoHubsSplitOneStream() async throws {
         let directory = try ScratchDirectory()
@@ -45,7 +32,7 @@ struct SharedSubscriptionTests {
         for hub in hubs { hub.signal(SIGTERM) }
         for hub in hubs { _ = try await hub.exitStatus() }
 
-        let logged = try (1 ... 2).map { try alarms(in: directory.file("hub\($0).sqlite")) }
+        let logged = try (1 ... 2).map { try loggedAlarms(in: directory.file("hub\($0).sqlite")) }
         let ids = logged.map { Set($0.map(\.id)) }
         #expect(ids[0].isDisjoint(with: ids[1]), "\(ids[0].intersection(ids[1]).count) alarms logged by both hubs")
         #expect(!ids[0].isEmpty && !ids[1].isEmpty, "one hub got nothing: \(ids[0].count) / \(ids[1].count)")

@@ -27,6 +27,23 @@ struct ReceiptTests {
         return beat.object?["receipts"] as? [String: Any] ?? [:]
     }
 
+    /// Presses and releases bell b1; returns the press's alarm id once both alarms are out.
+    func pressAndRelease(_ unit: Unit) async throws -> (id: String, press: Received) {
+        try unit.sim("press", "b1")
+        let press = try await unit.alarm("press")
+        let id = try #require(press.string("id"))
+        try unit.sim("release", "b1")
+        _ = try await unit.alarm("release")
+        return (id, press)
+    }
+
+    /// Waits for a receipt naming `id`.
+    func waitReceipt(_ unit: Unit, for id: String, timeout: Duration = .seconds(20)) async throws {
+        _ = try await unit.subscriber.wait(timeout: timeout, "the hub's receipt for \(id)") {
+            $0.topic == "\(unit.root)/cmd/receipt" && (($0.object?["ids"] as? [String]) ?? []).contains(id)
+        }
+    }
+
     /// Waits until a heartbeat says `awaiting` == `count`.
     func waitAwaiting(_ unit: Unit, _ count: Int, timeout: Duration = .seconds(20)) async throws {
         let start = unit.subscriber.messages.count
@@ -38,11 +55,7 @@ struct ReceiptTests {
     @Test("without a hub an alarm awaits its receipt and is published again (same id, same seq); the hub's receipt retires it")
     func alarmAwaitsReceipt() async throws {
         let unit = try await Unit(edit: Self.receipts)
-        try unit.sim("press", "b1")
-        let press = try await unit.alarm("press")
-        let id = try #require(press.string("id"))
-        try unit.sim("release", "b1")
-        _ = try await unit.alarm("release")
+        let (id, press) = try await pressAndRelease(unit)
         // Published again after the receipt timeout (1 s, then 2 s): same id, same seq.
         let first = unit.subscriber.messages.firstIndex { $0.string("id") == id } ?? 0
         let again = try await unit.subscriber.wait(timeout: .seconds(10), skipping: first + 1, "the press published again") {
@@ -65,9 +78,7 @@ struct ReceiptTests {
         let db = unit.directory.file("hub.sqlite")
         let hub = try hub(unit, db: db)
         defer { hub.signal(SIGTERM) }
-        _ = try await unit.subscriber.wait(timeout: .seconds(15), "the hub's receipt") {
-            $0.topic == "\(unit.root)/cmd/receipt" && (($0.object?["ids"] as? [String]) ?? []).contains(id)
-        }
+        try await waitReceipt(unit, for: id, timeout: .seconds(15))
         _ = try await unit.subscriber.wait(timeout: .seconds(10), "receiptReceived event") {
             $0.topic == "\(unit.root)/event" && $0.string("event") == "receiptReceived"
         }
@@ -85,20 +96,14 @@ struct ReceiptTests {
         try await Task.sleep(for: .seconds(1))
         // The hub is frozen: the broker takes the alarm (PUBACK) but no receipt can come.
         hub.signal(SIGSTOP)
-        try unit.sim("press", "b1")
-        let press = try await unit.alarm("press")
-        let id = try #require(press.string("id"))
-        try unit.sim("release", "b1")
-        _ = try await unit.alarm("release")
+        let (id, _) = try await pressAndRelease(unit)
         // The broker has both (the subscriber got them): the unit holds them awaiting receipts.
         try await waitAwaiting(unit, 2)
         unit.agent?.signal(SIGKILL)
         _ = try await unit.agent?.exitStatus()
         try await unit.start()
         hub.signal(SIGCONT)
-        _ = try await unit.subscriber.wait(timeout: .seconds(20), "the receipt for the press") {
-            $0.topic == "\(unit.root)/cmd/receipt" && (($0.object?["ids"] as? [String]) ?? []).contains(id)
-        }
+        try await waitReceipt(unit, for: id)
         try await waitAwaiting(unit, 0)
         let rows = try logged(db)
         #expect(rows.filter { $0["id"] as? String == id }.count == 1, "log: \(rows)")
@@ -120,11 +125,7 @@ struct ReceiptTests {
         let unit = try await Unit { text in
             Self.receipts(text) + "\ncommands:\n  hubKeys: [{hub: control, keyFile: \(pub)}]\n"
         }
-        try unit.sim("press", "b1")
-        let press = try await unit.alarm("press")
-        let id = try #require(press.string("id"))
-        try unit.sim("release", "b1")
-        _ = try await unit.alarm("release")
+        let (id, _) = try await pressAndRelease(unit)
         try await waitAwaiting(unit, 2)
 
         let cases: [(String, String)] = [
