@@ -240,7 +240,6 @@ public actor Publisher {
     private func enforceBounds() {
         func over() -> Bool {
             let count = alarms.count + others.count + inflight.count + awaiting.count
-            guard count > maxQueued / 2 else { return false }  // the bytes can only matter near the count bound's scale
             let bytes = (alarms + others + Array(awaiting.values)).reduce(0) { $0 + $1.payload.count + $1.topic.utf8.count }
             return count > maxQueued || bytes > maxBytes
         }
@@ -249,7 +248,7 @@ public actor Publisher {
                 drop(at: index, reason: "queue full")
             } else if let index = others.firstIndex(where: { $0.kind != .alarm }) {
                 drop(at: index, reason: "queue full")
-            } else if let oldest = awaiting.values.min(by: { ($0.outboxID ?? 0) < ($1.outboxID ?? 0) }) ?? alarms.first {
+            } else if let oldest = inOutboxOrder(awaiting.values).first ?? alarms.first {
                 // The oldest alarm goes: one the broker has (awaiting its receipt) before one it has not.
                 if let id = oldest.alarmID, awaiting.removeValue(forKey: id) != nil {} else { alarms.removeFirst() }
                 if let id = oldest.alarmID { tracks[id] = nil }
@@ -450,7 +449,7 @@ public actor Publisher {
             notices.append(ReceiptNotice(kind: .overdue, alarmID: id, seq: track.seq, bell: track.bell, waited: track.firstSent.duration(to: now)))
         }
         guard connected else { return notices }
-        let due = awaiting.filter { tracks[$0.key]?.due.map { $0 <= now } ?? true }.values.sorted { ($0.outboxID ?? 0) < ($1.outboxID ?? 0) }
+        let due = inOutboxOrder(awaiting.filter { tracks[$0.key]?.due.map { $0 <= now } ?? true }.values)
         if !due.isEmpty {
             for message in due { if let id = message.alarmID { awaiting[id] = nil } }
             logger.notice("publishing alarms again: no receipt yet", metadata: ["count": "\(due.count)"])
@@ -468,10 +467,15 @@ public actor Publisher {
 
     private func requeueAwaiting() {
         guard !awaiting.isEmpty else { return }
-        let waiting = awaiting.values.sorted { ($0.outboxID ?? 0) < ($1.outboxID ?? 0) }
+        let waiting = inOutboxOrder(awaiting.values)
         awaiting = [:]
         let queued = Set(alarms.compactMap(\.alarmID))
         alarms.insert(contentsOf: waiting.filter { !queued.contains($0.alarmID ?? "") }, at: 0)
+    }
+
+    /// `messages` in the order they were appended to the outbox (oldest first).
+    private func inOutboxOrder(_ messages: some Sequence<Outgoing>) -> [Outgoing] {
+        messages.sorted { ($0.outboxID ?? 0) < ($1.outboxID ?? 0) }
     }
 
     /// Alarms at the broker awaiting the hub's receipt.

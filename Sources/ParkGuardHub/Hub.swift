@@ -57,6 +57,8 @@ public actor Hub: Service {
     private var committing = false
     private var figures = Figures()
     private let signingKey: (name: String, key: P256.Signing.PrivateKey)?
+    /// This instance's name in its receipts: the client id in the characters a receipt allows.
+    private let receiptName: String?
 
     /// What the hub does to its log, in order.
     private enum LogWork {
@@ -87,6 +89,8 @@ public actor Hub: Service {
         self.logger = logger
         core = HubCore(detectGaps: settings.sharedGroup == nil)
         client = try MosquittoClient(settings: settings.mqtt, logger: logger)
+        let name = String(settings.mqtt.clientID.filter { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }.prefix(64))
+        receiptName = Receipt.isHubName(name) ? name : nil
         signingKey = try settings.signing.map { ($0.name, try P256.Signing.PrivateKey(rawRepresentation: $0.rawKey)) }
         (logWakes, logWake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
@@ -198,11 +202,6 @@ public actor Hub: Service {
         }
     }
 
-    /// This instance's name in its receipts: the client id in the characters a receipt allows.
-    private var receiptName: String? {
-        let name = String(settings.mqtt.clientID.filter { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }.prefix(64))
-        return name.isEmpty ? nil : name
-    }
 
     private func sendReceipt(_ ids: [String], to unit: UnitKey) {
         let receipt = Receipt(ids: ids, hub: receiptName)

@@ -76,8 +76,7 @@ public struct Receipt: Sendable, Equatable {
         }
         var hub: String?
         if let value = fields["hub"] {
-            guard case .string(let name) = value, (1 ... 64).contains(name.utf8.count),
-                  name.utf8.allSatisfy({ $0 < 0x80 && ($0 == 0x2D || $0 == 0x2E || $0 == 0x5F || ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A)) }) else {
+            guard case .string(let name) = value, isHubName(name) else {
                 throw CommandError(field: "hub", "must be 1 to 64 characters of [A-Za-z0-9._-]")
             }
             hub = name
@@ -86,5 +85,10 @@ public struct Receipt: Sendable, Equatable {
             guard case .string(let text) = value, text.utf8.count <= 40 else { throw CommandError(field: "time", "must be an RFC 3339 time") }
         }
         return Receipt(ids: ids, hub: hub)
+    }
+
+    /// 1 to 64 characters of `[A-Za-z0-9._-]`.
+    public static func isHubName(_ name: String) -> Bool {
+        (1 ... 64).contains(name.utf8.count) && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }
     }
 }
