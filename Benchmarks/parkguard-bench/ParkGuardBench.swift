@@ -204,6 +204,7 @@ struct ParkGuardBench: AsyncParsableCommand {
                     _ = try? subscriber.subscribe("bench/raw", qos: 1)
                     _ = try? subscriber.subscribe("parkguard/v1/bench/unit-1/status", qos: 1)
                     _ = try? subscriber.subscribe("parkguard/v1/bench/unit-1/cmd/receipt", qos: 1)
+                    _ = try? subscriber.subscribe("parkguard/v1/bench/probe/cmd/receipt", qos: 1)
                 }
                 if case .message(let message) = event { inbox.put(message, at: VirtualChip.monotonicNow()) }
             }
@@ -223,8 +224,26 @@ struct ParkGuardBench: AsyncParsableCommand {
             inbox.clear()
             let start = VirtualChip.monotonicNow()
             try publisher.publish(topic: "bench/raw", payload: payload, qos: 1, retain: false)
-            let arrived = try await inbox.next(timeout: .seconds(5)) { $0.topic == "bench/raw" }
+            let arrived = try await inbox.next(timeout: .seconds(5), "baseline message \(i)") { $0.topic == "bench/raw" }
             if i >= 50 { floor.append(Double(arrived - start) / 1e6) }
+        }
+        if hub != nil {
+            // The hub is ready once it receipts an alarm: an alarm the daemon sent before the hub
+            // subscribed would wait for the unit's resend (receiptTimeout, 10 s) and miss the bench's
+            // wait. A probe unit's alarm, sent again every half second until its receipt comes back.
+            let probe = #"{"bell":"probe","cameras":[],"clockSynced":false,"edgeMono":1,"id":"PROBE","kind":"press","mono":1,"#
+                + #""schema":"parkguard/alarm/1","seq":1,"session":1,"site":"bench","state":"alarm","time":"2026-01-01T00:00:00.000Z","unit":"probe"}"#
+            let id = UUID().uuidString.lowercased()
+            let deadline = ContinuousClock.now + .seconds(60)
+            var receipted = false
+            while !receipted {
+                guard ContinuousClock.now < deadline else { throw ValidationError("the bench's hub sent no receipt within 60 s") }
+                try publisher.publish(topic: "parkguard/v1/bench/probe/bell/probe/alarm",
+                                      payload: Array(probe.replacingOccurrences(of: "PROBE", with: id).utf8), qos: 1, retain: false)
+                receipted = (try? await inbox.next(timeout: .milliseconds(500), "the probe's receipt") {
+                    $0.topic.hasSuffix("/probe/cmd/receipt") && String(decoding: $0.payload, as: UTF8.self).contains(id)
+                }) != nil
+            }
         }
         await publisher.stop()
 
@@ -232,7 +251,7 @@ struct ParkGuardBench: AsyncParsableCommand {
         let agentChild = try Child(daemonPath(dir), ["--config", work + "/agent.yaml", "--log-level", "warning"], in: scratch, name: "agent")
         let agent = agentChild.process
         defer { agentChild.signal(SIGTERM) }
-        _ = try await inbox.next(timeout: .seconds(10)) { $0.topic.hasSuffix("/status") && String(decoding: $0.payload, as: UTF8.self).contains("online") }
+        _ = try await inbox.next(timeout: .seconds(10), "the daemon's status online") { $0.topic.hasSuffix("/status") && String(decoding: $0.payload, as: UTF8.self).contains("online") }
         try await waitUntil { chip.lines().contains { $0.consumer == "parkguardd" } }
         let idleRSS = residentKiB(pid: agent.processIdentifier)
 
@@ -246,18 +265,18 @@ struct ParkGuardBench: AsyncParsableCommand {
             let start = VirtualChip.monotonicNow()
             try chip.setContact(line: line, active: true)
             let isPress: @Sendable (MQTTMessage) -> Bool = { $0.topic.hasSuffix("/alarm") && String(decoding: $0.payload, as: UTF8.self).contains(#""kind":"press""#) }
-            let arrived = try await inbox.next(timeout: .seconds(5), isPress)
+            let arrived = try await inbox.next(timeout: .seconds(5), "press \(i)'s alarm", isPress)
             if i >= 50 { latencies.append(Double(arrived - start) / 1e6) }
             if hub != nil, let press = inbox.first(where: isPress),
                let id = (try? JSONSerialization.jsonObject(with: Data(press.payload)) as? [String: Any])?["id"] as? String {
-                let receipted = try await inbox.next(timeout: .seconds(10)) {
+                let receipted = try await inbox.next(timeout: .seconds(10), "the receipt for press \(i)") {
                     $0.topic.hasSuffix("/cmd/receipt") && String(decoding: $0.payload, as: UTF8.self).contains(id)
                 }
                 if i >= 50 { receiptLatencies.append(Double(receipted - start) / 1e6) }
             }
             try await Task.sleep(for: .milliseconds(3))  // longer than the 1 ms debounce window
             try chip.setContact(line: line, active: false)
-            _ = try await inbox.next(timeout: .seconds(5)) { String(decoding: $0.payload, as: UTF8.self).contains(#""kind":"release""#) }
+            _ = try await inbox.next(timeout: .seconds(5), "release \(i)'s alarm") { String(decoding: $0.payload, as: UTF8.self).contains(#""kind":"release""#) }
             try await Task.sleep(for: .milliseconds(3))
         }
         let switches = contextSwitches(pid: agent.processIdentifier) - switchesBefore
@@ -354,7 +373,7 @@ final class Inbox: Sendable {
     func times(where match: (MQTTMessage) -> Bool) -> [UInt64] { state.withLock { $0.items.filter { match($0.0) }.map(\.1) } }
 
     /// The arrival time of the first message (already here or still to come) that matches.
-    func next(timeout: Duration, _ match: @escaping @Sendable (MQTTMessage) -> Bool) async throws -> UInt64 {
+    func next(timeout: Duration, _ what: String, _ match: @escaping @Sendable (MQTTMessage) -> Bool) async throws -> UInt64 {
         let id = state.withLock { state -> UInt64 in
             state.nextWaiter += 1
             return state.nextWaiter
@@ -366,7 +385,7 @@ final class Inbox: Sendable {
                 defer { state.waiter = nil }
                 return state.waiter
             }
-            expired?.continuation.resume(throwing: ValidationError("timed out waiting for a message"))
+            expired?.continuation.resume(throwing: ValidationError("timed out after \(timeout) waiting for \(what)"))
         }
         defer { timer.cancel() }
         return try await withCheckedThrowingContinuation { continuation in
