@@ -77,21 +77,45 @@ public final class PostgresAlarmLog: AlarmLog {
 
     private static let quiet = Logger(label: "parkguard-hub.postgres")
 
-    public func record(_ alarm: AlarmRecord) async throws -> Bool {
-        let cameras = String(decoding: try JSONEncoder().encode(alarm.cameras), as: UTF8.self)
-        let rows = try await client.query("""
-            INSERT INTO alarm (id, site, unit, bell, kind, seq, session, raised_at, delivered_at, cameras)
-            VALUES (\(alarm.id), \(alarm.unit.site), \(alarm.unit.unit), \(alarm.bell), \(alarm.kind.rawValue), \(Int64(alarm.seq)),
-                    \(Int64(alarm.session)), \(alarm.raisedAt), \(alarm.deliveredAt.timeIntervalSince1970), \(cameras))
-            ON CONFLICT (id) DO NOTHING RETURNING id
-            """)
-        return try await count(rows) == 1
+    public func commit(_ changes: [LogChange]) async throws -> [Int] {
+        guard !changes.isEmpty else { return [] }
+        // In order: each run of alarms is one statement (parallel arrays unnested), each
+        // acknowledgement or clear one more; the whole batch is one transaction (one WAL flush).
+        var steps: [[LogChange]] = []
+        for change in changes {
+            if case .alarm = change, case .alarm? = steps.last?.first { steps[steps.count - 1].append(change) } else { steps.append([change]) }
+        }
+        let planned = steps
+        return try await client.withTransaction(logger: Self.quiet) { connection in
+            var counts: [Int] = []
+            for step in planned {
+                switch step[0] {
+                case .alarm:
+                    let alarms = step.compactMap { change -> AlarmRecord? in if case .alarm(let alarm) = change { alarm } else { nil } }
+                    var fresh = try await Self.insert(alarms, on: connection)
+                    // 1 for the first copy of a new id, 0 for an id already there or repeated.
+                    for alarm in alarms { counts.append(fresh.remove(alarm.id) == nil ? 0 : 1) }
+                case .acknowledge(let unit, let bell, let by, let at):
+                    counts.append(try await Self.count(connection.query("""
+                        UPDATE alarm SET acknowledged_at = \(at.timeIntervalSince1970), acknowledged_by = \(by)
+                        WHERE site = \(unit.site) AND unit = \(unit.unit) AND bell = \(bell) AND acknowledged_at IS NULL AND cleared_at IS NULL
+                          AND kind IN ('press', 'stuck', 'lineFault', 'tamper')
+                        RETURNING id
+                        """, logger: Self.quiet)))
+                case .clear(let unit, let bell, let at):
+                    counts.append(try await Self.count(connection.query("""
+                        UPDATE alarm SET cleared_at = \(at.timeIntervalSince1970)
+                        WHERE site = \(unit.site) AND unit = \(unit.unit) AND bell = \(bell) AND cleared_at IS NULL AND acknowledged_at IS NOT NULL
+                        RETURNING id
+                        """, logger: Self.quiet)))
+                }
+            }
+            return counts
+        }
     }
 
-    public func record(batch alarms: [AlarmRecord]) async throws -> Set<String> {
-        guard !alarms.isEmpty else { return [] }
+    private static func insert(_ alarms: [AlarmRecord], on connection: PostgresConnection) async throws -> Set<String> {
         let encoder = JSONEncoder()
-        // One statement (one transaction, one WAL flush) for the batch: parallel arrays unnested.
         var ids: [String] = [], sites: [String] = [], units: [String] = [], bells: [String] = [], kinds: [String] = []
         var seqs: [Int64] = [], sessions: [Int64] = [], raised: [String] = [], delivered: [Double] = [], cameras: [String] = []
         for alarm in alarms {
@@ -100,12 +124,12 @@ public final class PostgresAlarmLog: AlarmLog {
             raised.append(alarm.raisedAt); delivered.append(alarm.deliveredAt.timeIntervalSince1970)
             cameras.append(String(decoding: try encoder.encode(alarm.cameras), as: UTF8.self))
         }
-        let rows = try await client.query("""
+        let rows = try await connection.query("""
             INSERT INTO alarm (id, site, unit, bell, kind, seq, session, raised_at, delivered_at, cameras)
             SELECT * FROM unnest(\(ids)::text[], \(sites)::text[], \(units)::text[], \(bells)::text[], \(kinds)::text[],
                                  \(seqs)::bigint[], \(sessions)::bigint[], \(raised)::text[], \(delivered)::double precision[], \(cameras)::text[])
             ON CONFLICT (id) DO NOTHING RETURNING id
-            """)
+            """, logger: Self.quiet)
         var inserted: Set<String> = []
         for try await id in rows.decode(String.self) { inserted.insert(id) }
         return inserted
@@ -120,23 +144,6 @@ public final class PostgresAlarmLog: AlarmLog {
             result[UnitKey(site: site, unit: unit)] = SeqWatermark(session: UInt64(session), seq: UInt64(seq))
         }
         return result
-    }
-
-    public func acknowledge(unit: UnitKey, bell: String, by: String?, at: Date) async throws -> Int {
-        try await count(client.query("""
-            UPDATE alarm SET acknowledged_at = \(at.timeIntervalSince1970), acknowledged_by = \(by)
-            WHERE site = \(unit.site) AND unit = \(unit.unit) AND bell = \(bell) AND acknowledged_at IS NULL AND cleared_at IS NULL
-              AND kind IN ('press', 'stuck', 'lineFault', 'tamper')
-            RETURNING id
-            """))
-    }
-
-    public func clear(unit: UnitKey, bell: String, at: Date) async throws -> Int {
-        try await count(client.query("""
-            UPDATE alarm SET cleared_at = \(at.timeIntervalSince1970)
-            WHERE site = \(unit.site) AND unit = \(unit.unit) AND bell = \(bell) AND cleared_at IS NULL AND acknowledged_at IS NOT NULL
-            RETURNING id
-            """))
     }
 
     public func alarms(since: Date, limit: Int) async throws -> [AlarmRecord] {
@@ -156,7 +163,7 @@ public final class PostgresAlarmLog: AlarmLog {
 
     private static let columns = "id, site, unit, bell, kind, seq, session, raised_at, delivered_at, acknowledged_at, acknowledged_by, cleared_at, cameras"
 
-    private func count(_ rows: PostgresRowSequence) async throws -> Int {
+    private static func count(_ rows: PostgresRowSequence) async throws -> Int {
         var count = 0
         for try await _ in rows { count += 1 }
         return count

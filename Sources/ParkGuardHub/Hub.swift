@@ -65,6 +65,14 @@ public actor Hub: Service {
         case alarm(AlarmRecord, new: Bool)
         case acknowledge(unit: UnitKey, bell: String, by: String?, at: Date)
         case clear(unit: UnitKey, bell: String, at: Date)
+
+        var change: LogChange {
+            switch self {
+            case .alarm(let record, _): .alarm(record)
+            case .acknowledge(let unit, let bell, let by, let at): .acknowledge(unit: unit, bell: bell, by: by, at: at)
+            case .clear(let unit, let bell, let at): .clear(unit: unit, bell: bell, at: at)
+            }
+        }
     }
 
     /// Ingest and receipt figures.
@@ -134,35 +142,19 @@ public actor Hub: Service {
         await drainLog(final: true)
     }
 
-    /// Commits everything queued: consecutive alarms as one batch, then each update in order.
+    /// Commits everything queued, up to `maxBatch` changes a transaction, in arrival order.
     private func drainLog(final: Bool = false) async {
         guard !committing else { return }
         committing = true
         defer { committing = false }
         var failures = 0
         while !logQueue.isEmpty {
-            let work = logQueue[0]
+            // Alarms, acknowledgements and clears in arrival order, one transaction for them all.
+            let work = Array(logQueue.prefix(settings.maxBatch))
             do {
-                switch work {
-                case .alarm:
-                    var batch: [(AlarmRecord, Bool)] = []
-                    for item in logQueue.prefix(settings.maxBatch) {
-                        guard case .alarm(let record, let new) = item else { break }
-                        batch.append((record, new))
-                    }
-                    let inserted = try await log.record(batch: batch.map(\.0))
-                    logQueue.removeFirst(min(batch.count, logQueue.count))
-                    committed(batch, inserted: inserted)
-                case .acknowledge(let unit, let bell, let by, let at):
-                    let count = try await log.acknowledge(unit: unit, bell: bell, by: by, at: at)
-                    logQueue.removeFirst()
-                    logger.notice("alarms acknowledged", metadata: ["unit": "\(unit)", "bell": "\(bell)", "by": "\(by ?? "?")", "count": "\(count)"])
-                    broadcast(.alarmsChanged)
-                case .clear(let unit, let bell, let at):
-                    let count = try await log.clear(unit: unit, bell: bell, at: at)
-                    logQueue.removeFirst()
-                    if count > 0 { broadcast(.alarmsChanged) }
-                }
+                let counts = try await log.commit(work.map(\.change))
+                logQueue.removeFirst(work.count)
+                committed(work, counts: counts)
                 failures = 0
             } catch {
                 failures += 1
@@ -181,11 +173,26 @@ public actor Hub: Service {
     }
 
     /// A batch is in the log: show the new alarms, then tell each unit which of its alarms are safe.
-    private func committed(_ batch: [(AlarmRecord, Bool)], inserted: Set<String>) {
+    private func committed(_ work: [LogWork], counts: [Int]) {
+        var batch: [AlarmRecord] = [], inserted: Set<String> = [], changed = false
+        for (item, count) in zip(work, counts) {
+            switch item {
+            case .alarm(let record, _):
+                batch.append(record)
+                if count == 1 { inserted.insert(record.id) }
+            case .acknowledge(let unit, let bell, let by, _):
+                logger.notice("alarms acknowledged", metadata: ["unit": "\(unit)", "bell": "\(bell)", "by": "\(by ?? "?")", "count": "\(count)"])
+                changed = true
+            case .clear:
+                changed = changed || count > 0
+            }
+        }
+        defer { if changed { broadcast(.alarmsChanged) } }
+        guard !batch.isEmpty else { return }
         figures.batches += 1
         figures.committed += inserted.count
         var byUnit: [UnitKey: [String]] = [:]
-        for (record, _) in batch {
+        for record in batch {
             byUnit[record.unit, default: []].append(record.id)
             guard inserted.contains(record.id) else { continue }
             let level: Logger.Level = record.kind.opensAlarm ? .critical : .info

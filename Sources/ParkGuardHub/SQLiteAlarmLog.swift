@@ -50,26 +50,39 @@ public final class SQLiteAlarmLog: AlarmLog {
         return migrator
     }
 
-    public func record(_ alarm: AlarmRecord) async throws -> Bool {
-        try await record(batch: [alarm]).contains(alarm.id)
-    }
-
-    public func record(batch alarms: [AlarmRecord]) async throws -> Set<String> {
+    public func commit(_ changes: [LogChange]) async throws -> [Int] {
         let encoder = JSONEncoder()
-        let rows = try alarms.map { ($0, String(decoding: try encoder.encode($0.cameras), as: UTF8.self)) }
+        let cameras = try changes.map { change -> String in
+            guard case .alarm(let alarm) = change else { return "" }
+            return String(decoding: try encoder.encode(alarm.cameras), as: UTF8.self)
+        }
         // One transaction (GRDB's write), one fsync for the whole batch in WAL mode.
         return try await database.write { db in
-            var inserted: Set<String> = []
-            let statement = try db.cachedStatement(sql: """
-                INSERT OR IGNORE INTO alarm (id, site, unit, bell, kind, seq, session, raisedAt, deliveredAt, cameras)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """)
-            for (alarm, cameras) in rows {
-                try statement.execute(arguments: [alarm.id, alarm.unit.site, alarm.unit.unit, alarm.bell, alarm.kind.rawValue, Int64(alarm.seq),
-                                                  Int64(alarm.session), alarm.raisedAt, alarm.deliveredAt.timeIntervalSince1970, cameras])
-                if db.changesCount == 1 { inserted.insert(alarm.id) }
+            var counts: [Int] = []
+            counts.reserveCapacity(changes.count)
+            for (change, cameras) in zip(changes, cameras) {
+                switch change {
+                case .alarm(let alarm):
+                    try db.cachedStatement(sql: """
+                        INSERT OR IGNORE INTO alarm (id, site, unit, bell, kind, seq, session, raisedAt, deliveredAt, cameras)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """).execute(arguments: [alarm.id, alarm.unit.site, alarm.unit.unit, alarm.bell, alarm.kind.rawValue, Int64(alarm.seq),
+                                                 Int64(alarm.session), alarm.raisedAt, alarm.deliveredAt.timeIntervalSince1970, cameras])
+                case .acknowledge(let unit, let bell, let by, let at):
+                    try db.cachedStatement(sql: """
+                        UPDATE alarm SET acknowledgedAt = ?, acknowledgedBy = ?
+                        WHERE site = ? AND unit = ? AND bell = ? AND acknowledgedAt IS NULL AND clearedAt IS NULL
+                          AND kind IN ('press', 'stuck', 'lineFault', 'tamper')
+                        """).execute(arguments: [at.timeIntervalSince1970, by, unit.site, unit.unit, bell])
+                case .clear(let unit, let bell, let at):
+                    try db.cachedStatement(sql: """
+                        UPDATE alarm SET clearedAt = ?
+                        WHERE site = ? AND unit = ? AND bell = ? AND clearedAt IS NULL AND acknowledgedAt IS NOT NULL
+                        """).execute(arguments: [at.timeIntervalSince1970, unit.site, unit.unit, bell])
+                }
+                counts.append(db.changesCount)
             }
-            return inserted
+            return counts
         }
     }
 
@@ -82,27 +95,6 @@ public final class SQLiteAlarmLog: AlarmLog {
                                                                                      seq: UInt64(row["seq"] as Int64))
             }
             return result
-        }
-    }
-
-    public func acknowledge(unit: UnitKey, bell: String, by: String?, at: Date) async throws -> Int {
-        try await database.write { db in
-            try db.execute(sql: """
-                UPDATE alarm SET acknowledgedAt = ?, acknowledgedBy = ?
-                WHERE site = ? AND unit = ? AND bell = ? AND acknowledgedAt IS NULL AND clearedAt IS NULL
-                  AND kind IN ('press', 'stuck', 'lineFault', 'tamper')
-                """, arguments: [at.timeIntervalSince1970, by, unit.site, unit.unit, bell])
-            return db.changesCount
-        }
-    }
-
-    public func clear(unit: UnitKey, bell: String, at: Date) async throws -> Int {
-        try await database.write { db in
-            try db.execute(sql: """
-                UPDATE alarm SET clearedAt = ?
-                WHERE site = ? AND unit = ? AND bell = ? AND clearedAt IS NULL AND acknowledgedAt IS NOT NULL
-                """, arguments: [at.timeIntervalSince1970, unit.site, unit.unit, bell])
-            return db.changesCount
         }
     }
 

@@ -57,4 +57,27 @@ enum AlarmLogSpecification {
         #expect(marks[UnitKey(site: "north", unit: "u2")] == SeqWatermark(session: 3, seq: 7))
         #expect(try await log.alarms(since: t0, limit: 100).filter { $0.id.hasPrefix("w") }.count == 4)
     }
+
+    /// Alarms, acknowledgements and clears in one commit apply in their order: an acknowledgement
+    /// covers the alarms before it and not a press that comes after it in the same batch.
+    static func mixedBatchesApplyInOrder(_ log: any AlarmLog) async throws {
+        let t0 = Date(timeIntervalSince1970: 1_800_000_200)
+        let bell = "m1"
+        let counts = try await log.commit([
+            .alarm(record("m-press-1", bell: bell, at: t0)),
+            .alarm(record("m-press-1", bell: bell, at: t0)),  // a resend in the same batch
+            .acknowledge(unit: unit, bell: bell, by: "anna", at: t0.addingTimeInterval(1)),
+            .alarm(record("m-release-1", kind: .release, bell: bell, at: t0.addingTimeInterval(2))),
+            .clear(unit: unit, bell: bell, at: t0.addingTimeInterval(2)),
+            .alarm(record("m-press-2", bell: bell, at: t0.addingTimeInterval(3))),
+            .clear(unit: unit, bell: bell, at: t0.addingTimeInterval(4)),  // press 2 is not acknowledged: stays open
+        ])
+        #expect(counts == [1, 0, 1, 1, 1, 1, 0])
+        #expect(try await log.commit([]).isEmpty)
+        let logged = try await log.alarms(since: t0, limit: 10).filter { $0.bell == bell }
+        #expect(logged.map(\.id) == ["m-press-1", "m-release-1", "m-press-2"])
+        #expect(logged[0].acknowledgedBy == "anna" && logged[0].clearedAt == t0.addingTimeInterval(2))
+        #expect(logged[2].acknowledgedAt == nil && logged[2].clearedAt == nil)
+        #expect(try await log.openAlarms(limit: 10).map(\.id).contains("m-press-2"))
+    }
 }

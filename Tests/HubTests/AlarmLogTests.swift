@@ -20,6 +20,12 @@ struct AlarmLogTests {
         try await AlarmLogSpecification.batchesAndWatermarks(try SQLiteAlarmLog(path: directory.file("hub.sqlite")))
     }
 
+    @Test("alarms, acknowledgements and clears committed together apply in their order")
+    func mixedBatches() async throws {
+        let directory = try ScratchDirectory()
+        try await AlarmLogSpecification.mixedBatchesApplyInOrder(try SQLiteAlarmLog(path: directory.file("hub.sqlite")))
+    }
+
     @Test("a file that is not a database is refused with its path")
     func corruptFile() throws {
         let directory = try ScratchDirectory()

@@ -9,7 +9,7 @@ import Testing
 /// The PostgreSQL alarm log against a real PostgreSQL server started by the test.
 @Suite("Alarm log (PostgreSQL)", .serialized)
 struct PostgresAlarmLogTests {
-    @Test("the same lifecycle as SQLite: logged once, acknowledged by its operator, cleared, queried; migrations run once")
+    @Test("the same lifecycle as SQLite: logged once, acknowledged by its operator, cleared, queried, mixed batches in order; migrations run once")
     func lifecycle() async throws {
         let directory = try ScratchDirectory()
         let server = try await PostgresServer(in: directory)
@@ -20,6 +20,7 @@ struct PostgresAlarmLogTests {
         }
         try await AlarmLogSpecification.lifecycle(try await open()) { try await open() }  // the migration is not applied twice
         try await AlarmLogSpecification.batchesAndWatermarks(try await open())
+        try await AlarmLogSpecification.mixedBatchesApplyInOrder(try await open())
         await server.stop()
     }
 

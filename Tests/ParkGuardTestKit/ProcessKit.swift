@@ -179,6 +179,7 @@ public final class Broker: @unchecked Sendable {
             \(persistence)
             max_inflight_messages 0
             max_queued_messages 200000
+            set_tcp_nodelay true
             log_dest stderr
             """.write(toFile: config, atomically: true, encoding: .utf8)
             let child = try Child("/usr/sbin/mosquitto", ["-c", config], in: directory, name: "mosquitto-\(port)")
