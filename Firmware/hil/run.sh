@@ -38,7 +38,7 @@ cp "$here/init.sh" "$rootfs/init"
 echo "initramfs: $(du -h "$work/initramfs.gz" | cut -f1)"
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n' "$port" > "$work/mosquitto.conf"
+printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\n' "$port" > "$work/mosquitto.conf"
 mosquitto -c "$work/mosquitto.conf" > "$work/mosquitto.log" 2>&1 & pids+=($!)
 sleep 0.5
 mosquitto_sub -h 127.0.0.1 -p "$port" -t 'parkguard/#' -F '%j' -V mqttv5 -q 1 > "$work/messages.jsonl" & pids+=($!)

@@ -241,7 +241,7 @@ exposure=$(systemd-analyze security --offline=true --root="$rootfs" --no-pager p
 check "systemd-analyze security --offline --root (installed unit): exposure $exposure <= 2.0" \
   systemd-analyze security --offline=true --root="$rootfs" --threshold=20 --no-pager parkguardd.service
 
-printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n' "$port" > "$work/mosquitto.conf"
+printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\n' "$port" > "$work/mosquitto.conf"
 mosquitto -c "$work/mosquitto.conf" > "$work/mosquitto.log" 2>&1 & pids+=($!)
 sleep 0.5
 mosquitto_sub -h 127.0.0.1 -p "$port" -V mqttv5 -q 1 -v -t 'parkguard/#' > "$work/messages.log" 2>&1 & pids+=($!)

@@ -39,6 +39,8 @@ public enum BrokerConfig {
         """
         # ParkGuard district broker, rendered by parkguard-provision.
         per_listener_settings true
+        # Without it the broker's Nagle holds a small receipt until the unit's delayed ACK (~40 ms).
+        set_tcp_nodelay true
         \(persistence.map { "persistence true\npersistence_location \($0)/" } ?? "persistence false")
 
         listener \(port)\(bind.map { " \($0)" } ?? "")
