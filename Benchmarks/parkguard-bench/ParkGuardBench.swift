@@ -231,15 +231,15 @@ struct ParkGuardBench: AsyncParsableCommand {
             // The hub is ready once it receipts an alarm: an alarm the daemon sent before the hub
             // subscribed would wait for the unit's resend (receiptTimeout, 10 s) and miss the bench's
             // wait. A probe unit's alarm, sent again every half second until its receipt comes back.
-            let probe = #"{"bell":"probe","cameras":[],"clockSynced":false,"edgeMono":1,"id":"PROBE","kind":"press","mono":1,"#
-                + #""schema":"parkguard/alarm/1","seq":1,"session":1,"site":"bench","state":"alarm","time":"2026-01-01T00:00:00.000Z","unit":"probe"}"#
             let id = UUID().uuidString.lowercased()
+            let probe = Array(#"{"bell":"probe","cameras":[],"clockSynced":false,"edgeMono":1,"id":"\#(id)","kind":"press","mono":1,"#.utf8)
+                + Array(#""schema":"parkguard/alarm/1","seq":1,"session":1,"site":"bench","state":"alarm","time":"2026-01-01T00:00:00.000Z","unit":"probe"}"#.utf8)
             let deadline = ContinuousClock.now + .seconds(60)
             var receipted = false
             while !receipted {
                 guard ContinuousClock.now < deadline else { throw ValidationError("the bench's hub sent no receipt within 60 s") }
                 try publisher.publish(topic: "parkguard/v1/bench/probe/bell/probe/alarm",
-                                      payload: Array(probe.replacingOccurrences(of: "PROBE", with: id).utf8), qos: 1, retain: false)
+                                      payload: probe, qos: 1, retain: false)
                 receipted = (try? await inbox.next(timeout: .milliseconds(500), "the probe's receipt") {
                     $0.topic.hasSuffix("/probe/cmd/receipt") && String(decoding: $0.payload, as: UTF8.self).contains(id)
                 }) != nil

@@ -60,19 +60,11 @@ public actor Hub: Service {
     /// This instance's name in its receipts: the client id in the characters a receipt allows.
     private let receiptName: String?
 
-    /// What the hub does to its log, in order.
-    private enum LogWork {
-        case alarm(AlarmRecord, new: Bool)
-        case acknowledge(unit: UnitKey, bell: String, by: String?, at: Date)
-        case clear(unit: UnitKey, bell: String, at: Date)
-
-        var change: LogChange {
-            switch self {
-            case .alarm(let record, _): .alarm(record)
-            case .acknowledge(let unit, let bell, let by, let at): .acknowledge(unit: unit, bell: bell, by: by, at: at)
-            case .clear(let unit, let bell, let at): .clear(unit: unit, bell: bell, at: at)
-            }
-        }
+    /// A change queued for the log, in order; `isNew` marks an alarm the hub has not shown yet
+    /// (a duplicate is committed only to be receipted again).
+    private struct LogWork {
+        var change: LogChange
+        var isNew = false
     }
 
     /// Ingest and receipt figures.
@@ -163,7 +155,7 @@ public actor Hub: Service {
                     "error": "\(String(describing: error).prefix(300))", "queued": "\(logQueue.count)"])
                 if failures == 1 {
                     // The operator still sees the alarms (from memory) while the log is down.
-                    for case .alarm(let record, true) in logQueue.prefix(settings.maxBatch) { broadcast(.alarm(record)) }
+                    for work in logQueue.prefix(settings.maxBatch) where work.isNew { if case .alarm(let record) = work.change { broadcast(.alarm(record)) } }
                 }
                 if final && failures >= 3 { break }
                 try? await Task.sleep(for: .milliseconds(min(10_000, 500 << min(failures, 5))))
@@ -176,8 +168,8 @@ public actor Hub: Service {
     private func committed(_ work: [LogWork], counts: [Int]) {
         var batch: [AlarmRecord] = [], inserted: Set<String> = [], changed = false
         for (item, count) in zip(work, counts) {
-            switch item {
-            case .alarm(let record, _):
+            switch item.change {
+            case .alarm(let record):
                 batch.append(record)
                 if count == 1 { inserted.insert(record.id) }
             case .acknowledge(let unit, let bell, let by, _):
@@ -236,7 +228,7 @@ public actor Hub: Service {
     private func enqueue(_ work: LogWork) {
         // The batch being committed is the queue's first `maxBatch` items: never drop from it.
         if logQueue.count >= maxQueuedWork,
-           let index = logQueue.indices.dropFirst(settings.maxBatch).first(where: { if case .alarm = logQueue[$0] { true } else { false } }) {
+           let index = logQueue.indices.dropFirst(settings.maxBatch).first(where: { if case .alarm = logQueue[$0].change { true } else { false } }) {
             logQueue.remove(at: index)
             figures.droppedWhileFailing += 1
         }
@@ -280,14 +272,14 @@ public actor Hub: Service {
     private func perform(_ action: HubAction) async {
         switch action {
             case .alarmRaised(let alarm):
-                enqueue(.alarm(alarm, new: true))
+                enqueue(LogWork(change: .alarm(alarm), isNew: true))
             case .alarmDuplicate(let alarm):
                 // Receipted again once surely in the log (the unit did not get the first receipt).
-                enqueue(.alarm(alarm, new: false))
+                enqueue(LogWork(change: .alarm(alarm)))
             case .alarmsAcknowledged(let unit, let bell, let by, let at):
-                enqueue(.acknowledge(unit: unit, bell: bell, by: by, at: at))
+                enqueue(LogWork(change: .acknowledge(unit: unit, bell: bell, by: by, at: at)))
             case .alarmsCleared(let unit, let bell, let at):
-                enqueue(.clear(unit: unit, bell: bell, at: at))
+                enqueue(LogWork(change: .clear(unit: unit, bell: bell, at: at)))
             case .requestRebirth(let unit, let reason):
                 logger.notice("asking for rebirth", metadata: ["unit": "\(unit)", "reason": "\(reason)"])
                 _ = sendCommand(.rebirth, to: unit, bell: nil)
