@@ -120,7 +120,7 @@ struct Serve: AsyncParsableCommand {
         var scenarioRunner: ScenarioRunner?
         if let scenario {
             do {
-                let text = try String(contentsOfFile: scenario, encoding: .utf8)
+                let text = try ConfigFile.read(path: scenario)
                 let parsed = try Scenario.decode(try ConfigFile.tree(text, file: scenario), file: scenario, faults: CameraFault.allCases.map(\.rawValue))
                 let runner = ScenarioRunner(scenario: parsed, chip: chip, cameras: cameras, logger: logger)
                 try runner.validate(file: scenario)

@@ -171,11 +171,12 @@ public actor AgentController {
         return .json(payload, topic: topics.commandResult(name), qos: 1, retain: false, kind: .result, correlationData: correlationData)
     }
 
-    /// The answer to a command that failed validation; nothing else happens.
-    public func refuse(name: String, error: CommandError, correlationData: [UInt8]?) -> Outgoing {
+    /// The answer to a command that failed validation; nothing else happens. Its
+    /// `correlationId` is the MQTT 5 correlation data, else the request payload's own (3.1.1).
+    public func refuse(name: String, error: CommandError, correlationData: [UInt8]?, payload request: [UInt8] = []) -> Outgoing {
         logger.warning("refused command", metadata: ["command": "\(name.prefix(64))", "error": "\(error)"])
-        let payload = CommandResultPayload(command: String(name.prefix(64)), correlationID: correlationData.flatMap { String(validating: $0, as: UTF8.self) },
-                                           stamp: clock.stamp(), error: error)
+        let correlationID = correlationData.flatMap { String(validating: $0, as: UTF8.self) } ?? CommandParser.correlationID(in: request)
+        let payload = CommandResultPayload(command: String(name.prefix(64)), correlationID: correlationID, stamp: clock.stamp(), error: error)
         let topicName = Identifier.isValid(name) ? name : "invalid"
         return .json(payload, topic: topics.commandResult(topicName), qos: 1, retain: false, kind: .result, correlationData: correlationData)
     }

@@ -51,22 +51,24 @@ struct MQTTSession: Service {
         if message.retained {
             // A retained command would replay on every reconnect; refuse it.
             await publisher.send(await controller.refuse(name: name, error: CommandError(field: "retain", "commands must not be retained"),
-                                                         correlationData: message.correlationData))
+                                                         correlationData: message.correlationData, payload: message.payload))
             return
         }
         if name == "receipt" {
             await receive(message)
             return
         }
+        var payload = message.payload
         do {
-            var payload = message.payload
             if let authenticator, authenticator.applies(to: name, payload: payload) {
                 payload = try authenticator.open(name: name, payload: payload)
             }
             let command = try CommandParser.parse(name: name, payload: payload, bells: bells)
             inbox.post(.command(command, correlationData: message.correlationData))
         } catch {
-            await publisher.send(await controller.refuse(name: name, error: error, correlationData: message.correlationData))
+            // `payload` is the verified inner payload once the signature checked out, else the
+            // request as it came: either way only its correlationId is echoed.
+            await publisher.send(await controller.refuse(name: name, error: error, correlationData: message.correlationData, payload: payload))
         }
     }
 }

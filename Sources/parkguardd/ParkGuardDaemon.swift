@@ -36,7 +36,7 @@ struct ParkGuardDaemon: AsyncParsableCommand {
         let agentConfig: AgentConfig
         do { agentConfig = try ConfigFile.load(path: config) } catch {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
-            FileHandle.standardError.write(Data("parkguardd: configuration invalid (\(error.errors.count) problem\(error.errors.count == 1 ? "" : "s"))\n".utf8))
+            FileHandle.standardError.write(Data("parkguardd: configuration invalid (\(error.count) problem\(error.count == 1 ? "" : "s"))\n".utf8))
             throw ExitCode(ExitCodeValue.config.rawValue)
         }
         if checkConfig {

@@ -142,7 +142,7 @@ struct AgentEndToEndTests {
         let will = try await unit.subscriber.wait(skipping: skip2, "last will") { $0.topic == "\(unit.root)/status" && $0.string("state") == "offline" }
         #expect(will.string("reason") == "connection lost")
         // The retained status a late subscriber sees is offline too.
-        let late = try run("/usr/bin/mosquitto_sub", ["-p", "\(unit.broker.port)", "-t", "\(unit.root)/status", "-C", "1", "-W", "5"])
+        let late = try await run("/usr/bin/mosquitto_sub", ["-p", "\(unit.broker.port)", "-t", "\(unit.root)/status", "-C", "1", "-W", "5"])
         #expect(late.output.contains(#""state":"offline""#))
         try unit.validateContract()
     }
@@ -193,7 +193,7 @@ struct AgentEndToEndTests {
         }
     }
 
-    @Test("MQTT 3.1.1 works too, with the correlation id in the payload")
+    @Test("MQTT 3.1.1 works too, with the correlation id in the payload, also in a refusal")
     func mqtt311() async throws {
         let unit = try await Unit(mqtt5: false)
         try unit.sim("press", "b1")
@@ -202,6 +202,12 @@ struct AgentEndToEndTests {
         let result = try await unit.subscriber.wait("ack result") { $0.topic == "\(unit.root)/cmd/ack/result" }
         #expect(result.string("correlationId") == "v3-1")
         #expect(result.object?["ok"] as? Bool == true)
+        // A refused command's result carries the request's correlation id too.
+        try unit.command("ack", #"{"bell":"no-such-bell","correlationId":"v3-2"}"#, mqtt5: false)
+        let refused = try await unit.subscriber.wait("refused ack result") {
+            $0.topic == "\(unit.root)/cmd/ack/result" && $0.string("correlationId") == "v3-2"
+        }
+        #expect(refused.object?["ok"] as? Bool == false)
         try unit.validateContract()
     }
 }
@@ -209,29 +215,50 @@ struct AgentEndToEndTests {
 @Suite("Command line")
 struct CommandLineTests {
     @Test("--check-config exits 0 for a valid file and 78 with file:line:key for an invalid one")
-    func checkConfig() throws {
+    func checkConfig() async throws {
         let directory = try ScratchDirectory()
         let good = directory.file("good.yaml")
         try Unit.config(brokerPort: 1883, socket: "/tmp/x.sock", state: directory.file("s"), mqtt5: true).write(toFile: good, atomically: true, encoding: .utf8)
-        let ok = try run(Products.path("parkguardd"), ["--check-config", "--config", good])
+        let ok = try await run(Products.path("parkguardd"), ["--check-config", "--config", good])
         #expect(ok.status == 0)
         let bad = directory.file("bad.yaml")
         try Unit.config(brokerPort: 99999, socket: "/tmp/x.sock", state: directory.file("s"), mqtt5: true)
             .replacingOccurrences(of: "debounce: 20ms", with: "debounce: 20ms\n    colour: red")
             .write(toFile: bad, atomically: true, encoding: .utf8)
-        let failed = try run(Products.path("parkguardd"), ["--check-config", "--config", bad])
+        let failed = try await run(Products.path("parkguardd"), ["--check-config", "--config", bad])
         #expect(failed.status == 78)
         #expect(failed.error.contains("bad.yaml:5: broker.port: must be between 1 and 65535"))
         #expect(failed.error.contains("bad.yaml:24: bells[0].colour: unknown key"))
-        let missing = try run(Products.path("parkguardd"), ["--check-config", "--config", directory.file("none.yaml")])
+        let missing = try await run(Products.path("parkguardd"), ["--check-config", "--config", directory.file("none.yaml")])
         #expect(missing.status == 78)
         #expect(missing.error.contains("none.yaml"))
-        let usage = try run(Products.path("parkguardd"), ["--bogus"])
+        let usage = try await run(Products.path("parkguardd"), ["--bogus"])
         #expect(usage.status == 64)
     }
 
+    @Test("an alias bomb and a 2 MiB file are refused with exit 78 and one short line each, not a crash")
+    func boundedConfig() async throws {
+        let directory = try ScratchDirectory()
+        let bomb = directory.file("bomb.yaml")
+        // Nine levels of anchors, each a list of nine aliases of the level below: 9^9 strings.
+        let levels = (1 ... 9).map { "a\($0): &a\($0) [" + Array(repeating: "*a\($0 - 1)", count: 9).joined(separator: ", ") + "]" }
+        try (["site: north-park", "unit: gate-1", "a0: &a0 [\"lol\"]"] + levels).joined(separator: "\n")
+            .write(toFile: bomb, atomically: true, encoding: .utf8)
+        let refused = try await run(Products.path("parkguardd"), ["--check-config", "--config", bomb])
+        #expect(refused.status == 78)
+        #expect(refused.error.contains("bomb.yaml:"), "names the file")
+        #expect(refused.error.contains("more than 50000 YAML nodes once aliases are expanded"))
+        #expect(refused.error.utf8.count < 600)
+        let huge = directory.file("huge.yaml")
+        try ("site: " + String(repeating: "x", count: 2 << 20) + "\n").write(toFile: huge, atomically: true, encoding: .utf8)
+        let big = try await run(Products.path("parkguardd"), ["--check-config", "--config", huge])
+        #expect(big.status == 78)
+        #expect(big.error.contains("huge.yaml: is larger than 1 MiB"))
+        #expect(big.error.utf8.count < 600)
+    }
+
     @Test("a world-readable password file stops the agent with exit 78 before it touches anything")
-    func passwordFilePermissions() throws {
+    func passwordFilePermissions() async throws {
         let directory = try ScratchDirectory()
         let secret = directory.file("password")
         try "hunter2".write(toFile: secret, atomically: true, encoding: .utf8)
@@ -240,7 +267,7 @@ struct CommandLineTests {
         try Unit.config(brokerPort: 1883, socket: "/tmp/x.sock", state: directory.file("s"), mqtt5: true)
             .replacingOccurrences(of: "  reconnectMax: 1s", with: "  reconnectMax: 1s\n  username: u\n  passwordFile: \(secret)")
             .write(toFile: config, atomically: true, encoding: .utf8)
-        let result = try run(Products.path("parkguardd"), ["--config", config])
+        let result = try await run(Products.path("parkguardd"), ["--config", config])
         #expect(result.status == 78)
         #expect(result.error.contains("chmod 600"))
         #expect(!result.error.contains("hunter2"))
@@ -249,12 +276,12 @@ struct CommandLineTests {
     @Test("the simulator's CLI names unknown bells and refuses bad arguments")
     func simulatorCLI() async throws {
         let unit = try await Unit(startAgent: false)
-        let unknown = try run(Products.path("parkguard-sim"), ["press", "nope", "--control", unit.controlAddress])
+        let unknown = try await run(Products.path("parkguard-sim"), ["press", "nope", "--control", unit.controlAddress])
         #expect(unknown.status == 2)
         #expect(unknown.output.contains("no bell, input, output or line called 'nope'"))
-        let badUsage = try run(Products.path("parkguard-sim"), ["bounce", "b1", "--final", "sideways", "--control", unit.controlAddress])
+        let badUsage = try await run(Products.path("parkguard-sim"), ["bounce", "b1", "--final", "sideways", "--control", unit.controlAddress])
         #expect(badUsage.status == 64)
-        let noServer = try run(Products.path("parkguard-sim"), ["press", "b1", "--control", "127.0.0.1:\(freePort())"])
+        let noServer = try await run(Products.path("parkguard-sim"), ["press", "b1", "--control", "127.0.0.1:\(freePort())"])
         #expect(noServer.status != 0)
         #expect(noServer.error.contains("is `parkguard-sim serve` running?"))
     }

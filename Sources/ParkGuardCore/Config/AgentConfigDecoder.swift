@@ -41,7 +41,7 @@ public enum AgentConfigDecoder {
             heartbeatInterval: heartbeat, stateDirectory: stateDirectory, outbox: outbox, delivery: delivery,
             logLevel: logLevel)
         crossCheck(config, root: root, file: file, sink: sink)
-        if !sink.errors.isEmpty { throw ConfigErrors(sink.errors.sorted { $0.line < $1.line }) }
+        if !sink.isEmpty { throw sink.thrown }
         return config
     }
 
@@ -162,13 +162,13 @@ public enum AgentConfigDecoder {
     static func readCommands(_ r: inout ConfigReader) -> CommandSecurityConfig {
         var keys: [String: String] = [:]
         for (hub, file) in r.list("hubKeys", { k in (k.identifier("hub"), k.string("keyFile")) }) where !hub.isEmpty {
-            if keys[hub] != nil { r.fail("hubKeys", "hub '\(hub)' is listed twice") }
+            if keys[hub] != nil { r.fail("hubKeys", "hub \(ConfigLimits.quote(hub)) is listed twice") }
             keys[hub] = file
         }
         let names = Command.Name.allCases.map(\.rawValue)
         let required = r.strings("requireSignature") ?? (keys.isEmpty ? [] : ["silence", "test"])
         for name in required where !names.contains(name) {
-            r.fail("requireSignature", "'\(name)' is not a command (\(names.joined(separator: ", ")))")
+            r.fail("requireSignature", "\(ConfigLimits.quote(name)) is not a command (\(names.joined(separator: ", ")))")
         }
         if !required.isEmpty, keys.isEmpty { r.fail("requireSignature", "needs at least one entry in hubKeys to verify with") }
         let skew = r.duration("maxSkew", default: .seconds(300), in: .seconds(5) ... .seconds(86400))
@@ -258,7 +258,7 @@ public enum AgentConfigDecoder {
             if !seen.insert(bell.id).inserted { report("bells", i, "id", "bell id '\(bell.id)' is used twice") }
             claim(bell.setup.line, by: "bell \(bell.id)", "bells", i)
             for camera in bell.cameras where !cameraIDs.isEmpty && !cameraIDs.contains(camera.id) {
-                report("bells", i, "cameras", "camera '\(camera.id)' is not in the cameras list")
+                report("bells", i, "cameras", "camera \(ConfigLimits.quote(camera.id)) is not in the cameras list")
             }
         }
         seen = []
@@ -266,7 +266,7 @@ public enum AgentConfigDecoder {
             if !seen.insert(input.id).inserted { report("inputs", i, "id", "input id '\(input.id)' is used twice") }
             claim(input.setup.line, by: "input \(input.id)", "inputs", i)
             if !input.bell.isEmpty, !bellIDs.contains(input.bell) {
-                report("inputs", i, "bell", "no bell has the id '\(input.bell)'")
+                report("inputs", i, "bell", "no bell has the id \(ConfigLimits.quote(input.bell))")
             }
         }
         seen = []
@@ -274,14 +274,14 @@ public enum AgentConfigDecoder {
             if !seen.insert(output.id).inserted { report("outputs", i, "id", "output id '\(output.id)' is used twice") }
             claim(output.line, by: "output \(output.id)", "outputs", i)
             for bell in output.bells where !bellIDs.contains(bell) {
-                report("outputs", i, "bells", "no bell has the id '\(bell)'")
+                report("outputs", i, "bells", "no bell has the id \(ConfigLimits.quote(bell))")
             }
         }
         seen = []
         for (i, camera) in config.cameras.enumerated() where !seen.insert(camera.id).inserted {
             report("cameras", i, "id", "camera id '\(camera.id)' is used twice")
         }
-        if config.bells.isEmpty, sink.errors.isEmpty {
+        if config.bells.isEmpty, sink.isEmpty {
             sink.add(ConfigError(file: file, line: 0, key: "bells", message: "at least one bell must be configured"))
         }
     }
@@ -289,9 +289,21 @@ public enum AgentConfigDecoder {
 
 /// Every error found in one configuration file.
 public struct ConfigErrors: Error, Sendable, CustomStringConvertible {
+    /// The errors listed, at most ``ConfigLimits/maxErrors``.
     public var errors: [ConfigError]
-    public init(_ errors: [ConfigError]) { self.errors = errors }
-    public var description: String { errors.map(\.description).joined(separator: "\n") }
+    /// How many more were found and not listed.
+    public var more: Int
+    public init(_ errors: [ConfigError], more: Int = 0) {
+        self.errors = errors
+        self.more = more
+    }
+    /// Every error found, listed or not.
+    public var count: Int { errors.count + more }
+    public var description: String {
+        let listed = errors.map(\.description)
+        guard more > 0 else { return listed.joined(separator: "\n") }
+        return (listed + ["\(errors.first?.file ?? "configuration"): and \(more) more error\(more == 1 ? "" : "s")"]).joined(separator: "\n")
+    }
 }
 
 extension BrokerConfig {

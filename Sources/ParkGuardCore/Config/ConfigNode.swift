@@ -49,6 +49,8 @@ public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
 
     public var description: String {
         let place = line > 0 ? "\(file):\(line)" : file
-        return key.isEmpty ? "\(place): \(message)" : "\(place): \(key): \(message)"
+        // A key path is made of the file's own keys: cut, like every value an error shows.
+        let shown = key.count > 120 ? key.prefix(120) + "…" : Substring(key)
+        return key.isEmpty ? "\(place): \(message)" : "\(place): \(shown): \(message)"
     }
 }

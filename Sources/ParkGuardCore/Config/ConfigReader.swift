@@ -91,7 +91,7 @@ public struct ConfigReader {
     public mutating func identifier(_ key: String) -> String {
         let text = string(key)
         if has(key), let problem = Identifier.problem(with: text) {
-            fail(key, "'\(text)' is not a valid id: \(problem)")
+            fail(key, "\(ConfigLimits.quote(text)) is not a valid id: \(problem)")
         }
         return text
     }
@@ -103,7 +103,7 @@ public struct ConfigReader {
             return value
         }
         guard let number = Int(text) else {
-            fail(key, "expected a whole number, got '\(text)'")
+            fail(key, "expected a whole number, got \(ConfigLimits.quote(text))")
             return value
         }
         guard range.contains(number) else {
@@ -120,7 +120,7 @@ public struct ConfigReader {
         case "true", "yes", "on": return true
         case "false", "no", "off": return false
         default:
-            fail(key, "expected true or false, got '\(text)'")
+            fail(key, "expected true or false, got \(ConfigLimits.quote(text))")
             return value
         }
     }
@@ -129,7 +129,7 @@ public struct ConfigReader {
     public mutating func duration(_ key: String, default value: Duration, in range: ClosedRange<Duration>) -> Duration {
         guard let text = scalar(key) else { return value }
         guard let parsed = ConfigUnits.duration(text) else {
-            fail(key, "expected a duration with a unit (ms, s, m, h), like 30ms or 5s; got '\(text)'")
+            fail(key, "expected a duration with a unit (ms, s, m, h), like 30ms or 5s; got \(ConfigLimits.quote(text))")
             return value
         }
         guard range.contains(parsed) else {
@@ -143,7 +143,7 @@ public struct ConfigReader {
     public mutating func bytes(_ key: String, default value: Int, in range: ClosedRange<Int>) -> Int {
         guard let text = scalar(key) else { return value }
         guard let parsed = ConfigUnits.bytes(text) else {
-            fail(key, "expected a size like 16MiB, 512KiB or a number of bytes; got '\(text)'")
+            fail(key, "expected a size like 16MiB, 512KiB or a number of bytes; got \(ConfigLimits.quote(text))")
             return value
         }
         guard range.contains(parsed) else {
@@ -157,7 +157,7 @@ public struct ConfigReader {
     public mutating func choice<T>(_ key: String, _ options: [(String, T)], default value: T) -> T {
         guard let text = scalar(key) else { return value }
         if let match = options.first(where: { $0.0 == text }) { return match.1 }
-        fail(key, "must be one of \(options.map(\.0).joined(separator: ", ")); got '\(text)'")
+        fail(key, "must be one of \(options.map(\.0).joined(separator: ", ")); got \(ConfigLimits.quote(text))")
         return value
     }
 
@@ -216,7 +216,17 @@ public struct ConfigReader {
 /// Collects the errors of one validation pass, in file order.
 final class ConfigErrorSink {
     private(set) var errors: [ConfigError] = []
-    func add(_ error: ConfigError) { errors.append(error) }
+    /// Errors past `limit`, counted but not kept: a file of a million bad entries costs a
+    /// counter, not a million messages.
+    private(set) var more = 0
+    let limit: Int
+    init(limit: Int = ConfigLimits.standard.maxErrors) { self.limit = limit }
+    func add(_ error: ConfigError) {
+        if errors.count < limit { errors.append(error) } else { more += 1 }
+    }
+    var isEmpty: Bool { errors.isEmpty && more == 0 }
+    /// Everything found, in file order.
+    var thrown: ConfigErrors { ConfigErrors(errors.sorted { $0.line < $1.line }, more: more) }
 }
 
 /// Parsing of the units used in configuration values.

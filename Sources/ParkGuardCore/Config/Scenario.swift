@@ -72,14 +72,14 @@ public struct Scenario: Sendable, Equatable {
         }
         let repeatEvery: Duration? = top.has("repeat") ? top.duration("repeat", default: .seconds(60), in: .seconds(1) ... .seconds(86400 * 7)) : nil
         top.finish()
-        if steps.isEmpty, sink.errors.isEmpty {
+        if steps.isEmpty, sink.isEmpty {
             sink.add(ConfigError(file: file, line: 0, key: "steps", message: "a scenario needs at least one step"))
         }
         let valid = steps.compactMap { $0 }.sorted { $0.at < $1.at }
         if let repeatEvery, let last = valid.last, last.at >= repeatEvery {
             sink.add(ConfigError(file: file, line: last.line, key: "repeat", message: "must be longer than the last step's 'at'"))
         }
-        if !sink.errors.isEmpty { throw ConfigErrors(sink.errors.sorted { $0.line < $1.line }) }
+        if !sink.isEmpty { throw sink.thrown }
         return Scenario(steps: valid, repeatEvery: repeatEvery)
     }
 }

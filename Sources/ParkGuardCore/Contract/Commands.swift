@@ -97,6 +97,16 @@ public enum CommandParser {
         }
         return Command(name: command, correlationID: correlation, bell: bell, by: by)
     }
+
+    /// The `correlationId` of a payload that may be refused, so that the refusal can still
+    /// carry it under MQTT 3.1.1 (which has no correlation data property): a string of at most
+    /// 128 bytes in a JSON object within the size bound, else nil.
+    public static func correlationID(in payload: [UInt8]) -> String? {
+        guard payload.count <= maxPayloadBytes, payload.contains(UInt8(ascii: "{")),
+              case .object(let fields)? = try? JSONDecoder().decode(JSONValue.self, from: Data(payload)),
+              case .string(let id)? = fields["correlationId"], id.utf8.count <= 128 else { return nil }
+        return id
+    }
 }
 
 /// `cmd/{name}/result`: the answer to one command.
