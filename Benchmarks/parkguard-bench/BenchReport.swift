@@ -20,7 +20,7 @@ struct MachineInfo: Codable {
         func text<T>(_ field: T) -> String {
             withUnsafeBytes(of: field) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
         }
-        let help = (try? run("/usr/sbin/mosquitto", ["-h"])).map { $0.output + $0.error } ?? ""
+        let help = (try? runBlocking("/usr/sbin/mosquitto", ["-h"])).map { $0.output + $0.error } ?? ""
         let version = help.split(separator: "\n").first.map(String.init) ?? "unknown"
         let formatter = ISO8601DateFormatter()
         return MachineInfo(date: formatter.string(from: Date()), host: text(name.nodename), cpu: model,

@@ -83,11 +83,11 @@ struct OutboxTests {
           .enabled(if: getuid() == 0, "needs root to mount a small tmpfs"))
     func storageFaultAndRecovery() async throws {
         let directory = try ScratchDirectory()
-        try #require(try run("/bin/mount", ["-t", "tmpfs", "-o", "size=32k", "tmpfs", directory.path]).status == 0)
-        defer { _ = try? run("/bin/umount", ["-l", directory.path]) }
+        try #require(try await run("/bin/mount", ["-t", "tmpfs", "-o", "size=32k", "tmpfs", directory.path]).status == 0)
+        defer { _ = try? runBlocking("/bin/umount", ["-l", directory.path]) }
         let faults = Mutex<[String?]>([])
         let (outbox, _) = Outbox.open(path: directory.file("outbox"), logger: logger) { fault in faults.withLock { $0.append(fault) } }
-        _ = try run("/bin/dd", ["if=/dev/zero", "of=\(directory.file("filler"))", "bs=1k", "count=32"])
+        _ = try await run("/bin/dd", ["if=/dev/zero", "of=\(directory.file("filler"))", "bs=1k", "count=32"])
         var ids: [UInt64] = []
         for n in 0 ..< 20 {
             let id = outbox.reserveID()
@@ -112,10 +112,10 @@ struct OutboxTests {
 
     @Test("an outbox on a read-only file system is reported unusable and the outbox still takes messages without crashing",
           .enabled(if: getuid() == 0, "needs root to mount a small tmpfs"))
-    func readOnlyFileSystem() throws {
+    func readOnlyFileSystem() async throws {
         let directory = try ScratchDirectory()
-        try #require(try run("/bin/mount", ["-t", "tmpfs", "-o", "size=32k,ro", "tmpfs", directory.path]).status == 0)
-        defer { _ = try? run("/bin/umount", ["-l", directory.path]) }
+        try #require(try await run("/bin/mount", ["-t", "tmpfs", "-o", "size=32k,ro", "tmpfs", directory.path]).status == 0)
+        defer { _ = try? runBlocking("/bin/umount", ["-l", directory.path]) }
         let faults = Mutex<[String?]>([])
         let (outbox, recovery) = Outbox.open(path: directory.file("outbox"), logger: logger) { fault in faults.withLock { $0.append(fault) } }
         #expect(recovery.unusable?.contains("Read-only file system") == true)

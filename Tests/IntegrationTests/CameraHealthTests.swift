@@ -200,7 +200,7 @@ struct CameraHealthTests {
         let bad = directory.file("bad.yaml")
         try "steps:\n  - { at: 1s, camera: cam-9, fault: black }\n  - { at: 2s, camera: cam-1, fault: melted }\n"
             .write(toFile: bad, atomically: true, encoding: .utf8)
-        let refused = try run(Products.path("parkguard-sim"), ["serve", "--agent-config", unit.configPath, "--scenario", bad, "--no-cameras",
+        let refused = try await run(Products.path("parkguard-sim"), ["serve", "--agent-config", unit.configPath, "--scenario", bad, "--no-cameras",
                                                                "--socket", directory.file("x.sock"), "--listen", "127.0.0.1:0"])
         #expect(refused.status == 78)
         #expect(refused.error.contains("bad.yaml:3: steps[1].fault: must be one of"), "\(refused.error)")

@@ -11,7 +11,7 @@ import Testing
 /// wrote, and the probes against peers that lie.
 @Suite("Camera probes against real peers and lying ones")
 struct CameraPeerTests {
-    static let gstAvailable = (try? run("/usr/bin/python3", ["-c", "import gi; gi.require_version('GstRtspServer', '1.0')"]).status) == 0
+    static let gstAvailable = (try? runBlocking("/usr/bin/python3", ["-c", "import gi; gi.require_version('GstRtspServer', '1.0')"]).status) == 0
 
     @Test("the probe passes Digest authentication of GStreamer's RTSP server and reads its video codec; a wrong password is authFailed",
           .enabled(if: gstAvailable, "needs Debian's python3-gst-1.0 and gir1.2-gst-rtsp-server-1.0"))
@@ -69,7 +69,7 @@ struct CameraPeerTests {
         defer { sim.signal(SIGTERM) }
         #expect(try await eventually { sim.stdout.contains("cameras: 1 serving") })
 
-        let probe = try run("/usr/bin/ffprobe", ["-v", "debug", "-rtsp_transport", "tcp", "-timeout", "5000000",
+        let probe = try await run("/usr/bin/ffprobe", ["-v", "debug", "-rtsp_transport", "tcp", "-timeout", "5000000",
                                                  "rtsp://admin:pa55word@127.0.0.1:\(rtspPort)/stream1"])
         #expect(probe.error.contains("SDP:"), "\(probe.error.suffix(2000))")
         #expect(probe.error.contains("a=rtpmap:96 H264/90000"))
@@ -77,11 +77,11 @@ struct CameraPeerTests {
         #expect(probe.error.contains("method SETUP failed: 455"))
         #expect(!probe.error.contains("DESCRIBE failed"))
 
-        let wrong = try run("/usr/bin/ffprobe", ["-v", "error", "-rtsp_transport", "tcp", "rtsp://admin:nope@127.0.0.1:\(rtspPort)/stream1"])
+        let wrong = try await run("/usr/bin/ffprobe", ["-v", "error", "-rtsp_transport", "tcp", "rtsp://admin:nope@127.0.0.1:\(rtspPort)/stream1"])
         #expect(wrong.error.contains("401"))
 
         // The snapshot is a real JPEG a real decoder reads.
-        let image = try run("/usr/bin/ffprobe", ["-v", "error", "-show_entries", "stream=codec_name,width,height", "-of", "csv=p=0",
+        let image = try await run("/usr/bin/ffprobe", ["-v", "error", "-show_entries", "stream=codec_name,width,height", "-of", "csv=p=0",
                                                  "http://admin:pa55word@127.0.0.1:\(httpPort)/snapshot.jpg"])
         #expect(image.output.trimmingCharacters(in: .whitespacesAndNewlines) == "mjpeg,320,240", "\(image.error)")
     }
@@ -94,8 +94,12 @@ struct CameraPeerTests {
                                   onvif: .init(port: server.port, path: "/onvif/device_service"),
                                   snapshot: .init(port: server.port, path: "/snap.jpg"))
         let prober = CameraProber(connectTimeout: .milliseconds(300), stepTimeout: .milliseconds(150))
-        // At most 7 steps of 150 ms and 4 connects of 300 ms (2.25 s), plus slack for a machine
-        // busy with the rest of the suite: a hang would never end, this only bounds the wait.
+        // At most 7 steps of 150 ms and 5 connects of 300 ms (2.55 s): every step has its own
+        // deadline, set when its request is written, that reads do not extend. What the bound
+        // adds is slack for a machine busy with the rest of the suite. It can still fail if
+        // something holds the threads that resume the probe's task: a test that blocks one of
+        // Swift's concurrency-pool threads (2 on this machine) while a command runs did, which
+        // is why `run` in ParkGuardTestKit waits on a thread of its own.
         let bound = Duration.seconds(8)
         var tracker = CameraHealthTracker(camera: "liar", policy: CameraHealthPolicy())
         var outcomes: [String: Int] = [:]

@@ -22,7 +22,7 @@ struct ConsoleTests {
         try await Task.sleep(for: .seconds(3))
 
         let screenshot = unit.directory.file("console.png")
-        let browser = try run("/usr/bin/python3", [Products.packageRoot + "/Tests/peers/console_browser.py",
+        let browser = try await run("/usr/bin/python3", [Products.packageRoot + "/Tests/peers/console_browser.py",
                                                    console, unit.controlAddress, "b1", screenshot, "operator anna"])
         #expect(browser.status == 0, "browser: \(browser.output) \(browser.error.suffix(600))")
         let seen = (try? JSONSerialization.jsonObject(with: Data(browser.output.utf8)) as? [String: Any]) ?? [:]
@@ -36,7 +36,7 @@ struct ConsoleTests {
         #expect(lines.contains { $0["name"] as? String == "accepted-b1" && $0["on"] as? Bool == true }, "outputs: \(outputs)")
 
         // And the log says who acknowledged it.
-        let logged = try run(Products.path("parkguard-hub"), ["alarms", "--db", db, "--since", "1h", "--json"])
+        let logged = try await run(Products.path("parkguard-hub"), ["alarms", "--db", db, "--since", "1h", "--json"])
         let press = logged.output.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
             .first { $0["kind"] as? String == "press" && $0["bell"] as? String == "b1" }
         #expect(press?["acknowledgedBy"] as? String == "operator anna", "log: \(logged.output)")

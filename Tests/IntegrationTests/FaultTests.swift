@@ -11,8 +11,8 @@ func figure(_ text: String) {
 /// Whether this machine lets the tests mount a tmpfs (root in a normal Linux).
 let canMountTmpfs: Bool = {
     guard getuid() == 0, let directory = try? ScratchDirectory() else { return false }
-    guard (try? run("/bin/mount", ["-t", "tmpfs", "-o", "size=16k", "tmpfs", directory.path]).status) == 0 else { return false }
-    _ = try? run("/bin/umount", [directory.path])
+    guard (try? runBlocking("/bin/mount", ["-t", "tmpfs", "-o", "size=16k", "tmpfs", directory.path]).status) == 0 else { return false }
+    _ = try? runBlocking("/bin/umount", [directory.path])
     return true
 }()
 
@@ -156,12 +156,12 @@ struct FaultTests {
     func diskFull() async throws {
         let scratch = try ScratchDirectory()
         let mountPoint = scratch.path
-        #expect(try run("/bin/mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", mountPoint]).status == 0)
-        defer { _ = try? run("/bin/umount", ["-l", mountPoint]) }
+        #expect(try await run("/bin/mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", mountPoint]).status == 0)
+        defer { _ = try? runBlocking("/bin/umount", ["-l", mountPoint]) }
         let unit = try await Unit { $0 + "\noutbox:\n  path: \(mountPoint)/outbox\n" }
         // Leave almost nothing free.
         let filler = mountPoint + "/filler"
-        _ = try? run("/bin/dd", ["if=/dev/zero", "of=\(filler)", "bs=1k", "count=64"])
+        _ = try? await run("/bin/dd", ["if=/dev/zero", "of=\(filler)", "bs=1k", "count=64"])
         let skip = unit.subscriber.messages.count
         for i in 0 ..< 12 { try unit.sim("click", "b\(i % 4 + 1)", "--ms", "40") }
         let fault = try await unit.subscriber.wait(skipping: skip, "storage fault event") {
@@ -200,7 +200,7 @@ struct FaultTests {
             }
             let file = unit.directory.file("fuzz-\(name).txt")
             try lines.joined(separator: "\n").write(toFile: file, atomically: true, encoding: .utf8)
-            let result = try run("/bin/sh", ["-c", "/usr/bin/mosquitto_pub -p \(unit.broker.port) -t \(unit.root)/cmd/\(name) -q 1 -l < \(file)"])
+            let result = try await run("/bin/sh", ["-c", "/usr/bin/mosquitto_pub -p \(unit.broker.port) -t \(unit.root)/cmd/\(name) -q 1 -l < \(file)"])
             #expect(result.status == 0, "\(result.error)")
         }
         let results = { unit.subscriber.messages.dropFirst(before).filter { $0.topic.hasSuffix("/result") } }

@@ -80,6 +80,6 @@ func publish(broker: Broker, topic: String, payload: String, correlationData: St
     var arguments = ["-p", "\(broker.port)", "-h", "127.0.0.1", "-t", topic, "-m", payload, "-q", "1", "-V", mqtt5 ? "mqttv5" : "mqttv311"]
     if let correlationData { arguments += ["-D", "publish", "correlation-data", correlationData] }
     if retain { arguments.append("-r") }
-    let result = try run("/usr/bin/mosquitto_pub", arguments)
+    let result = try runBlocking("/usr/bin/mosquitto_pub", arguments)
     if result.status != 0 { throw HarnessError("mosquitto_pub failed: \(result.error)") }
 }

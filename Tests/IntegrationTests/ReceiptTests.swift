@@ -17,7 +17,7 @@ struct ReceiptTests {
     }
 
     func logged(_ db: String) throws -> [[String: Any]] {
-        try run(Products.path("parkguard-hub"), ["alarms", "--db", db, "--since", "1h", "--json"]).output.split(separator: "\n")
+        try runBlocking(Products.path("parkguard-hub"), ["alarms", "--db", db, "--since", "1h", "--json"]).output.split(separator: "\n")
             .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
     }
 
@@ -115,12 +115,12 @@ struct ReceiptTests {
     func badReceipts() async throws {
         let keyDirectory = try ScratchDirectory()
         let key = keyDirectory.file("hub.key"), pub = keyDirectory.file("hub.pub")
-        #expect(try run("/usr/bin/openssl", ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key]).status == 0)
-        #expect(try run("/usr/bin/openssl", ["ec", "-in", key, "-pubout", "-out", pub]).status == 0)
+        #expect(try await run("/usr/bin/openssl", ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key]).status == 0)
+        #expect(try await run("/usr/bin/openssl", ["ec", "-in", key, "-pubout", "-out", pub]).status == 0)
         chmod(key, 0o600)
         // PKCS#8, the form swift-crypto's PEM reader takes for a private key.
         let pkcs8 = keyDirectory.file("hub8.key")
-        #expect(try run("/usr/bin/openssl", ["pkcs8", "-topk8", "-nocrypt", "-in", key, "-out", pkcs8]).status == 0)
+        #expect(try await run("/usr/bin/openssl", ["pkcs8", "-topk8", "-nocrypt", "-in", key, "-out", pkcs8]).status == 0)
         chmod(pkcs8, 0o600)
         let unit = try await Unit { text in
             Self.receipts(text) + "\ncommands:\n  hubKeys: [{hub: control, keyFile: \(pub)}]\n"

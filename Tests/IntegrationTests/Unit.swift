@@ -129,7 +129,7 @@ final class Unit: @unchecked Sendable {
 
     @discardableResult
     func sim(_ arguments: [String]) throws -> String {
-        let result = try run(Products.path("parkguard-sim"), arguments + ["--control", controlAddress])
+        let result = try runBlocking(Products.path("parkguard-sim"), arguments + ["--control", controlAddress])
         guard result.status == 0 else {
             throw HarnessError("parkguard-sim \(arguments.joined(separator: " ")) failed (\(result.status)): \(result.output)\(result.error)"
                                + "\nsimulator running: \(simulator.process.isRunning); its log:\n\(simulator.stderr.suffix(3000))")
@@ -197,14 +197,14 @@ final class Unit: @unchecked Sendable {
         let validator = Products.packageRoot + "/Tests/contract/validate.py"
         let spec = Products.packageRoot + "/docs/asyncapi.yaml"
         let python = Self.python
-        let result = try run(python[0], Array(python.dropFirst()) + [validator, spec, messagesPath])
+        let result = try runBlocking(python[0], Array(python.dropFirst()) + [validator, spec, messagesPath])
         #expect(result.status == 0, "contract violations:\n\(result.output)\(result.error)")
     }
 
     /// A Python with `jsonschema` and `yaml`: Debian's first, else the one on PATH.
     static let python: [String] = {
         for candidate in [["/usr/bin/python3"], ["/usr/bin/env", "python3"]] {
-            if (try? run(candidate[0], Array(candidate.dropFirst()) + ["-c", "import jsonschema, yaml"]).status) == 0 { return candidate }
+            if (try? runBlocking(candidate[0], Array(candidate.dropFirst()) + ["-c", "import jsonschema, yaml"]).status) == 0 { return candidate }
         }
         return ["/usr/bin/python3"]
     }()

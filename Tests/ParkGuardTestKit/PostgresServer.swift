@@ -23,12 +23,12 @@ public final class PostgresServer: @unchecked Sendable {
         guard let made = mkdtemp(&template) else { throw HarnessError("mkdtemp failed") }
         data = String(cString: made)
         let asRoot = getuid() == 0
-        if asRoot { _ = try run("/bin/chown", ["postgres:postgres", data]) }
+        if asRoot { _ = try await run("/bin/chown", ["postgres:postgres", data]) }
         func asPostgres(_ arguments: [String]) -> (String, [String]) {
             asRoot ? ("/usr/sbin/runuser", ["-u", "postgres", "--"] + arguments) : (arguments[0], Array(arguments.dropFirst()))
         }
         let (initdb, initArguments) = asPostgres([bin + "/initdb", "-D", data + "/db", "-U", "parkguard", "--auth=trust", "-E", "UTF8", "--no-sync"])
-        let initialised = try run(initdb, initArguments)
+        let initialised = try await run(initdb, initArguments)
         guard initialised.status == 0 else { throw HarnessError("initdb failed: \(initialised.error.suffix(500))") }
         for _ in 0 ..< 5 {
             let port = freePort()
@@ -38,7 +38,7 @@ public final class PostgresServer: @unchecked Sendable {
             if try await eventually(timeout: .seconds(15), { isListening(port) || !child.process.isRunning }), child.process.isRunning {
                 self.directory = directory
                 start = (postgres, arguments)
-                let created = try run("/usr/bin/psql", ["-h", "127.0.0.1", "-p", "\(port)", "-U", "parkguard", "-d", "postgres",
+                let created = try await run("/usr/bin/psql", ["-h", "127.0.0.1", "-p", "\(port)", "-U", "parkguard", "-d", "postgres",
                                                         "-c", "CREATE DATABASE parkguard"])
                 guard created.status == 0 else { throw HarnessError("createdb failed: \(created.error)") }
                 self.port = port

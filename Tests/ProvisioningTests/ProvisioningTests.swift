@@ -10,7 +10,7 @@ private struct Provision {
 
     @discardableResult
     func callAllowingFailure(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
-        try run(Products.path("parkguard-provision"), arguments)
+        try runBlocking(Products.path("parkguard-provision"), arguments)
     }
 
     @discardableResult
@@ -123,7 +123,7 @@ struct ProvisioningTests {
                 "agent log: \(agent.stderr)")
 
         func publish(_ options: [String], _ topic: String, _ payload: String) throws -> (status: Int32, output: String, error: String) {
-            try run("/usr/bin/mosquitto_pub", options + ["-t", topic, "-m", payload, "-q", "1"])
+            try runBlocking("/usr/bin/mosquitto_pub", options + ["-t", topic, "-m", payload, "-q", "1"])
         }
         // What units may and may not do.
         #expect(try publish(unitB, "parkguard/v1/north-park/gate-2/event", #"{"mark":"b-own"}"#).status == 0)
@@ -180,7 +180,7 @@ struct ProvisioningTests {
             hubSub.stdout.contains("parkguard/v1/north-park/gate-1/cmd/receipt {\"hub\":\"control\"")
                 && hubSub.stdout.split(separator: "\n").last { $0.hasPrefix("parkguard/v1/north-park/gate-1/telemetry") }?.contains(#""awaiting":0"#) == true
         }, "hub: \(realHub.stderr.suffix(800))")
-        let rows = try run(Products.path("parkguard-hub"), ["alarms", "--db", scratch.file("hub.sqlite"), "--since", "1h", "--json"]).output
+        let rows = try await run(Products.path("parkguard-hub"), ["alarms", "--db", scratch.file("hub.sqlite"), "--since", "1h", "--json"]).output
         #expect(rows.contains(#""kind":"lineFault""#), "log: \(rows)")
         realHub.signal(SIGTERM)
         #expect(!spy.stdout.contains("cmd/test"), "unit B read unit A's commands: \(spy.stdout)")
@@ -208,7 +208,7 @@ struct ProvisioningTests {
     }
 
     @Test("bad inputs to every provisioning command get clear errors and distinct exit codes, and leave the inventory unchanged")
-    func badInputs() throws {
+    func badInputs() async throws {
         let scratch = try ScratchDirectory()
         let p = Provision(directory: scratch)
         try p.call("ca", "init", "--district", p.district, "--name", "Test District")
@@ -255,7 +255,7 @@ struct ProvisioningTests {
         let config = try String(contentsOfFile: scratch.file("u1/agent.yaml"), encoding: .utf8)
             .replacingOccurrences(of: "/etc/parkguard", with: scratch.file("u1"))
         try config.write(toFile: scratch.file("u1/agent.yaml"), atomically: true, encoding: .utf8)
-        let agent = try run(Products.path("parkguardd"), ["--config", scratch.file("u1/agent.yaml")])
+        let agent = try await run(Products.path("parkguardd"), ["--config", scratch.file("u1/agent.yaml")])
         #expect(agent.status == 78)
         #expect(agent.error.contains("broker.tls.keyFile"))
     }
