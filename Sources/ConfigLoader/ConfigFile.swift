@@ -35,7 +35,7 @@ public enum ConfigFile {
     /// Validates YAML `text` as if read from `file`.
     public static func parse(_ text: String, file: String, limits: ConfigLimits = .standard) throws(ConfigErrors) -> AgentConfig {
         let root = try tree(text, file: file, limits: limits)
-        return try AgentConfigDecoder.decode(root, file: file)
+        return try AgentConfigDecoder.decode(root, file: file, maxErrors: limits.maxErrors)
     }
 
     /// Parses YAML into the core's position-carrying tree, within `limits`.

@@ -1,9 +1,10 @@
 /// Turns a parsed document into a validated ``AgentConfig``, or every error in it.
 public enum AgentConfigDecoder {
     /// Validates `root` (parsed from `file`).
-    /// - Throws: ``ConfigErrors`` with every problem found, each naming file, line and key.
-    public static func decode(_ root: ConfigNode, file: String) throws(ConfigErrors) -> AgentConfig {
-        let sink = ConfigErrorSink()
+    /// - Throws: ``ConfigErrors`` with every problem found (at most `maxErrors` listed), each
+    ///   naming file, line and key.
+    public static func decode(_ root: ConfigNode, file: String, maxErrors: Int = ConfigLimits.standard.maxErrors) throws(ConfigErrors) -> AgentConfig {
+        let sink = ConfigErrorSink(limit: maxErrors)
         var top = ConfigReader(file: file, path: "", node: root, sink: sink)
         if case .null = root.value {
             throw ConfigErrors([ConfigError(file: file, line: 0, key: "", message: "the file is empty")])
