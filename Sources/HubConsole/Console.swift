@@ -8,6 +8,9 @@ import ServiceLifecycle
 /// with the fleet's units and cameras, open alarms on top, an acknowledge button per alarm, and
 /// live updates over server-sent events.
 public struct Console: Service {
+    /// The largest request body the console reads; an acknowledgement is under 300 bytes.
+    public static let maxBodyBytes = 4096
+
     let hub: Hub
     let host: String
     let port: Int
@@ -23,7 +26,7 @@ public struct Console: Service {
     }
 
     public func run() async throws {
-        let router = Router()
+        let router = Router(context: ConsoleRequestContext.self)
         let hub = hub
         router.get("/") { _, _ in Self.asset(ConsoleAssets.page, type: "text/html; charset=utf-8") }
         router.get("/console.css") { _, _ in Self.asset(ConsoleAssets.css, type: "text/css; charset=utf-8") }
@@ -54,7 +57,9 @@ public struct Console: Service {
         }
         router.post("/api/ack") { request, context in
             let ack: AckRequest
-            do { ack = try await request.decode(as: AckRequest.self, context: context) } catch {
+            do { ack = try await request.decode(as: AckRequest.self, context: context) } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
+                return try Self.json(AckAnswer(ok: false, error: "the request body is over \(Self.maxBodyBytes) bytes"), status: .contentTooLarge)
+            } catch {
                 return try Self.json(AckAnswer(ok: false, error: "the request must be JSON with site, unit, bell and by"), status: .badRequest)
             }
             guard !ack.by.trimmingCharacters(in: .whitespaces).isEmpty, ack.by.utf8.count <= 64 else {
@@ -106,4 +111,12 @@ public struct Console: Service {
         return Response(status: status, headers: [.contentType: "application/json"],
                         body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
     }
+}
+
+/// The console's request context: Hummingbird's basic one with bodies capped at
+/// ``Console/maxBodyBytes`` (its default is 2 MiB).
+public struct ConsoleRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public init(source: Source) { coreContext = .init(source: source) }
+    public var maxUploadSize: Int { Console.maxBodyBytes }
 }

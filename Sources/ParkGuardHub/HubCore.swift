@@ -49,6 +49,13 @@ public struct HubCore: Sendable {
         pendingAcks[correlationID] = (unit, bell, by)
     }
 
+    /// The largest payload the hub reads: far above anything the contract produces (an alarm naming
+    /// a dozen cameras is under 2 KiB), so only a broken or hostile publisher reaches it.
+    public static let maxPayloadBytes = 64 * 1024
+    /// The longest topic the hub reads; contract topics are under 200 bytes.
+    public static let maxTopicBytes = 512
+
+    /// Applies one message; a refusal (``HubAction/refused(_:)``) changes nothing but the counters.
     public mutating func ingest(topic: String, payload: [UInt8], retained: Bool, at now: Date) -> [HubAction] {
         counts.messages += 1
         do {
@@ -60,6 +67,13 @@ public struct HubCore: Sendable {
     }
 
     private mutating func apply(topic: String, payload: [UInt8], retained: Bool, at now: Date) throws(HubInputError) -> [HubAction] {
+        guard topic.utf8.count <= Self.maxTopicBytes else {
+            throw HubInputError(topic: String(topic.prefix(120)) + "…", field: "topic",
+                                "is \(topic.utf8.count) bytes; at most \(Self.maxTopicBytes) are read")
+        }
+        guard payload.count <= Self.maxPayloadBytes else {
+            throw HubInputError(topic: topic, field: "payload", "is \(payload.count) bytes; at most \(Self.maxPayloadBytes) are read")
+        }
         let (key, kind): (UnitKey, TopicKind)
         switch TopicKind.parse(topic) {
         case .success(let parsed): (key, kind) = parsed

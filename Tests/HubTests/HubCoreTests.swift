@@ -31,6 +31,24 @@ struct HubCoreTests {
         #expect(core.counts.alarms == 1 && core.counts.duplicates == 1)
     }
 
+    @Test("a payload of 64 KiB is read, one byte more is refused; a topic over 512 bytes is refused, cut short in the message")
+    func boundedInput() {
+        var core = HubCore()
+        func padded(_ payload: [UInt8], to size: Int) -> [UInt8] { payload + Array(repeating: UInt8(ascii: " "), count: size - payload.count) }
+        let atLimit = core.ingest(topic: alarmTopic, payload: padded(alarm(id: "a1", seq: 1), to: HubCore.maxPayloadBytes), retained: false, at: start)
+        guard case .alarmRaised? = atLimit.first else { Issue.record("not raised at the limit: \(atLimit)"); return }
+        let over = core.ingest(topic: alarmTopic, payload: padded(alarm(id: "a2", seq: 2), to: HubCore.maxPayloadBytes + 1), retained: false, at: start)
+        guard case .refused(let error)? = over.first else { Issue.record("not refused over the limit: \(over)"); return }
+        #expect(error.description == "\(alarmTopic): payload is 65537 bytes; at most 65536 are read")
+        let longTopic = "parkguard/v1/north/gate-1/bell/" + String(repeating: "b", count: 500) + "/alarm"
+        guard case .refused(let topicError)? = core.ingest(topic: longTopic, payload: alarm(id: "a3", seq: 3), retained: false, at: start).first else {
+            Issue.record("a long topic was read"); return
+        }
+        #expect(topicError.description.hasSuffix("…: topic is \(longTopic.utf8.count) bytes; at most 512 are read"))
+        #expect(topicError.description.utf8.count < 200)
+        #expect(core.counts.alarms == 1 && core.counts.refused == 2, "a refusal changes nothing")
+    }
+
     @Test("a seq gap asks the unit for a rebirth, at most once per interval")
     func seqGapRebirth() {
         var core = HubCore(rebirthInterval: 30)

@@ -40,6 +40,24 @@ struct ConsoleTests {
         let press = logged.output.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
             .first { $0["kind"] as? String == "press" && $0["bell"] as? String == "b1" }
         #expect(press?["acknowledgedBy"] as? String == "operator anna", "log: \(logged.output)")
+
+        // Request bodies are read up to 4 KiB: at the limit the request is judged, one byte over it is refused.
+        let post = """
+            import sys, urllib.request, urllib.error
+            body = (b'{"site":"x","unit":"y","bell":"b9","by":"z"}').ljust(int(sys.argv[2]))
+            try:
+                r = urllib.request.urlopen(urllib.request.Request(sys.argv[1] + "/api/ack", data=body, headers={"Content-Type": "application/json"}))
+                print(r.status, r.read().decode())
+            except urllib.error.HTTPError as e:
+                print(e.code, e.read().decode())
+            """
+        let atLimit = try await run("/usr/bin/python3", ["-c", post, console, "4096"])
+        #expect(!atLimit.output.hasPrefix("413"), "at the limit: \(atLimit.output)\(atLimit.error)")
+        let over = try await run("/usr/bin/python3", ["-c", post, console, "4097"])
+        #expect(over.output.hasPrefix("413") && over.output.contains("over 4096 bytes"), "over the limit: \(over.output)\(over.error)")
+        let state = try await run("/usr/bin/python3", ["-c", "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1] + '/api/state').status)", console])
+        #expect(state.output.hasPrefix("200"), "the console still answers: \(state.error)")
+
         if let keep = ProcessInfo.processInfo.environment["PARKGUARD_CONSOLE_SCREENSHOT"] {
             try? FileManager.default.removeItem(atPath: keep)
             try FileManager.default.copyItem(atPath: screenshot, toPath: keep)
