@@ -99,7 +99,8 @@ struct CameraPeerTests {
         // adds is slack for a machine busy with the rest of the suite. It can still fail if
         // something holds the threads that resume the probe's task: a test that blocks one of
         // Swift's concurrency-pool threads (2 on this machine) while a command runs did, which
-        // is why `run` in ParkGuardTestKit waits on a thread of its own.
+        // is why `run` in ParkGuardTestKit waits on a thread of its own; so did the seeded fuzz
+        // loops (26 s of parsing on a pool thread; CI measured 8.3 s), which now use `offPool`.
         let bound = Duration.seconds(8)
         var tracker = CameraHealthTracker(camera: "liar", policy: CameraHealthPolicy())
         var outcomes: [String: Int] = [:]

@@ -153,6 +153,17 @@ public func run(_ executable: String, _ arguments: [String], environment: [Strin
     }
 }
 
+/// Runs CPU-bound test work (thousands of parses) on a thread of its own and returns its result,
+/// for the reason ``run(_:_:environment:)`` does: a synchronous test body holds one of the
+/// concurrency pool's 2 threads for its whole run. Two of them (the config fuzz loop took 26 s)
+/// left no thread to resume a camera probe whose network deadline had fired: a probe bounded at
+/// 2.55 s measured 8.3 s. Check the result with `#expect` after, on the test's own task.
+public func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
+    }
+}
+
 /// Runs a short command to completion, blocking the calling thread: for synchronous callers
 /// only (a `static let` probing whether a tool is installed).
 @discardableResult
