@@ -17,6 +17,7 @@ let package = Package(
         .executable(name: "parkguard-bench", targets: ["parkguard-bench"]),
         .executable(name: "parkguard-provision", targets: ["parkguard-provision"]),
         .executable(name: "parkguard-hub", targets: ["parkguard-hub"]),
+        .executable(name: "parkguard-fuzz", targets: ["parkguard-fuzz"]),
         .library(name: "ParkGuardHub", targets: ["ParkGuardHub"]),
         .library(name: "ParkGuardCore", targets: ["ParkGuardCore"]),
     ],
@@ -265,6 +266,23 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: Fuzzing (Tests/Fuzz/run builds these with -sanitize=fuzzer,address -DFUZZING).
+        .target(
+            name: "CLibFuzzer",
+            path: "Tests/Fuzz/CLibFuzzer"
+        ),
+        .executableTarget(
+            name: "parkguard-fuzz",
+            dependencies: [
+                "ParkGuardCore",
+                "ConfigLoader",
+                "CLibFuzzer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Tests/Fuzz/parkguard-fuzz",
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Tests.
         // Real processes and free loopback ports, shared by the integration tests and the benchmarks.
         .target(
@@ -275,7 +293,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ParkGuardCoreTests",
-            dependencies: ["ParkGuardCore", "ConfigLoader", "CameraProbe", "ParkGuardTestKit"],
+            dependencies: ["ParkGuardCore", "ConfigLoader", "CameraProbe", "ParkGuardTestKit", "parkguard-fuzz"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,0 +1,139 @@
+import ConfigLoader
+import Foundation
+import ParkGuardCore
+
+/// One parser or decoder of untrusted input, driven by bytes.
+///
+/// `run` feeds the bytes to the parser and checks what every answer must satisfy (bounded error
+/// lists, short messages, round trips). A broken property is a `preconditionFailure`, which
+/// libFuzzer reports as a crash and the replayer as a failed input.
+struct FuzzTarget: Sendable {
+    let name: String
+    /// What the target reads, for `list`.
+    let summary: String
+    /// libFuzzer's `-max_len`: a little over the parser's own limit, so the limit is exercised.
+    let maxLength: Int
+    let run: @Sendable ([UInt8]) -> Void
+}
+
+/// A property every answer must have; a violation is a finding.
+func require(_ condition: @autoclosure () -> Bool, _ what: @autoclosure () -> String) {
+    if !condition() { preconditionFailure("property broken: \(what())") }
+}
+
+/// The longest error line any parser may print (a key path, a quoted prefix, the reason).
+let maxErrorLine = 600
+
+enum FuzzTargets {
+    static let all: [FuzzTarget] = [
+        FuzzTarget(name: "config", summary: "agent configuration YAML: tree limits, aliases, the decoder",
+                   maxLength: 64 << 10) { bytes in
+            checkConfig(String(decoding: bytes, as: UTF8.self), limits: ConfigLimits.standard) { text, limits throws(ConfigErrors) in
+                _ = try ConfigFile.parse(text, file: "fuzz.yaml", limits: limits)
+            }
+        },
+        FuzzTarget(name: "config-small-limits", summary: "agent configuration YAML under tiny limits, so every limit is reached",
+                   maxLength: 16 << 10) { bytes in
+            let limits = ConfigLimits(maxBytes: 8 << 10, maxNodes: 200, maxDepth: 6, maxScalarBytes: 64, maxErrors: 3)
+            checkConfig(String(decoding: bytes, as: UTF8.self), limits: limits) { text, limits throws(ConfigErrors) in
+                _ = try ConfigFile.parse(text, file: "fuzz.yaml", limits: limits)
+            }
+        },
+        FuzzTarget(name: "scenario", summary: "simulator scenario YAML", maxLength: 64 << 10) { bytes in
+            checkConfig(String(decoding: bytes, as: UTF8.self), limits: ConfigLimits.standard) { text, limits throws(ConfigErrors) in
+                let tree = try ConfigFile.tree(text, file: "fuzz.yaml", limits: limits)
+                _ = try Scenario.decode(tree, file: "fuzz.yaml", faults: ["frozen", "black", "slow", "stall", "offline"])
+            }
+        },
+        FuzzTarget(name: "command", summary: "cmd/{name} payloads, plain and signed; the first byte picks the name",
+                   maxLength: 10 << 10) { bytes in
+            guard let first = bytes.first else { return }
+            let names = Command.Name.allCases.map(\.rawValue) + ["", "nope"]
+            let name = names[Int(first) % names.count]
+            let payload = Array(bytes.dropFirst())
+            do throws(CommandError) {
+                _ = try CommandParser.parse(name: name, payload: payload, bells: ["b1", "b2"])
+            } catch {
+                require(!error.message.isEmpty && error.description.utf8.count <= maxErrorLine, "command refusal '\(error.description.prefix(200))'")
+            }
+            if let id = CommandParser.correlationID(in: payload) {
+                require(id.utf8.count <= 128, "a correlationId of \(id.utf8.count) bytes was echoed")
+            }
+            do throws(CommandError) {
+                _ = try SignedCommand.parse(payload)
+            } catch {
+                require(error.description.utf8.count <= maxErrorLine, "signed command refusal of \(error.description.utf8.count) bytes")
+            }
+        },
+        FuzzTarget(name: "receipt", summary: "hub receipts on receipt/{unit}", maxLength: 160 << 10) { bytes in
+            do throws(CommandError) {
+                let receipt = try Receipt.parse(bytes)
+                require(receipt.ids.count <= Receipt.maxIDs, "a receipt of \(receipt.ids.count) ids was accepted")
+            } catch {
+                require(error.description.utf8.count <= maxErrorLine, "receipt refusal of \(error.description.utf8.count) bytes")
+            }
+        },
+        FuzzTarget(name: "outbox", summary: "the outbox file scanner (torn and corrupt records)", maxLength: 64 << 10) { bytes in
+            guard let scan = try? OutboxFormat.scan(bytes) else { return }
+            require(scan.goodLength <= bytes.count, "scan claims \(scan.goodLength) good bytes of \(bytes.count)")
+            // What the scanner accepted, written again, scans to the same records.
+            var again = Array(bytes[0 ..< OutboxFormat.headerSize])
+            for record in scan.records { again += OutboxFormat.encode(record) }
+            let rescan = try? OutboxFormat.scan(again)
+            require(rescan?.records == scan.records && rescan?.problem == nil, "accepted records do not survive a rewrite")
+        },
+        FuzzTarget(name: "rtsp", summary: "RTSP responses (head, headers, body)", maxLength: 300 << 10) { bytes in
+            let limits = RTSPParser.Limits(head: 4096, body: 16 << 10)
+            guard case .message(_, let consumed)? = try? RTSPParser.parse(bytes, limits: limits) else { return }
+            require(consumed > 0 && consumed <= bytes.count, "consumed \(consumed) of \(bytes.count) bytes")
+            require(consumed <= limits.head + limits.body, "a message of \(consumed) bytes passed limits of \(limits.head + limits.body)")
+        },
+        FuzzTarget(name: "sdp", summary: "session descriptions from DESCRIBE", maxLength: 16 << 10) { bytes in
+            _ = try? SDPSummary.parse(String(decoding: bytes, as: UTF8.self))
+        },
+        FuzzTarget(name: "onvif", summary: "ONVIF SOAP answers: faults, clock, device information", maxLength: 64 << 10) { bytes in
+            let xml = String(decoding: bytes, as: UTF8.self)
+            if let fault = ONVIF.fault(in: xml) { require(fault.reason.count <= 200, "a fault reason of \(fault.reason.count) characters") }
+            _ = try? ONVIF.utcDateTime(in: xml)
+            _ = ONVIF.deviceInformation(in: xml)
+        },
+        FuzzTarget(name: "http-auth", summary: "WWW-Authenticate challenges and Authorization headers", maxLength: 8 << 10) { bytes in
+            let text = String(decoding: bytes, as: UTF8.self)
+            let headers = text.split(separator: "\n", maxSplits: 8).map(String.init)
+            if let challenge = HTTPAuthentication.preferred(headers) {
+                _ = HTTPAuthentication.authorization(for: challenge, method: "GET", uri: "/onvif", username: "u", password: "p",
+                                                     cnonce: "0a4f113b", nonceCount: 1, md5Hex: { _ in "00000000000000000000000000000000" },
+                                                     base64: { _ in "dTpw" })
+            }
+            _ = HTTPAuthentication.verify(text, method: "GET", realm: "r", nonce: "n", username: "u", password: "p",
+                                          md5Hex: { _ in "00000000000000000000000000000000" }, base64: { _ in "dTpw" })
+        },
+        FuzzTarget(name: "jpeg", summary: "snapshot JPEG headers (SOI, SOF, EOI)", maxLength: 64 << 10) { bytes in
+            guard let info = try? JPEGInfo.read(bytes) else { return }
+            require(info.width > 0 && info.height > 0 && (1 ... 4).contains(info.components), "accepted \(info)")
+        },
+        FuzzTarget(name: "sim-wire", summary: "the simulator's GPIO socket lines, both directions", maxLength: 64 << 10) { bytes in
+            let decoder = JSONDecoder()
+            _ = try? decoder.decode(SimWire.Request.self, from: Data(bytes))
+            _ = try? decoder.decode(SimWire.Message.self, from: Data(bytes))
+        },
+    ]
+
+    static func named(_ name: String) -> FuzzTarget? { all.first { $0.name == name } }
+
+    /// A configuration-shaped parse: accepted, or refused with a bounded list of short errors that
+    /// all name the file.
+    private static func checkConfig(_ text: String, limits: ConfigLimits,
+                                    _ parse: (String, ConfigLimits) throws(ConfigErrors) -> Void) {
+        do {
+            try parse(text, limits)
+        } catch {
+            require(!error.errors.isEmpty, "refused with no error")
+            require(error.errors.count <= limits.maxErrors, "\(error.errors.count) errors, more than the cap of \(limits.maxErrors)")
+            for line in error.errors.map(\.description) {
+                require(line.hasPrefix("fuzz.yaml"), "an error that does not name the file: '\(line.prefix(200))'")
+                require(line.utf8.count <= maxErrorLine, "an error line of \(line.utf8.count) bytes: '\(line.prefix(200))…'")
+            }
+        }
+    }
+}
