@@ -25,9 +25,7 @@ public enum ConfigFile {
         } catch {
             throw failure("cannot be read: \(describe(error))")
         }
-        guard data.count <= limits.maxBytes else {
-            throw failure("is larger than \(ConfigLimits.describe(bytes: limits.maxBytes)), the limit for a configuration file")
-        }
+        guard data.count <= limits.maxBytes else { throw oversized(path, limits) }
         guard let text = String(data: data, encoding: .utf8) else { throw failure("is not UTF-8 text") }
         return text
     }
@@ -40,17 +38,14 @@ public enum ConfigFile {
 
     /// Parses YAML into the core's position-carrying tree, within `limits`.
     public static func tree(_ text: String, file: String, limits: ConfigLimits = .standard) throws(ConfigErrors) -> ConfigNode {
-        guard text.utf8.count <= limits.maxBytes else {
-            throw ConfigErrors([ConfigError(file: file, line: 0, key: "",
-                                            message: "is larger than \(ConfigLimits.describe(bytes: limits.maxBytes)), the limit for a configuration file")])
-        }
+        guard text.utf8.count <= limits.maxBytes else { throw oversized(file, limits) }
         let node: Node?
         do {
             node = try Yams.compose(yaml: text)
         } catch let error as YamlError {
             throw ConfigErrors([yamlError(error, file: file)])
         } catch {
-            throw ConfigErrors([ConfigError(file: file, line: 0, key: "", message: "is not valid YAML: \(String(describing: error).prefix(200))")])
+            throw ConfigErrors([notYAML(error, file: file)])
         }
         guard let node else { return ConfigNode(.null, line: 0) }
         // Yams resolves an alias to its anchor's node, shared, not copied: a tree of nine
@@ -61,6 +56,17 @@ public enum ConfigFile {
         return try walk.convert(node, depth: 1)
     }
 
+    /// The one error for a file or text over `limits.maxBytes`.
+    private static func oversized(_ file: String, _ limits: ConfigLimits) -> ConfigErrors {
+        ConfigErrors([ConfigError(file: file, line: 0, key: "",
+                                  message: "is larger than \(ConfigLimits.describe(bytes: limits.maxBytes)), the limit for a configuration file")])
+    }
+
+    /// An error the YAML parser raised without a position, its text cut short.
+    private static func notYAML(_ error: any Error, file: String) -> ConfigError {
+        ConfigError(file: file, line: 0, key: "", message: "is not valid YAML: \(String(describing: error).prefix(200))")
+    }
+
     static func yamlError(_ error: YamlError, file: String) -> ConfigError {
         switch error {
         case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _):
@@ -68,7 +74,7 @@ public enum ConfigFile {
         case .composer(_, let problem, let mark, _):
             return ConfigError(file: file, line: mark.line, key: "", message: "YAML error: \(problem)")
         default:
-            return ConfigError(file: file, line: 0, key: "", message: "is not valid YAML: \(String(describing: error).prefix(200))")
+            return notYAML(error, file: file)
         }
     }
 
