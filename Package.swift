@@ -320,7 +320,9 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "parkguardd", "parkguard-sim", "parkguard-hub", "ParkGuardCore", "ParkGuardTestKit", "CameraProbe", "FleetKit",
+                "parkguardd", "parkguard-sim", "parkguard-hub", "ParkGuardCore", "ParkGuardTestKit", "CameraProbe", "FleetKit", "SimulatorKit",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

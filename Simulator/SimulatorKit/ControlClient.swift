@@ -6,35 +6,17 @@ import NIOPosix
 public enum ControlClient {
     /// Sends one request and returns the status code and body.
     ///
-    /// A connection that closes before the request could be written is tried again, up to
-    /// `attempts` times 100 ms apart: the server cannot have acted on a request it never got, so
-    /// even a press is safe to resend then. (CI once saw a connection to a live simulator closed
-    /// before the first write, under a full parallel test run.) Once the request is out, an error
-    /// is final, so nothing is ever done twice.
-    public static func request(host: String, port: Int, method: String, path: String, attempts: Int = 3) async throws -> (Int, String) {
-        var attempt = 1
-        while true {
-            do {
-                return try await once(host: host, port: port, method: method, path: path)
-            } catch is NotSent where attempt < attempts {
-                attempt += 1
-                try await Task.sleep(for: .milliseconds(100))
-            } catch let failure as NotSent {
-                throw failure.cause
-            }
-        }
-    }
-
-    /// The request never left: its head could not be written.
-    private struct NotSent: Error {
-        let cause: any Error
-    }
-
-    private static func once(host: String, port: Int, method: String, path: String) async throws -> (Int, String) {
+    /// Never resent: a verb such as a press must not happen twice. A connection without a whole
+    /// answer within `timeout` is closed and reported, so a stopped simulator never hangs the CLI.
+    public static func request(host: String, port: Int, method: String, path: String,
+                               timeout: TimeAmount = .seconds(10)) async throws -> (Int, String) {
+        let started = ContinuousClock.now
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(.seconds(5))
             .connect(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    let deadline = channel.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+                    channel.closeFuture.whenComplete { _ in deadline.cancel() }
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
                     return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
                 }
@@ -44,22 +26,43 @@ public enum ControlClient {
             headers.add(name: "Host", value: "\(host):\(port)")
             headers.add(name: "Connection", value: "close")
             headers.add(name: "Content-Length", value: "0")
+            let head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: method), uri: path, headers: headers)
+            // With Content-Length: 0 the head alone is a complete request: the server answers and
+            // closes (Connection: close) as soon as it has read it. Head and end therefore go out
+            // in one write, and a failed write is not the end of it: the answer may already be
+            // in the inbound buffer (a server that has answered and closed makes a late write
+            // fail with "I/O on closed channel"; CI saw this 1 time in 1,000).
+            var writeError: (any Error)?
             do {
-                try await outbound.write(.head(HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: method), uri: path, headers: headers)))
+                try await outbound.write(contentsOf: [.head(head), .end(nil)])
             } catch {
-                throw NotSent(cause: error)
+                writeError = error
             }
-            try await outbound.write(.end(nil))
             var status = 0
             var body = ""
-            for try await part in inbound {
-                switch part {
-                case .head(let head): status = Int(head.status.code)
-                case .body(let buffer): body += String(buffer: buffer)
-                case .end: return (status, body)
+            do {
+                for try await part in inbound {
+                    switch part {
+                    case .head(let head): status = Int(head.status.code)
+                    case .body(let buffer): body += String(buffer: buffer)
+                    case .end: return (status, body)
+                    }
                 }
+            } catch {
+                throw writeError ?? error
             }
-            return (status, body)
+            throw writeError ?? NoAnswer(timedOut: ContinuousClock.now - started >= .nanoseconds(timeout.nanoseconds), timeout: timeout)
+        }
+    }
+
+    /// The connection ended, or the time ran out, before a whole answer arrived.
+    struct NoAnswer: Error, CustomStringConvertible {
+        let timedOut: Bool
+        let timeout: TimeAmount
+        var description: String {
+            timedOut
+                ? "no whole answer within \(timeout.nanoseconds / 1_000_000_000) s (the request may or may not have been carried out)"
+                : "the connection closed before a whole answer arrived"
         }
     }
 }
