@@ -33,7 +33,8 @@ struct ReceiptFaultTests {
         let status = try await fleet.exitStatus(within: timeout)
         #expect(status == 0, "\(label): fleet \(String(describing: status)): \(fleet.stderr.suffix(600))")
         let report = try JSONDecoder().decode(FleetReport.self, from: Data(fleet.stdout.utf8))
-        let alarms = try logs.flatMap { try loggedAlarms(in: $0) }
+        var alarms: [LoggedAlarm] = []
+        for log in logs { alarms += try await loggedAlarms(in: log) }
         var byID: [String: LoggedAlarm] = [:]
         for alarm in alarms { byID[alarm.id] = alarm }
         var pressesByUnit: [String: Int] = [:]

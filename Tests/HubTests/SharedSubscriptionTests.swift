@@ -32,7 +32,8 @@ struct SharedSubscriptionTests {
         for hub in hubs { hub.signal(SIGTERM) }
         for hub in hubs { _ = try await hub.exitStatus() }
 
-        let logged = try (1 ... 2).map { try loggedAlarms(in: directory.file("hub\($0).sqlite")) }
+        var logged: [[LoggedAlarm]] = []
+        for hub in 1 ... 2 { logged.append(try await loggedAlarms(in: directory.file("hub\(hub).sqlite"))) }
         let ids = logged.map { Set($0.map(\.id)) }
         #expect(ids[0].isDisjoint(with: ids[1]), "\(ids[0].intersection(ids[1]).count) alarms logged by both hubs")
         #expect(!ids[0].isEmpty && !ids[1].isEmpty, "one hub got nothing: \(ids[0].count) / \(ids[1].count)")

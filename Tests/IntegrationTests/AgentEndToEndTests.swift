@@ -8,7 +8,7 @@ struct AgentEndToEndTests {
     @Test("a press arrives at the hub as a valid alarm, with the bell state, and the strobe and siren switch on")
     func pressArrives() async throws {
         let unit = try await Unit()
-        try unit.sim("press", "b1")
+        try await unit.sim("press", "b1")
         let press = try await unit.alarm("press")
         #expect(press.int("seq") ?? 0 >= 1)
         #expect(press.string("bell") == "b1")
@@ -17,60 +17,60 @@ struct AgentEndToEndTests {
         #expect(press.string("id")?.count == 36)
         #expect(!press.retained)
         _ = try await unit.subscriber.wait("bell state alarm") { $0.topic == "\(unit.root)/bell/b1/state" && $0.string("state") == "alarm" }
-        #expect(try await eventually { try unit.output("strobe") && unit.output("siren") })
-        try unit.sim("release", "b1")
+        #expect(try await eventually { try await unit.outputs("strobe", "siren").allSatisfy { $0 } })
+        try await unit.sim("release", "b1")
         let release = try await unit.alarm("release")
         #expect(release.int("seq") == (press.int("seq") ?? 0) + 1)
         _ = try await unit.subscriber.wait("telemetry") { $0.topic == "\(unit.root)/telemetry" }
-        try unit.validateContract()
+        try await unit.validateContract()
     }
 
     @Test("a bounce train is one press; holding reports hold; a stuck bell becomes a fault and recovers")
     func bounceHoldStuck() async throws {
         let unit = try await Unit()
-        try unit.sim("bounce", "b1", "--edges", "9", "--interval-us", "500", "--final", "pressed")
+        try await unit.sim("bounce", "b1", "--edges", "9", "--interval-us", "500", "--final", "pressed")
         _ = try await unit.alarm("press")
         _ = try await unit.alarm("hold", timeout: .seconds(5))
         _ = try await unit.alarm("stuck", timeout: .seconds(8))
         _ = try await unit.subscriber.wait("fault state") { $0.topic == "\(unit.root)/bell/b1/state" && $0.string("state") == "fault" }
         #expect(unit.alarms().filter { $0.string("kind") == "press" }.count == 1, "bounces must not raise extra presses")
-        try unit.sim("release", "b1")
+        try await unit.sim("release", "b1")
         _ = try await unit.alarm("recovered")
         _ = try await unit.subscriber.wait("idle state") { $0.topic == "\(unit.root)/bell/b1/state" && $0.string("state") == "idle" }
-        try unit.validateContract()
+        try await unit.validateContract()
     }
 
     @Test("the hub's ack lights call-accepted, moves the bell to acknowledged and answers with the correlation")
     func acknowledge() async throws {
         let unit = try await Unit()
-        try unit.sim("click", "b1", "--ms", "100")
+        try await unit.sim("click", "b1", "--ms", "100")
         _ = try await unit.alarm("release")
-        #expect(try unit.output("accepted-b1") == false)
-        try unit.command("ack", #"{"bell":"b1","by":"operator-7"}"#, correlationData: "corr-42")
+        #expect(try await unit.output("accepted-b1") == false)
+        try await unit.command("ack", #"{"bell":"b1","by":"operator-7"}"#, correlationData: "corr-42")
         let result = try await unit.subscriber.wait("ack result") { $0.topic == "\(unit.root)/cmd/ack/result" }
         #expect(result.object?["ok"] as? Bool == true)
         #expect(result.correlationData == "corr-42", "MQTT 5 correlation data is echoed")
         #expect(result.string("correlationId") == "corr-42")
         #expect(result.string("state") == "acknowledged")
-        #expect(try await eventually { try unit.output("accepted-b1") })
+        #expect(try await eventually { try await unit.output("accepted-b1") })
         _ = try await unit.subscriber.wait("acknowledged state") { $0.topic == "\(unit.root)/bell/b1/state" && $0.string("state") == "acknowledged" }
         // acknowledgedFor is 2 s in the test config.
         _ = try await unit.subscriber.wait(timeout: .seconds(6), "back to idle") { $0.topic == "\(unit.root)/bell/b1/state" && $0.string("state") == "idle" && $0.int("mono") ?? 0 > result.int("mono") ?? 0 }
-        try unit.validateContract()
+        try await unit.validateContract()
     }
 
     @Test("malformed and unknown commands get error results and change nothing")
     func malformedCommands() async throws {
         let unit = try await Unit()
-        try unit.sim("press", "b1")
+        try await unit.sim("press", "b1")
         _ = try await unit.alarm("press")
         let before = unit.subscriber.messages.count
-        try unit.command("ack", "this is not json")
-        try unit.command("ack", #"{"bell":"nope"}"#)
-        try unit.command("ack", #"{"bell":"b1","injected":"x"}"#)
-        try unit.command("ack", #"{"bell":["b1"]}"#)
-        try unit.command("launch", "{}")
-        try unit.command("ack", String(repeating: "{", count: 5000))
+        try await unit.command("ack", "this is not json")
+        try await unit.command("ack", #"{"bell":"nope"}"#)
+        try await unit.command("ack", #"{"bell":"b1","injected":"x"}"#)
+        try await unit.command("ack", #"{"bell":["b1"]}"#)
+        try await unit.command("launch", "{}")
+        try await unit.command("ack", String(repeating: "{", count: 5000))
         for _ in 0 ..< 6 {
             _ = try await unit.subscriber.wait("error results") { _ in
                 unit.subscriber.messages.dropFirst(before).filter { $0.topic.hasSuffix("/result") }.count >= 6
@@ -82,24 +82,24 @@ struct AgentEndToEndTests {
         #expect(Set(results.compactMap { ($0.object?["error"] as? [String: Any])?["field"] as? String }) == ["payload", "bell", "injected", "topic"])
         // Nothing changed: no state message, no output switched.
         #expect(!unit.subscriber.messages.dropFirst(before).contains { $0.topic.hasSuffix("/state") })
-        #expect(try unit.output("accepted-b1") == false)
+        #expect(try await unit.output("accepted-b1") == false)
         // And the agent still works.
-        try unit.command("ack", #"{"bell":"b1"}"#)
+        try await unit.command("ack", #"{"bell":"b1"}"#)
         _ = try await unit.subscriber.wait(skipping: before, "acknowledged") { $0.topic == "\(unit.root)/bell/b1/state" && $0.string("state") == "acknowledged" }
-        try unit.validateContract()
+        try await unit.validateContract()
     }
 
     @Test("silence switches the siren off and keeps the strobe; self-test reports outputs and inputs; rebirth republishes state")
     func silenceTestRebirth() async throws {
         let unit = try await Unit()
-        try unit.sim("press", "b2")
+        try await unit.sim("press", "b2")
         _ = try await unit.alarm("press", bell: "b2")
-        #expect(try await eventually { try unit.output("siren") })
-        try unit.command("silence", #"{"bell":"b2","correlationId":"s-1"}"#)
+        #expect(try await eventually { try await unit.output("siren") })
+        try await unit.command("silence", #"{"bell":"b2","correlationId":"s-1"}"#)
         _ = try await unit.subscriber.wait("silence result") { $0.topic == "\(unit.root)/cmd/silence/result" && $0.string("correlationId") == "s-1" }
-        #expect(try await eventually { try !unit.output("siren") })
-        #expect(try unit.output("strobe"))
-        try unit.command("test", #"{"correlationId":"t-1"}"#)
+        #expect(try await eventually { try await !unit.output("siren") })
+        #expect(try await unit.output("strobe"))
+        try await unit.command("test", #"{"correlationId":"t-1"}"#)
         let test = try await unit.subscriber.wait("test result") { $0.topic == "\(unit.root)/cmd/test/result" }
         let report = test.object?["selfTest"] as? [String: Any]
         let inputs = report?["inputs"] as? [[String: Any]] ?? []
@@ -107,23 +107,23 @@ struct AgentEndToEndTests {
         #expect(inputs.first { $0["id"] as? String == "b2" }?["ok"] as? Bool == false, "b2 is held pressed: the self-test flags it")
         #expect(test.object?["ok"] as? Bool == false)
         let before = unit.subscriber.messages.count
-        try unit.command("rebirth", "", correlationData: "r-1")
+        try await unit.command("rebirth", "", correlationData: "r-1")
         _ = try await unit.subscriber.wait(skipping: before, "status again") { $0.topic == "\(unit.root)/status" && $0.string("state") == "online" }
         for bell in ["b1", "b2", "b3", "b4"] {
             _ = try await unit.subscriber.wait(skipping: before, "state of \(bell)") { $0.topic == "\(unit.root)/bell/\(bell)/state" }
         }
-        try unit.validateContract()
+        try await unit.validateContract()
     }
 
     @Test("tamper opening and closing is reported on the linked bell")
     func tamper() async throws {
         let unit = try await Unit()
-        try unit.sim("press", "t1")
+        try await unit.sim("press", "t1")
         let tamper = try await unit.alarm("tamper")
         #expect(tamper.string("input") == "t1")
-        try unit.sim("release", "t1")
+        try await unit.sim("release", "t1")
         _ = try await unit.alarm("tamperRestored")
-        try unit.validateContract()
+        try await unit.validateContract()
     }
 
     @Test("SIGTERM publishes offline explicitly; SIGKILL leaves it to the Last Will")
@@ -144,20 +144,20 @@ struct AgentEndToEndTests {
         // The retained status a late subscriber sees is offline too.
         let late = try await run("/usr/bin/mosquitto_sub", ["-p", "\(unit.broker.port)", "-t", "\(unit.root)/status", "-C", "1", "-W", "5"])
         #expect(late.output.contains(#""state":"offline""#))
-        try unit.validateContract()
+        try await unit.validateContract()
     }
 
     @Test("after a restart the session number and seq grow")
     func restartGrowsSessionAndSeq() async throws {
         let unit = try await Unit()
-        try unit.sim("click", "b3", "--ms", "50")
+        try await unit.sim("click", "b3", "--ms", "50")
         let first = try await unit.alarm("release", bell: "b3")
         let firstSession = first.int("session") ?? 0
         unit.agent?.signal(SIGTERM)
         _ = try await unit.agent?.exitStatus()
         try await unit.start()
         let skip = unit.subscriber.messages.count
-        try unit.sim("click", "b3", "--ms", "50")
+        try await unit.sim("click", "b3", "--ms", "50")
         let second = try await unit.alarm("press", bell: "b3", skipping: skip)
         #expect(second.int("session") == firstSession + 1)
         #expect(second.int("seq") ?? 0 > first.int("seq") ?? 0)
@@ -166,7 +166,7 @@ struct AgentEndToEndTests {
         _ = try await unit.agent?.exitStatus()
         try await unit.start()
         let skip2 = unit.subscriber.messages.count
-        try unit.sim("press", "b3")
+        try await unit.sim("press", "b3")
         let third = try await unit.alarm("press", bell: "b3", skipping: skip2)
         #expect(third.int("session") == firstSession + 2)
         #expect(third.int("seq") ?? 0 > second.int("seq") ?? 0)
@@ -176,14 +176,14 @@ struct AgentEndToEndTests {
     func brokerDownThenUp() async throws {
         let unit = try await Unit()
         try await unit.broker.stop()
-        try unit.sim("click", "b4", "--ms", "50")
+        try await unit.sim("click", "b4", "--ms", "50")
         try await Task.sleep(for: .milliseconds(500))
         try await unit.broker.restart()
         let subscriber = try await Subscriber(broker: unit.broker, in: unit.directory, name: "sub-after")
         _ = try await subscriber.wait(timeout: .seconds(15), "queued press") { $0.topic == "\(unit.root)/bell/b4/alarm" && $0.string("kind") == "press" }
         _ = try await subscriber.wait("queued release") { $0.topic == "\(unit.root)/bell/b4/alarm" && $0.string("kind") == "release" }
         // It subscribed again after the reconnect: commands still reach it.
-        try unit.command("ack", #"{"bell":"b4","correlationId":"after-reconnect"}"#)
+        try await unit.command("ack", #"{"bell":"b4","correlationId":"after-reconnect"}"#)
         let result = try await subscriber.wait("ack after reconnect") { $0.topic == "\(unit.root)/cmd/ack/result" }
         #expect(result.string("correlationId") == "after-reconnect")
         #expect(result.object?["ok"] as? Bool == true)
@@ -196,19 +196,19 @@ struct AgentEndToEndTests {
     @Test("MQTT 3.1.1 works too, with the correlation id in the payload, also in a refusal")
     func mqtt311() async throws {
         let unit = try await Unit(mqtt5: false)
-        try unit.sim("press", "b1")
+        try await unit.sim("press", "b1")
         _ = try await unit.alarm("press")
-        try unit.command("ack", #"{"bell":"b1","correlationId":"v3-1"}"#, mqtt5: false)
+        try await unit.command("ack", #"{"bell":"b1","correlationId":"v3-1"}"#, mqtt5: false)
         let result = try await unit.subscriber.wait("ack result") { $0.topic == "\(unit.root)/cmd/ack/result" }
         #expect(result.string("correlationId") == "v3-1")
         #expect(result.object?["ok"] as? Bool == true)
         // A refused command's result carries the request's correlation id too.
-        try unit.command("ack", #"{"bell":"no-such-bell","correlationId":"v3-2"}"#, mqtt5: false)
+        try await unit.command("ack", #"{"bell":"no-such-bell","correlationId":"v3-2"}"#, mqtt5: false)
         let refused = try await unit.subscriber.wait("refused ack result") {
             $0.topic == "\(unit.root)/cmd/ack/result" && $0.string("correlationId") == "v3-2"
         }
         #expect(refused.object?["ok"] as? Bool == false)
-        try unit.validateContract()
+        try await unit.validateContract()
     }
 }
 

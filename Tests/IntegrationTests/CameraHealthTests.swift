@@ -116,7 +116,7 @@ struct CameraHealthTests {
         let unit = try await Unit(edit: cameraConfig(set, policy: Self.policy, links: ["cam-1", "cam-frozen"]))
         try await unit.waitHealth("cam-1", "ok")
         for item in expected {
-            try unit.sim(["camera", item.camera, "fault", item.fault] + item.options)
+            try await unit.sim(["camera", item.camera, "fault", item.fault] + item.options)
         }
         for item in expected {
             try await unit.waitHealth(item.camera, item.status, reason: item.reason)
@@ -127,20 +127,20 @@ struct CameraHealthTests {
 
         // An alarm carries the published health of every linked camera.
         let skip = unit.subscriber.messages.count
-        try unit.sim("press", "b1")
+        try await unit.sim("press", "b1")
         let alarm = try await unit.alarm("press", skipping: skip)
         let cameras = alarm.object?["cameras"] as? [[String: Any]] ?? []
         #expect(cameras.map { $0["id"] as? String } == ["cam-1", "cam-frozen"])
         #expect(cameras.map { $0["health"] as? String } == ["ok", "degraded"])
-        try unit.sim("release", "b1")
+        try await unit.sim("release", "b1")
 
         for item in expected {
-            try unit.sim("camera", item.camera, "clear")
+            try await unit.sim("camera", item.camera, "clear")
         }
         for item in expected {
             try await unit.waitHealth(item.camera, "ok")
         }
-        try unit.validateContract()
+        try await unit.validateContract()
     }
 
     @Test("status changes only after N failing probes in a row and M good ones, and a flapping camera settles instead of flapping")
@@ -152,12 +152,12 @@ struct CameraHealthTests {
         let policy = Self.policy.replacingOccurrences(of: "reportInterval: 1h", with: "reportInterval: 1s")
             .replacingOccurrences(of: "failuresToDown: 2", with: "failuresToDown: 3")
         let unit = try await Unit(edit: cameraConfig(set, policy: policy, links: ["cam-1"], interval: "1500ms"))
-        try unit.sim("camera", "cam-flap", "fault", "flap")
+        try await unit.sim("camera", "cam-flap", "fault", "flap")
         try await unit.waitHealth("cam-1", "ok")
         let before = unit.health("cam-1").count
-        try unit.sim("camera", "cam-1", "fault", "offline")
+        try await unit.sim("camera", "cam-1", "fault", "offline")
         try await unit.waitHealth("cam-1", "offline", reason: "refused")
-        try unit.sim("camera", "cam-1", "clear")
+        try await unit.sim("camera", "cam-1", "clear")
         try await unit.waitHealth("cam-1", "ok")
 
         // Every report after the fault: the status turned offline on the third failing probe, and ok on the second good one.

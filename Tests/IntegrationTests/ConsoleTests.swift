@@ -31,7 +31,7 @@ struct ConsoleTests {
         #expect((seen["title"] as? String)?.hasPrefix("(1)") == true)
 
         // The unit lit its call-accepted output for bell b1.
-        let outputs = try unit.sim("outputs")
+        let outputs = try await unit.sim("outputs")
         let lines = (try? JSONSerialization.jsonObject(with: Data(outputs.utf8)) as? [[String: Any]]) ?? []
         #expect(lines.contains { $0["name"] as? String == "accepted-b1" && $0["on"] as? Bool == true }, "outputs: \(outputs)")
 

@@ -70,7 +70,7 @@ struct FaultTests {
         let outage = Int(ProcessInfo.processInfo.environment["PARKGUARD_LINK_CUT_SECONDS"] ?? "") ?? 180
         while ContinuousClock.now - cutAt < .seconds(outage) {
             if ContinuousClock.now - cutAt > .seconds(outage / 2) { proxy.set(.stall) }
-            try unit.sim("click", "b\(presses % 4 + 1)", "--ms", "60")
+            try await unit.sim("click", "b\(presses % 4 + 1)", "--ms", "60")
             presses += 1
             try await Task.sleep(for: .seconds(3))
         }
@@ -103,7 +103,7 @@ struct FaultTests {
         for variant in ["truncate", "flip", "garbage"] {
             try await unit.start(expectOnline: false)
             let before = unit.loggedAlarmIDs().count
-            for bell in 1 ... 4 { try unit.sim("click", "b\(bell)", "--ms", "60") }
+            for bell in 1 ... 4 { try await unit.sim("click", "b\(bell)", "--ms", "60") }
             _ = try await eventually { unit.loggedAlarmIDs().count >= before + 8 }
             try await Task.sleep(for: .milliseconds(300))
             unit.agent?.signal(SIGKILL)
@@ -146,9 +146,9 @@ struct FaultTests {
         let files = try FileManager.default.contentsOfDirectory(atPath: unit.directory.file("state")).filter { $0.hasPrefix("outbox.quarantine-") }
         #expect(files.count == quarantined.filter { $0 > 0 }.count)
         let skip = unit.subscriber.messages.count
-        try unit.sim("click", "b1", "--ms", "50")
+        try await unit.sim("click", "b1", "--ms", "50")
         _ = try await unit.alarm("press", skipping: skip)
-        try unit.validateContract()
+        try await unit.validateContract()
     }
 
     @Test("a full disk: the agent keeps publishing alarms, reports the storage fault, and recovers when space returns",
@@ -163,7 +163,7 @@ struct FaultTests {
         let filler = mountPoint + "/filler"
         _ = try? await run("/bin/dd", ["if=/dev/zero", "of=\(filler)", "bs=1k", "count=64"])
         let skip = unit.subscriber.messages.count
-        for i in 0 ..< 12 { try unit.sim("click", "b\(i % 4 + 1)", "--ms", "40") }
+        for i in 0 ..< 12 { try await unit.sim("click", "b\(i % 4 + 1)", "--ms", "40") }
         let fault = try await unit.subscriber.wait(skipping: skip, "storage fault event") {
             $0.topic.hasSuffix("/event") && $0.string("event") == "storageFault" && ($0.string("message") ?? "").contains("failed")
         }
@@ -176,19 +176,19 @@ struct FaultTests {
         #expect(report.lost.isEmpty, "alarms still go out while the disk is full")
         #expect(report.logged >= 24)
         try FileManager.default.removeItem(atPath: filler)
-        try unit.sim("click", "b1", "--ms", "40")
+        try await unit.sim("click", "b1", "--ms", "40")
         _ = try await unit.subscriber.wait(skipping: skip, "storage back") {
             $0.topic.hasSuffix("/event") && $0.string("event") == "storageFault" && $0.string("message") == "outbox storage works again"
         }
         #expect(unit.agent?.process.isRunning == true)
         figure("disk full: \(report.logged) alarms delivered while the outbox could not be written")
-        try unit.validateContract()
+        try await unit.validateContract()
     }
 
     @Test("10,000 fuzzed command payloads through the real daemon: each refused or answered, state unchanged, no crash")
     func fuzzedCommandsThroughTheDaemon() async throws {
         let unit = try await Unit()
-        try unit.sim("press", "b2")
+        try await unit.sim("press", "b2")
         _ = try await unit.alarm("press", bell: "b2")
         let before = unit.subscriber.messages.count
         var generator = SystemRandomNumberGenerator()
@@ -208,7 +208,7 @@ struct FaultTests {
         #expect(unit.agent?.process.isRunning == true)
         let states = unit.subscriber.messages.dropFirst(before).filter { $0.topic.hasSuffix("/bell/b2/state") }
         #expect(states.allSatisfy { $0.string("state") == "alarm" }, "the bell was not acknowledged by garbage")
-        #expect(try unit.output("accepted-b1") == false)
+        #expect(try await unit.output("accepted-b1") == false)
         figure("fuzzed commands: \(results().count) answered, \(results().filter { $0.object?["ok"] as? Bool == true }.count) accepted")
     }
 
@@ -250,9 +250,9 @@ struct FaultTests {
         #expect(text.contains(#""ev":"error""#))
         #expect(text.contains("busy"), "a line the agent holds cannot be taken over")
         #expect(text.contains("not requested as an output"), "nor can its outputs be driven")
-        let lines = try unit.lines()
+        let lines = try await unit.lines()
         #expect(lines.first { $0["line"] as? Int == 1 }?["consumer"] as? String == "parkguardd")
-        try unit.sim("click", "b1", "--ms", "50")
+        try await unit.sim("click", "b1", "--ms", "50")
         _ = try await unit.alarm("release")
     }
 }

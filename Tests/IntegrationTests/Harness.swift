@@ -76,10 +76,10 @@ final class Subscriber: @unchecked Sendable {
 }
 
 /// Publishes with `mosquitto_pub` (an independent client, as the hub would be).
-func publish(broker: Broker, topic: String, payload: String, correlationData: String? = nil, mqtt5: Bool = true, retain: Bool = false) throws {
+func publish(broker: Broker, topic: String, payload: String, correlationData: String? = nil, mqtt5: Bool = true, retain: Bool = false) async throws {
     var arguments = ["-p", "\(broker.port)", "-h", "127.0.0.1", "-t", topic, "-m", payload, "-q", "1", "-V", mqtt5 ? "mqttv5" : "mqttv311"]
     if let correlationData { arguments += ["-D", "publish", "correlation-data", correlationData] }
     if retain { arguments.append("-r") }
-    let result = try runBlocking("/usr/bin/mosquitto_pub", arguments)
+    let result = try await run("/usr/bin/mosquitto_pub", arguments)
     if result.status != 0 { throw HarnessError("mosquitto_pub failed: \(result.error)") }
 }

@@ -16,8 +16,8 @@ struct ReceiptTests {
                                                    "--client-id", "receipt-hub-\(getpid())"] + extra, in: unit.directory, name: name)
     }
 
-    func logged(_ db: String) throws -> [[String: Any]] {
-        try runBlocking(Products.path("parkguard-hub"), ["alarms", "--db", db, "--since", "1h", "--json"]).output.split(separator: "\n")
+    func logged(_ db: String) async throws -> [[String: Any]] {
+        try await run(Products.path("parkguard-hub"), ["alarms", "--db", db, "--since", "1h", "--json"]).output.split(separator: "\n")
             .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
     }
 
@@ -29,10 +29,10 @@ struct ReceiptTests {
 
     /// Presses and releases bell b1; returns the press's alarm id once both alarms are out.
     func pressAndRelease(_ unit: Unit) async throws -> (id: String, press: Received) {
-        try unit.sim("press", "b1")
+        try await unit.sim("press", "b1")
         let press = try await unit.alarm("press")
         let id = try #require(press.string("id"))
-        try unit.sim("release", "b1")
+        try await unit.sim("release", "b1")
         _ = try await unit.alarm("release")
         return (id, press)
     }
@@ -69,7 +69,7 @@ struct ReceiptTests {
         }
         #expect((overdue.object?["data"] as? [String: Any])?["seq"] as? String == press.int("seq").map(String.init))
         // A receipt for an id this unit never sent retires nothing; it is counted.
-        try unit.command("receipt", "{\"schema\":\"parkguard/receipt/1\",\"ids\":[\"\(UUID().uuidString.lowercased())\"]}")
+        try await unit.command("receipt", "{\"schema\":\"parkguard/receipt/1\",\"ids\":[\"\(UUID().uuidString.lowercased())\"]}")
         _ = try await unit.subscriber.wait(timeout: .seconds(10), skipping: unit.subscriber.messages.count, "telemetry counting the unknown id") {
             $0.topic == "\(unit.root)/telemetry" && (($0.object?["receipts"] as? [String: Any])?["unknownIds"] as? Int) == 1
                 && (($0.object?["receipts"] as? [String: Any])?["awaiting"] as? Int) == 2
@@ -83,8 +83,8 @@ struct ReceiptTests {
             $0.topic == "\(unit.root)/event" && $0.string("event") == "receiptReceived"
         }
         try await waitAwaiting(unit, 0)
-        #expect(try logged(db).filter { $0["id"] as? String == id }.count == 1)
-        try unit.validateContract()
+        #expect(try await logged(db).filter { $0["id"] as? String == id }.count == 1)
+        try await unit.validateContract()
     }
 
     @Test("a unit SIGKILLed between the broker's PUBACK and the hub's receipt sends the alarm again after its restart; it is logged once")
@@ -105,7 +105,7 @@ struct ReceiptTests {
         hub.signal(SIGCONT)
         try await waitReceipt(unit, for: id)
         try await waitAwaiting(unit, 0)
-        let rows = try logged(db)
+        let rows = try await logged(db)
         #expect(rows.filter { $0["id"] as? String == id }.count == 1, "log: \(rows)")
         #expect(rows.filter { $0["kind"] as? String == "press" }.count == 1)
         #expect(unit.agent?.stderr.contains("outbox recovered") == true, "the restarted unit found the alarm in its outbox")
@@ -135,7 +135,7 @@ struct ReceiptTests {
         ]
         for (payload, field) in cases {
             let skip = unit.subscriber.messages.count
-            try unit.command("receipt", payload)
+            try await unit.command("receipt", payload)
             let answer = try await unit.subscriber.wait(skipping: skip, "refusal of \(payload.prefix(40))") {
                 $0.topic == "\(unit.root)/cmd/receipt/result"
             }
@@ -158,8 +158,8 @@ struct ReceiptTests {
         _ = try await unit.subscriber.wait(timeout: .seconds(10), "the receipt for the press") {
             $0.topic == "\(unit.root)/cmd/receipt" && $0.string("sig") != nil
         }
-        #expect(try logged(db).filter { $0["id"] as? String == id }.count == 1)
+        #expect(try await logged(db).filter { $0["id"] as? String == id }.count == 1)
         // The receipts this test forged on purpose are outside the contract; everything else is inside.
-        try unit.validateContract { $0.topic.hasSuffix("/cmd/receipt") && $0.string("sig") == nil || ($0.payload ?? "").contains("MEUCIQ==") }
+        try await unit.validateContract { $0.topic.hasSuffix("/cmd/receipt") && $0.string("sig") == nil || ($0.payload ?? "").contains("MEUCIQ==") }
     }
 }

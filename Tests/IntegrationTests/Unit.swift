@@ -120,16 +120,16 @@ final class Unit: @unchecked Sendable {
             _ = try await subscriber.wait(skipping: skip, "status online") { $0.topic == "\(root)/status" && $0.string("state") == "online" }
         }
         // The lines are requested right after start; wait until the simulator shows them.
-        _ = try await eventually { (try? self.lines().contains { $0["consumer"] as? String == "parkguardd" }) ?? false }
+        _ = try await eventually { (try? await self.lines().contains { $0["consumer"] as? String == "parkguardd" }) ?? false }
     }
 
     /// Runs a `parkguard-sim` control verb against this unit's simulator.
     @discardableResult
-    func sim(_ arguments: String...) throws -> String { try sim(arguments) }
+    func sim(_ arguments: String...) async throws -> String { try await sim(arguments) }
 
     @discardableResult
-    func sim(_ arguments: [String]) throws -> String {
-        let result = try runBlocking(Products.path("parkguard-sim"), arguments + ["--control", controlAddress])
+    func sim(_ arguments: [String]) async throws -> String {
+        let result = try await run(Products.path("parkguard-sim"), arguments + ["--control", controlAddress])
         guard result.status == 0 else {
             throw HarnessError("parkguard-sim \(arguments.joined(separator: " ")) failed (\(result.status)): \(result.output)\(result.error)"
                                + "\nsimulator running: \(simulator.process.isRunning); its log:\n\(simulator.stderr.suffix(3000))")
@@ -137,19 +137,25 @@ final class Unit: @unchecked Sendable {
         return result.output
     }
 
-    func lines() throws -> [[String: Any]] {
-        let output = try sim("lines")
+    func lines() async throws -> [[String: Any]] {
+        let output = try await sim("lines")
         return (try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [[String: Any]]) ?? []
     }
 
     /// Whether the named output is on, as the simulator sees the pin.
-    func output(_ name: String) throws -> Bool {
-        try lines().first { $0["name"] as? String == name }?["on"] as? Bool ?? false
+    func output(_ name: String) async throws -> Bool {
+        try await outputs(name)[0]
+    }
+
+    /// Whether each named output is on, from one reading of the lines.
+    func outputs(_ names: String...) async throws -> [Bool] {
+        let lines = try await lines()
+        return names.map { name in lines.first { $0["name"] as? String == name }?["on"] as? Bool ?? false }
     }
 
     /// Publishes a command as the hub would.
-    func command(_ name: String, _ payload: String, correlationData: String? = nil, mqtt5: Bool = true) throws {
-        try publish(broker: broker, topic: "\(root)/cmd/\(name)", payload: payload, correlationData: correlationData, mqtt5: mqtt5)
+    func command(_ name: String, _ payload: String, correlationData: String? = nil, mqtt5: Bool = true) async throws {
+        try await publish(broker: broker, topic: "\(root)/cmd/\(name)", payload: payload, correlationData: correlationData, mqtt5: mqtt5)
     }
 
     /// Waits for an alarm of `kind` on `bell`, after `skipping` earlier messages.
@@ -191,13 +197,13 @@ final class Unit: @unchecked Sendable {
     }
 
     /// Validates every message this unit published against docs/asyncapi.yaml.
-    func validateContract(excluding: (Received) -> Bool = { _ in false }) throws {
+    func validateContract(excluding: (Received) -> Bool = { _ in false }) async throws {
         let messagesPath = directory.file("messages.jsonl")
         try subscriber.writeForValidation(to: messagesPath, excluding: excluding)
         let validator = Products.packageRoot + "/Tests/contract/validate.py"
         let spec = Products.packageRoot + "/docs/asyncapi.yaml"
         let python = Self.python
-        let result = try runBlocking(python[0], Array(python.dropFirst()) + [validator, spec, messagesPath])
+        let result = try await run(python[0], Array(python.dropFirst()) + [validator, spec, messagesPath])
         #expect(result.status == 0, "contract violations:\n\(result.output)\(result.error)")
     }
 

@@ -9,13 +9,13 @@ private struct Provision {
     var district: String { directory.file("district") }
 
     @discardableResult
-    func callAllowingFailure(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
-        try runBlocking(Products.path("parkguard-provision"), arguments)
+    func callAllowingFailure(_ arguments: [String]) async throws -> (status: Int32, output: String, error: String) {
+        try await run(Products.path("parkguard-provision"), arguments)
     }
 
     @discardableResult
-    func call(_ arguments: String...) throws -> String {
-        let result = try callAllowingFailure(arguments)
+    func call(_ arguments: String...) async throws -> String {
+        let result = try await callAllowingFailure(arguments)
         guard result.status == 0 else { throw HarnessError("parkguard-provision \(arguments.joined(separator: " ")) failed (\(result.status)): \(result.error)") }
         return result.output
     }
@@ -39,13 +39,14 @@ private final class DistrictBroker: @unchecked Sendable {
     /// (Re)starts mosquitto on the configuration `render(port)` writes (`user root` added because the
     /// test runs as root and the key files are 0600). Free ports are in the ephemeral range, so a
     /// port can be taken by another test's connection between two starts: then a new port is used.
-    func start(_ render: (Int) throws -> String) async throws {
+    func start(_ render: (Int) async throws -> String) async throws {
         child?.signal(SIGTERM)
         if let child { _ = try await child.exitStatus() }
         var candidate = port
         for _ in 0 ..< 5 {
             runs += 1
-            let text = "user root\n" + (try String(contentsOfFile: try render(candidate), encoding: .utf8))
+            let rendered = try await render(candidate)
+            let text = "user root\n" + (try String(contentsOfFile: rendered, encoding: .utf8))
             let path = directory.file("broker-\(runs).conf")
             try text.write(toFile: path, atomically: true, encoding: .utf8)
             let started = try Child("/usr/sbin/mosquitto", ["-c", path], in: directory, name: "mosquitto-\(runs)")
@@ -75,19 +76,19 @@ struct ProvisioningTests {
         let scratch = try ScratchDirectory()
         let p = Provision(directory: scratch)
         let port = freePort()
-        try p.call("ca", "init", "--district", p.district, "--name", "Test District")
+        try await p.call("ca", "init", "--district", p.district, "--name", "Test District")
         // Unit A: bundle flow (key made here). Unit B: CSR flow (key made "on the unit").
-        try p.call("unit", "create", "--district", p.district, "--site", "north-park", "--unit", "gate-1",
+        try await p.call("unit", "create", "--district", p.district, "--site", "north-park", "--unit", "gate-1",
                    "--broker", "localhost:\(port)", "--out", scratch.file("a"), "--etc", scratch.file("a"))
-        try p.call("unit", "csr", "--site", "north-park", "--unit", "gate-2", "--out", scratch.file("b-unit"))
-        try p.call("unit", "sign", "--district", p.district, "--site", "north-park", "--unit", "gate-2",
+        try await p.call("unit", "csr", "--site", "north-park", "--unit", "gate-2", "--out", scratch.file("b-unit"))
+        try await p.call("unit", "sign", "--district", p.district, "--site", "north-park", "--unit", "gate-2",
                    "--csr", scratch.file("b-unit/unit.csr"), "--out", scratch.file("b.crt"))
-        try p.call("unit", "bundle", "--district", p.district, "--site", "north-park", "--unit", "gate-2", "--cert", scratch.file("b.crt"),
+        try await p.call("unit", "bundle", "--district", p.district, "--site", "north-park", "--unit", "gate-2", "--cert", scratch.file("b.crt"),
                    "--broker", "localhost:\(port)", "--out", scratch.file("b"), "--etc", scratch.file("b"))
         #expect(!FileManager.default.fileExists(atPath: scratch.file("b/tls/unit.key")), "the CSR flow's bundle must not carry a key")
-        try p.call("hub", "create", "--district", p.district, "--name", "control", "--out", scratch.file("hub"))
-        func renderBroker(_ port: Int) throws -> String {
-            try p.call("broker", "config", "--district", p.district, "--host", "localhost", "--port", "\(port)", "--bind", "127.0.0.1",
+        try await p.call("hub", "create", "--district", p.district, "--name", "control", "--out", scratch.file("hub"))
+        func renderBroker(_ port: Int) async throws -> String {
+            try await p.call("broker", "config", "--district", p.district, "--host", "localhost", "--port", "\(port)", "--bind", "127.0.0.1",
                        "--out", scratch.file("broker"))
             return scratch.file("broker/parkguard.conf")
         }
@@ -122,39 +123,39 @@ struct ProvisioningTests {
         #expect(try await eventually(timeout: .seconds(15)) { hubSub.stdout.contains("parkguard/v1/north-park/gate-1/status {") && hubSub.stdout.contains("\"online\"") },
                 "agent log: \(agent.stderr)")
 
-        func publish(_ options: [String], _ topic: String, _ payload: String) throws -> (status: Int32, output: String, error: String) {
-            try runBlocking("/usr/bin/mosquitto_pub", options + ["-t", topic, "-m", payload, "-q", "1"])
+        func publish(_ options: [String], _ topic: String, _ payload: String) async throws -> (status: Int32, output: String, error: String) {
+            try await run("/usr/bin/mosquitto_pub", options + ["-t", topic, "-m", payload, "-q", "1"])
         }
         // What units may and may not do.
-        #expect(try publish(unitB, "parkguard/v1/north-park/gate-2/event", #"{"mark":"b-own"}"#).status == 0)
-        _ = try publish(unitB, "parkguard/v1/north-park/gate-1/event", #"{"mark":"b-into-a"}"#)
-        _ = try publish(unitB, "parkguard/v1/north-park/gate-2/cmd/silence", #"{"mark":"unit-command"}"#)
-        _ = try publish(unitA, "parkguard/v1/north-park/gate-1/cmd/ack", #"{"mark":"unit-self-command"}"#)
+        #expect(try await publish(unitB, "parkguard/v1/north-park/gate-2/event", #"{"mark":"b-own"}"#).status == 0)
+        _ = try await publish(unitB, "parkguard/v1/north-park/gate-1/event", #"{"mark":"b-into-a"}"#)
+        _ = try await publish(unitB, "parkguard/v1/north-park/gate-2/cmd/silence", #"{"mark":"unit-command"}"#)
+        _ = try await publish(unitA, "parkguard/v1/north-park/gate-1/cmd/ack", #"{"mark":"unit-self-command"}"#)
         // A receipt from a unit (to another unit, or to itself) would retire alarms: the ACL refuses it.
-        _ = try publish(unitB, "parkguard/v1/north-park/gate-1/cmd/receipt", #"{"mark":"unit-receipt"}"#)
-        _ = try publish(unitA, "parkguard/v1/north-park/gate-1/cmd/receipt", #"{"mark":"unit-self-receipt"}"#)
+        _ = try await publish(unitB, "parkguard/v1/north-park/gate-1/cmd/receipt", #"{"mark":"unit-receipt"}"#)
+        _ = try await publish(unitA, "parkguard/v1/north-park/gate-1/cmd/receipt", #"{"mark":"unit-self-receipt"}"#)
         // The hub may command, signed: the daemon answers on cmd/test/result.
-        func signed(_ command: String, unit: String = "gate-1", key: String = scratch.file("hub/hub.key"), payload: String) throws -> String {
-            try p.call("hub", "sign", "--name", "control", "--key", key, "--site", "north-park", "--unit", unit, "--command", command,
+        func signed(_ command: String, unit: String = "gate-1", key: String = scratch.file("hub/hub.key"), payload: String) async throws -> String {
+            try await p.call("hub", "sign", "--name", "control", "--key", key, "--site", "north-park", "--unit", unit, "--command", command,
                        "--payload", payload).trimmingCharacters(in: .whitespacesAndNewlines)
         }
-        let good = try signed("test", payload: #"{"correlationId":"signed-1"}"#)
-        #expect(try publish(hub, "parkguard/v1/north-park/gate-1/cmd/test", good).status == 0)
+        let good = try await signed("test", payload: #"{"correlationId":"signed-1"}"#)
+        #expect(try await publish(hub, "parkguard/v1/north-park/gate-1/cmd/test", good).status == 0)
         #expect(try await eventually(timeout: .seconds(10)) { hubSub.stdout.contains(#""correlationId":"signed-1""#) })
         // Unsigned, replayed, forged (a key that is not the hub's), or signed for another unit: refused, naming the field.
         let rogueHub = Provision(directory: try ScratchDirectory())
-        try rogueHub.call("ca", "init", "--district", rogueHub.district, "--name", "Rogue hub")
-        try rogueHub.call("hub", "create", "--district", rogueHub.district, "--name", "control", "--out", rogueHub.directory.file("h"))
+        try await rogueHub.call("ca", "init", "--district", rogueHub.district, "--name", "Rogue hub")
+        try await rogueHub.call("hub", "create", "--district", rogueHub.district, "--name", "control", "--out", rogueHub.directory.file("h"))
         let refusals: [(payload: String, field: String)] = [
             (#"{"correlationId":"unsigned"}"#, #""field":"sig""#),
             (good, #""field":"signed.ts""#),
-            (try signed("test", key: rogueHub.directory.file("h/hub.key"), payload: #"{"correlationId":"forged"}"#), #""field":"sig""#),
-            (try signed("test", unit: "gate-2", payload: #"{"correlationId":"elsewhere"}"#), #""field":"signed.unit""#),
-            (try signed("silence", payload: "{}"), #""field":"signed.command""#),
+            (try await signed("test", key: rogueHub.directory.file("h/hub.key"), payload: #"{"correlationId":"forged"}"#), #""field":"sig""#),
+            (try await signed("test", unit: "gate-2", payload: #"{"correlationId":"elsewhere"}"#), #""field":"signed.unit""#),
+            (try await signed("silence", payload: "{}"), #""field":"signed.command""#),
         ]
         for refusal in refusals {
             let before = hubSub.stdout.components(separatedBy: "cmd/test/result").count
-            #expect(try publish(hub, "parkguard/v1/north-park/gate-1/cmd/test", refusal.payload).status == 0)
+            #expect(try await publish(hub, "parkguard/v1/north-park/gate-1/cmd/test", refusal.payload).status == 0)
             #expect(try await eventually(timeout: .seconds(10)) { hubSub.stdout.components(separatedBy: "cmd/test/result").count > before })
             let answer = hubSub.stdout.components(separatedBy: "\n").last { $0.contains("cmd/test/result") } ?? ""
             #expect(answer.contains(#""ok":false"#) && answer.contains(refusal.field), "\(answer)")
@@ -186,34 +187,34 @@ struct ProvisioningTests {
         #expect(!spy.stdout.contains("cmd/test"), "unit B read unit A's commands: \(spy.stdout)")
 
         // Without a certificate, and with a certificate from another CA: refused at the handshake.
-        #expect(try publish(broker.tls(cert: nil, key: nil, ca: ca), "parkguard/v1/x", "no-cert").status != 0)
+        #expect(try await publish(broker.tls(cert: nil, key: nil, ca: ca), "parkguard/v1/x", "no-cert").status != 0)
         let rogue = Provision(directory: try ScratchDirectory())
-        try rogue.call("ca", "init", "--district", rogue.district, "--name", "Rogue")
-        try rogue.call("unit", "create", "--district", rogue.district, "--site", "north-park", "--unit", "gate-1",
+        try await rogue.call("ca", "init", "--district", rogue.district, "--name", "Rogue")
+        try await rogue.call("unit", "create", "--district", rogue.district, "--site", "north-park", "--unit", "gate-1",
                        "--broker", "localhost:\(port)", "--out", rogue.directory.file("r"))
         let foreign = broker.tls(cert: rogue.directory.file("r/tls/unit.crt"), key: rogue.directory.file("r/tls/unit.key"), ca: ca)
-        #expect(try publish(foreign, "parkguard/v1/north-park/gate-1/event", "rogue").status != 0)
+        #expect(try await publish(foreign, "parkguard/v1/north-park/gate-1/event", "rogue").status != 0)
 
         // Revoked: the CRL refuses unit B at the handshake after the broker reloads it; A is unaffected.
-        try p.call("unit", "revoke", "--district", p.district, "--site", "north-park", "--unit", "gate-2")
+        try await p.call("unit", "revoke", "--district", p.district, "--site", "north-park", "--unit", "gate-2")
         try await broker.start(renderBroker)
         #expect(!(try String(contentsOfFile: scratch.file("broker/acl"), encoding: .utf8)).contains("gate-2"))
         unitA = broker.tls(cert: scratch.file("a/tls/unit.crt"), key: scratch.file("a/tls/unit.key"), ca: ca)
         unitB = broker.tls(cert: scratch.file("b/tls/unit.crt"), key: scratch.file("b-unit/unit.key"), ca: ca)
         hub = broker.tls(cert: scratch.file("hub/hub.crt"), key: scratch.file("hub/hub.key"), ca: ca)
         _ = hub
-        let revoked = try publish(unitB, "parkguard/v1/north-park/gate-2/event", "revoked")
+        let revoked = try await publish(unitB, "parkguard/v1/north-park/gate-2/event", "revoked")
         #expect(revoked.status != 0, "a revoked unit connected: \(revoked)")
-        #expect(try publish(unitA, "parkguard/v1/north-park/gate-1/event", #"{"mark":"a-after"}"#).status == 0)
+        #expect(try await publish(unitA, "parkguard/v1/north-park/gate-1/event", #"{"mark":"a-after"}"#).status == 0)
     }
 
     @Test("bad inputs to every provisioning command get clear errors and distinct exit codes, and leave the inventory unchanged")
     func badInputs() async throws {
         let scratch = try ScratchDirectory()
         let p = Provision(directory: scratch)
-        try p.call("ca", "init", "--district", p.district, "--name", "Test District")
-        try p.call("unit", "create", "--district", p.district, "--site", "s1", "--unit", "u1", "--broker", "localhost", "--out", scratch.file("u1"))
-        try p.call("unit", "csr", "--site", "s1", "--unit", "u2", "--out", scratch.file("u2"))
+        try await p.call("ca", "init", "--district", p.district, "--name", "Test District")
+        try await p.call("unit", "create", "--district", p.district, "--site", "s1", "--unit", "u1", "--broker", "localhost", "--out", scratch.file("u1"))
+        try await p.call("unit", "csr", "--site", "s1", "--unit", "u2", "--out", scratch.file("u2"))
         try "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n".write(toFile: scratch.file("junk.csr"), atomically: true, encoding: .utf8)
         // A request whose signature no longer matches its content.
         var tampered = try String(contentsOfFile: scratch.file("u2/unit.csr"), encoding: .utf8)
@@ -237,14 +238,14 @@ struct ProvisioningTests {
             (["unit", "create", "--district", p.district, "--site", "s1", "--unit", "u6", "--broker", "localhost", "--out", scratch.file("u1")], 73, "already holds a bundle"),
         ]
         for item in cases {
-            let result = try p.callAllowingFailure(item.arguments)
+            let result = try await p.callAllowingFailure(item.arguments)
             #expect(result.status == item.status, "\(item.arguments.joined(separator: " ")): \(result.status) \(result.error)")
             #expect(result.error.contains(item.message), "\(item.arguments.joined(separator: " ")): \(result.error)")
             #expect(p.inventory() == before, "\(item.arguments.joined(separator: " ")) changed the inventory")
         }
         // A CA key others can read is refused before anything is signed.
         chmod(p.district + "/ca.key", 0o644)
-        let unsafe = try p.callAllowingFailure(["unit", "create", "--district", p.district, "--site", "s1", "--unit", "u7", "--broker", "localhost", "--out", scratch.file("w")])
+        let unsafe = try await p.callAllowingFailure(["unit", "create", "--district", p.district, "--site", "s1", "--unit", "u7", "--broker", "localhost", "--out", scratch.file("w")])
         #expect(unsafe.status == 78)
         #expect(unsafe.error.contains("chmod 600"))
         #expect(p.inventory() == before)
