@@ -31,7 +31,7 @@ public enum ControlClient {
             // closes (Connection: close) as soon as it has read it. Head and end therefore go out
             // in one write, and a failed write is not the end of it: the answer may already be
             // in the inbound buffer (a server that has answered and closed makes a late write
-            // fail with "I/O on closed channel"; CI saw this 1 time in 1,000).
+            // fail with "I/O on closed channel": CI failed on it twice; reproduced 1 time in 900).
             var writeError: (any Error)?
             do {
                 try await outbound.write(contentsOf: [.head(head), .end(nil)])
