@@ -4,8 +4,8 @@ import Logging
 import ParkGuardCore
 
 /// The agent's brain: feeds line edges, time and commands to the core's state machines and
-/// carries out what they return (publish, drive outputs). Alarms are handed to the publisher
-/// before outputs are driven; neither waits for the network.
+/// carries out what they return (drive outputs, publish). Outputs are driven first: the strobe
+/// and siren never wait for the outbox's disk write or the network (DESIGN.md, alarm path 2).
 public actor AgentController {
     private let config: AgentConfig
     private let topics: Topics
@@ -277,7 +277,12 @@ public actor AgentController {
     private func execute(_ actions: [BellMachine.Action], bell id: String) async {
         let stateAfter = bells[id]?.state ?? .idle
         let cameras = config.bells.first { $0.id == id }?.cameras ?? []
+        // Annunciation first, then the messages in the machine's order.
         var drives: [OutputController.Drive] = []
+        for case .output(let request) in actions {
+            drives += outputs.apply(request, bell: id, now: clock.now())
+        }
+        await drive(drives)
         for action in actions {
             switch action {
             case .alarm(let kind, let at, let detail):
@@ -285,11 +290,10 @@ public actor AgentController {
             case .state(let state):
                 await publisher.send(.json(BellStatePayload(bell: id, state: state, stamp: clock.stamp()),
                                            topic: topics.bellState(id), qos: 1, retain: true, kind: .retainedState))
-            case .output(let request):
-                drives += outputs.apply(request, bell: id, now: clock.now())
+            case .output:
+                break
             }
         }
-        await drive(drives)
     }
 
     private func report(_ changes: [LevelDebouncer.Change], input: InputConfig) async {

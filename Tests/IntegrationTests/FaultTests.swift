@@ -185,6 +185,47 @@ struct FaultTests {
         try await unit.validateContract()
     }
 
+    @Test("a stalled outbox disk: every write(2) of the daemon held 3 s, and a press still switches the siren at once; the alarm arrives after",
+          .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/strace"), "needs Debian's strace"))
+    func stalledDiskDoesNotHoldTheSiren() async throws {
+        let unit = try await Unit()
+        let pid = try #require(unit.agent?.process.processIdentifier)
+        let skip = unit.subscriber.messages.count
+        // strace holds every write(2) of every daemon thread for 3 s on entry: the outbox append,
+        // libmosquitto's socket writes, the log. The sim GPIO backend drives outputs with send(2),
+        // so only a siren that waits for the outbox (or the network) is held.
+        let stall = try Child("/usr/bin/strace", ["-f", "-qq", "-o", "/dev/null", "-e", "trace=write",
+                                                  "-e", "inject=write:delay_enter=3000000", "-p", "\(pid)"],
+                              in: unit.directory, name: "strace")
+        defer { stall.signal(SIGTERM) }
+        #expect(try await eventually(timeout: .seconds(5)) { Self.traced(pid) }, "strace did not attach: \(stall.stderr)")
+        let pressed = ContinuousClock.now
+        try await unit.sim("press", "b1")
+        #expect(try await eventually(timeout: .seconds(10)) { try await unit.outputs("siren", "strobe").allSatisfy { $0 } })
+        let annunciated = ContinuousClock.now - pressed
+        stall.signal(SIGTERM)
+        _ = try await stall.exitStatus(within: .seconds(20))
+        let alarm = try await unit.subscriber.wait(timeout: .seconds(30), skipping: skip, "the press alarm after the stall") {
+            $0.topic == "\(unit.root)/bell/b1/alarm" && $0.string("kind") == "press"
+        }
+        let delivered = ContinuousClock.now - pressed
+        figure("stalled writes (3 s each): siren and strobe on \(annunciated) after the press verb; the alarm arrived \(delivered) after")
+        // Well under one held write: the siren did not wait for one. (The verb and the polling of
+        // the simulator's lines take about 0.1 s each.)
+        #expect(annunciated < .milliseconds(2500), "the siren waited for a stalled write: \(annunciated)")
+        #expect(alarm.string("id") != nil)
+        try await unit.sim("release", "b1")
+    }
+
+    /// Whether every thread of `pid` has a tracer.
+    static func traced(_ pid: Int32) -> Bool {
+        guard let tasks = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task"), !tasks.isEmpty else { return false }
+        return tasks.allSatisfy { task in
+            let status = (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/status", encoding: .utf8)) ?? ""
+            return status.split(separator: "\n").contains { $0.hasPrefix("TracerPid:") && !$0.hasSuffix("\t0") }
+        }
+    }
+
     @Test("10,000 fuzzed command payloads through the real daemon: each refused or answered, state unchanged, no crash")
     func fuzzedCommandsThroughTheDaemon() async throws {
         let unit = try await Unit()
