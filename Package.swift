@@ -27,6 +27,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+        // Already in the graph through SwiftNIO; the core uses its heap for the delivery queue.
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
@@ -38,6 +40,7 @@ let package = Package(
         // MARK: Pure core: no I/O, injected clock.
         .target(
             name: "ParkGuardCore",
+            dependencies: [.product(name: "HeapModule", package: "swift-collections")],
             swiftSettings: swiftSettings
         ),
 

@@ -6,19 +6,7 @@ import ParkGuardCore
 /// One message for the broker.
 public struct Outgoing: Sendable {
     /// What the message is, which decides how it is queued when the broker is away.
-    public enum Class: Sendable, Equatable {
-        /// Never dropped while memory allows; first in line after a reconnect.
-        case alarm
-        /// A command's answer.
-        case result
-        /// Agent lifecycle event.
-        case event
-        /// Retained state: not queued while offline, because the snapshot published at every
-        /// connect supersedes it (a stale queued state must not overwrite a newer one).
-        case retainedState
-        /// QoS 0 heartbeat: dropped (and counted) while offline.
-        case telemetry
-    }
+    public typealias Class = DeliveryClass
     public var topic: String
     public var payload: [UInt8]
     public var qos: Int32
@@ -104,52 +92,28 @@ enum PayloadEncoder {
     }
 }
 
-/// Something about receipts the agent announces on `event`.
-public struct ReceiptNotice: Sendable, Equatable {
-    public enum Kind: Sendable, Equatable {
-        /// Waited longer than `delivery.receiptOverdue`.
-        case overdue
-        /// Receipted after having been announced overdue.
-        case received
-    }
-    public var kind: Kind
-    public var alarmID: String
-    public var seq: UInt64?
-    public var bell: String?
-    public var waited: Duration
+extension Outgoing: Deliverable {
+    public var deliveryClass: DeliveryClass { kind }
+    public var byteCount: Int { payload.count + topic.utf8.count }
 }
 
-/// Owns the queue in front of libmosquitto: decides what is handed to the library and when,
-/// tracks every QoS 1 message until its PUBACK, and every alarm until the hub's receipt, and
-/// counts every drop.
+/// Carries out the ``DeliveryQueue``'s decisions on libmosquitto and the durable ``Outbox``: the
+/// queue decides what is handed to the library and when, what waits for a PUBACK or the hub's
+/// receipt, and what is dropped; this actor publishes, retires outbox records and logs.
 ///
 /// libmosquitto would accept publishes while disconnected and keep them in unbounded memory;
-/// this actor never hands it a message while the link is down, so the queue and its bounds are
+/// the queue never hands it a message while the link is down, so the queue and its bounds are
 /// ours. Everything that must survive a crash is also in the durable ``Outbox``: other messages
 /// until their PUBACK, alarms (with `delivery.retireOn: receipt`, the default) until the hub's
-/// receipt says they are committed in its log. The PUBACK only moves an alarm from in flight to
-/// awaiting its receipt; it is published again — same id, same seq — after a timeout that
-/// doubles per attempt, after every reconnect and on `rebirth`.
+/// receipt says they are committed in its log.
 public actor Publisher {
     private let client: MosquittoClient
     private let topics: Topics
     private let logger: Logger
-    private let maxInflight: Int
-    private let maxQueued: Int
-    private let maxBytes: Int
     private let outbox: Outbox?
     private let protocolName: String
-    private var connected = false
-    private var alarms: [Outgoing] = []
-    private var others: [Outgoing] = []
-    private var inflight: [Int32: Outgoing] = [:]
-    /// Alarms the broker acknowledged that await the hub's receipt, by alarm id.
-    private var awaiting: [String: Outgoing] = [:]
-    /// Every alarm from its first hand-over until its receipt, by alarm id.
-    private var tracks: [String: Track] = [:]
     private let delivery: DeliveryConfig
-    private var receipts: TelemetryPayload.Receipts
-    private var drops = TelemetryPayload.Drops()
+    private var queue: DeliveryQueue<Outgoing>
     private var reconnects: UInt64 = 0
     private var everConnected = false
     private var probe: (mid: Int32, sent: MonotonicInstant)?
@@ -160,30 +124,14 @@ public actor Publisher {
     /// given the number of alarms awaiting a receipt (the status carries it).
     private var onConnect: (@Sendable (Int) async -> [Outgoing])?
 
-    /// What the publisher knows of one alarm until its receipt.
-    private struct Track {
-        var firstSent: MonotonicInstant
-        var attempts = 0
-        /// When to publish it again if no receipt has come (set at its PUBACK).
-        var due: MonotonicInstant?
-        var overdueAnnounced = false
-        /// The receipt came before the PUBACK (the alarm was sent again meanwhile).
-        var receipted = false
-        var seq: UInt64?
-        var bell: String?
-    }
-
     public init(client: MosquittoClient, topics: Topics, clock: any AgentClock, maxInflight: Int, maxQueued: Int,
                 maxBytes: Int, outbox: Outbox?, protocolName: String, delivery: DeliveryConfig = DeliveryConfig(), logger: Logger) {
         self.client = client
         self.delivery = delivery
-        receipts = TelemetryPayload.Receipts(mode: delivery.retireOn.rawValue)
-        self.maxBytes = maxBytes
+        queue = DeliveryQueue(limits: .init(maxInflight: maxInflight, maxQueued: maxQueued, maxBytes: maxBytes, delivery: delivery))
         self.outbox = outbox
         self.topics = topics
         self.clock = clock
-        self.maxInflight = maxInflight
-        self.maxQueued = maxQueued
         self.protocolName = protocolName
         self.logger = logger
     }
@@ -195,118 +143,104 @@ public actor Publisher {
 
     /// Messages recovered from the outbox at start: they go out first, in their original order.
     public func restore(_ messages: [Outgoing]) {
-        alarms.append(contentsOf: messages.filter { $0.kind == .alarm })
-        others.append(contentsOf: messages.filter { $0.kind != .alarm })
-        enforceBounds()
+        let restored = messages.map { message in
+            var message = message
+            if message.kind == .alarm, message.alarmSeq == nil, let header = Self.header(of: message) {
+                message.alarmSeq = header.seq
+                message.alarmBell = header.bell
+            }
+            return message
+        }
+        _ = perform(queue.restore(restored, now: clock.now()))
     }
 
     /// Sends now if the link is up and the in-flight window has room, else queues. Alarms,
-    /// events and results (and telemetry while offline) are appended to the outbox first; the
-    /// append does not wait for the disk.
+    /// events and results (and telemetry while offline) are appended to the outbox after the
+    /// publish; the append does not wait for the disk.
     public func send(_ message: Outgoing) {
         var message = message
+        let persisted: OutboxFormat.Message?
         switch message.kind {
-        case .telemetry where connected:
-            handOver(message)
-            return
-        case .retainedState:
-            if connected { others.insert(message, at: 0) }
-            pump()
-            return
+        case .telemetry where queue.isConnected, .retainedState:
+            persisted = nil
         case .telemetry:
-            // Offline heartbeats are kept, coalesced to a bounded share of the queue, and drained
-            // at QoS 1: retired only by a PUBACK, and not subject to a broker dropping QoS 0
-            // toward a subscriber whose window is full while the backlog floods it.
-            message.qos = 1
-            let queuedTelemetry = others.filter { $0.kind == .telemetry }.count
-            if queuedTelemetry >= max(1, maxQueued / 4), let oldest = others.firstIndex(where: { $0.kind == .telemetry }) {
-                drop(at: oldest, reason: "telemetry coalesced")
-            }
+            message.qos = 1  // as the queue will send it
+            persisted = message.outboxMessage
         case .alarm, .event, .result:
-            break
+            persisted = message.outboxMessage
         }
+        if let outbox, persisted != nil { message.outboxID = outbox.reserveID() }
         // Out first, then to disk: the write does not delay the publish, and the alarm is in the
-        // file (page cache) before anyone logs it as raised.
-        let record = message.outboxMessage
-        if let outbox, record != nil { message.outboxID = outbox.reserveID() }
-        if message.kind == .alarm { alarms.append(message) } else { others.append(message) }
-        pump()
-        if let outbox, let record, let id = message.outboxID { outbox.append(record, id: id, now: message.kind == .alarm) }
-        enforceBounds()
+        // file (page cache) before anyone logs it as raised. The publishes go first; what the
+        // rest of the actions retire (this message too, if the bounds drop it) is retired after
+        // the append.
+        var publishes: [DeliveryQueue<Outgoing>.Action] = []
+        var rest: [DeliveryQueue<Outgoing>.Action] = []
+        for action in queue.enqueue(message, now: clock.now()) {
+            if case .publish = action { publishes.append(action) } else { rest.append(action) }
+        }
+        let answers = publishes.flatMap(publish)
+        if let outbox, let persisted, let id = message.outboxID { outbox.append(persisted, id: id, now: message.kind == .alarm) }
+        perform(rest + answers)
     }
 
-    /// Keeps the queue within its count and byte bounds: telemetry goes first, then events and
-    /// results, alarms last; every drop is counted (and announced by the heartbeat).
-    private func enforceBounds() {
-        func over() -> Bool {
-            let count = alarms.count + others.count + inflight.count + awaiting.count
-            let bytes = (alarms + others + Array(awaiting.values)).reduce(0) { $0 + $1.payload.count + $1.topic.utf8.count }
-            return count > maxQueued || bytes > maxBytes
-        }
-        while over() {
-            if let index = others.firstIndex(where: { $0.kind == .telemetry }) {
-                drop(at: index, reason: "queue full")
-            } else if let index = others.firstIndex(where: { $0.kind != .alarm }) {
-                drop(at: index, reason: "queue full")
-            } else if let oldest = inOutboxOrder(awaiting.values).first ?? alarms.first {
-                // The oldest alarm goes: one the broker has (awaiting its receipt) before one it has not.
-                if let id = oldest.alarmID, awaiting.removeValue(forKey: id) != nil {} else { alarms.removeFirst() }
-                if let id = oldest.alarmID { tracks[id] = nil }
-                drops.queueFull += 1
-                if let id = oldest.outboxID { outbox?.done(id) }
-                logger.critical("queue full of alarms: dropped the oldest", metadata: ["id": "\(oldest.alarmID ?? "?")"])
-            } else {
-                break
+    /// Carries out `actions` (and whatever answering a publish brings); returns the receipt
+    /// notices to announce.
+    @discardableResult
+    private func perform(_ actions: [DeliveryQueue<Outgoing>.Action]) -> [ReceiptNotice] {
+        var work = actions[...]
+        var notices: [ReceiptNotice] = []
+        while let action = work.popFirst() {
+            switch action {
+            case .publish:
+                work.append(contentsOf: publish(action))
+            case .delivered(let message):
+                if let id = message.outboxID { outbox?.done(id) }
+            case .dropped(let message, let reason):
+                if let id = message.outboxID { outbox?.done(id) }
+                report(message, dropped: reason)
+            case .notice(let notice):
+                notices.append(notice)
+            case .republishing(let count):
+                logger.notice("publishing alarms again: no receipt yet", metadata: ["count": "\(count)"])
+            case .unknownReceipts(let count):
+                logger.warning("receipt names alarms this unit is not waiting for (already receipted, or never sent): ignored",
+                               metadata: ["topic": "\(topics.command("receipt"))", "field": "ids", "count": "\(count)"])
             }
         }
+        if queue.isDrained { releaseWaiters() }
+        return notices
     }
 
-    private func drop(at index: Int, reason: String) {
-        let dropped = others.remove(at: index)
-        if dropped.kind == .telemetry { drops.telemetryCoalesced += 1 } else { drops.queueFull += 1 }
-        if let id = dropped.outboxID { outbox?.done(id) }
-        logger.warning("dropped a queued message", metadata: ["topic": "\(dropped.topic)", "reason": "\(reason)"])
-    }
-
-    /// Hands queued messages to libmosquitto while connected and the window allows: alarms first.
-    /// Waiters (shutdown) are released once nothing is queued or in flight; alarms awaiting a
-    /// receipt stay in the outbox and do not hold a shutdown.
-    private func pump() {
-        while connected, inflight.count < maxInflight {
-            let message: Outgoing
-            if !alarms.isEmpty { message = alarms.removeFirst() }
-            else if !others.isEmpty { message = others.removeFirst() }
-            else { break }
-            handOver(message)
-        }
-        if alarms.isEmpty, others.isEmpty, inflight.isEmpty {
-            let ready = waiters
-            waiters = []
-            for waiter in ready { waiter.resume() }
-        }
-    }
-
-    private func handOver(_ message: Outgoing) {
+    /// Hands one message to libmosquitto and tells the queue how it went.
+    private func publish(_ action: DeliveryQueue<Outgoing>.Action) -> [DeliveryQueue<Outgoing>.Action] {
+        guard case .publish(let ticket, let message) = action else { return [] }
         do {
             let mid = try client.publish(topic: message.topic, payload: message.payload, qos: message.qos,
                                          retain: message.retain, correlationData: message.correlationData)
-            if message.qos > 0 {
-                inflight[mid] = message
-                if message.kind == .alarm, delivery.retireOn == .receipt, let id = message.alarmID, tracks[id] == nil {
-                    let header = message.alarmSeq == nil ? Self.header(of: message) : nil
-                    tracks[id] = Track(firstSent: clock.now(), seq: message.alarmSeq ?? header?.seq, bell: message.alarmBell ?? header?.bell)
-                }
-            } else if let id = message.outboxID {
-                outbox?.done(id)
-            }
+            return queue.handedOver(ticket, mid: mid, now: clock.now())
         } catch {
-            // Refused outright (never queued by the library): keep alarms, count the rest.
-            // Refused outright by the library (not queued): a malformed message will never go out,
-            // so it is counted and reported rather than retried forever.
-            drops.rejectedByBroker += 1
-            if let id = message.outboxID { outbox?.done(id) }
+            // Refused outright by the library (not queued): a malformed message will never go
+            // out, so it is counted and reported rather than retried forever.
             logger.log(level: message.kind == .alarm ? .critical : .error, "publish refused by libmosquitto",
                        metadata: ["topic": "\(message.topic)", "error": "\(error)", "id": "\(message.alarmID ?? "-")"])
+            return queue.refused(ticket, now: clock.now())
+        }
+    }
+
+    private func report(_ message: Outgoing, dropped reason: DeliveryQueue<Outgoing>.DropReason) {
+        switch reason {
+        case .queueFull where message.kind == .alarm:
+            logger.critical("queue full of alarms: dropped the oldest", metadata: ["id": "\(message.alarmID ?? "?")"])
+        case .queueFull, .telemetryCoalesced:
+            logger.warning("dropped a queued message", metadata: ["topic": "\(message.topic)", "reason": "\(reason)"])
+        case .refusedByLibrary:
+            break  // logged with the library's error
+        case .rejectedByBroker(let code):
+            // A PUBACK with a failure reason (≥ 0x80): the broker will never take this message
+            // (ACL, quota, payload format); retrying is pointless.
+            logger.error("broker rejected a message", metadata: ["topic": "\(message.topic)", "reason": "\(code)",
+                                                                 "id": "\(message.alarmID ?? "-")"])
         }
     }
 
@@ -320,56 +254,28 @@ public actor Publisher {
             }
             if everConnected { reconnects += 1 }
             everConnected = true
-            logger.notice("connected to broker", metadata: ["inflight": "\(inflight.count)", "queued": "\(alarms.count + others.count)"])
+            logger.notice("connected to broker", metadata: ["inflight": "\(queue.inflight)", "held": "\(queue.count)"])
             do { try client.subscribe(topics.commandFilter, qos: 1) } catch {
                 logger.error("cannot subscribe to commands", metadata: ["error": "\(error)"])
             }
-            let snapshot = await onConnect?(awaiting.count) ?? []
-            connected = true
-            // Whatever was handed over but not acknowledged before the link dropped is sent again
-            // under a new message id: libmosquitto may resend it too, and a duplicate is allowed
-            // (the hub de-duplicates by id) where a loss is not. Alarms awaiting a receipt go
-            // again too: the broker may have lost them (a restart without persistence), or the
-            // hub's queue may have.
-            let unacknowledged = inflight.sorted { $0.key < $1.key }.map(\.value)
-            inflight = [:]
-            alarms.insert(contentsOf: unacknowledged.filter { $0.kind == .alarm }, at: 0)
-            requeueAwaiting()
-            others.insert(contentsOf: unacknowledged.filter { $0.kind != .alarm && $0.kind != .retainedState }, at: 0)
-            // Status and retained states go ahead of the backlog; the backlog keeps its order.
-            others.insert(contentsOf: snapshot, at: 0)
-            pump()
+            let snapshot = await onConnect?(queue.awaitingReceipt) ?? []
+            perform(queue.connected(snapshot: snapshot, now: clock.now()))
         case .disconnected(let reason, let text):
-            if connected {
+            if queue.isConnected {
                 // Code 0 is our own DISCONNECT at shutdown, not a fault.
                 logger.log(level: reason == 0 ? .notice : .warning, "disconnected from broker",
                            metadata: ["reason": "\(text)", "code": "\(reason)"])
             }
-            connected = false
+            queue.disconnected()
         case .connectFailed(let error, let retryIn):
             logger.warning("cannot reach broker", metadata: ["error": "\(error)", "retryIn": "\(retryIn)"])
         case .published(let mid, let reason):
             if let probe, probe.mid == mid {
                 lastRTT = probe.sent.duration(to: clock.now())
                 self.probe = nil
-            } else if let message = inflight.removeValue(forKey: mid) {
-                if reason < 0x80, message.kind == .alarm, delivery.retireOn == .receipt, let id = message.alarmID, var track = tracks[id] {
-                    if track.receipted {
-                        retire(message, id: id)
-                    } else {
-                        // At the broker; the outbox keeps it until the hub's receipt.
-                        track.attempts += 1
-                        track.due = clock.now() + receiptWait(attempt: track.attempts)
-                        tracks[id] = track
-                        awaiting[id] = message
-                    }
-                } else {
-                    if let id = message.outboxID { outbox?.done(id) }
-                    if let id = message.alarmID { tracks[id] = nil }
-                    if reason >= 0x80 { rejected(message, reason: reason) }
-                }
+            } else {
+                perform(queue.published(mid: mid, reason: reason, now: clock.now()))
             }
-            pump()
         case .subscribed(_, let granted):
             if granted.contains(where: { $0 >= 0x80 }) {
                 logger.error("broker refused the command subscription", metadata: ["granted": "\(granted)"])
@@ -377,115 +283,40 @@ public actor Publisher {
         case .message(let message):
             return message
         case .closed:
-            connected = false
+            queue.disconnected()
         }
         return nil
     }
 
-    /// A PUBACK with a failure reason (≥ 0x80): the broker will never take this message (ACL,
-    /// quota, payload format); retrying is pointless, so it is counted and reported.
-    private func rejected(_ message: Outgoing, reason: Int32) {
-        drops.rejectedByBroker += 1
-        logger.error("broker rejected a message", metadata: ["topic": "\(message.topic)", "reason": "\(reason)",
-                                                             "id": "\(message.alarmID ?? "-")"])
-    }
-
     // MARK: Receipts
-
-    /// The wait after the `attempt`-th PUBACK: the timeout doubling per attempt, capped.
-    private func receiptWait(attempt: Int) -> Duration {
-        var wait = delivery.receiptTimeout
-        for _ in 1 ..< max(1, min(attempt, 20)) where wait < delivery.receiptTimeoutMax { wait = wait * 2 }
-        return min(wait, delivery.receiptTimeoutMax)
-    }
 
     /// The hub's receipt for `ids`: each alarm it names leaves the outbox, wherever it is now
     /// (awaiting, queued to go again, or in flight again). Returns what to announce.
     public func receipt(_ ids: [String]) -> [ReceiptNotice] {
-        receipts.received += 1
-        var notices: [ReceiptNotice] = []
-        let now = clock.now()
-        var unknown = 0
-        for id in ids {
-            guard var track = tracks[id] else { unknown += 1; continue }
-            if track.overdueAnnounced {
-                notices.append(ReceiptNotice(kind: .received, alarmID: id, seq: track.seq, bell: track.bell, waited: track.firstSent.duration(to: now)))
-            }
-            if let message = awaiting.removeValue(forKey: id) {
-                retire(message, id: id)
-            } else if let index = alarms.firstIndex(where: { $0.alarmID == id }) {
-                retire(alarms.remove(at: index), id: id)
-            } else {
-                // In flight again: its PUBACK retires it.
-                track.receipted = true
-                tracks[id] = track
-            }
-        }
-        if unknown > 0 {
-            receipts.unknownIds += UInt64(unknown)
-            logger.warning("receipt names alarms this unit is not waiting for (already receipted, or never sent): ignored",
-                           metadata: ["topic": "\(topics.command("receipt"))", "field": "ids", "count": "\(unknown)"])
-        }
-        if awaiting.isEmpty, alarms.isEmpty, others.isEmpty, inflight.isEmpty { pump() }
-        return notices
+        perform(queue.receipt(ids, now: clock.now()))
     }
 
     /// A receipt that failed validation (counted; the caller answers it).
-    public func receiptRefused() { receipts.refused += 1 }
-
-    private func retire(_ message: Outgoing, id: String) {
-        if let outboxID = message.outboxID { outbox?.done(outboxID) }
-        tracks[id] = nil
-    }
+    public func receiptRefused() { queue.receiptRefused() }
 
     /// Publishes again every alarm whose receipt is overdue by its timeout; reports alarms that
     /// have waited past `delivery.receiptOverdue`. Called about once a second.
     public func tickReceipts() -> [ReceiptNotice] {
-        guard delivery.retireOn == .receipt, !tracks.isEmpty else { return [] }
-        let now = clock.now()
-        var notices: [ReceiptNotice] = []
-        for (id, track) in tracks where !track.overdueAnnounced && track.firstSent.duration(to: now) > delivery.receiptOverdue {
-            tracks[id]?.overdueAnnounced = true
-            notices.append(ReceiptNotice(kind: .overdue, alarmID: id, seq: track.seq, bell: track.bell, waited: track.firstSent.duration(to: now)))
-        }
-        guard connected else { return notices }
-        let due = inOutboxOrder(awaiting.filter { tracks[$0.key]?.due.map { $0 <= now } ?? true }.values)
-        if !due.isEmpty {
-            for message in due { if let id = message.alarmID { awaiting[id] = nil } }
-            logger.notice("publishing alarms again: no receipt yet", metadata: ["count": "\(due.count)"])
-            alarms.append(contentsOf: due)
-            pump()
-        }
-        return notices
+        guard delivery.retireOn == .receipt else { return [] }
+        return perform(queue.tick(now: clock.now()))
     }
 
     /// The hub asked for `rebirth`: every alarm awaiting a receipt goes again now.
     public func resendAwaiting() {
-        requeueAwaiting()
-        pump()
-    }
-
-    private func requeueAwaiting() {
-        guard !awaiting.isEmpty else { return }
-        let waiting = inOutboxOrder(awaiting.values)
-        awaiting = [:]
-        let queued = Set(alarms.compactMap(\.alarmID))
-        alarms.insert(contentsOf: waiting.filter { !queued.contains($0.alarmID ?? "") }, at: 0)
-    }
-
-    /// `messages` in the order they were appended to the outbox (oldest first).
-    private func inOutboxOrder(_ messages: some Sequence<Outgoing>) -> [Outgoing] {
-        messages.sorted { ($0.outboxID ?? 0) < ($1.outboxID ?? 0) }
+        perform(queue.resendAwaiting(now: clock.now()))
     }
 
     /// Alarms at the broker awaiting the hub's receipt.
-    public var awaitingReceipt: Int { awaiting.count }
+    public var awaitingReceipt: Int { queue.awaitingReceipt }
 
     /// Every alarm not yet receipted (with `retireOn: puback`, not yet acknowledged by the
     /// broker): queued, in flight, or awaiting its receipt.
-    public var alarmsOutstanding: Int {
-        alarms.count + inflight.values.filter { $0.kind == .alarm }.count + awaiting.count
-    }
+    public var alarmsOutstanding: Int { queue.alarmsOutstanding }
 
     private static func header(of message: Outgoing) -> AlarmHeader? {
         try? JSONDecoder().decode(AlarmHeader.self, from: Data(message.payload))
@@ -498,7 +329,7 @@ public actor Publisher {
 
     /// Publishes an empty QoS 1 message to the round-trip probe topic; its PUBACK times the broker.
     public func probeRoundTrip() {
-        guard connected, probe == nil else { return }
+        guard queue.isConnected, probe == nil else { return }
         if let mid = try? client.publish(topic: topics.rttProbe, payload: [], qos: 1, retain: false) {
             probe = (mid, clock.now())
         }
@@ -507,23 +338,21 @@ public actor Publisher {
     /// Figures for telemetry.
     public func figures() -> (depth: Int, bytes: Int, drops: TelemetryPayload.Drops, rtt: Duration?, link: TelemetryPayload.Link,
                               receipts: TelemetryPayload.Receipts) {
-        let queued = alarms + others + Array(inflight.values) + Array(awaiting.values)
-        var receipts = self.receipts
-        receipts.awaiting = awaiting.count
+        var receipts = queue.receipts
+        receipts.awaiting = queue.awaitingReceipt
         let now = clock.now()
-        receipts.oldestSeconds = awaiting.keys.compactMap { tracks[$0]?.firstSent }.min()
-            .map { Double($0.duration(to: now).milliseconds) / 1000 }
-        return (queued.count, queued.reduce(0) { $0 + $1.payload.count }, drops, lastRTT,
-                TelemetryPayload.Link(connected: connected, reconnects: reconnects, protocolVersion: protocolName), receipts)
+        receipts.oldestSeconds = queue.oldestAwaitingSince().map { Double($0.duration(to: now).milliseconds) / 1000 }
+        return (queue.count, queue.bytes, queue.drops, lastRTT,
+                TelemetryPayload.Link(connected: queue.isConnected, reconnects: reconnects, protocolVersion: protocolName), receipts)
     }
 
     /// Whether the broker link is up.
-    public var isConnected: Bool { connected }
+    public var isConnected: Bool { queue.isConnected }
 
     /// Publishes `last` (the offline status), waits up to `timeout` for everything in flight to be
     /// acknowledged, then disconnects cleanly.
     public func finish(with last: Outgoing, timeout: Duration) async {
-        if connected {
+        if queue.isConnected {
             send(last)
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await self.drained() }
@@ -533,17 +362,17 @@ public actor Publisher {
                 self.releaseWaiters()
             }
         }
-        let left = alarms.count + inflight.values.filter { $0.kind == .alarm }.count
+        let left = queue.alarmsOutstanding - queue.awaitingReceipt
         if left > 0 { logger.critical("stopping with unacknowledged alarms", metadata: ["count": "\(left)"]) }
-        if !awaiting.isEmpty {
+        if queue.awaitingReceipt > 0 {
             logger.notice("stopping with alarms awaiting the hub's receipt: kept in the outbox, sent again at the next start",
-                          metadata: ["count": "\(awaiting.count)"])
+                          metadata: ["count": "\(queue.awaitingReceipt)"])
         }
         await client.stop()
     }
 
     private func drained() async {
-        if alarms.isEmpty, others.isEmpty, inflight.isEmpty { return }
+        if queue.isDrained { return }
         await withCheckedContinuation { waiters.append($0) }
     }
 
