@@ -1,16 +1,19 @@
 import Foundation
 import Logging
 import ParkGuardCore
+import Synchronization
 
 /// Persists what must survive restarts: the session number (one more on every start) and the
 /// alarm sequence, so that `seq` never repeats.
 ///
 /// `seq` is handed out from a reserved block: the reservation is written (fsync, rename, fsync
 /// the directory) before any number from it is used, so after a crash or power loss the next
-/// start begins above anything that may have been published. The next block is reserved when
-/// half of the current one is used, never on the alarm's path.
+/// start begins above anything that may have been published. When half of the block is used,
+/// the next one is reserved on a writer queue of its own, off the alarm's path; an alarm waits
+/// for the disk only if a whole half-block (500 alarms) is used before that write completes.
 public final class UnitStateStore: @unchecked Sendable {
-    // @unchecked: used only from the AgentController actor (and once at start-up before it exists).
+    // @unchecked: `nextSeq` and `session` are used only from the AgentController actor (and once
+    // at start-up before it exists); what the writer queue shares with it is in `durable`, a Mutex.
     struct Persisted: Codable {
         var session: UInt64
         var seqReserved: UInt64
@@ -19,7 +22,9 @@ public final class UnitStateStore: @unchecked Sendable {
     public let path: String
     public private(set) var session: UInt64
     private var nextSeq: UInt64
-    private var reserved: UInt64
+    /// The reservation on disk, and whether a write of the next one is under way.
+    private let durable: Mutex<(reserved: UInt64, writing: Bool)>
+    private let writer = DispatchQueue(label: "parkguard.unit-state")
     private let block: UInt64 = 1000
     private let logger: Logger
     /// A problem met while loading, for the `event` topic.
@@ -50,28 +55,51 @@ public final class UnitStateStore: @unchecked Sendable {
         }
         session = persisted.session + 1
         nextSeq = persisted.seqReserved + 1
-        reserved = persisted.seqReserved + block
-        try write()
+        durable = Mutex((persisted.seqReserved + block, false))
+        try Self.write(Persisted(session: session, seqReserved: persisted.seqReserved + block), to: path)
     }
 
     /// The next alarm sequence number.
     public func takeSeq() -> UInt64 {
         let seq = nextSeq
         nextSeq += 1
-        if reserved - seq < block / 2 {
-            let previous = reserved
-            reserved += block
-            do { try write() } catch {
-                reserved = previous
-                logger.error("cannot persist the alarm sequence reservation", metadata: ["error": "\(error)"])
-            }
+        let (reserved, writing) = durable.withLock { $0 }
+        if seq > reserved {
+            // The background reservation has not landed (or failed): this one waits for the disk.
+            writer.sync {}
+            if seq > durable.withLock({ $0.reserved }) { reserve(above: seq, waiting: true) }
+        } else if reserved - seq < block / 2, !writing {
+            durable.withLock { $0.writing = true }
+            reserve(above: reserved, waiting: false)
         }
         return seq
     }
 
-    private func write() throws(StateStoreError) {
+    /// Writes a reservation of one block above `floor` on the writer queue.
+    private func reserve(above floor: UInt64, waiting: Bool) {
+        let target = floor + block
+        let record = Persisted(session: session, seqReserved: target)
+        let work: @Sendable () -> Void = { [self] in
+            do {
+                try Self.write(record, to: path)
+                durable.withLock { $0 = (max($0.reserved, target), false) }
+            } catch {
+                durable.withLock { $0.writing = false }
+                logger.error("cannot persist the alarm sequence reservation", metadata: ["error": "\(error)"])
+            }
+        }
+        if waiting { writer.sync(execute: work) } else { writer.async(execute: work) }
+    }
+
+    /// Waits for a reservation being written.
+    public func flush() { writer.sync {} }
+
+    /// The reservation on disk (for tests and figures).
+    public var reservedOnDisk: UInt64 { durable.withLock { $0.reserved } }
+
+    private static func write(_ record: Persisted, to path: String) throws(StateStoreError) {
         let data: Data
-        do { data = try JSONEncoder().encode(Persisted(session: session, seqReserved: reserved)) } catch {
+        do { data = try JSONEncoder().encode(record) } catch {
             throw StateStoreError(path: path, message: "cannot encode: \(error)")
         }
         try DurableFile.replace(path: path, with: [UInt8](data))
