@@ -15,6 +15,9 @@ public final class GPIODChip: GPIOBackend {
     private let consumer: String
     private let lines = Mutex(LineTable())
     private let stopPipe: (read: Int32, write: Int32)
+    /// Signalled by the event thread as it exits; `close()` waits for it before releasing the
+    /// lines, so the thread never reads an fd that was closed (or reused for something else).
+    private let eventThreadExited = DispatchSemaphore(value: 0)
 
     private struct LineTable {
         // SAFETY: see the class comment; pointers stay inside this file.
@@ -108,8 +111,10 @@ public final class GPIODChip: GPIOBackend {
         }
         let (stream, continuation) = AsyncStream.makeStream(of: GPIOEvent.self)
         let stop = stopPipe.read
+        let exited = eventThreadExited
         Thread.detachNewThread {
             Self.readEvents(watched, stop: stop, into: continuation)
+            exited.signal()
         }
         return stream
     }
@@ -119,7 +124,9 @@ public final class GPIODChip: GPIOBackend {
             guard !table.closed else { return }
             table.closed = true
             var byte: UInt8 = 1
-            _ = write(stopPipe.write, &byte, 1)
+            while write(stopPipe.write, &byte, 1) < 0, errno == EINTR {}
+            // Join the event thread (it takes no lock, so waiting under ours cannot deadlock).
+            if table.eventsStarted { eventThreadExited.wait() }
             for line in table.inputs.values { gpiod_line_release(line) }
             for line in table.outputs.values { gpiod_line_release(line) }
             table.inputs = [:]
