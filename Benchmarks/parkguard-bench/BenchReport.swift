@@ -60,6 +60,7 @@ struct BenchReport: Codable {
         }
         if let hub, hub.logged < hub.messages { broken.append("the hub logged \(hub.logged) of \(hub.messages) alarms") }
         if let receipt = receiptLatency, receipt.receiptP50 == nil || receipt.presses == 0 { broken.append("no receipt was timed") }
+        if let latency, latency.presses > 0, latency.strobeTimed == 0 { broken.append("no press → strobe was timed") }
         if let fleet, fleet.largestPassing == nil {
             broken.append("no fleet size passed: \(fleet.trials.first?.failure ?? "")")
         }
@@ -76,6 +77,9 @@ struct BenchReport: Codable {
         if let l = latency {
             let r = l.pressP99 / l.floorP99
             row("press → subscriber p99", "≤ 1.3x the libmosquitto floor", String(format: "%.3f ms vs %.3f ms = %.2fx", l.pressP99, l.floorP99, r), r <= 1.3)
+            row("press → strobe p99", "≤ 0.2 ms", String(format: "%.3f ms (siren %.3f ms)", l.strobeP99, l.sirenP99), l.strobeTimed > 0 && l.strobeP99 <= 0.2)
+            row("daemon CPU per alarm", "≤ 150 µs", String(format: "%.0f µs", l.cpuMicrosecondsPerAlarm), l.cpuMicrosecondsPerAlarm <= 150)
+            row("daemon thread switches per alarm", "≤ 6", String(format: "%.1f", l.contextSwitchesPerAlarm), l.contextSwitchesPerAlarm <= 6)
         }
         if let daemon = idle?.figures.first {
             row("idle resident memory (4 bells, 16 cameras)", "≤ 12 MiB", "\(daemon.rssKiB) KiB", daemon.rssKiB <= 12 * 1024)

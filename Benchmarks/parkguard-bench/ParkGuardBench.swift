@@ -257,6 +257,10 @@ struct ParkGuardBench: AsyncParsableCommand {
 
         var latencies: [Double] = []
         var receiptLatencies: [Double] = []
+        // Press → the strobe's and the siren's line set, on the simulator's monotonic clock (the
+        // edge's stamp is taken in `setContact`, within a microsecond of `start`).
+        var strobeLatencies: [Double] = []
+        var sirenLatencies: [Double] = []
         let line = 1
         let switchesBefore = contextSwitches(pid: agent.processIdentifier)
         let cpuBefore = cpuTicks(agent.processIdentifier)
@@ -275,6 +279,12 @@ struct ParkGuardBench: AsyncParsableCommand {
                 if i >= 50 { receiptLatencies.append(Double(receipted - start) / 1e6) }
             }
             try await Task.sleep(for: .milliseconds(3))  // longer than the 1 ms debounce window
+            if i >= 50 {
+                // Read after the pause, so a daemon that drives its outputs after the publish is
+                // timed too; a drive not seen by now is not counted (strobeTimed says how many were).
+                if let strobe = chip.lastDrive(line: 20), strobe.at >= start { strobeLatencies.append(Double(strobe.at - start) / 1e6) }
+                if let siren = chip.lastDrive(line: 21), siren.at >= start { sirenLatencies.append(Double(siren.at - start) / 1e6) }
+            }
             try chip.setContact(line: line, active: false)
             _ = try await inbox.next(timeout: .seconds(5), "release \(i)'s alarm") { String(decoding: $0.payload, as: UTF8.self).contains(#""kind":"release""#) }
             try await Task.sleep(for: .milliseconds(3))
@@ -295,7 +305,10 @@ struct ParkGuardBench: AsyncParsableCommand {
             contextSwitchesPerAlarm: Double(switches) / Double(2 * (presses + 50)),
             cpuMicrosecondsPerAlarm: cpuSeconds * 1e6 / Double(2 * (presses + 50)),
             receiptP50: hub == nil ? nil : percentile(receiptLatencies, 0.5), receiptP99: hub == nil ? nil : percentile(receiptLatencies, 0.99),
-            receiptMax: hub == nil ? nil : receiptLatencies.max() ?? 0)
+            receiptMax: hub == nil ? nil : receiptLatencies.max() ?? 0,
+            strobeTimed: strobeLatencies.count, strobeP50: percentile(strobeLatencies, 0.5), strobeP99: percentile(strobeLatencies, 0.99),
+            strobeMax: strobeLatencies.max() ?? 0, sirenP50: percentile(sirenLatencies, 0.5), sirenP99: percentile(sirenLatencies, 0.99),
+            sirenMax: sirenLatencies.max() ?? 0)
     }
 }
 
@@ -321,6 +334,15 @@ struct LatencyResults: Codable {
     var receiptP50: Double?
     var receiptP99: Double?
     var receiptMax: Double?
+    /// Press (the edge's stamp) → the strobe's and the siren's line set by the daemon, over the
+    /// presses whose drive the simulator saw.
+    var strobeTimed: Int = 0
+    var strobeP50: Double = 0
+    var strobeP99: Double = 0
+    var strobeMax: Double = 0
+    var sirenP50: Double = 0
+    var sirenP99: Double = 0
+    var sirenMax: Double = 0
 
     var markdown: String {
         func f(_ value: Double) -> String { String(format: "%.3f", value) }
@@ -331,6 +353,8 @@ struct LatencyResults: Codable {
         return """
         | latency (ms), \(mode) | p50 | p99 | p99.9 | max |
         |---|---|---|---|---|
+        | press → strobe line set (\(strobeTimed) presses) | \(f(strobeP50)) | \(f(strobeP99)) | | \(f(strobeMax)) |
+        | press → siren line set | \(f(sirenP50)) | \(f(sirenP99)) | | \(f(sirenMax)) |
         | press → subscriber, parkguardd (\(presses) presses) | \(f(pressP50)) | \(f(pressP99)) | \(f(pressP999)) | \(f(pressMax)) |\(receiptRow)
         | publish → subscriber, raw libmosquitto floor (\(baselineMessages) msgs) | \(f(floorP50)) | \(f(floorP99)) | \(f(floorP999)) | \(f(floorMax)) |
         | ratio | \(f(pressP50 / floorP50))x | \(f(pressP99 / floorP99))x | \(f(pressP999 / floorP999))x | |

@@ -21,6 +21,9 @@ public final class VirtualChip: Sendable {
         public var level: Bool
         /// For outputs: whether the output is on (active-low per the agent's config applied).
         public var on: Bool?
+        /// For outputs: when the agent last set the line, in `CLOCK_MONOTONIC` nanoseconds (the
+        /// clock of the edges' `ts`), so press → output can be timed.
+        public var drivenAt: UInt64?
     }
 
     private struct Line {
@@ -31,6 +34,7 @@ public final class VirtualChip: Sendable {
         var owner: UInt64?
         var consumer: String?
         var outputLevel = false
+        var drivenAt: UInt64?
     }
 
     private struct State {
@@ -120,6 +124,7 @@ public final class VirtualChip: Sendable {
                 }
                 guard let value = request.value else { return fail("'value' is required for set") }
                 state.lines[offset].outputLevel = value
+                state.lines[offset].drivenAt = Self.monotonicNow()
                 return SimWire.Message(ev: .ok, id: request.id, line: offset, value: value)
             case .get:
                 guard line.owner == connection else { return fail("line \(offset) is not requested by this connection") }
@@ -150,6 +155,14 @@ public final class VirtualChip: Sendable {
         return changed
     }
 
+    /// When the agent last set output `line` (`CLOCK_MONOTONIC` ns), and to which level.
+    public func lastDrive(line offset: Int) -> (level: Bool, at: UInt64)? {
+        state.withLock { state in
+            guard state.lines.indices.contains(offset), let at = state.lines[offset].drivenAt else { return nil }
+            return (state.lines[offset].outputLevel, at)
+        }
+    }
+
     /// Every line, named where the agent's config names it.
     public func lines() -> [LineInfo] {
         state.withLock { state in
@@ -161,7 +174,8 @@ public final class VirtualChip: Sendable {
                     on = line.outputLevel != (known?.activeLow ?? false)
                 }
                 return LineInfo(line: offset, name: known?.name, role: known?.role.rawValue, direction: line.direction,
-                                consumer: line.consumer, active: line.active, level: level, on: on)
+                                consumer: line.consumer, active: line.active, level: level, on: on,
+                                drivenAt: line.direction == "output" ? line.drivenAt : nil)
             }
         }
     }
