@@ -31,7 +31,7 @@ public final class InProcessGPIO: GPIOBackend {
                                   from: connection), operation: "request output", line: line)
     }
 
-    public func set(line: Int, level: Bool) async throws(GPIOError) {
+    public func set(line: Int, level: Bool) throws(GPIOError) {
         _ = try value(chip.handle(SimWire.Request(op: .set, id: 0, line: line, value: level), from: connection),
                       operation: "set", line: line)
     }

@@ -118,7 +118,7 @@ public actor AgentController {
             supervisory[line] = input
             await report(changes, input: input.config)
         }
-        await drive(outputs.tick(now: now))
+        drive(outputs.tick(now: now))
     }
 
     /// The earliest instant at which ``tick()`` has work.
@@ -196,7 +196,7 @@ public actor AgentController {
             }
             let driveOn = outputs.pulse(output, for: .milliseconds(500), now: now)
             do {
-                try await gpio.set(line: driveOn.line, level: driveOn.level)
+                try gpio.set(line: driveOn.line, level: driveOn.level)
                 let readBack = try await gpio.read(line: output.line)
                 let ok = readBack == driveOn.level
                 outputChecks.append(.init(id: output.id, role: output.role.rawValue, ok: ok,
@@ -282,7 +282,7 @@ public actor AgentController {
         for case .output(let request) in actions {
             drives += outputs.apply(request, bell: id, now: clock.now())
         }
-        await drive(drives)
+        drive(drives)
         for action in actions {
             switch action {
             case .alarm(let kind, let at, let detail):
@@ -320,14 +320,14 @@ public actor AgentController {
         logger.log(level: level, "bell \(kind.rawValue)", metadata: ["bell": "\(bell)", "id": "\(id)", "seq": "\(payload.seq)"])
     }
 
-    private func drive(_ drives: [OutputController.Drive]) async {
+    private func drive(_ drives: [OutputController.Drive]) {
         guard !drives.isEmpty else { return }
         guard let gpio else {
             logger.error("cannot drive outputs: GPIO is not available", metadata: ["outputs": "\(drives.map(\.output))"])
             return
         }
         for drive in drives {
-            do { try await gpio.set(line: drive.line, level: drive.level) } catch {
+            do { try gpio.set(line: drive.line, level: drive.level) } catch {
                 logger.error("cannot drive output", metadata: ["output": "\(drive.output)", "error": "\(error)"])
             }
         }

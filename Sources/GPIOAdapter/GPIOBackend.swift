@@ -46,8 +46,10 @@ public protocol GPIOBackend: Sendable {
     func requestInput(_ setup: LineSetup) async throws(GPIOError) -> Bool
     /// Requests `line` as an output at the physical `level`.
     func requestOutput(line: Int, level: Bool) async throws(GPIOError)
-    /// Sets an output's physical level.
-    func set(line: Int, level: Bool) async throws(GPIOError)
+    /// Sets an output's physical level. Synchronous and never waits for a reply, like the
+    /// kernel's ioctl: the siren is driven on the caller's thread, with no hop and no round trip
+    /// in front of the alarm's publish.
+    func set(line: Int, level: Bool) throws(GPIOError)
     /// Reads a requested line: logical level for inputs, physical for outputs.
     func read(line: Int) async throws(GPIOError) -> Bool
     /// Starts delivering edges of every requested input. Call after requesting all lines.

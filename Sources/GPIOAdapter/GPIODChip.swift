@@ -81,7 +81,7 @@ public final class GPIODChip: GPIOBackend {
         }
     }
 
-    public func set(line offset: Int, level: Bool) async throws(GPIOError) {
+    public func set(line offset: Int, level: Bool) throws(GPIOError) {
         try lines.withLock { table throws(GPIOError) in
             guard let line = table.outputs[offset] else {
                 throw GPIOError(operation: "set", line: offset, message: "not requested as an output")

@@ -19,6 +19,10 @@ public final class SimGPIOClient: GPIOBackend {
         var early: [GPIOEvent] = []
         var closed = false
         var failure: GPIOError?
+        /// Sets written and not yet answered, by request id: their line.
+        var unconfirmedSets: [UInt64: Int] = [:]
+        /// A set the simulator refused, by line, for the next `set` of it to throw.
+        var refusedSets: [Int: GPIOError] = [:]
     }
 
     /// Connects to the simulator's socket and greets it.
@@ -47,9 +51,27 @@ public final class SimGPIOClient: GPIOBackend {
         _ = try value(reply, operation: "request output", line: line, needsValue: false)
     }
 
-    public func set(line: Int, level: Bool) async throws(GPIOError) {
-        let reply = try await call(SimWire.Request(op: .set, id: 0, line: line, value: level))
-        _ = try value(reply, operation: "set", line: line, needsValue: false)
+    /// Writes the request and returns without waiting for the simulator's answer (the kernel's
+    /// ioctl does not make the caller wait either). A refusal that comes back later is thrown by
+    /// the next `set` of that line; requests on one connection are answered in order, so a `read`
+    /// after a `set` sees its level.
+    public func set(line: Int, level: Bool) throws(GPIOError) {
+        let id = try state.withLock { state throws(GPIOError) -> UInt64 in
+            if let failure = state.failure { throw failure }
+            if let refusal = state.refusedSets.removeValue(forKey: line) { throw refusal }
+            guard state.unconfirmedSets.count < 1024 else {
+                throw GPIOError(operation: "set", line: line, message: "the simulator has not answered 1024 sets")
+            }
+            defer { state.nextID += 1 }
+            state.unconfirmedSets[state.nextID] = line
+            return state.nextID
+        }
+        var bytes = (try? JSONEncoder().encode(SimWire.Request(op: .set, id: id, line: line, value: level))).map { [UInt8]($0) } ?? []
+        bytes.append(0x0A)
+        do { try send(bytes) } catch {
+            _ = state.withLock { $0.unconfirmedSets.removeValue(forKey: id) }
+            throw error
+        }
     }
 
     public func read(line: Int) async throws(GPIOError) -> Bool {
@@ -172,7 +194,16 @@ public final class SimGPIOClient: GPIOBackend {
             if deliver { eventContinuation.yield(event) }
         case .ok, .error:
             guard let id = message.id else { return }
-            state.withLock { $0.waiting.removeValue(forKey: id) }?.resume(returning: message)
+            let waiter = state.withLock { state -> CheckedContinuation<SimWire.Message, Never>? in
+                if let line = state.unconfirmedSets.removeValue(forKey: id) {
+                    if message.ev == .error {
+                        state.refusedSets[line] = GPIOError(operation: "set", line: line, message: message.message ?? "refused by the simulator")
+                    }
+                    return nil
+                }
+                return state.waiting.removeValue(forKey: id)
+            }
+            waiter?.resume(returning: message)
         }
     }
 
