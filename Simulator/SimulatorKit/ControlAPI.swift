@@ -182,15 +182,23 @@ public struct ControlAPI: Service {
             guard let final = query["final"].map({ $0 == "pressed" ? true : $0 == "released" ? false : nil }) ?? true else {
                 throw SimError.badRequest("query 'final' must be pressed or released")
             }
+            // The edges are sent as time passes, each stamped where the train puts it: a late
+            // wake-up here delays an edge's delivery but does not move it on the line.
             var level = chip.lines()[line].active
+            let start = VirtualChip.monotonicNow()
+            var planned = start
             for index in 0 ..< edges {
                 level.toggle()
-                try chip.setContact(line: line, active: level)
-                if index < edges - 1, interval > 0 { try await Task.sleep(for: .microseconds(interval)) }
+                try chip.setContact(line: line, active: level, at: planned)
+                if index < edges - 1, interval > 0 {
+                    planned += UInt64(interval) * 1000
+                    try await sleepUntil(monotonic: planned)
+                }
             }
             if level != final {
-                if interval > 0 { try await Task.sleep(for: .microseconds(interval)) }
-                try chip.setContact(line: line, active: final)
+                planned += UInt64(interval) * 1000
+                if interval > 0 { try await sleepUntil(monotonic: planned) }
+                try chip.setContact(line: line, active: final, at: planned)
             }
         default:
             throw SimError.badRequest("unknown action '\(action)': use press, release, click, hold or bounce")
@@ -202,6 +210,12 @@ public struct ControlAPI: Service {
         var line: Int
         var name: String?
         var active: Bool
+    }
+
+    /// Sleeps until `CLOCK_MONOTONIC` reads `instant` (ns); returns at once if it already does.
+    private func sleepUntil(monotonic instant: UInt64) async throws {
+        let now = VirtualChip.monotonicNow()
+        if instant > now { try await Task.sleep(nanoseconds: instant - now) }
     }
 
     static func json<T: Encodable>(_ value: T) -> String {

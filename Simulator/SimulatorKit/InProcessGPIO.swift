@@ -10,6 +10,8 @@ public final class InProcessGPIO: GPIOBackend {
     private let connection: UInt64
     private let edges: AsyncStream<SimWire.Message>
     private let inputs = Mutex<Set<Int>>([])
+    private let closed = Mutex(false)
+    private let started = Mutex(false)
 
     public init(chip: VirtualChip, consumer: String) {
         self.chip = chip
@@ -40,21 +42,27 @@ public final class InProcessGPIO: GPIOBackend {
         try value(chip.handle(SimWire.Request(op: .get, id: 0, line: line), from: connection), operation: "read", line: line) ?? false
     }
 
-    public func events() throws(GPIOError) -> AsyncStream<GPIOEvent> {
-        let (stream, continuation) = AsyncStream.makeStream(of: GPIOEvent.self)
-        let task = Task { [self] in
+    /// Edges come from a task over the chip's stream for this connection (fleet mode runs
+    /// hundreds of agents: no thread each).
+    public func startEvents(_ sink: @escaping @Sendable (GPIOEvent) -> Void) throws(GPIOError) {
+        guard started.withLock({ started in defer { started = true }; return !started }) else {
+            throw GPIOError(operation: "start events", message: "already started")
+        }
+        Task { [self] in
             for await message in edges where message.ev == .edge {
                 guard let line = message.line, let rising = message.rising, let ts = message.ts,
                       inputs.withLock({ $0.contains(line) }) else { continue }
-                continuation.yield(.edge(LineEdge(line: line, active: rising, at: MonotonicInstant(nanoseconds: ts))))
+                sink(.edge(LineEdge(line: line, active: rising, at: MonotonicInstant(nanoseconds: ts))))
             }
-            continuation.finish()
+            // The chip's stream ends when this connection is dropped.
+            if !closed.withLock({ $0 }) {
+                sink(.failed(GPIOError(operation: "virtual chip", message: "disconnected")))
+            }
         }
-        continuation.onTermination = { _ in task.cancel() }
-        return stream
     }
 
     public func close() {
+        closed.withLock { $0 = true }
         chip.disconnect(connection)
     }
 

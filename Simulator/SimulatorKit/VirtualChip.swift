@@ -139,8 +139,11 @@ public final class VirtualChip: Sendable {
     /// Closes (`true`) or opens the contact on an input line; the owner sees an edge if the
     /// logical level changed.
     @discardableResult
-    public func setContact(line offset: Int, active: Bool) throws(SimError) -> Bool {
-        let now = Self.monotonicNow()
+    /// - Parameter at: when the edge happened (`CLOCK_MONOTONIC` ns, not in the future); now when
+    ///   `nil`. A bounce train is stamped on its own timeline, so a simulator that was scheduled late
+    ///   does not stretch it into separate presses.
+    public func setContact(line offset: Int, active: Bool, at stamp: UInt64? = nil) throws(SimError) -> Bool {
+        let now = min(stamp ?? .max, Self.monotonicNow())
         let (changed, subscriber) = try state.withLock { state throws(SimError) -> (Bool, AsyncStream<SimWire.Message>.Continuation?) in
             guard state.lines.indices.contains(offset) else { throw SimError.noSuchLine(offset) }
             if state.lines[offset].direction == "output" { throw SimError.notAnInput(offset) }

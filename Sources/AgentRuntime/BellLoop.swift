@@ -4,8 +4,8 @@ import ParkGuardCore
 import ServiceLifecycle
 
 /// The loop that does the work: opens the GPIO backend (and keeps retrying while it is away),
-/// feeds edges, timers and commands to the ``AgentController`` one at a time, and pings the
-/// systemd watchdog, so a wedged loop gets the agent restarted.
+/// feeds edges, timers and commands from one inbox to the ``AgentController`` one at a time,
+/// and pings the systemd watchdog, so a wedged loop gets the agent restarted.
 struct BellLoop: Service {
     let controller: AgentController
     let publisher: Publisher
@@ -23,8 +23,8 @@ struct BellLoop: Service {
         }
     }
 
-    /// Opens the backend, requests the lines, forwards edges; on failure reports a line fault
-    /// and tries again every few seconds.
+    /// Opens the backend, requests the lines and has it post edges straight into the inbox from
+    /// its reader; on failure reports a line fault and tries again every few seconds.
     private func feedEdges() async {
         var reportedFailure: String?
         var first = true
@@ -32,18 +32,23 @@ struct BellLoop: Service {
             do {
                 let backend = try await openBackend()
                 try await controller.attach(backend)
-                let events = try backend.events()
+                // Ends with the first failure the backend reports (or with cancellation).
+                let (broken, breaks) = AsyncStream.makeStream(of: Void.self)
+                try backend.startEvents { [inbox] event in
+                    switch event {
+                    case .edge(let edge):
+                        inbox.post(.edge(edge))
+                    case .failed(let error):
+                        inbox.post(.gpioFailed(error.description))
+                        breaks.finish()
+                    }
+                }
                 if reportedFailure != nil { logger.notice("GPIO is back") }
                 reportedFailure = nil
                 if first { ready(); first = false }
-                for await event in events {
-                    switch event {
-                    case .edge(let edge): inbox.post(.edge(edge))
-                    case .failed(let error): inbox.post(.gpioFailed(error.description))
-                    }
-                }
-                if Task.isCancelled { backend.close(); return }
-                inbox.post(.gpioFailed("GPIO event source ended"))
+                for await _ in broken {}
+                backend.close()
+                if Task.isCancelled { return }
             } catch {
                 if reportedFailure != error.description {
                     logger.critical("GPIO unavailable: bells cannot be read", metadata: ["error": "\(error)"])

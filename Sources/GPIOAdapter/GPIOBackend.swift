@@ -52,8 +52,11 @@ public protocol GPIOBackend: Sendable {
     func set(line: Int, level: Bool) throws(GPIOError)
     /// Reads a requested line: logical level for inputs, physical for outputs.
     func read(line: Int) async throws(GPIOError) -> Bool
-    /// Starts delivering edges of every requested input. Call after requesting all lines.
-    func events() throws(GPIOError) -> AsyncStream<GPIOEvent>
+    /// Starts delivering the edges of every requested input to `sink`, in order, from the thread
+    /// that reads them: no queue and no task between the reader and the caller's inbox. Call once,
+    /// after requesting all lines. When the source breaks, `.failed` is the last event delivered;
+    /// after ``close()`` nothing more is.
+    func startEvents(_ sink: @escaping @Sendable (GPIOEvent) -> Void) throws(GPIOError)
     /// Releases every line.
     func close()
 }

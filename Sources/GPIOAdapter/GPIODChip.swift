@@ -103,20 +103,18 @@ public final class GPIODChip: GPIOBackend {
         }
     }
 
-    public func events() throws(GPIOError) -> AsyncStream<GPIOEvent> {
+    public func startEvents(_ sink: @escaping @Sendable (GPIOEvent) -> Void) throws(GPIOError) {
         let watched = try lines.withLock { table throws(GPIOError) -> [(offset: Int, fd: Int32)] in
             guard !table.eventsStarted else { throw GPIOError(operation: "events", message: "already started") }
             table.eventsStarted = true
             return table.inputs.map { offset, line in (offset, gpiod_line_event_get_fd(line)) }
         }
-        let (stream, continuation) = AsyncStream.makeStream(of: GPIOEvent.self)
         let stop = stopPipe.read
         let exited = eventThreadExited
         Thread.detachNewThread {
-            Self.readEvents(watched, stop: stop, into: continuation)
+            Self.readEvents(watched, stop: stop, into: sink)
             exited.signal()
         }
-        return stream
     }
 
     public func close() {
@@ -153,16 +151,15 @@ public final class GPIODChip: GPIOBackend {
 
     /// The event thread: poll every input's fd plus the stop pipe; drain each ready fd in bulk.
     private static func readEvents(_ watched: [(offset: Int, fd: Int32)], stop: Int32,
-                                   into continuation: AsyncStream<GPIOEvent>.Continuation) {
+                                   into sink: @Sendable (GPIOEvent) -> Void) {
         var descriptors = watched.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
         descriptors.append(pollfd(fd: stop, events: Int16(POLLIN), revents: 0))
         var buffer = [gpiod_line_event](repeating: gpiod_line_event(), count: 16)
-        defer { continuation.finish() }
         while true {
             let ready = poll(&descriptors, nfds_t(descriptors.count), -1)
             if ready < 0 {
                 if errno == EINTR { continue }
-                continuation.yield(.failed(GPIOError(operation: "poll", message: osError(errno))))
+                sink(.failed(GPIOError(operation: "poll", message: osError(errno))))
                 return
             }
             if descriptors.last!.revents != 0 { return }
@@ -173,13 +170,13 @@ public final class GPIODChip: GPIOBackend {
                 }
                 if count < 0 {
                     if errno == EINTR || errno == EAGAIN { continue }
-                    continuation.yield(.failed(GPIOError(operation: "read events", line: watched[index].offset, message: osError(errno))))
+                    sink(.failed(GPIOError(operation: "read events", line: watched[index].offset, message: osError(errno))))
                     return
                 }
                 for event in buffer.prefix(Int(count)) {
                     let ns = UInt64(event.ts.tv_sec) * 1_000_000_000 + UInt64(event.ts.tv_nsec)
                     let rising = event.event_type == Int32(GPIOD_LINE_EVENT_RISING_EDGE)
-                    continuation.yield(.edge(LineEdge(line: watched[index].offset, active: rising,
+                    sink(.edge(LineEdge(line: watched[index].offset, active: rising,
                                                       at: MonotonicInstant(nanoseconds: ns))))
                 }
             }

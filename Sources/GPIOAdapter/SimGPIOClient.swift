@@ -8,14 +8,15 @@ public final class SimGPIOClient: GPIOBackend {
     private let socket: Int32
     private let state = Mutex(State())
     private let writeLock = Mutex(())
-    private let eventStream: AsyncStream<GPIOEvent>
-    private let eventContinuation: AsyncStream<GPIOEvent>.Continuation
+    /// Edges held between the line requests and ``startEvents(_:)``.
+    private static let earlyLimit = 1024
 
     private struct State {
         var nextID: UInt64 = 1
         var waiting: [UInt64: CheckedContinuation<SimWire.Message, Never>] = [:]
         var inputs: Set<Int> = []
-        var deliverEdges = false
+        /// Where edges go once ``startEvents(_:)`` ran; before that they wait in `early`.
+        var sink: (@Sendable (GPIOEvent) -> Void)?
         var early: [GPIOEvent] = []
         var closed = false
         var failure: GPIOError?
@@ -29,7 +30,6 @@ public final class SimGPIOClient: GPIOBackend {
     /// - Throws: ``GPIOError`` when the simulator is not running there.
     public init(socketPath: String, consumer: String) async throws(GPIOError) {
         socket = try Self.connect(path: socketPath)
-        (eventStream, eventContinuation) = AsyncStream.makeStream(of: GPIOEvent.self)
         Thread.detachNewThread { [self] in readLoop() }
         let reply = try await call(SimWire.Request(op: .hello, id: 0, consumer: consumer))
         if reply.ev == .error {
@@ -78,14 +78,15 @@ public final class SimGPIOClient: GPIOBackend {
         try value(try await call(SimWire.Request(op: .get, id: 0, line: line)), operation: "read", line: line)
     }
 
-    public func events() throws(GPIOError) -> AsyncStream<GPIOEvent> {
-        let early = state.withLock { state -> [GPIOEvent] in
-            state.deliverEdges = true
-            defer { state.early = [] }
-            return state.early
+    /// The sink is called on the reader thread, under the state lock, so the edges that came
+    /// before this call and those after it reach it in order.
+    public func startEvents(_ sink: @escaping @Sendable (GPIOEvent) -> Void) throws(GPIOError) {
+        try state.withLock { state throws(GPIOError) in
+            guard state.sink == nil else { throw GPIOError(operation: "start events", message: "already started") }
+            state.sink = sink
+            for event in state.early { sink(event) }
+            state.early = []
         }
-        for event in early { eventContinuation.yield(event) }
-        return eventStream
     }
 
     public func close() {
@@ -175,9 +176,10 @@ public final class SimGPIOClient: GPIOBackend {
             return Array(state.waiting.values)
         }
         for continuation in waiting { continuation.resume(returning: SimWire.Message(ev: .error, message: failure.message)) }
-        let closedByUs = state.withLock { $0.closed }
-        if !closedByUs { eventContinuation.yield(.failed(failure)) }
-        eventContinuation.finish()
+        state.withLock { state in
+            guard !state.closed else { return }
+            if let sink = state.sink { sink(.failed(failure)) } else { state.early.append(.failed(failure)) }
+        }
         Glibc.close(socket)
     }
 
@@ -186,12 +188,18 @@ public final class SimGPIOClient: GPIOBackend {
         case .edge:
             guard let line = message.line, let rising = message.rising, let ts = message.ts else { return }
             let event = GPIOEvent.edge(LineEdge(line: line, active: rising, at: MonotonicInstant(nanoseconds: ts)))
-            let deliver = state.withLock { state -> Bool in
-                guard state.inputs.contains(line) else { return false }
-                if !state.deliverEdges { state.early.append(event) }
-                return state.deliverEdges
+            state.withLock { state in
+                guard state.inputs.contains(line), !state.closed else { return }
+                if let sink = state.sink {
+                    sink(event)
+                } else if state.early.count < Self.earlyLimit {
+                    state.early.append(event)
+                } else if state.early.count == Self.earlyLimit {
+                    // Edges past the limit are lost: say so, as the kernel's overflow would.
+                    state.early.append(.failed(GPIOError(operation: "events", line: line,
+                                                         message: "more than \(Self.earlyLimit) edges before the agent started reading")))
+                }
             }
-            if deliver { eventContinuation.yield(event) }
         case .ok, .error:
             guard let id = message.id else { return }
             let waiter = state.withLock { state -> CheckedContinuation<SimWire.Message, Never>? in
