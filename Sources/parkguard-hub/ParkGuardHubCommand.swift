@@ -245,8 +245,11 @@ struct Alarms: AsyncParsableCommand {
 
     func sinceDate(now: Date = Date()) throws -> Date {
         if let date = ISO8601DateFormatter().date(from: since) { return date }
-        guard let unit = since.last, let value = Double(since.dropLast()), value >= 0,
-              let seconds = ["s": 1.0, "m": 60, "h": 3600, "d": 86400][String(unit)] else {
+        // An age is at most 100 years: `inf` and `1e300d` are refused here rather than turned
+        // into a date no alarm log can hold.
+        guard let unit = since.last, let value = Double(since.dropLast()), value.isFinite, value >= 0,
+              let seconds = ["s": 1.0, "m": 60, "h": 3600, "d": 86400][String(unit)],
+              value * seconds <= 100 * 365.25 * 86400 else {
             throw ValidationError("--since must be an RFC 3339 time like 2026-11-25T08:00:00Z or an age like 15m, 2h, 7d; got '\(since)'")
         }
         return now.addingTimeInterval(-value * seconds)

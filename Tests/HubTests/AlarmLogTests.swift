@@ -34,4 +34,14 @@ struct AlarmLogTests {
         #expect(throws: AlarmLogError.self) { try SQLiteAlarmLog(path: path) }
         do { _ = try SQLiteAlarmLog(path: path) } catch { #expect("\(error)".contains(path)) }
     }
+
+    @Test("parkguard-hub alarms refuses an age it cannot turn into a time (inf, 1e300d, 101 years) and names the flag")
+    func sinceOutOfRange() async throws {
+        let directory = try ScratchDirectory()
+        for since in ["infd", "1e300d", "36900d", "soon"] {
+            let result = try await run(Products.path("parkguard-hub"), ["alarms", "--db", directory.file("hub.sqlite"), "--since", since])
+            #expect(result.status == 64, "--since \(since): \(result.status) \(result.error)")
+            #expect(result.error.contains("--since must be"), "--since \(since): \(result.error)")
+        }
+    }
 }

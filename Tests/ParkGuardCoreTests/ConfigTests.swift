@@ -72,6 +72,16 @@ struct ConfigTests {
         #expect(found.first?.description.hasPrefix("agent.yaml:12: bells[0].debounce: expected a duration") == true)
     }
 
+    @Test("a duration too large for the clock is refused with its bounds, not a crash")
+    func durationPastTheClock() {
+        let yaml = valid.replacingOccurrences(of: "debounce: 20ms", with: "debounce: 1e300h")
+        let found = errors(yaml)
+        #expect(found.count == 1)
+        #expect(found.first?.key == "bells[0].debounce")
+        #expect(found.first?.message.hasPrefix("must be between") == true)
+        #expect(found.first?.message.hasSuffix("got '1e300h'") == true)
+    }
+
     @Test("every problem is reported at once, in file order")
     func severalErrors() {
         let yaml = valid
@@ -218,6 +228,10 @@ struct ConfigTests {
         #expect(ConfigUnits.duration("2m") == .seconds(120))
         #expect(ConfigUnits.duration("5") == nil)
         #expect(ConfigUnits.duration("-1s") == nil)
+        #expect(ConfigUnits.duration("inf s") == nil)
+        // Past Int64 nanoseconds (the fuzzer's find): saturates, so a range check refuses it.
+        #expect(ConfigUnits.duration("1e300s") == .nanoseconds(Int64.max))
+        #expect(ConfigUnits.duration("9.3e18ms") == .nanoseconds(Int64.max))
         #expect(ConfigUnits.bytes("16MiB") == 16 << 20)
         #expect(ConfigUnits.bytes("12") == 12)
         #expect(ConfigUnits.bytes("x") == nil)

@@ -133,7 +133,7 @@ public struct ConfigReader {
             return value
         }
         guard range.contains(parsed) else {
-            fail(key, "must be between \(ConfigUnits.describe(range.lowerBound)) and \(ConfigUnits.describe(range.upperBound)), got \(text)")
+            fail(key, "must be between \(ConfigUnits.describe(range.lowerBound)) and \(ConfigUnits.describe(range.upperBound)), got \(ConfigLimits.quote(text))")
             return value
         }
         return parsed
@@ -147,7 +147,7 @@ public struct ConfigReader {
             return value
         }
         guard range.contains(parsed) else {
-            fail(key, "must be between \(range.lowerBound) and \(range.upperBound) bytes, got \(text)")
+            fail(key, "must be between \(range.lowerBound) and \(range.upperBound) bytes, got \(ConfigLimits.quote(text))")
             return value
         }
         return parsed
@@ -238,7 +238,10 @@ public enum ConfigUnits {
             let number = text.dropLast(suffix.count)
             // "ms" also ends in "s": make sure the rest is a number.
             guard !number.isEmpty, let value = Double(number), value.isFinite, value >= 0 else { continue }
-            return .nanoseconds(Int64((value * scale * 1e9).rounded()))
+            // A number too large for Int64 nanoseconds (about 292 years, `1e12h`) saturates,
+            // so the caller's range check refuses it with its bounds instead of a trap.
+            let nanoseconds = (value * scale * 1e9).rounded()
+            return .nanoseconds(nanoseconds < 0x1p63 ? Int64(nanoseconds) : Int64.max)
         }
         return nil
     }
