@@ -203,10 +203,18 @@ let package = Package(
         ),
 
         // MARK: The hub side (GRDB only here, never in the daemon).
+        // The hub's pure core (fleet state, de-duplication, contract checks of what it ingests):
+        // no I/O and only the core beneath it, so the fuzzer links it without GRDB or Crypto.
+        .target(
+            name: "HubIngest",
+            dependencies: ["ParkGuardCore"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "ParkGuardHub",
             dependencies: [
                 "ParkGuardCore",
+                "HubIngest",
                 "MQTTAdapter",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -279,6 +287,7 @@ let package = Package(
             dependencies: [
                 "ParkGuardCore",
                 "ConfigLoader",
+                "HubIngest",
                 "CLibFuzzer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

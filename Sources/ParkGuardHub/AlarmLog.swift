@@ -1,4 +1,5 @@
 import Foundation
+import HubIngest
 
 /// Where the hub keeps every alarm with its lifecycle. SQLite (``SQLiteAlarmLog``) is the
 /// embedded default; a district that outgrows one machine puts another implementation behind
@@ -57,14 +58,4 @@ extension AlarmLog {
 public struct AlarmLogError: Error, Sendable, CustomStringConvertible {
     public var description: String
     public init(_ description: String) { self.description = description }
-}
-
-/// The newest alarm a unit has in the log.
-public struct SeqWatermark: Sendable, Equatable {
-    public var session: UInt64
-    public var seq: UInt64
-    public init(session: UInt64, seq: UInt64) {
-        self.session = session
-        self.seq = seq
-    }
 }

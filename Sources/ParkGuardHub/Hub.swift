@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import HubIngest
 import Logging
 import MQTTAdapter
 import ParkGuardCore

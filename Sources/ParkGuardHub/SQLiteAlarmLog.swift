@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import HubIngest
 import ParkGuardCore
 
 /// The alarm log in one SQLite file (GRDB, WAL mode, `synchronous = FULL`: a commit is on disk

@@ -170,4 +170,35 @@ struct HubCoreTests {
         let idle = core.ingest(topic: alarmTopic, payload: alarm(id: "a2", seq: 2, kind: "release", state: "idle"), retained: false, at: start)
         #expect(idle.contains(.alarmsCleared(unit: unit, bell: "b1", at: start)))
     }
+
+    @Test("a refusal quotes a payload's value at most 64 characters long, however long the value")
+    func refusalsQuoteShort() {
+        var core = HubCore()
+        let long = String(repeating: "x", count: 60_000)
+        let state = #"{"schema":"parkguard/bell-state/1","bell":"\#(long)","state":"idle","time":"t"}"#
+        let actions = core.ingest(topic: "parkguard/v1/north/gate-1/bell/b1/state", payload: Array(state.utf8), retained: false, at: start)
+        guard case .refused(let error)? = actions.first else { Issue.record("not refused: \(actions)"); return }
+        #expect(error.field == "bell")
+        #expect(error.message == "is '\(String(repeating: "x", count: 64))…', not the topic's")
+        let schema = #"{"schema":"\#(long)","bell":"b1","state":"idle","time":"t"}"#
+        guard case .refused(let schemaError)? = core.ingest(topic: "parkguard/v1/north/gate-1/bell/b1/state", payload: Array(schema.utf8),
+                                                           retained: false, at: start).first else { Issue.record("schema not refused"); return }
+        #expect(schemaError.field == "schema" && schemaError.description.utf8.count < 200)
+    }
+
+    @Test("acks never answered are remembered up to a bound, oldest forgotten first; the latest still names its operator")
+    func pendingAcksBounded() {
+        var core = HubCore()
+        _ = core.ingest(topic: alarmTopic, payload: alarm(id: "a1", seq: 1), retained: false, at: start)
+        for index in 0 ... HubCore.maxPendingAcks {
+            core.expectAck(correlationID: "c-\(index)", unit: unit, bell: "b1", by: "operator \(index)")
+        }
+        func answer(_ correlation: String) -> [HubAction] {
+            let result = #"{"schema":"parkguard/cmd-result/1","command":"ack","ok":true,"correlationId":"\#(correlation)","bell":"b1","state":"acknowledged","time":"t"}"#
+            return core.ingest(topic: "parkguard/v1/north/gate-1/cmd/ack/result", payload: Array(result.utf8), retained: false, at: start)
+        }
+        #expect(answer("c-0").contains(.alarmsAcknowledged(unit: unit, bell: "b1", by: nil, at: start)), "the oldest was forgotten")
+        let latest = "c-\(HubCore.maxPendingAcks)"
+        #expect(answer(latest).contains(.alarmsAcknowledged(unit: unit, bell: "b1", by: "operator \(HubCore.maxPendingAcks)", at: start)))
+    }
 }

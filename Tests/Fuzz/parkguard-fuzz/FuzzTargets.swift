@@ -1,5 +1,6 @@
 import ConfigLoader
 import Foundation
+import HubIngest
 import ParkGuardCore
 
 /// One parser or decoder of untrusted input, driven by bytes.
@@ -23,6 +24,8 @@ func require(_ condition: @autoclosure () -> Bool, _ what: @autoclosure () -> St
 
 /// The longest error line any parser may print (a key path, a quoted prefix, the reason).
 let maxErrorLine = 600
+/// The longest refusal the hub may log: the topic (at most `HubCore.maxTopicBytes`) and a short reason.
+let maxHubRefusal = HubCore.maxTopicBytes + 300
 
 enum FuzzTargets {
     static let all: [FuzzTarget] = [
@@ -116,6 +119,35 @@ enum FuzzTargets {
             let decoder = JSONDecoder()
             _ = try? decoder.decode(SimWire.Request.self, from: Data(bytes))
             _ = try? decoder.decode(SimWire.Message.self, from: Data(bytes))
+        },
+        FuzzTarget(name: "hub-ingest", summary: "what the hub ingests: topic and payload, several messages per input",
+                   maxLength: HubCore.maxPayloadBytes + HubCore.maxTopicBytes + 4096) { bytes in
+            // Messages separated by NUL; in each, the topic runs to the first newline. One core
+            // per input, so a finding replays alone.
+            var core = HubCore()
+            let messages = bytes.split(separator: 0, omittingEmptySubsequences: false).prefix(64)
+            let start = Date(timeIntervalSince1970: 1_800_000_000)
+            for (index, message) in messages.enumerated() {
+                let newline = message.firstIndex(of: UInt8(ascii: "\n")) ?? message.endIndex
+                let topic = String(decoding: message[message.startIndex ..< newline], as: UTF8.self)
+                let payload = Array(message[newline ..< message.endIndex].dropFirst())
+                let actions = core.ingest(topic: topic, payload: payload, retained: index % 3 == 0,
+                                          at: start.addingTimeInterval(Double(index)))
+                for action in actions {
+                    switch action {
+                    case .refused(let error):
+                        require(error.description.utf8.count <= maxHubRefusal, "a hub refusal of \(error.description.utf8.count) bytes: '\(error.description.prefix(200))…'")
+                        require(!error.field.isEmpty && !error.message.isEmpty, "a hub refusal naming no field: '\(error.description.prefix(200))'")
+                    case .alarmRaised(let record), .alarmDuplicate(let record):
+                        require(!record.id.isEmpty && record.id.utf8.count <= 64, "an alarm id of \(record.id.utf8.count) bytes was taken")
+                    default: break
+                    }
+                }
+            }
+            let counts = core.counts
+            require(counts.messages == messages.count, "\(counts.messages) messages counted of \(messages.count)")
+            require(counts.alarms + counts.duplicates + counts.refused <= counts.messages, "counts \(counts) exceed the messages")
+            require(core.units.count <= messages.count, "\(core.units.count) units from \(messages.count) messages")
         },
     ]
 

@@ -94,3 +94,13 @@ public enum HubAction: Sendable, Equatable {
     /// A message that breaks the contract: reported, never applied.
     case refused(HubInputError)
 }
+
+/// The newest alarm a unit has in the log.
+public struct SeqWatermark: Sendable, Equatable {
+    public var session: UInt64
+    public var seq: UInt64
+    public init(session: UInt64, seq: UInt64) {
+        self.session = session
+        self.seq = seq
+    }
+}

@@ -11,8 +11,13 @@ public struct HubCore: Sendable {
     public private(set) var counts = Counts()
     private var seenAlarms = RecentIDs(capacity: 200_000)
     private var lastRebirth: [UnitKey: Date] = [:]
-    /// Who asked for an ack, by correlation id, so the log records the operator.
+    /// Who asked for an ack, by correlation id, so the log records the operator. Bounded: acks
+    /// never answered (a unit gone for good) are forgotten oldest first.
     private var pendingAcks: [String: (unit: UnitKey, bell: String, by: String)] = [:]
+    private var ackOrder: [String] = []
+    private var ackHead = 0
+    /// Acks remembered at most; the console sends one per operator click.
+    public static let maxPendingAcks = 10_000
     private let rebirthInterval: TimeInterval
     /// Whether a `seq` gap asks for a rebirth. Off for an instance in a shared group: it sees
     /// only its share of each unit's alarms, so every other alarm would look like a gap (and
@@ -46,7 +51,21 @@ public struct HubCore: Sendable {
 
     /// Remembers that `by` asked `unit` to acknowledge `bell` under `correlationID`.
     public mutating func expectAck(correlationID: String, unit: UnitKey, bell: String, by: String) {
-        pendingAcks[correlationID] = (unit, bell, by)
+        rememberAck(correlationID, unit: unit, bell: bell, by: by)
+    }
+
+    private mutating func rememberAck(_ correlationID: String, unit: UnitKey, bell: String, by: String) {
+        guard correlationID.utf8.count <= 128 else { return }  // the contract's bound; longer ones are never answered
+        if pendingAcks.updateValue((unit, bell, String(by.prefix(64))), forKey: correlationID) != nil { return }
+        if ackOrder.count < Self.maxPendingAcks {
+            ackOrder.append(correlationID)
+        } else {
+            // The oldest slot is reused. If that ack was answered meanwhile, this removes nothing
+            // (or a later ack under the same id, whose operator is then logged as unknown).
+            pendingAcks.removeValue(forKey: ackOrder[ackHead])
+            ackOrder[ackHead] = correlationID
+            ackHead = (ackHead + 1) % Self.maxPendingAcks
+        }
     }
 
     /// The largest payload the hub reads: far above anything the contract produces (an alarm naming
@@ -85,7 +104,7 @@ public struct HubCore: Sendable {
             // An ack sent by any hub instance or operator tool: remember who, for the log.
             if name == "ack", let request = try? JSONDecoder().decode(AckRequest.self, from: Data(payload)),
                let correlation = request.correlationId, let bell = request.bell {
-                pendingAcks[correlation] = (key, bell, request.by ?? "unknown")
+                rememberAck(correlation, unit: key, bell: bell, by: request.by ?? "unknown")
             }
             return []
         case .rttProbe:
@@ -94,7 +113,7 @@ public struct HubCore: Sendable {
             if payload.isEmpty { return [] }  // a cleared retained status
             let status = try HubPayload.decode(HubPayload.Status.self, payload, topic: topic, schema: schemas["status"]!) { $0.schema }
             guard status.site == key.site, status.unit == key.unit else {
-                throw HubInputError(topic: topic, field: "unit", "names \(status.site)/\(status.unit), not the topic's unit")
+                throw HubInputError(topic: topic, field: "unit", "names \(quote(status.site))/\(quote(status.unit)), not the topic's unit")
             }
             guard status.state == "online" || status.state == "offline" else {
                 throw HubInputError(topic: topic, field: "state", "must be online or offline")
@@ -128,7 +147,7 @@ public struct HubCore: Sendable {
         case .alarm(let bell):
             let alarm = try HubPayload.decode(AlarmPayload.self, payload, topic: topic, schema: schemas["alarm"]!) { $0.schema }
             guard alarm.bell == bell, alarm.site == key.site, alarm.unit == key.unit else {
-                throw HubInputError(topic: topic, field: "bell", "the payload names \(alarm.site)/\(alarm.unit) bell \(alarm.bell), not the topic's")
+                throw HubInputError(topic: topic, field: "bell", "the payload names \(quote(alarm.site))/\(quote(alarm.unit)) bell \(quote(alarm.bell)), not the topic's")
             }
             guard !alarm.id.isEmpty, alarm.id.utf8.count <= 64 else { throw HubInputError(topic: topic, field: "id", "must be 1 to 64 bytes") }
             let record = AlarmRecord(id: alarm.id, unit: key, bell: bell, kind: alarm.kind, seq: alarm.seq, session: alarm.session,
@@ -159,7 +178,7 @@ public struct HubCore: Sendable {
         case .bellState(let bell):
             if payload.isEmpty { return [] }
             let state = try HubPayload.decode(HubPayload.BellState.self, payload, topic: topic, schema: schemas["bellState"]!) { $0.schema }
-            guard state.bell == bell else { throw HubInputError(topic: topic, field: "bell", "is '\(state.bell)', not the topic's '\(bell)'") }
+            guard state.bell == bell else { throw HubInputError(topic: topic, field: "bell", "is \(quote(state.bell)), not the topic's") }
             var view = view(key, now)
             view.bells[bell] = state.state
             units[key] = view
@@ -169,7 +188,7 @@ public struct HubCore: Sendable {
         case .cameraHealth(let camera):
             if payload.isEmpty { return [] }
             let health = try HubPayload.decode(HubPayload.CameraHealth.self, payload, topic: topic, schema: schemas["cameraHealth"]!) { $0.schema }
-            guard health.camera == camera else { throw HubInputError(topic: topic, field: "camera", "is '\(health.camera)', not the topic's") }
+            guard health.camera == camera else { throw HubInputError(topic: topic, field: "camera", "is \(quote(health.camera)), not the topic's") }
             var view = view(key, now)
             let since = view.cameras[camera].flatMap { $0.status == health.status ? $0.since : nil } ?? now
             view.cameras[camera] = CameraView(status: health.status, reasons: health.reasons, since: since)
@@ -177,7 +196,7 @@ public struct HubCore: Sendable {
             return [.unitChanged(key)]
         case .commandResult(let command):
             let result = try HubPayload.decode(HubPayload.CommandResult.self, payload, topic: topic, schema: schemas["commandResult"]!) { $0.schema }
-            guard result.command == command else { throw HubInputError(topic: topic, field: "command", "is '\(result.command)', not the topic's") }
+            guard result.command == command else { throw HubInputError(topic: topic, field: "command", "is \(quote(result.command)), not the topic's") }
             var actions: [HubAction] = [.commandAnswered(unit: key, command: command, ok: result.ok, correlationID: result.correlationId,
                                                         error: result.error.map { [$0.field, $0.message].compactMap { $0 }.joined(separator: ": ") })]
             if command == "ack", result.ok, let bell = result.bell {

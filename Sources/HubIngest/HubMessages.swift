@@ -73,6 +73,12 @@ public struct HubInputError: Error, Sendable, Equatable, CustomStringConvertible
     public var description: String { "\(topic): \(field) \(message)" }
 }
 
+/// A value from a payload as a refusal quotes it: at most 64 characters, so a refusal line stays
+/// short however long the value (payloads are up to ``HubCore/maxPayloadBytes``).
+func quote(_ value: String) -> String {
+    value.count <= 64 ? "'\(value)'" : "'\(value.prefix(64))…'"
+}
+
 /// The contract's payloads as the hub reads them: every field the hub relies on is required and
 /// typed, and `schema` must name the payload the topic carries.
 enum HubPayload {
@@ -162,7 +168,7 @@ enum HubPayload {
             throw HubInputError(topic: topic, field: "payload", "cannot be read: \(error)")
         }
         guard schemaOf(value) == schema else {
-            throw HubInputError(topic: topic, field: "schema", "is '\(schemaOf(value).prefix(64))', expected '\(schema)'")
+            throw HubInputError(topic: topic, field: "schema", "is \(quote(schemaOf(value))), expected '\(schema)'")
         }
         return value
     }
