@@ -5,7 +5,6 @@ import MQTTAdapter
 import ParkGuardCore
 import ParkGuardTestKit
 import SimulatorKit
-import Synchronization
 
 /// `parkguard-bench`: every figure of docs/performance.md, each beside a baseline measured in the
 /// same run on the same machine — press-to-subscriber latency against the raw libmosquitto
@@ -379,7 +378,7 @@ final class Inbox: Sendable {
         var waiter: Waiter?
         var nextWaiter: UInt64 = 0
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     func put(_ message: MQTTMessage, at time: UInt64) {
         let waiter = state.withLock { state -> Waiter? in

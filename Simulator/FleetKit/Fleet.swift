@@ -7,7 +7,6 @@ import MQTTAdapter
 import ParkGuardCore
 import ServiceLifecycle
 import SimulatorKit
-import Synchronization
 import UnixSignals
 
 /// What a fleet run did: the figures an observer checks the broker's side against.
@@ -39,9 +38,9 @@ public final class Fleet: Sendable {
     private let plan: FleetPlan
     private let logger: Logger
     private let chips: [VirtualChip]
-    private let tally = Mutex(Tally())
-    private let instances = Mutex<[AgentInstance]>([])
-    private let settled = Mutex<(outstanding: Int, seconds: Double)?>(nil)
+    private let tally = Locked(Tally())
+    private let instances = Locked<[AgentInstance]>([])
+    private let settled = Locked<(outstanding: Int, seconds: Double)?>(nil)
 
     private struct Tally {
         var started = 0
@@ -223,7 +222,7 @@ public final class Fleet: Sendable {
         let fleet: Fleet
         func run() async throws {
             guard let path = fleet.plan.progressPath else { return }
-            FileManager.default.createFile(atPath: path, contents: nil)
+            _ = FileManager.default.createFile(atPath: path, contents: nil)
             guard let handle = FileHandle(forWritingAtPath: path) else { return }
             defer { try? handle.close() }
             @Sendable func sample() async {

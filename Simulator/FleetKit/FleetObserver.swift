@@ -2,7 +2,6 @@ import Foundation
 import Logging
 import MQTTAdapter
 import ParkGuardCore
-import Synchronization
 
 /// The hub's side of a fleet run: subscribes to a site's status, telemetry and alarms, and
 /// keeps what a verdict needs — which units are online, when each heartbeat arrived, and every
@@ -16,7 +15,7 @@ public final class FleetObserver: Sendable {
 
     /// The tallies, in a class of their own so the reader task can hold them before `self` exists.
     private final class Shared: Sendable {
-        let mutex = Mutex(State())
+        let mutex = Locked(State())
         func withLock<R>(_ body: (inout State) -> R) -> R { mutex.withLock { body(&$0) } }
     }
 

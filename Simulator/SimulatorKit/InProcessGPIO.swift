@@ -1,6 +1,5 @@
 import GPIOAdapter
 import ParkGuardCore
-import Synchronization
 
 /// The `sim` backend without the socket, for agents in the same process as their chip (fleet
 /// mode): the same ``SimWire`` requests, answered by the ``VirtualChip`` directly, and no reader
@@ -9,9 +8,9 @@ public final class InProcessGPIO: GPIOBackend {
     private let chip: VirtualChip
     private let connection: UInt64
     private let edges: AsyncStream<SimWire.Message>
-    private let inputs = Mutex<Set<Int>>([])
-    private let closed = Mutex(false)
-    private let started = Mutex(false)
+    private let inputs = Locked<Set<Int>>([])
+    private let closed = Locked(false)
+    private let started = Locked(false)
 
     public init(chip: VirtualChip, consumer: String) {
         self.chip = chip

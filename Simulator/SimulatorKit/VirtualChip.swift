@@ -1,6 +1,5 @@
 import Foundation
 import ParkGuardCore
-import Synchronization
 
 /// The simulator's GPIO chip. Inputs are contacts the control API presses and releases; the
 /// agent sees logical edges stamped with `CLOCK_MONOTONIC`, like the kernel's. Outputs are
@@ -46,12 +45,12 @@ public final class VirtualChip: Sendable {
 
     public let label: String
     public let names: LineNames
-    private let state: Mutex<State>
+    private let state: Locked<State>
 
     public init(label: String = "parkguard-sim", lineCount: Int = 64, names: LineNames = LineNames()) {
         self.label = label
         self.names = names
-        state = Mutex(State(lines: Array(repeating: Line(), count: lineCount)))
+        state = Locked(State(lines: Array(repeating: Line(), count: lineCount)))
     }
 
     public var lineCount: Int { state.withLock { $0.lines.count } }

@@ -2,7 +2,6 @@ import CameraProbe
 import Logging
 import ParkGuardCore
 import ServiceLifecycle
-import Synchronization
 
 /// The cameras' published health, shared by the monitor (which writes it) and the controller
 /// (which puts it in every alarm and in the retained snapshot at each connect).
@@ -11,7 +10,7 @@ public final class CameraHealthBoard: Sendable {
         var status: CameraStatus
         var message: Outgoing
     }
-    private let entries = Mutex<[String: Entry]>([:])
+    private let entries = Locked<[String: Entry]>([:])
 
     public init() {}
 

@@ -1,7 +1,6 @@
 import Foundation
 import Logging
 import ParkGuardCore
-import Synchronization
 
 /// The durable outbox: every message that must survive a crash is appended here (length,
 /// CRC-32C, body) and marked done after its PUBACK.
@@ -58,7 +57,7 @@ public final class Outbox: Sendable {
     }
 
     public let path: String
-    private let state: Mutex<State>
+    private let state: Locked<State>
     private let wake = DispatchSemaphore(value: 0)
     private let logger: Logger
     private let onFault: @Sendable (String?) -> Void
@@ -77,7 +76,7 @@ public final class Outbox: Sendable {
         initial.figures.liveBytes = live.values.reduce(0) { $0 + $1.count }
         initial.figures.fileBytes = fileBytes
         if fd < 0 { initial.figures.storageFault = "the outbox file cannot be opened" }
-        state = Mutex(initial)
+        state = Locked(initial)
         Thread.detachNewThread { [self] in writerLoop() }
     }
 

@@ -1,7 +1,6 @@
 import Foundation
 import Logging
 import ParkGuardCore
-import Synchronization
 
 /// Persists what must survive restarts: the session number (one more on every start) and the
 /// alarm sequence, so that `seq` never repeats.
@@ -13,7 +12,7 @@ import Synchronization
 /// for the disk only if a whole half-block (500 alarms) is used before that write completes.
 public final class UnitStateStore: @unchecked Sendable {
     // @unchecked: `nextSeq` and `session` are used only from the AgentController actor (and once
-    // at start-up before it exists); what the writer queue shares with it is in `durable`, a Mutex.
+    // at start-up before it exists); what the writer queue shares with it is in `durable`, under a lock.
     struct Persisted: Codable {
         var session: UInt64
         var seqReserved: UInt64
@@ -23,7 +22,7 @@ public final class UnitStateStore: @unchecked Sendable {
     public private(set) var session: UInt64
     private var nextSeq: UInt64
     /// The reservation on disk, and whether a write of the next one is under way.
-    private let durable: Mutex<(reserved: UInt64, writing: Bool)>
+    private let durable: Locked<(reserved: UInt64, writing: Bool)>
     private let writer = DispatchQueue(label: "parkguard.unit-state")
     private let block: UInt64 = 1000
     private let logger: Logger
@@ -55,7 +54,7 @@ public final class UnitStateStore: @unchecked Sendable {
         }
         session = persisted.session + 1
         nextSeq = persisted.seqReserved + 1
-        durable = Mutex((persisted.seqReserved + block, false))
+        durable = Locked((persisted.seqReserved + block, false))
         try Self.write(Persisted(session: session, seqReserved: persisted.seqReserved + block), to: path)
     }
 

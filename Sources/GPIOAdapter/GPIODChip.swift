@@ -1,7 +1,6 @@
 import CGPIOD
 import Foundation
 import ParkGuardCore
-import Synchronization
 
 /// libgpiod 1.6 (v1 API) backend: the one Swift owner of a `gpiod_chip` and its lines.
 ///
@@ -13,7 +12,7 @@ public final class GPIODChip: GPIOBackend {
     // reads from event fds it was handed (the fds stay open until close() joins the thread).
     private nonisolated(unsafe) let chip: OpaquePointer
     private let consumer: String
-    private let lines = Mutex(LineTable())
+    private let lines = Locked(LineTable())
     private let stopPipe: (read: Int32, write: Int32)
     /// Signalled by the event thread as it exits; `close()` waits for it before releasing the
     /// lines, so the thread never reads an fd that was closed (or reused for something else).

@@ -1,13 +1,12 @@
 import Foundation
 import ParkGuardCore
-import Synchronization
 
 /// The `sim` backend: the simulator's virtual chip over a Unix stream socket, speaking
 /// ``SimWire``. It behaves like the kernel's character device as far as the agent can tell.
 public final class SimGPIOClient: GPIOBackend {
     private let socket: Int32
-    private let state = Mutex(State())
-    private let writeLock = Mutex(())
+    private let state = Locked(State())
+    private let writeLock = Locked(())
     /// Edges held between the line requests and ``startEvents(_:)``.
     private static let earlyLimit = 1024
 

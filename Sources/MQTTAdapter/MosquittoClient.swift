@@ -2,7 +2,6 @@ import CMosquitto
 import Foundation
 import Logging
 import ParkGuardCore
-import Synchronization
 
 /// The one Swift owner of a libmosquitto client handle.
 ///
@@ -26,7 +25,7 @@ public final class MosquittoClient: Sendable {
     let settings: MQTTSettings
     private let network: MosquittoNetworkLoop?
     private let logger: Logger
-    private let control = Mutex(LoopControl())
+    private let control = Locked(LoopControl())
     /// Interrupts the own thread's backoff wait; none on a shared loop (one descriptor pair less
     /// per client: a fleet process runs thousands).
     private let wake: WakePipe?
@@ -237,7 +236,7 @@ public final class MosquittoClient: Sendable {
 /// What the C callbacks reach through their userdata pointer: the stream continuation.
 final class CallbackBox: Sendable {
     let continuation: AsyncStream<MQTTEvent>.Continuation
-    private let connected = Mutex(false)
+    private let connected = Locked(false)
 
     init(continuation: AsyncStream<MQTTEvent>.Continuation) { self.continuation = continuation }
 

@@ -1,7 +1,6 @@
 import CMosquitto
 import Foundation
 import ParkGuardCore
-import Synchronization
 
 /// One thread that drives the network of many ``MosquittoClient``s through libmosquitto's
 /// external-loop API (`mosquitto_socket`, `mosquitto_loop_read`, `mosquitto_loop_write`,
@@ -14,7 +13,7 @@ import Synchronization
 public final class MosquittoNetworkLoop: Sendable {
     private let epoll: Int32
     private let wake: WakePipe
-    private let requests = Mutex(Requests())
+    private let requests = Locked(Requests())
 
     private struct Requests {
         var added: [MosquittoClient] = []

@@ -3,7 +3,6 @@ import Foundation
 import Logging
 import ParkGuardCore
 import ParkGuardTestKit
-import Synchronization
 import Testing
 
 private func alarm(_ n: Int, size: Int = 400) -> OutboxFormat.Message {
@@ -85,7 +84,7 @@ struct OutboxTests {
         let directory = try ScratchDirectory()
         try #require(try await run("/bin/mount", ["-t", "tmpfs", "-o", "size=32k", "tmpfs", directory.path]).status == 0)
         defer { _ = try? runBlocking("/bin/umount", ["-l", directory.path]) }
-        let faults = Mutex<[String?]>([])
+        let faults = Locked<[String?]>([])
         let (outbox, _) = Outbox.open(path: directory.file("outbox"), logger: logger) { fault in faults.withLock { $0.append(fault) } }
         _ = try await run("/bin/dd", ["if=/dev/zero", "of=\(directory.file("filler"))", "bs=1k", "count=32"])
         var ids: [UInt64] = []
@@ -116,7 +115,7 @@ struct OutboxTests {
         let directory = try ScratchDirectory()
         try #require(try await run("/bin/mount", ["-t", "tmpfs", "-o", "size=32k,ro", "tmpfs", directory.path]).status == 0)
         defer { _ = try? runBlocking("/bin/umount", ["-l", directory.path]) }
-        let faults = Mutex<[String?]>([])
+        let faults = Locked<[String?]>([])
         let (outbox, recovery) = Outbox.open(path: directory.file("outbox"), logger: logger) { fault in faults.withLock { $0.append(fault) } }
         #expect(recovery.unusable?.contains("Read-only file system") == true)
         let id = outbox.reserveID()

@@ -1,8 +1,8 @@
 import Foundation
 import Logging
 import MQTTAdapter
+import ParkGuardCore
 import ParkGuardTestKit
-import Synchronization
 import Testing
 
 /// libmosquitto's external loop, driven for many clients by one ``MosquittoNetworkLoop`` thread,
@@ -13,10 +13,10 @@ struct SharedNetworkLoopTests {
 
     /// Counts the events of a client in the background.
     final class Tally: Sendable {
-        let connects = Mutex(0)
-        let acks = Mutex(0)
-        let closed = Mutex(false)
-        let messages = Mutex<[String]>([])
+        let connects = Locked(0)
+        let acks = Locked(0)
+        let closed = Locked(false)
+        let messages = Locked<[String]>([])
     }
 
     func watch(_ client: MosquittoClient, subscribe filter: String? = nil) -> Tally {

@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import ParkGuardCore
 
 /// A TCP proxy on loopback standing in for the network between a unit and its broker, so tests
 /// can cut the link (connections reset, new ones refused) or stall it (connections accepted
@@ -10,7 +10,7 @@ public final class LinkProxy: Sendable {
     public let port: Int
     private let upstream: Int
     private let listener: Int32
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     private struct State {
         var mode = Mode.pass

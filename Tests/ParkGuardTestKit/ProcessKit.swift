@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import ParkGuardCore
 
 // Shared by the integration tests and the benchmarks: real processes, free loopback ports.
 
@@ -38,7 +38,7 @@ public struct HarnessError: Error, CustomStringConvertible {
 
 /// Ports this process has handed out: random picks must not repeat (two servers of one test, or
 /// of two parallel tests, would otherwise get the same port now and then).
-private let handedOut = Mutex<Set<Int>>([])
+private let handedOut = Locked<Set<Int>>([])
 
 /// A free TCP port on loopback, below the kernel's ephemeral range (bound, released; callers
 /// retry on a lost race). Ports the kernel hands out itself are ephemeral ones, which any

@@ -6,7 +6,6 @@ import NIOHTTP1
 import NIOPosix
 import ParkGuardCore
 import ServiceLifecycle
-import Synchronization
 
 /// Serves every simulated camera on loopback: RTSP on its RTSP port, ONVIF and the JPEG snapshot
 /// on its HTTP port(s). A camera with the `offline` fault has its ports closed until it is cleared.
@@ -77,8 +76,8 @@ public struct CameraServers: Service {
 
 /// Counts down to zero once.
 final class Counter: Sendable {
-    private let value: Mutex<Int>
-    init(_ start: Int) { value = Mutex(start) }
+    private let value: Locked<Int>
+    init(_ start: Int) { value = Locked(start) }
     /// Whether this call reached zero.
     func decrement() -> Bool { value.withLock { $0 -= 1; return $0 == 0 } }
 }

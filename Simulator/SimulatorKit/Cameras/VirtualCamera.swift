@@ -1,7 +1,6 @@
 import CameraProbe
 import Foundation
 import ParkGuardCore
-import Synchronization
 
 /// A fault a simulated camera can be told to have.
 public enum CameraFault: String, Sendable, Codable, CaseIterable {
@@ -69,7 +68,7 @@ public final class VirtualCamera: Sendable {
         var rtspConnections = 0
         var nonce = ""
     }
-    private let state: Mutex<State>
+    private let state: Locked<State>
 
     public init(config: CameraConfig, password: String?, auth: AuthMode) {
         id = config.id
@@ -79,7 +78,7 @@ public final class VirtualCamera: Sendable {
         username = config.username
         self.password = password
         realm = "ParkGuard camera \(config.id)"
-        state = Mutex(State(auth: config.username == nil ? .none : auth, nonce: Hashing.base64(Hashing.random(12))))
+        state = Locked(State(auth: config.username == nil ? .none : auth, nonce: Hashing.base64(Hashing.random(12))))
     }
 
     public var info: Info {
