@@ -75,8 +75,8 @@ final class Unit: @unchecked Sendable {
           - id: b1
             line: 1
             debounce: 20ms
-            holdAfter: 1s
-            stuckAfter: 4s
+            holdAfter: 3s
+            stuckAfter: 6s
             acknowledgedFor: 2s
             cameras:
               - id: cam-1
