@@ -14,8 +14,7 @@ public struct HubCore: Sendable {
     /// Who asked for an ack, by correlation id, so the log records the operator. Bounded: acks
     /// never answered (a unit gone for good) are forgotten oldest first.
     private var pendingAcks: [String: (unit: UnitKey, bell: String, by: String)] = [:]
-    private var ackOrder: [String] = []
-    private var ackHead = 0
+    private var ackOrder = ArrivalRing<String>(capacity: HubCore.maxPendingAcks)
     /// Acks remembered at most; the console sends one per operator click.
     public static let maxPendingAcks = 10_000
     private let rebirthInterval: TimeInterval
@@ -57,15 +56,9 @@ public struct HubCore: Sendable {
     private mutating func rememberAck(_ correlationID: String, unit: UnitKey, bell: String, by: String) {
         guard correlationID.utf8.count <= 128 else { return }  // the contract's bound; longer ones are never answered
         if pendingAcks.updateValue((unit, bell, String(by.prefix(64))), forKey: correlationID) != nil { return }
-        if ackOrder.count < Self.maxPendingAcks {
-            ackOrder.append(correlationID)
-        } else {
-            // The oldest slot is reused. If that ack was answered meanwhile, this removes nothing
-            // (or a later ack under the same id, whose operator is then logged as unknown).
-            pendingAcks.removeValue(forKey: ackOrder[ackHead])
-            ackOrder[ackHead] = correlationID
-            ackHead = (ackHead + 1) % Self.maxPendingAcks
-        }
+        // If the ack pushed out was answered meanwhile, this removes nothing (or a later ack under
+        // the same id, whose operator is then logged as unknown).
+        if let oldest = ackOrder.append(correlationID) { pendingAcks.removeValue(forKey: oldest) }
     }
 
     /// The largest payload the hub reads: far above anything the contract produces (an alarm naming
@@ -237,22 +230,38 @@ private struct AckRequest: Decodable {
 /// would be logged twice, which the log's primary key then refuses).
 struct RecentIDs: Sendable {
     private var set: Set<String> = []
-    private var order: [String] = []
-    private var head = 0
-    let capacity: Int
+    private var order: ArrivalRing<String>
 
-    init(capacity: Int) { self.capacity = capacity }
+    init(capacity: Int) { order = ArrivalRing(capacity: capacity) }
 
     /// Inserts `id`; false if it was already there.
     mutating func insert(_ id: String) -> Bool {
         guard set.insert(id).inserted else { return false }
-        if order.count < capacity {
-            order.append(id)
-        } else {
-            set.remove(order[head])
-            order[head] = id
-            head = (head + 1) % capacity
-        }
+        if let oldest = order.append(id) { set.remove(oldest) }
         return true
+    }
+}
+
+/// Keys in arrival order, at most `capacity`: appending to a full ring pushes out the oldest,
+/// which is returned so its owner can forget what it kept under that key.
+struct ArrivalRing<Key: Sendable>: Sendable {
+    private var keys: [Key] = []
+    private var head = 0
+    let capacity: Int
+
+    init(capacity: Int) {
+        precondition(capacity > 0, "an ArrivalRing holds at least one key")
+        self.capacity = capacity
+    }
+
+    mutating func append(_ key: Key) -> Key? {
+        guard keys.count == capacity else {
+            keys.append(key)
+            return nil
+        }
+        let oldest = keys[head]
+        keys[head] = key
+        head = (head + 1) % capacity
+        return oldest
     }
 }
