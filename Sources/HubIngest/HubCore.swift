@@ -95,7 +95,7 @@ public struct HubCore: Sendable {
         switch kind {
         case .command(let name):
             // An ack sent by any hub instance or operator tool: remember who, for the log.
-            if name == "ack", let request = try? JSONDecoder().decode(AckRequest.self, from: Data(payload)),
+            if name == "ack", let request = try? HubPayload.decoder.decode(AckRequest.self, from: Data(payload)),
                let correlation = request.correlationId, let bell = request.bell {
                 rememberAck(correlation, unit: key, bell: bell, by: request.by ?? "unknown")
             }

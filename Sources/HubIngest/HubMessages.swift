@@ -151,12 +151,16 @@ enum HubPayload {
         "commandResult": "parkguard/cmd-result/1", "event": "parkguard/event/1",
     ]
 
+    /// One decoder for every message: it holds only its options, so sharing it is safe, and the
+    /// hub no longer builds one per message on its hottest path.
+    static let decoder = JSONDecoder()
+
     /// Decodes `T`, naming the first field at fault, and checks `schema`.
     static func decode<T: Decodable>(_ type: T.Type, _ payload: [UInt8], topic: String, schema: String,
                                      schemaOf: (T) -> String) throws(HubInputError) -> T {
         let value: T
         do {
-            value = try JSONDecoder().decode(T.self, from: Data(payload))
+            value = try decoder.decode(T.self, from: Data(payload))
         } catch let DecodingError.keyNotFound(key, _) {
             throw HubInputError(topic: topic, field: key.stringValue, "is missing")
         } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {

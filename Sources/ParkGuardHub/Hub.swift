@@ -96,7 +96,9 @@ public actor Hub: Service {
         (logWakes, logWake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
-    public nonisolated func run() async throws {
+    /// Runs on the actor: each message is read from the client's stream and applied without a
+    /// hop between executors (the stream's iterator inherits the actor's isolation).
+    public func run() async throws {
         await restoreWatermarks()
         client.start()
         await withGracefulShutdownHandler {
