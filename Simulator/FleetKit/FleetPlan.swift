@@ -39,6 +39,11 @@ public struct FleetPlan: Sendable, Codable {
     /// Where to append, every half second, the wall time (ms since the epoch) and the number of
     /// alarms the units hold, so a test can time the recovery after a fault it caused.
     public var progressPath: String?
+    /// Mutual TLS for every unit: a directory holding one bundle per unit, `DIR/<unit>/tls/`
+    /// with `ca.crt`, `unit.crt` and `unit.key`, as `parkguard-provision unit create --out
+    /// DIR/<unit>` writes them (nil: plain MQTT). The broker host must then be the name in the
+    /// broker's certificate.
+    public var tlsBundles: String?
 
     public init(units: Int, firstUnit: Int = 0, site: String = "fleet", brokerHost: String = "127.0.0.1", brokerPort: Int, stateDirectory: String,
                 rampSeconds: Double? = nil, heartbeatSeconds: Int = 30, cameras: Int = 16, cameraIntervalSeconds: Int = 300,
@@ -70,6 +75,14 @@ public struct FleetPlan: Sendable, Codable {
     /// The unit id of the fleet's `local`-th unit.
     func unitID(local: Int) -> String { Self.unitID(firstUnit + local) }
 
+    /// The flow-style `tls` key of `unit`'s broker block (empty without ``tlsBundles``).
+    private func tlsBlock(_ unit: String) -> String {
+        guard let tlsBundles else { return "" }
+        // Single-quoted: a path may hold what flow YAML gives a meaning to (`,`, `{`, `#`).
+        func path(_ file: String) -> String { "'" + "\(tlsBundles)/\(unit)/tls/\(file)".replacingOccurrences(of: "'", with: "''") + "'" }
+        return ", tls: {caFile: \(path("ca.crt")), certFile: \(path("unit.crt")), keyFile: \(path("unit.key"))}"
+    }
+
     /// Unit `index`'s agent configuration, as a YAML file a field unit could run (its GPIO is
     /// replaced by an in-process chip; the socket path is never opened).
     func agentYAML(index: Int, cameraPorts: [(rtsp: Int, http: Int)]) -> String {
@@ -94,7 +107,7 @@ public struct FleetPlan: Sendable, Codable {
         return """
         site: \(site)
         unit: \(unit)
-        broker: {host: \(brokerHost), port: \(brokerPort), clientId: \(site)-\(unit), reconnectInitial: 1s, reconnectMax: 30s}
+        broker: {host: \(brokerHost), port: \(brokerPort), clientId: \(site)-\(unit), reconnectInitial: 1s, reconnectMax: 30s\(tlsBlock(unit))}
         gpio: {backend: sim, socket: /nonexistent/in-process}
         bells:
           - {id: b1, line: 1, debounce: 20ms\(bellCameras)}

@@ -84,6 +84,9 @@ struct FleetCommand: AsyncParsableCommand {
     @Option(help: "Append 'WALL-MS OUTSTANDING' lines here every half second (the alarms the units hold).")
     var progress: String?
 
+    @Option(help: ArgumentHelp("Mutual TLS: a directory with one bundle per unit (DIR/UNIT/tls/ca.crt, unit.crt, unit.key), as `parkguard-provision unit create --out DIR/UNIT` writes them; --broker must then name the host in the broker's certificate.", valueName: "dir"))
+    var tlsBundles: String?
+
     func validate() throws {
         guard (1 ... 100_000).contains(units) else { throw ValidationError("--units must be from 1 to 100000") }
         guard (0 ... 99_999).contains(firstUnit) else { throw ValidationError("--first-unit must be from 0 to 99999") }
@@ -101,6 +104,16 @@ struct FleetCommand: AsyncParsableCommand {
             throw ValidationError("--receipt-timeout-max must be from --receipt-timeout to 3600 seconds")
         }
         guard (0 ... 86_400).contains(settle) else { throw ValidationError("--settle must be from 0 to 86400 seconds") }
+        if let tlsBundles {
+            // Every unit's bundle, before any unit starts: a missing one would only show as a
+            // unit that never connects.
+            for index in firstUnit ..< firstUnit + units {
+                let unit = FleetPlan.unitID(index)
+                for file in ["ca.crt", "unit.crt", "unit.key"] where !FileManager.default.isReadableFile(atPath: "\(tlsBundles)/\(unit)/tls/\(file)") {
+                    throw ValidationError("--tls-bundles \(tlsBundles): \(unit)/tls/\(file) cannot be read")
+                }
+            }
+        }
     }
 
     private var brokerEndpoint: (host: String, port: Int)? { HostPort.parse(broker) }
@@ -126,6 +139,7 @@ struct FleetCommand: AsyncParsableCommand {
         plan.receiptTimeoutMaxMilliseconds = Int(receiptTimeoutMax * 1000)
         plan.settleSeconds = settle
         plan.progressPath = progress
+        plan.tlsBundles = tlsBundles
         logger.notice("fleet starting", metadata: ["units": "\(units)", "broker": "\(broker)", "ramp": "\(plan.rampSeconds)s"])
         let result: FleetReport
         do {

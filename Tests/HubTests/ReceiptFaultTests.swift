@@ -6,18 +6,34 @@ import Testing
 /// The end-to-end promise under faults: a fleet of real agent runtimes presses throughout while
 /// the hub, the broker or the log fails; at the end every press is in the alarm log exactly once
 /// and every unit holds no alarm (all receipted). Asserted by alarm id and by unit.
+///
+/// Everything runs as deployed: a district provisioned by `parkguard-provision` (one certificate
+/// per unit, the hub's identity), the broker on the configuration it renders (mutual TLS, the
+/// ACL that confines each unit to its own topics), the hub and the units connecting over TLS.
 @Suite("Receipts under faults", .serialized)
 struct ReceiptFaultTests {
-    func hub(_ broker: Broker, db: String, in directory: ScratchDirectory, id: String, name: String, extra: [String] = []) throws -> Child {
-        try Child(Products.path("parkguard-hub"), ["run", "--broker", "127.0.0.1:\(broker.port)", "--db", db, "--client-id", id] + extra,
+    static let units = 100
+
+    /// A provisioned district with `site`'s units and its broker running.
+    func securedBroker(site: String, in directory: ScratchDirectory) async throws -> (ProvisionedDistrict, Broker) {
+        let district = try await ProvisionedDistrict(in: directory)
+        try await district.addUnits(site: site, (0 ..< Self.units).map(FleetPlan.unitID))
+        return (district, try await district.broker())
+    }
+
+    func hub(_ broker: Broker, _ district: ProvisionedDistrict, db: String, in directory: ScratchDirectory, id: String, name: String,
+             extra: [String] = []) throws -> Child {
+        try Child(Products.path("parkguard-hub"), ["run", "--broker", "localhost:\(broker.port)", "--db", db, "--client-id", id]
+                      + district.hubTLSArguments + extra,
                   in: directory, name: name)
     }
 
     /// A fleet of `units` pressing at `rate` for `seconds`, then waiting up to `settle` seconds for every receipt.
-    func fleet(_ broker: Broker, site: String, in directory: ScratchDirectory, units: Int = 100, rate: Double = 10,
+    func fleet(_ broker: Broker, _ district: ProvisionedDistrict, site: String, in directory: ScratchDirectory, rate: Double = 10,
                seconds: Double, storm: Double? = nil, settle: Double = 240) throws -> Child {
         var arguments = [
-            "fleet", "--units", "\(units)", "--site", site, "--broker", "127.0.0.1:\(broker.port)", "--state-dir", directory.file("fleet-\(site)"),
+            "fleet", "--units", "\(Self.units)", "--site", site, "--broker", "localhost:\(broker.port)", "--tls-bundles", district.bundles(site),
+            "--state-dir", directory.file("fleet-\(site)"),
             "--ramp", "1", "--heartbeat", "2", "--cameras", "0", "--rate", "\(rate)", "--duration", "\(seconds)", "--drain", "1",
             "--receipt-timeout", "2", "--receipt-timeout-max", "8", "--settle", "\(settle)",
             "--progress", directory.file("progress-\(site).txt"),
@@ -61,18 +77,18 @@ struct ReceiptFaultTests {
     @Test("the hub SIGKILLed at random moments 20 times in a row: every press is logged once and receipted")
     func hubKilledRepeatedly() async throws {
         let directory = try ScratchDirectory()
-        let broker = try await Broker(in: directory)
+        let (district, broker) = try await securedBroker(site: "kill", in: directory)
         let db = directory.file("hub.sqlite")
-        var current = try hub(broker, db: db, in: directory, id: "hub-kill", name: "hub-0")
+        var current = try hub(broker, district, db: db, in: directory, id: "hub-kill", name: "hub-0")
         try await Task.sleep(for: .seconds(1))
-        let fleet = try fleet(broker, site: "kill", in: directory, seconds: 40, storm: 10)
+        let fleet = try fleet(broker, district, site: "kill", in: directory, seconds: 40, storm: 10)
         var random = SystemRandomNumberGenerator()
         try await Task.sleep(for: .seconds(3))
         for round in 1 ... 20 {
             try await Task.sleep(for: .milliseconds(Int.random(in: 300 ... 1500, using: &random)))
             current.signal(SIGKILL)
             _ = try await current.exitStatus()
-            current = try hub(broker, db: db, in: directory, id: "hub-kill", name: "hub-\(round)")
+            current = try hub(broker, district, db: db, in: directory, id: "hub-kill", name: "hub-\(round)")
         }
         try await verify(fleet, logs: [db], timeout: .seconds(400), label: "hub SIGKILLed 20 times", faultEnded: Date(),
                          progress: directory.file("progress-kill.txt"))
@@ -85,16 +101,16 @@ struct ReceiptFaultTests {
     func hubDownForMinutes() async throws {
         let outage = Double(ProcessInfo.processInfo.environment["PARKGUARD_HUB_OUTAGE_SECONDS"] ?? "") ?? 300
         let directory = try ScratchDirectory()
-        let broker = try await Broker(in: directory)
+        let (district, broker) = try await securedBroker(site: "outage", in: directory)
         let db = directory.file("hub.sqlite")
-        let first = try hub(broker, db: db, in: directory, id: "hub-outage", name: "hub-before")
+        let first = try hub(broker, district, db: db, in: directory, id: "hub-outage", name: "hub-before")
         try await Task.sleep(for: .seconds(1))
-        let fleet = try fleet(broker, site: "outage", in: directory, rate: 4, seconds: outage + 15)
+        let fleet = try fleet(broker, district, site: "outage", in: directory, rate: 4, seconds: outage + 15)
         try await Task.sleep(for: .seconds(5))
         first.signal(SIGTERM)
         _ = try await first.exitStatus()
         try await Task.sleep(for: .seconds(outage))
-        let second = try hub(broker, db: db, in: directory, id: "hub-outage", name: "hub-after")
+        let second = try hub(broker, district, db: db, in: directory, id: "hub-outage", name: "hub-after")
         try await verify(fleet, logs: [db], timeout: .seconds(Int(outage) + 400), label: "hub stopped \(Int(outage)) s",
                          faultEnded: Date(), progress: directory.file("progress-outage.txt"))
         second.signal(SIGTERM)
@@ -105,11 +121,11 @@ struct ReceiptFaultTests {
     @Test("the broker restarted without persistence while the hub is down: what it queued is gone, the units resend it")
     func brokerRestartedWhileHubDown() async throws {
         let directory = try ScratchDirectory()
-        let broker = try await Broker(in: directory)  // persistence false
+        let (district, broker) = try await securedBroker(site: "restart", in: directory)  // persistence off
         let db = directory.file("hub.sqlite")
-        let first = try hub(broker, db: db, in: directory, id: "hub-restart", name: "hub-before")
+        let first = try hub(broker, district, db: db, in: directory, id: "hub-restart", name: "hub-before")
         try await Task.sleep(for: .seconds(1))
-        let fleet = try fleet(broker, site: "restart", in: directory, rate: 8, seconds: 40, storm: 8)
+        let fleet = try fleet(broker, district, site: "restart", in: directory, rate: 8, seconds: 40, storm: 8)
         try await Task.sleep(for: .seconds(5))
         first.signal(SIGKILL)
         _ = try await first.exitStatus()
@@ -117,7 +133,7 @@ struct ReceiptFaultTests {
         try await broker.stop()
         try await broker.restart()
         try await Task.sleep(for: .seconds(5))
-        let second = try hub(broker, db: db, in: directory, id: "hub-restart", name: "hub-after")
+        let second = try hub(broker, district, db: db, in: directory, id: "hub-restart", name: "hub-after")
         try await verify(fleet, logs: [db], timeout: .seconds(400), label: "broker restarted without persistence while the hub was down",
                          faultEnded: Date(), progress: directory.file("progress-restart.txt"))
         second.signal(SIGTERM)
@@ -128,15 +144,15 @@ struct ReceiptFaultTests {
     @Test("two hubs in a shared group, one SIGKILLed mid-storm and never restarted: the other logs and receipts the rest")
     func sharedGroupLosesAnInstance() async throws {
         let directory = try ScratchDirectory()
-        let broker = try await Broker(in: directory)
+        let (district, broker) = try await securedBroker(site: "share", in: directory)
         // A short session expiry: the dead instance's session, which would keep taking its share
         // of the group's messages, is gone 20 s after it died.
         let hubs = try (1 ... 2).map { index in
-            try hub(broker, db: directory.file("hub\(index).sqlite"), in: directory, id: "hub-share-\(index)", name: "hub\(index)",
+            try hub(broker, district, db: directory.file("hub\(index).sqlite"), in: directory, id: "hub-share-\(index)", name: "hub\(index)",
                     extra: ["--shared-group", "control-room", "--session-expiry", "20"])
         }
         try await Task.sleep(for: .seconds(1))
-        let fleet = try fleet(broker, site: "share", in: directory, seconds: 15, storm: 4)
+        let fleet = try fleet(broker, district, site: "share", in: directory, seconds: 15, storm: 4)
         try await Task.sleep(for: .seconds(1 + 2 + 4.2))
         hubs[0].signal(SIGKILL)
         try await verify(fleet, logs: [directory.file("hub1.sqlite"), directory.file("hub2.sqlite")], timeout: .seconds(400),
@@ -150,10 +166,10 @@ struct ReceiptFaultTests {
     func postgresRestarted() async throws {
         let directory = try ScratchDirectory()
         let postgres = try await PostgresServer(in: directory)
-        let broker = try await Broker(in: directory)
-        let hub = try hub(broker, db: postgres.url, in: directory, id: "hub-pg", name: "hub-pg")
+        let (district, broker) = try await securedBroker(site: "pg", in: directory)
+        let hub = try hub(broker, district, db: postgres.url, in: directory, id: "hub-pg", name: "hub-pg")
         try await Task.sleep(for: .seconds(2))
-        let fleet = try fleet(broker, site: "pg", in: directory, seconds: 20, storm: 5)
+        let fleet = try fleet(broker, district, site: "pg", in: directory, seconds: 20, storm: 5)
         try await Task.sleep(for: .seconds(1 + 2 + 5))
         try await postgres.restart(after: .seconds(3))
         try await verify(fleet, logs: [postgres.url], timeout: .seconds(400), label: "PostgreSQL down 3 s mid-storm", faultEnded: Date(),

@@ -24,8 +24,11 @@ final class Subscriber: @unchecked Sendable {
 
     /// - Parameter persistent: a persistent session (clean session off) that the broker keeps
     ///   across its own restarts, and that mosquitto_sub resumes when it reconnects.
-    init(broker: Broker, in directory: ScratchDirectory, name: String = "sub", mqtt5: Bool = true, persistent: Bool = false) async throws {
-        var arguments = ["-p", "\(broker.port)", "-h", "127.0.0.1", "-t", "parkguard/#", "-F", "%j",
+    /// - Parameter host, tls: where and how to connect (`localhost` and the hub identity's
+    ///   `--cafile/--cert/--key` on a provisioned district's broker).
+    init(broker: Broker, in directory: ScratchDirectory, name: String = "sub", mqtt5: Bool = true, persistent: Bool = false,
+         host: String = "127.0.0.1", tls: [String] = []) async throws {
+        var arguments = ["-p", "\(broker.port)", "-h", host] + tls + ["-t", "parkguard/#", "-F", "%j",
                          "-V", mqtt5 ? "mqttv5" : "mqttv311", "-q", "1", "-i", "test-\(name)-\(getpid())-\(broker.port)"]
         if persistent { arguments += ["-c"] + (mqtt5 ? ["-x", "3600"] : []) }
         // mosquitto forwards QoS 0 (telemetry) only while the subscriber's QoS 1 window has room;
@@ -76,8 +79,9 @@ final class Subscriber: @unchecked Sendable {
 }
 
 /// Publishes with `mosquitto_pub` (an independent client, as the hub would be).
-func publish(broker: Broker, topic: String, payload: String, correlationData: String? = nil, mqtt5: Bool = true, retain: Bool = false) async throws {
-    var arguments = ["-p", "\(broker.port)", "-h", "127.0.0.1", "-t", topic, "-m", payload, "-q", "1", "-V", mqtt5 ? "mqttv5" : "mqttv311"]
+func publish(broker: Broker, topic: String, payload: String, correlationData: String? = nil, mqtt5: Bool = true, retain: Bool = false,
+             host: String = "127.0.0.1", tls: [String] = []) async throws {
+    var arguments = ["-p", "\(broker.port)", "-h", host] + tls + ["-t", topic, "-m", payload, "-q", "1", "-V", mqtt5 ? "mqttv5" : "mqttv311"]
     if let correlationData { arguments += ["-D", "publish", "correlation-data", correlationData] }
     if retain { arguments.append("-r") }
     let result = try await run("/usr/bin/mosquitto_pub", arguments)

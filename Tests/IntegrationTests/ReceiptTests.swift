@@ -12,8 +12,8 @@ struct ReceiptTests {
     }
 
     func hub(_ unit: Unit, db: String, name: String = "hub", extra: [String] = []) throws -> Child {
-        try Child(Products.path("parkguard-hub"), ["run", "--broker", "127.0.0.1:\(unit.broker.port)", "--db", db,
-                                                   "--client-id", "receipt-hub-\(getpid())"] + extra, in: unit.directory, name: name)
+        try Child(Products.path("parkguard-hub"), ["run"] + unit.hubBrokerArguments + ["--db", db, "--client-id", "receipt-hub-\(getpid())"] + extra,
+                  in: unit.directory, name: name)
     }
 
     func logged(_ db: String) async throws -> [[String: Any]] {
@@ -88,9 +88,9 @@ struct ReceiptTests {
         try await unit.validateContract()
     }
 
-    @Test("a unit SIGKILLed between the broker's PUBACK and the hub's receipt sends the alarm again after its restart; it is logged once")
+    @Test("a unit SIGKILLed between the broker's PUBACK and the hub's receipt sends the alarm again after its restart; it is logged once (mutual TLS on the rendered broker)")
     func unitKilledBeforeReceipt() async throws {
-        let unit = try await Unit(edit: Self.receipts)
+        let unit = try await Unit(secured: true, edit: Self.receipts)
         let db = unit.directory.file("hub.sqlite")
         let hub = try hub(unit, db: db)
         defer { hub.signal(SIGKILL) }

@@ -8,6 +8,9 @@ final class Unit: @unchecked Sendable {
     // @unchecked: used from one test at a time.
     let directory: ScratchDirectory
     let broker: Broker
+    /// The unit's district when it runs as deployed (its own certificate, mutual TLS on the
+    /// broker `parkguard-provision` renders, confined by its ACL); nil on an open broker.
+    let district: ProvisionedDistrict?
     let proxy: LinkProxy?
     let subscriber: Subscriber
     let simulator: Child
@@ -23,17 +26,30 @@ final class Unit: @unchecked Sendable {
     ///   - persistent: the broker keeps sessions on disk and the subscriber's session is persistent,
     ///     so the subscriber misses nothing across a broker crash.
     ///   - viaProxy: the agent reaches the broker through a ``LinkProxy`` the test can cut.
+    ///   - secured: a provisioned district: the unit, the subscriber and the hub connect over
+    ///     mutual TLS to the rendered broker (the subscriber and the hub as the hub identity).
     ///   - edit: changes to the generated configuration text.
     ///   - simArguments: more arguments for `parkguard-sim serve` (a scenario file, say).
-    init(mqtt5: Bool = true, startAgent: Bool = true, persistent: Bool = false, viaProxy: Bool = false,
+    init(mqtt5: Bool = true, startAgent: Bool = true, persistent: Bool = false, viaProxy: Bool = false, secured: Bool = false,
          simArguments: [String] = [], edit: (String) -> String = { $0 }) async throws {
+        precondition(!(secured && (viaProxy || persistent)), "a secured unit runs on the rendered broker as it is")
         directory = try ScratchDirectory()
-        broker = try await Broker(in: directory, persistent: persistent)
+        if secured {
+            let district = try await ProvisionedDistrict(in: directory)
+            try await district.addUnits(site: "test-park", ["unit-1"])
+            self.district = district
+            broker = try await district.broker()
+        } else {
+            district = nil
+            broker = try await Broker(in: directory, persistent: persistent)
+        }
         proxy = viaProxy ? try LinkProxy(upstreamPort: broker.port) : nil
-        subscriber = try await Subscriber(broker: broker, in: directory, persistent: persistent)
+        subscriber = try await Subscriber(broker: broker, in: directory, persistent: persistent,
+                                          host: district == nil ? "127.0.0.1" : "localhost", tls: Self.clientTLS(district))
         configPath = directory.file("agent.yaml")
         try edit(Self.config(brokerPort: proxy?.port ?? broker.port, socket: directory.file("gpio.sock"),
-                             state: directory.file("state"), mqtt5: mqtt5, cameraPorts: (freePort(), freePort())))
+                             state: directory.file("state"), mqtt5: mqtt5, cameraPorts: (freePort(), freePort()),
+                             tlsBundle: district.map { $0.bundles("test-park") + "/unit-1" }))
             .write(toFile: configPath, atomically: true, encoding: .utf8)
         simulator = try Child(Products.path("parkguard-sim"),
                               ["serve", "--agent-config", configPath, "--socket", directory.file("gpio.sock"), "--listen", "127.0.0.1:0"] + simArguments,
@@ -49,18 +65,32 @@ final class Unit: @unchecked Sendable {
         if startAgent { try await start() }
     }
 
+    /// mosquitto_sub/pub options for the hub identity of `district` (none on an open broker).
+    static func clientTLS(_ district: ProvisionedDistrict?) -> [String] {
+        district.map { ["--cafile", $0.caFile, "--cert", $0.hubCertFile, "--key", $0.hubKeyFile] } ?? []
+    }
+
+    /// The hub's `--broker` and TLS options for this unit's broker.
+    var hubBrokerArguments: [String] {
+        guard let district else { return ["--broker", "127.0.0.1:\(broker.port)"] }
+        return ["--broker", "localhost:\(broker.port)"] + district.hubTLSArguments
+    }
+
+    /// - Parameter tlsBundle: the unit's bundle from `parkguard-provision unit create`: mutual TLS
+    ///   with its certificate, to `localhost` (the name in the rendered broker's certificate).
     static func config(brokerPort: Int, socket: String, state: String, mqtt5: Bool,
-                       cameraPorts: (rtsp: Int, http: Int) = (freePort(), freePort())) -> String {
-        """
+                       cameraPorts: (rtsp: Int, http: Int) = (freePort(), freePort()), tlsBundle: String? = nil) -> String {
+        let tls = tlsBundle.map { "\n  tls:\n    caFile: \($0)/tls/ca.crt\n    certFile: \($0)/tls/unit.crt\n    keyFile: \($0)/tls/unit.key" } ?? ""
+        return """
         site: test-park
         unit: unit-1
         broker:
-          host: 127.0.0.1
+          host: \(tlsBundle == nil ? "127.0.0.1" : "localhost")
           port: \(brokerPort)
           protocol: \(mqtt5 ? "mqtt5" : "mqtt311")
           clientId: parkguard-test-\(brokerPort)-\(getpid())
           reconnectInitial: 200ms
-          reconnectMax: 1s
+          reconnectMax: 1s\(tls)
         gpio:
           backend: sim
           socket: \(socket)
@@ -155,7 +185,8 @@ final class Unit: @unchecked Sendable {
 
     /// Publishes a command as the hub would.
     func command(_ name: String, _ payload: String, correlationData: String? = nil, mqtt5: Bool = true) async throws {
-        try await publish(broker: broker, topic: "\(root)/cmd/\(name)", payload: payload, correlationData: correlationData, mqtt5: mqtt5)
+        try await publish(broker: broker, topic: "\(root)/cmd/\(name)", payload: payload, correlationData: correlationData, mqtt5: mqtt5,
+                          host: district == nil ? "127.0.0.1" : "localhost", tls: Self.clientTLS(district))
     }
 
     /// Waits for an alarm of `kind` on `bell`, after `skipping` earlier messages.

@@ -191,15 +191,12 @@ public final class Broker: @unchecked Sendable {
 
     /// - Parameter persistent: keep sessions and queued messages on disk (saved every second),
     ///   so a persistent subscriber misses nothing across a broker crash and restart.
-    public init(in directory: ScratchDirectory, persistent: Bool = false) async throws {
-        self.directory = directory
-        for _ in 0 ..< 5 {
-            let port = freePort()
-            let config = directory.file("mosquitto-\(port).conf")
+    public convenience init(in directory: ScratchDirectory, persistent: Bool = false) async throws {
+        try await self.init(in: directory) { port in
             let persistence = persistent
                 ? "persistence true\npersistence_location \(directory.path)/\nautosave_interval 1\nuser root"
                 : "persistence false"
-            try """
+            return """
             listener \(port) 127.0.0.1
             allow_anonymous true
             \(persistence)
@@ -207,9 +204,20 @@ public final class Broker: @unchecked Sendable {
             max_queued_messages 200000
             set_tcp_nodelay true
             log_dest stderr
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+            """
+        }
+    }
+
+    /// A broker on the configuration `render(port)` returns for a free port (tried up to 5 times:
+    /// a free port can be taken before mosquitto binds it). `restart()` reuses the same file.
+    public init(in directory: ScratchDirectory, config render: (Int) async throws -> String) async throws {
+        self.directory = directory
+        for _ in 0 ..< 5 {
+            let port = freePort()
+            let config = directory.file("mosquitto-\(port).conf")
+            try await render(port).write(toFile: config, atomically: true, encoding: .utf8)
             let child = try Child("/usr/sbin/mosquitto", ["-c", config], in: directory, name: "mosquitto-\(port)")
-            if try await eventually(timeout: .seconds(5), { isListening(port) || !child.process.isRunning }), child.process.isRunning {
+            if try await eventually(timeout: .seconds(10), { isListening(port) || !child.process.isRunning }), child.process.isRunning {
                 self.port = port
                 self.child = child
                 return
