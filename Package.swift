@@ -324,7 +324,7 @@ let package = Package(
         .testTarget(
             name: "HubTests",
             dependencies: [
-                "ParkGuardHub", "HubPostgres", "ParkGuardCore", "ParkGuardTestKit", "FleetKit", "parkguard-hub", "parkguard-sim",
+                "ParkGuardHub", "HubConsole", "HubPostgres", "ParkGuardCore", "ParkGuardTestKit", "FleetKit", "parkguard-hub", "parkguard-sim",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

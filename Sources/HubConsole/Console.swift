@@ -15,18 +15,23 @@ public struct Console: Service {
     let host: String
     let port: Int
     let logger: Logger
+    let policy: ConsoleRequestPolicy
     let onBound: @Sendable (Int) -> Void
 
-    public init(hub: Hub, host: String, port: Int, logger: Logger, onBound: @escaping @Sendable (Int) -> Void = { _ in }) {
+    /// - Parameter names: host names the console answers to besides loopback, the bound address
+    ///   and this machine's name (see ``ConsoleRequestPolicy``).
+    public init(hub: Hub, host: String, port: Int, names: [String] = [], logger: Logger, onBound: @escaping @Sendable (Int) -> Void = { _ in }) {
         self.hub = hub
         self.host = host
         self.port = port
         self.logger = logger
+        policy = ConsoleRequestPolicy(boundTo: host, extra: names)
         self.onBound = onBound
     }
 
     public func run() async throws {
         let router = Router(context: ConsoleRequestContext.self)
+        router.add(middleware: ConsoleRequestGuard(policy: policy, logger: logger))
         let hub = hub
         router.get("/") { _, _ in Self.asset(ConsoleAssets.page, type: "text/html; charset=utf-8") }
         router.get("/console.css") { _, _ in Self.asset(ConsoleAssets.css, type: "text/css; charset=utf-8") }
@@ -58,15 +63,15 @@ public struct Console: Service {
         router.post("/api/ack") { request, context in
             let ack: AckRequest
             do { ack = try await request.decode(as: AckRequest.self, context: context) } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
-                return try Self.json(AckAnswer(ok: false, error: "the request body is over \(Self.maxBodyBytes) bytes"), status: .contentTooLarge)
+                return try Self.json(Answer(ok: false, error: "the request body is over \(Self.maxBodyBytes) bytes"), status: .contentTooLarge)
             } catch {
-                return try Self.json(AckAnswer(ok: false, error: "the request must be JSON with site, unit, bell and by"), status: .badRequest)
+                return try Self.json(Answer(ok: false, error: "the request must be JSON with site, unit, bell and by"), status: .badRequest)
             }
             guard !ack.by.trimmingCharacters(in: .whitespaces).isEmpty, ack.by.utf8.count <= 64 else {
-                return try Self.json(AckAnswer(ok: false, error: "by: say who acknowledges (1 to 64 bytes)"), status: .badRequest)
+                return try Self.json(Answer(ok: false, error: "by: say who acknowledges (1 to 64 bytes)"), status: .badRequest)
             }
             let outcome = await hub.acknowledge(unit: UnitKey(site: ack.site, unit: ack.unit), bell: ack.bell, by: ack.by)
-            return try Self.json(AckAnswer(ok: outcome.ok, error: outcome.error), status: outcome.ok ? .ok : .badGateway)
+            return try Self.json(Answer(ok: outcome.ok, error: outcome.error), status: outcome.ok ? .ok : .badGateway)
         }
         let onBound = onBound
         let app = Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "parkguard-hub"),
@@ -87,7 +92,8 @@ public struct Console: Service {
         var by: String
     }
 
-    struct AckAnswer: Encodable {
+    /// Every answer to a request that changes state, and every refusal: `ok`, and why not.
+    struct Answer: Encodable {
         var ok: Bool
         var error: String?
     }

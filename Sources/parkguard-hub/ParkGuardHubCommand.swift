@@ -131,6 +131,11 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Serve the control-room console here (host:port, port 0 picks a free one); none by default.")
     var console: String?
 
+    @Option(name: .customLong("console-name"), help: ArgumentHelp(
+        "A host name the console answers to (repeatable), besides loopback, the --console address and this machine's name; requests under any other Host are refused (against DNS rebinding).",
+        valueName: "name"))
+    var consoleNames: [String] = []
+
     @Option(help: "Seconds between lines with the ingest figures on stdout (0: none).")
     var statsInterval = 0.0
 
@@ -144,6 +149,9 @@ struct Run: AsyncParsableCommand {
         guard statsInterval == 0 || statsInterval >= 0.05 else { throw ValidationError("--stats-interval must be 0 or at least 0.05 s") }
         if let console, consoleAddress(console) == nil {
             throw ValidationError("--console must be host:port, like 127.0.0.1:8080; got '\(console)'")
+        }
+        for name in consoleNames where name.isEmpty || name.utf8.count > 253 || !name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || ".-:[]".contains($0)) }) {
+            throw ValidationError("--console-name '\(name.prefix(64))': a host name or address (letters, digits, '.', '-', ':', '[]'; at most 253)")
         }
         if let sharedGroup, sharedGroup.isEmpty || sharedGroup.contains(where: { "/+#".contains($0) }) {
             throw ValidationError("--shared-group must be a non-empty name without '/', '+' or '#'")
@@ -163,7 +171,7 @@ struct Run: AsyncParsableCommand {
                           log: log, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: hub)]
         if let console, let (host, port) = consoleAddress(console) {
-            services.append(.init(service: Console(hub: hub, host: host, port: port, logger: logger) { bound in
+            services.append(.init(service: Console(hub: hub, host: host, port: port, names: consoleNames, logger: logger) { bound in
                 FileHandle.standardOutput.write(Data("console: http://\(host):\(bound)/\n".utf8))
             }, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
         }

@@ -58,6 +58,44 @@ struct ConsoleTests {
         let state = try await run("/usr/bin/python3", ["-c", "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1] + '/api/state').status)", console])
         #expect(state.output.hasPrefix("200"), "the console still answers: \(state.error)")
 
+        // Cross-site and rebound requests are refused before any route, and change nothing: no
+        // `ack` command reaches the unit. Every answer forbids framing and foreign script.
+        let acksBefore = unit.subscriber.messages.filter { $0.topic == "\(unit.root)/cmd/ack" }.count
+        let probe = """
+            import http.client, json, sys, urllib.parse
+            address = urllib.parse.urlparse(sys.argv[1]).netloc
+            ack = json.dumps({"site": "test-park", "unit": "unit-1", "bell": "b1", "by": "mallory"})
+            def ask(method, path, headers, body=None):
+                c = http.client.HTTPConnection(address, timeout=10)
+                c.putrequest(method, path, skip_host=True)
+                for k, v in headers.items(): c.putheader(k, v)
+                data = body.encode() if body else b""
+                if method == "POST": c.putheader("Content-Length", str(len(data)))
+                c.endheaders(data)
+                r = c.getresponse()
+                return {"status": r.status, "body": r.read().decode(), "csp": r.getheader("Content-Security-Policy") or "",
+                        "frame": r.getheader("X-Frame-Options") or ""}
+            print(json.dumps({
+                "page": ask("GET", "/", {"Host": address}),
+                "rebound": ask("GET", "/api/state", {"Host": "attacker.example:%s" % address.split(":")[1]}),
+                "foreignText": ask("POST", "/api/ack", {"Host": address, "Origin": "http://attacker.example", "Content-Type": "text/plain"}, ack),
+                "form": ask("POST", "/api/ack", {"Host": address, "Content-Type": "application/x-www-form-urlencoded"}, "site=test-park"),
+                "crossSite": ask("POST", "/api/ack", {"Host": address, "Sec-Fetch-Site": "cross-site", "Content-Type": "application/json"}, ack),
+            }))
+            """
+        let probed = try await run("/usr/bin/python3", ["-c", probe, console])
+        let answers = (try? JSONSerialization.jsonObject(with: Data(probed.output.utf8)) as? [String: [String: Any]]) ?? [:]
+        #expect(answers["page"]?["status"] as? Int == 200, "\(probed.output)\(probed.error)")
+        #expect((answers["page"]?["csp"] as? String)?.contains("frame-ancestors 'none'") == true && answers["page"]?["frame"] as? String == "DENY")
+        #expect(answers["rebound"]?["status"] as? Int == 421 && (answers["rebound"]?["body"] as? String)?.contains("attacker.example") == true,
+                "\(answers["rebound"] ?? [:])")
+        #expect(answers["foreignText"]?["status"] as? Int == 403, "\(answers["foreignText"] ?? [:])")
+        #expect(answers["form"]?["status"] as? Int == 415, "\(answers["form"] ?? [:])")
+        #expect(answers["crossSite"]?["status"] as? Int == 403, "\(answers["crossSite"] ?? [:])")
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(unit.subscriber.messages.filter { $0.topic == "\(unit.root)/cmd/ack" }.count == acksBefore, "a refused request sent a command")
+        #expect(hub.stderr.contains("console request refused"), "refusals are logged")
+
         if let keep = ProcessInfo.processInfo.environment["PARKGUARD_CONSOLE_SCREENSHOT"] {
             try? FileManager.default.removeItem(atPath: keep)
             try FileManager.default.copyItem(atPath: screenshot, toPath: keep)
