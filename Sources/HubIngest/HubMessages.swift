@@ -164,6 +164,8 @@ enum HubPayload {
         } catch let DecodingError.keyNotFound(key, _) {
             throw HubInputError(topic: topic, field: key.stringValue, "is missing")
         } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
+            // At the root (a string, a number, an array): the payload itself is at fault.
+            if context.codingPath.isEmpty { throw HubInputError(topic: topic, field: "payload", "must be a JSON object") }
             throw HubInputError(topic: topic, field: path(context), "has the wrong type")
         } catch let DecodingError.dataCorrupted(context) {
             throw HubInputError(topic: topic, field: context.codingPath.isEmpty ? "payload" : path(context),

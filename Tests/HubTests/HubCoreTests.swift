@@ -186,6 +186,19 @@ struct HubCoreTests {
         #expect(schemaError.field == "schema" && schemaError.description.utf8.count < 200)
     }
 
+    @Test("a payload that is JSON but not an object (a string, a number, an array, null) is refused naming the payload")
+    func payloadNotAnObject() {
+        var core = HubCore()
+        for payload in [#""correlationId""#, "1", "[]", "null", "true"] {
+            for topic in [alarmTopic, "parkguard/v1/north/gate-1/cmd/ack/result", "parkguard/v1/north/gate-1/telemetry"] {
+                guard case .refused(let error)? = core.ingest(topic: topic, payload: Array(payload.utf8), retained: false, at: start).first else {
+                    Issue.record("\(payload) on \(topic) not refused"); continue
+                }
+                #expect(error.field == "payload" && error.message == "must be a JSON object", "\(payload) on \(topic): \(error)")
+            }
+        }
+    }
+
     @Test("acks never answered are remembered up to a bound, oldest forgotten first; the latest still names its operator")
     func pendingAcksBounded() {
         var core = HubCore()
