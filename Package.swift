@@ -226,7 +226,7 @@ let package = Package(
         .target(
             name: "HubConsole",
             dependencies: [
-                "ParkGuardHub",
+                "ParkGuardHub", "ParkGuardCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -11,6 +11,16 @@ public struct Console: Service {
     /// The largest request body the console reads; an acknowledgement is under 300 bytes.
     public static let maxBodyBytes = 4096
 
+    /// On every answer: only the console's own files (no inline script or style), no framing,
+    /// no plugins, no sniffing, no referrer.
+    static let securityHeaders: HTTPFields = [
+        .contentSecurityPolicy: "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+            + "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        .xContentTypeOptions: "nosniff",
+        .init("X-Frame-Options")!: "DENY",
+        .init("Referrer-Policy")!: "no-referrer",
+    ]
+
     let hub: Hub
     let host: String
     let port: Int

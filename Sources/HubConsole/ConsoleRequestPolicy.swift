@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import ParkGuardCore
 
 /// What the console checks before any route sees a request. Pure: the ``ConsoleRequestGuard``
 /// middleware feeds it the request's headers and answers its refusal.
@@ -38,21 +39,21 @@ public struct ConsoleRequestPolicy: Sendable, Equatable {
     public func judge(method: String, host: String?, origin: String?, contentType: String?, fetchSite: String?) -> Refusal? {
         guard let host, !host.isEmpty else { return Refusal(status: 400, message: "the Host header is missing") }
         guard host.utf8.count <= 255, names.contains(Self.bare(host)) else {
-            return Refusal(status: 421, message: "Host \(Self.quote(host)) is not a name of this console (add it with --console-name)")
+            return Refusal(status: 421, message: "Host \(ConfigLimits.quote(host)) is not a name of this console (add it with --console-name)")
         }
         guard method != "GET", method != "HEAD" else { return nil }
         if let fetchSite, fetchSite != "same-origin", fetchSite != "none" {
-            return Refusal(status: 403, message: "Sec-Fetch-Site \(Self.quote(fetchSite)): only the console's own page may change state")
+            return Refusal(status: 403, message: "Sec-Fetch-Site \(ConfigLimits.quote(fetchSite)): only the console's own page may change state")
         }
         if let origin {
             // The console serves plain HTTP: its own origin is http:// and the Host it was reached under.
             guard origin.lowercased() == "http://" + host.lowercased() else {
-                return Refusal(status: 403, message: "Origin \(Self.quote(origin)) is not this console's")
+                return Refusal(status: 403, message: "Origin \(ConfigLimits.quote(origin)) is not this console's")
             }
         }
         let type = contentType?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
         guard type == "application/json" else {
-            return Refusal(status: 415, message: "Content-Type \(Self.quote(contentType ?? "")): the request must be application/json")
+            return Refusal(status: 415, message: "Content-Type \(ConfigLimits.quote(contentType ?? "")): the request must be application/json")
         }
         return nil
     }
@@ -69,12 +70,6 @@ public struct ConsoleRequestPolicy: Sendable, Equatable {
         return text
     }
 
-    /// At most 64 characters of a header value, quoted, for a refusal.
-    static func quote(_ value: String) -> String {
-        let printable = String(String.UnicodeScalarView(value.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7f ? "?" : $0 }))
-        return printable.count > 64 ? "'\(printable.prefix(64))…'" : "'\(printable)'"
-    }
-
     /// This machine's host name, lower case ("" if it has none).
     public static func machineName() -> String {
         var buffer = [CChar](repeating: 0, count: 256)
@@ -89,17 +84,6 @@ struct ConsoleRequestGuard<Context: RequestContext>: RouterMiddleware {
     let policy: ConsoleRequestPolicy
     let logger: Logger
 
-    /// Only the console's own files; no inline script or style, no framing, no plugins.
-    static var securityHeaders: HTTPFields {
-        [
-            .contentSecurityPolicy: "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-                + "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-            .xContentTypeOptions: "nosniff",
-            .init("X-Frame-Options")!: "DENY",
-            .init("Referrer-Policy")!: "no-referrer",
-        ]
-    }
-
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var response: Response
         if let refusal = policy.judge(method: request.method.rawValue, host: request.head.authority, origin: request.headers[.origin],
@@ -112,7 +96,7 @@ struct ConsoleRequestGuard<Context: RequestContext>: RouterMiddleware {
         } else {
             response = try await next(request, context)
         }
-        response.headers.append(contentsOf: Self.securityHeaders)
+        response.headers.append(contentsOf: Console.securityHeaders)
         return response
     }
 }

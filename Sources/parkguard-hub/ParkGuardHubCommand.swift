@@ -69,9 +69,7 @@ struct BrokerOptions: ParsableArguments {
             }
             password = text.trimmingCharacters(in: .newlines)
         }
-        var hostname = [CChar](repeating: 0, count: 256)
-        gethostname(&hostname, hostname.count - 1)
-        let host64 = String(cString: hostname).lowercased().filter { $0.isLetter || $0.isNumber || $0 == "-" }.prefix(48)
+        let host64 = ConsoleRequestPolicy.machineName().filter { $0.isLetter || $0.isNumber || $0 == "-" }.prefix(48)
         var settings = MQTTSettings(host: host, port: port, clientID: clientId ?? "parkguard-hub-\(host64.isEmpty ? "host" : String(host64))",
                                     username: username, password: password, caFile: caFile, certFile: certFile, keyFile: keyFile,
                                     reconnectInitial: .milliseconds(500), reconnectMax: .seconds(10), maxInflight: 100)

@@ -28,7 +28,7 @@ struct ConsoleRequestPolicyTests {
         #expect(policy.judge(method: "GET", host: nil, origin: nil, contentType: nil, fetchSite: nil)?.status == 400)
         #expect(policy.judge(method: "GET", host: "", origin: nil, contentType: nil, fetchSite: nil)?.status == 400)
         let long = try #require(policy.judge(method: "GET", host: String(repeating: "a", count: 5000), origin: nil, contentType: nil, fetchSite: nil))
-        #expect(long.status == 421 && long.message.count < 150, "a refusal quotes at most 64 characters")
+        #expect(long.status == 421 && long.message.count < 150, "a refusal quotes a long Host short")
     }
 
     @Test("a state change from the console's own page or a JSON script passes")
