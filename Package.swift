@@ -34,6 +34,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        // Only its bcrypt (operators' passwords), in the console; never in the daemon.
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
@@ -228,6 +230,10 @@ let package = Package(
             dependencies: [
                 "ParkGuardHub", "ParkGuardCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -326,6 +332,8 @@ let package = Package(
             dependencies: [
                 "ParkGuardHub", "HubConsole", "HubPostgres", "ParkGuardCore", "ParkGuardTestKit", "FleetKit", "parkguard-hub", "parkguard-sim",
                 .product(name: "Logging", package: "swift-log"),
+                // To write a log of an earlier schema, as a migration's starting point.
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -69,11 +69,15 @@ console_port=$(python3 -c 'import socket
 s = socket.socket()
 try: s.bind(("127.0.0.1", 8480)); print(8480)
 except OSError: print(0)')
+# One supervisor for the console, with a password made for this run (operators log in; the
+# acting name in the alarm log and the audit trail comes from the session).
+console_password=$(python3 -c 'import secrets; print(secrets.token_urlsafe(12))')
+echo "$console_password" | "$bin/parkguard-hub" operator add demo --role supervisor --db "$work/hub.sqlite" > /dev/null
 "$bin/parkguard-hub" run --broker "127.0.0.1:$port" --db "$work/hub.sqlite" --console "127.0.0.1:$console_port" \
   > "$work/hub.out" 2> "$work/hub.log" & pids+=($!)
 for _ in $(seq 50); do grep -q '^console:' "$work/hub.out" 2>/dev/null && break; sleep 0.1; done
-printf '\n>>> control-room console: %s  (open it in a browser: units, cameras, open alarms, Acknowledge)\n' \
-  "$(sed -n 's|^console: ||p' "$work/hub.out")"
+printf '\n>>> control-room console: %s  (open it in a browser and log in as demo, password %s)\n' \
+  "$(sed -n 's|^console: ||p' "$work/hub.out")" "$console_password"
 sleep 2
 
 say() { printf '\n>>> %s\n' "$*"; }
@@ -111,6 +115,6 @@ fi
 say "demo running: press bells yourself in another terminal, e.g."
 echo "    PARKGUARD_SIM_CONTROL=$control $bin/parkguard-sim press gate"
 echo "    mosquitto_pub -p $port -t $root_topic/cmd/ack -m '{\"bell\":\"gate\"}'"
-echo "    console: $(sed -n 's|^console: ||p' "$work/hub.out")"
+echo "    console: $(sed -n 's|^console: ||p' "$work/hub.out")  (log in as demo, password $console_password)"
 echo "Ctrl-C stops everything. Agent log: $work/agent.log, hub log: $work/hub.log"
 wait

@@ -1,12 +1,14 @@
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 import ParkGuardHub
 import ServiceLifecycle
 
 /// The control-room console: one page served by the hub itself (no CDN, no external asset),
 /// with the fleet's units and cameras, open alarms on top, an acknowledge button per alarm, and
-/// live updates over server-sent events.
+/// live updates over server-sent events. Operators log in (``ConsoleAccess``); what each may do
+/// follows their role, and every action is in the audit trail.
 public struct Console: Service {
     /// The largest request body the console reads; an acknowledgement is under 300 bytes.
     public static let maxBodyBytes = 4096
@@ -21,7 +23,12 @@ public struct Console: Service {
         .init("Referrer-Policy")!: "no-referrer",
     ]
 
+    /// The session cookie: HttpOnly (no script reads it) and SameSite=Strict (no other site's
+    /// page sends it).
+    static let cookieName = "parkguard_session"
+
     let hub: Hub
+    let access: ConsoleAccess
     let host: String
     let port: Int
     let logger: Logger
@@ -30,8 +37,10 @@ public struct Console: Service {
 
     /// - Parameter names: host names the console answers to besides loopback, the bound address
     ///   and this machine's name (see ``ConsoleRequestPolicy``).
-    public init(hub: Hub, host: String, port: Int, names: [String] = [], logger: Logger, onBound: @escaping @Sendable (Int) -> Void = { _ in }) {
+    public init(hub: Hub, access: ConsoleAccess, host: String, port: Int, names: [String] = [], logger: Logger,
+                onBound: @escaping @Sendable (Int) -> Void = { _ in }) {
         self.hub = hub
+        self.access = access
         self.host = host
         self.port = port
         self.logger = logger
@@ -43,50 +52,145 @@ public struct Console: Service {
         let router = Router(context: ConsoleRequestContext.self)
         router.add(middleware: ConsoleRequestGuard(policy: policy, logger: logger))
         let hub = hub
+        let access = access
+        let logger = logger
         router.get("/") { _, _ in Self.asset(ConsoleAssets.page, type: "text/html; charset=utf-8") }
         router.get("/console.css") { _, _ in Self.asset(ConsoleAssets.css, type: "text/css; charset=utf-8") }
         router.get("/console.js") { _, _ in Self.asset(ConsoleAssets.script, type: "text/javascript; charset=utf-8") }
-        router.get("/api/state") { _, _ in
-            try await Self.json(ConsoleState(units: hub.units, openAlarms: hub.openAlarms(), counts: hub.counts))
+
+        router.post("/api/login") { request, context in
+            do {
+                let login = try await Self.decode(LoginRequest.self, request, context, expecting: "name and password")
+                let (token, user) = try await access.login(name: login.name, password: login.password, address: context.address)
+                var response = try Self.json(SessionAnswer(user))
+                response.setCookie(Cookie(name: Self.cookieName, value: token, path: "/", secure: false, httpOnly: true, sameSite: .strict))
+                return response
+            } catch {
+                return Self.refusal(error, logger: logger)
+            }
         }
-        router.get("/api/events") { _, _ in
-            let updates = await hub.updates()
-            // Changes and a comment every 15 s (so proxies keep an idle stream open), in one stream.
-            let (lines, sink) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(1000))
-            let relay = Task {
-                for await update in updates { sink.yield("event: update\ndata: \(Self.kind(of: update))\n\n") }
-                sink.finish()
+        router.get("/api/session") { request, context in
+            await Self.authorized(request, context, access, logger: logger) { user in try Self.json(SessionAnswer(user)) }
+        }
+        router.post("/api/logout") { request, context in
+            await Self.authorized(request, context, access, changesState: true, logger: logger) { user in
+                try await access.logout(user, address: context.address)
+                var response = try Self.json(Answer(ok: true, error: nil))
+                response.setCookie(Cookie(name: Self.cookieName, value: "", maxAge: 0, path: "/", secure: false, httpOnly: true, sameSite: .strict))
+                return response
             }
-            let keepalive = Task {
-                while (try? await Task.sleep(for: .seconds(15))) != nil { sink.yield(": keepalive\n\n") }
+        }
+        router.get("/api/state") { request, context in
+            await Self.authorized(request, context, access, logger: logger) { _ in
+                try await Self.json(ConsoleState(units: hub.units, openAlarms: hub.openAlarms(), counts: hub.counts))
             }
-            let body = ResponseBody { writer in
-                defer { relay.cancel(); keepalive.cancel() }
-                try await writer.write(ByteBuffer(string: ": connected\n\nevent: update\ndata: {}\n\n"))
-                for await line in lines {
-                    try await writer.write(ByteBuffer(string: line))
-                }
-                try await writer.finish(nil)
+        }
+        router.get("/api/events") { request, context in
+            await Self.authorized(request, context, access, logger: logger) { _ in
+                Self.events(from: hub, token: request.cookies[Self.cookieName]?.value, address: context.address, access: access)
             }
-            return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"], body: body)
         }
         router.post("/api/ack") { request, context in
-            let ack: AckRequest
-            do { ack = try await request.decode(as: AckRequest.self, context: context) } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
-                return try Self.json(Answer(ok: false, error: "the request body is over \(Self.maxBodyBytes) bytes"), status: .contentTooLarge)
-            } catch {
-                return try Self.json(Answer(ok: false, error: "the request must be JSON with site, unit, bell and by"), status: .badRequest)
+            await Self.authorized(request, context, access, role: .operator, changesState: true, logger: logger) { user in
+                let ack = try await Self.decode(AckRequest.self, request, context, expecting: "site, unit and bell")
+                // Who acknowledges is the session's operator; a `by` in the body is ignored.
+                let outcome = await hub.acknowledge(unit: UnitKey(site: ack.site, unit: ack.unit), bell: ack.bell, by: user.name)
+                try await access.record(.acknowledge, by: user, target: "\(ack.site)/\(ack.unit)/\(ack.bell)",
+                                        detail: outcome.ok ? "accepted by the unit" : "failed: \(outcome.error ?? "")", address: context.address)
+                return try Self.json(Answer(ok: outcome.ok, error: outcome.error), status: outcome.ok ? .ok : .badGateway)
             }
-            guard !ack.by.trimmingCharacters(in: .whitespaces).isEmpty, ack.by.utf8.count <= 64 else {
-                return try Self.json(Answer(ok: false, error: "by: say who acknowledges (1 to 64 bytes)"), status: .badRequest)
+        }
+        router.get("/api/audit") { request, context in
+            await Self.authorized(request, context, access, role: .supervisor, logger: logger) { _ in
+                let limit = request.uri.queryParameters.get("limit", as: Int.self).map { min(max($0, 1), 1000) } ?? 100
+                let entries = try await access.audit(since: Date().addingTimeInterval(-7 * 86400), limit: 100_000)
+                return try Self.json(Array(entries.suffix(limit).reversed()))
             }
-            let outcome = await hub.acknowledge(unit: UnitKey(site: ack.site, unit: ack.unit), bell: ack.bell, by: ack.by)
-            return try Self.json(Answer(ok: outcome.ok, error: outcome.error), status: outcome.ok ? .ok : .badGateway)
         }
         let onBound = onBound
         let app = Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "parkguard-hub"),
                               onServerRunning: { channel in onBound(channel.localAddress?.port ?? 0) }, logger: logger)
         try await app.runService(gracefulShutdownSignals: [])
+    }
+
+    /// Runs `body` for the request's operator when the session is valid, the role is at least
+    /// `role` and, for a state change, the request carries the session's CSRF token; otherwise
+    /// answers the refusal (401, 403; 503 when the database cannot be reached).
+    static func authorized(_ request: Request, _ context: ConsoleRequestContext, _ access: ConsoleAccess, role: OperatorRole = .viewer,
+                           changesState: Bool = false, logger: Logger,
+                           _ body: (ConsoleAccess.Operator) async throws -> Response) async -> Response {
+        do {
+            let user = try await access.authenticate(token: request.cookies[cookieName]?.value, address: context.address)
+            if changesState, !ConsoleAccess.csrfMatches(request.headers.first(where: { $0.name.canonicalName == csrfHeader.lowercased() })?.value, user) {
+                throw ConsoleAccess.Refusal(status: 403, message: "the request lacks this session's \(csrfHeader) header", retryAfter: nil)
+            }
+            guard user.role >= role else {
+                throw ConsoleAccess.Refusal(status: 403, message: "\(user.name) is a \(user.role.rawValue); this needs a \(role.rawValue)", retryAfter: nil)
+            }
+            return try await body(user)
+        } catch {
+            return refusal(error, logger: logger)
+        }
+    }
+
+    /// The header the page sends the session's CSRF token in.
+    static let csrfHeader = "X-ParkGuard-CSRF"
+
+    static func refusal(_ error: any Error, logger: Logger) -> Response {
+        guard let refusal = error as? ConsoleAccess.Refusal else {
+            logger.error("console request failed", metadata: ["error": "\(String(describing: error).prefix(300))"])
+            return (try? json(Answer(ok: false, error: "the hub's database cannot be reached; try again"), status: .serviceUnavailable))
+                ?? Response(status: .serviceUnavailable)
+        }
+        var response = (try? json(Answer(ok: false, error: refusal.message), status: .init(code: refusal.status))) ?? Response(status: .init(code: refusal.status))
+        if let wait = refusal.retryAfter { response.headers[.retryAfter] = String(wait) }
+        return response
+    }
+
+    /// Decodes a JSON body of at most ``maxBodyBytes``, or throws the refusal (413, 400).
+    static func decode<T: Decodable>(_ type: T.Type, _ request: Request, _ context: ConsoleRequestContext, expecting fields: String) async throws -> T {
+        do {
+            return try await request.decode(as: T.self, context: context)
+        } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
+            throw ConsoleAccess.Refusal(status: 413, message: "the request body is over \(maxBodyBytes) bytes", retryAfter: nil)
+        } catch {
+            throw ConsoleAccess.Refusal(status: 400, message: "the request must be JSON with \(fields)", retryAfter: nil)
+        }
+    }
+
+    /// The live stream: changes, and every 15 s (or sooner under a short idle timeout) a check
+    /// that the session still holds, which keeps an open console logged in; a session that ends
+    /// (logout elsewhere, a disabled account) ends the stream with an `ended` event.
+    static func events(from hub: Hub, token: String?, address: String, access: ConsoleAccess) -> Response {
+        let (lines, sink) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(1000))
+        let relay = Task {
+            for await update in await hub.updates() { sink.yield("event: update\ndata: \(Self.kind(of: update))\n\n") }
+            sink.finish()
+        }
+        let keepalive = Task {
+            let interval = min(15, access.settings.idleTimeout / 3)
+            while (try? await Task.sleep(for: .milliseconds(Int(interval * 1000)))) != nil {
+                do {
+                    _ = try await access.authenticate(token: token, address: address)
+                    sink.yield(": keepalive\n\n")
+                } catch let refusal as ConsoleAccess.Refusal {
+                    sink.yield("event: ended\ndata: \(String(decoding: (try? JSONEncoder().encode(refusal.message)) ?? Data(), as: UTF8.self))\n\n")
+                    sink.finish()
+                    return
+                } catch {
+                    sink.yield(": keepalive (database unreachable)\n\n")
+                }
+            }
+        }
+        let body = ResponseBody { writer in
+            defer { relay.cancel(); keepalive.cancel() }
+            try await writer.write(ByteBuffer(string: ": connected\n\nevent: update\ndata: {}\n\n"))
+            for await line in lines {
+                try await writer.write(ByteBuffer(string: line))
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"], body: body)
     }
 
     struct ConsoleState: Encodable {
@@ -99,7 +203,24 @@ public struct Console: Service {
         var site: String
         var unit: String
         var bell: String
-        var by: String
+    }
+
+    struct LoginRequest: Decodable {
+        var name: String
+        var password: String
+    }
+
+    /// Who is logged in, and the token the page sends back with each state change.
+    struct SessionAnswer: Encodable {
+        var ok = true
+        var name: String
+        var role: OperatorRole
+        var csrfToken: String
+        init(_ user: ConsoleAccess.Operator) {
+            name = user.name
+            role = user.role
+            csrfToken = user.csrfToken
+        }
     }
 
     /// Every answer to a request that changes state, and every refusal: `ok`, and why not.
@@ -131,8 +252,14 @@ public struct Console: Service {
 
 /// The console's request context: Hummingbird's basic one with bodies capped at
 /// ``Console/maxBodyBytes`` (its default is 2 MiB).
-public struct ConsoleRequestContext: RequestContext {
+public struct ConsoleRequestContext: RequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
-    public init(source: Source) { coreContext = .init(source: source) }
+    public let remoteAddress: SocketAddress?
+    public init(source: Source) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
+    }
     public var maxUploadSize: Int { Console.maxBodyBytes }
+    /// The client's address as the audit trail shows it.
+    var address: String { remoteAddress?.ipAddress ?? "unknown" }
 }

@@ -13,8 +13,18 @@ enum ConsoleAssets {
     <header>
       <h1>ParkGuard control room</h1>
       <span id="link" class="link down">connecting…</span>
-      <label>Operator <input id="operator" value="control room" maxlength="64"></label>
+      <span id="who" hidden><strong id="who-name"></strong> <span id="who-role" class="badge"></span> <button id="logout" type="button">Log out</button></span>
     </header>
+    <section id="login" hidden>
+      <h2>Log in</h2>
+      <form id="login-form">
+        <label>Name <input id="login-name" name="username" autocomplete="username" maxlength="32" required></label>
+        <label>Password <input id="login-password" name="password" type="password" autocomplete="current-password" maxlength="72" required></label>
+        <button type="submit" id="login-submit">Log in</button>
+      </form>
+      <p id="login-error" class="error" role="alert"></p>
+    </section>
+    <main id="console" hidden>
     <section id="alarms-section">
       <h2>Open alarms <span id="alarm-count" class="count">0</span></h2>
       <p id="no-alarms" class="quiet">No open alarms.</p>
@@ -24,6 +34,11 @@ enum ConsoleAssets {
       <h2>Units <span id="unit-summary" class="quiet"></span></h2>
       <table id="units"><thead><tr><th>Unit</th><th>Status</th><th>Bells</th><th>Cameras</th><th>Outbox</th><th>Awaiting receipt</th><th>Last seen</th></tr></thead><tbody></tbody></table>
     </section>
+    <section id="audit-section" hidden>
+      <h2>Audit trail <span class="quiet">(newest first)</span></h2>
+      <table id="audit"><thead><tr><th>When</th><th>Who</th><th>Action</th><th>On</th><th>Detail</th><th>From</th></tr></thead><tbody></tbody></table>
+    </section>
+    </main>
     <footer id="counts" class="quiet"></footer>
     <script src="/console.js"></script>
     </body>
@@ -59,7 +74,13 @@ enum ConsoleAssets {
     .ok, .online, .idle { background: #e3f4e4; color: #1e6b24; }
     .degraded, .acknowledged { background: #fff2cc; color: #7a5a00; }
     .offline, .alarm-state, .fault { background: #fde2e1; color: #a11b16; }
-    .disabled, .unknown { background: #eceff1; color: #555; }
+    .disabled, .unknown, .viewer, .operator, .supervisor { background: #eceff1; color: #555; }
+    #who { display: flex; align-items: center; gap: 0.5rem; }
+    #login form { display: flex; flex-wrap: wrap; gap: 1rem; align-items: end; background: #fff; padding: 1rem; box-shadow: 0 1px 2px #0002; }
+    #login label { display: flex; flex-direction: column; font-size: 0.9rem; gap: 0.2rem; }
+    #login input { font-size: 1rem; padding: 0.4rem; }
+    button { font-size: 0.95rem; padding: 0.4rem 0.9rem; border-radius: 0.3rem; border: 1px solid #9aa0a6; background: #fff; cursor: pointer; }
+    .error { color: #a11b16; min-height: 1.2rem; }
     """
 
     static let script = """
@@ -68,6 +89,77 @@ enum ConsoleAssets {
     const seen = new Set();
     let first = true;
     let audio;
+    // The logged-in operator ({name, role, csrfToken}), or null on the login screen.
+    let me = null;
+    let events = null;
+
+    // Every API call: JSON, the session's CSRF token on a state change, and back to the login
+    // screen when the session has ended.
+    async function api(path, method = 'GET', payload) {
+      const headers = {};
+      if (method !== 'GET') {
+        headers['Content-Type'] = 'application/json';
+        if (me) headers['X-ParkGuard-CSRF'] = me.csrfToken;
+      }
+      const response = await fetch(path, {method, headers, credentials: 'same-origin',
+                                           body: payload === undefined ? undefined : JSON.stringify(payload)});
+      let body = {};
+      try { body = await response.json(); } catch (e) { /* not JSON */ }
+      if (response.status === 401 && path !== '/api/login') {
+        showLogin(body.error || 'log in again');
+        throw new Error('logged out');
+      }
+      return {status: response.status, body};
+    }
+
+    function showLogin(message) {
+      me = null;
+      if (events) { events.close(); events = null; }
+      $('console').hidden = true;
+      $('who').hidden = true;
+      $('login').hidden = false;
+      $('login-error').textContent = message || '';
+      $('link').textContent = 'logged out';
+      $('link').className = 'link down';
+      document.title = 'ParkGuard control room';
+      $('login-name').focus();
+    }
+
+    function showConsole(session) {
+      me = {name: session.name, role: session.role, csrfToken: session.csrfToken};
+      $('login').hidden = true;
+      $('console').hidden = false;
+      $('who').hidden = false;
+      $('who-name').textContent = me.name;
+      $('who-role').textContent = me.role;
+      $('who-role').className = 'badge ' + me.role;
+      $('audit-section').hidden = me.role !== 'supervisor';
+      $('alarms').replaceChildren();
+      first = true;
+      connect();
+      refresh();
+    }
+
+    $('login-form').addEventListener('submit', async (event) => {
+      event.preventDefault();
+      $('login-submit').disabled = true;
+      $('login-error').textContent = 'checking…';
+      try {
+        const answer = await api('/api/login', 'POST', {name: $('login-name').value, password: $('login-password').value});
+        $('login-password').value = '';
+        if (answer.status === 200) showConsole(answer.body);
+        else $('login-error').textContent = answer.body.error || ('refused (' + answer.status + ')');
+      } catch (e) {
+        $('login-error').textContent = 'the hub cannot be reached: ' + e.message;
+      } finally {
+        $('login-submit').disabled = false;
+      }
+    });
+
+    $('logout').addEventListener('click', async () => {
+      try { await api('/api/logout', 'POST', {}); } catch (e) { /* already logged out */ }
+      showLogin('logged out');
+    });
 
     function badge(text, cls) {
       const span = document.createElement('span');
@@ -114,13 +206,18 @@ enum ConsoleAssets {
           for (const c of a.cameras) cams.append(badge((c.preset ? c.id + ' @ ' + c.preset : c.id) + ': ' + (c.health || 'unknown'), c.health || 'unknown'));
           if (!a.cameras.length) cams.append(badge('no camera linked', 'unknown'));
           what.append(title, when, cams);
-          const button = document.createElement('button');
-          button.textContent = 'Acknowledge';
-          button.className = 'ack';
           const result = document.createElement('span');
           result.className = 'result quiet';
-          button.onclick = () => acknowledge(a, button, result);
-          li.append(what, button, result);
+          li.append(what);
+          // A viewer sees the alarm but has nothing to press (the hub refuses it too).
+          if (me && me.role !== 'viewer') {
+            const button = document.createElement('button');
+            button.textContent = 'Acknowledge';
+            button.className = 'ack';
+            button.onclick = () => acknowledge(a, button, result);
+            li.append(button);
+          }
+          li.append(result);
         }
         list.append(li);
       }
@@ -170,11 +267,7 @@ enum ConsoleAssets {
       button.disabled = true;
       result.textContent = 'sending…';
       try {
-        const response = await fetch('/api/ack', {
-          method: 'POST', headers: {'Content-Type': 'application/json'},
-          body: JSON.stringify({site: alarm.unit.site, unit: alarm.unit.unit, bell: alarm.bell, by: $('operator').value}),
-        });
-        const answer = await response.json();
+        const answer = (await api('/api/ack', 'POST', {site: alarm.unit.site, unit: alarm.unit.unit, bell: alarm.bell})).body;
         result.textContent = answer.ok ? 'acknowledged by the unit' : 'refused: ' + answer.error;
         if (!answer.ok) button.disabled = false;
       } catch (e) {
@@ -183,28 +276,59 @@ enum ConsoleAssets {
       }
     }
 
+    function renderAudit(entries) {
+      const body = $('audit').tBodies[0];
+      body.replaceChildren();
+      for (const e of entries) {
+        const tr = document.createElement('tr');
+        for (const text of [new Date(e.at).toLocaleString(), e.actor, e.action, e.target, e.detail, e.address]) {
+          const td = document.createElement('td');
+          td.textContent = text;
+          tr.append(td);
+        }
+        body.append(tr);
+      }
+    }
+
     let pending = false;
     async function refresh() {
-      if (pending) return;
+      if (pending || !me) return;
       pending = true;
       try {
-        const state = await (await fetch('/api/state')).json();
+        const state = (await api('/api/state')).body;
+        if (me && me.role === 'supervisor') renderAudit((await api('/api/audit?limit=50')).body);
         renderAlarms(state.openAlarms);
         renderUnits(state.units);
         const c = state.counts;
         $('counts').textContent = c.messages + ' messages, ' + c.alarms + ' alarms, ' + c.duplicates + ' duplicates dropped, ' +
           c.refused + ' refused, ' + c.seqGaps + ' seq gaps, ' + c.rebirths + ' rebirths asked';
         first = false;
+      } catch (e) {
+        /* logged out (the login screen shows why) or the hub is restarting: the next update retries */
       } finally {
         pending = false;
       }
     }
 
-    const events = new EventSource('/api/events');
     let timer;
-    events.addEventListener('update', () => { clearTimeout(timer); timer = setTimeout(refresh, 100); });
-    events.onopen = () => { $('link').textContent = 'live'; $('link').className = 'link up'; };
-    events.onerror = () => { $('link').textContent = 'reconnecting…'; $('link').className = 'link down'; };
-    refresh();
+    function connect() {
+      if (events) events.close();
+      events = new EventSource('/api/events');
+      events.addEventListener('update', () => { clearTimeout(timer); timer = setTimeout(refresh, 100); });
+      // The hub ends the stream when the session ends (logout elsewhere, idle, a disabled account).
+      events.addEventListener('ended', (e) => { let why = ''; try { why = JSON.parse(e.data); } catch (x) {} showLogin(why); });
+      events.onopen = () => { $('link').textContent = 'live'; $('link').className = 'link up'; };
+      events.onerror = () => {
+        $('link').textContent = 'reconnecting…';
+        $('link').className = 'link down';
+        // The browser gives up on a refused stream (401): ask whether the session still holds.
+        if (events && events.readyState === EventSource.CLOSED) {
+          setTimeout(() => api('/api/session').then((a) => { if (a.status === 200 && me) connect(); }).catch(() => {}), 2000);
+        }
+      };
+    }
+
+    api('/api/session').then((answer) => { if (answer.status === 200) showConsole(answer.body); })
+      .catch(() => { if ($('login').hidden) showLogin('the hub cannot be reached: reload the page to try again'); });
     """
 }

@@ -6,9 +6,10 @@ import PostgresNIO
 
 /// The alarm log in PostgreSQL (postgres-nio), for a district whose hub instances share one log.
 /// Same table and lifecycle as ``SQLiteAlarmLog``; migrations are numbered and recorded in
-/// `parkguard_migrations`, applied in one transaction each.
-public final class PostgresAlarmLog: AlarmLog {
-    private let client: PostgresClient
+/// `parkguard_migrations`, applied in one transaction each. The operators, their sessions and the
+/// audit trail are in the same database (`PostgresOperatorStore.swift`).
+public final class PostgresAlarmLog: HubDatabase {
+    let client: PostgresClient
     private let runner: Task<Void, Never>
     private let name: String
 
@@ -73,9 +74,29 @@ public final class PostgresAlarmLog: AlarmLog {
             try await connection.query("CREATE INDEX alarm_unit_seq ON alarm (site, unit, seq)", logger: Self.quiet)
             try await connection.query("INSERT INTO parkguard_migrations (version, applied_at) VALUES (2, \(now))", logger: Self.quiet)
         } }
+        if !applied.contains(3) { try await client.withTransaction(logger: Self.quiet) { connection in
+            try await connection.query("""
+                CREATE TABLE operator (
+                  name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL, disabled BOOLEAN NOT NULL,
+                  created_at DOUBLE PRECISION NOT NULL, changed_at DOUBLE PRECISION NOT NULL)
+                """, logger: Self.quiet)
+            try await connection.query("""
+                CREATE TABLE console_session (
+                  token_hash TEXT PRIMARY KEY, operator TEXT NOT NULL REFERENCES operator (name) ON DELETE CASCADE,
+                  csrf_token TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL, last_seen_at DOUBLE PRECISION NOT NULL, address TEXT NOT NULL)
+                """, logger: Self.quiet)
+            try await connection.query("CREATE INDEX console_session_operator ON console_session (operator)", logger: Self.quiet)
+            try await connection.query("""
+                CREATE TABLE audit (
+                  id BIGSERIAL PRIMARY KEY, at DOUBLE PRECISION NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+                  target TEXT NOT NULL, detail TEXT NOT NULL, address TEXT NOT NULL)
+                """, logger: Self.quiet)
+            try await connection.query("CREATE INDEX audit_at ON audit (at)", logger: Self.quiet)
+            try await connection.query("INSERT INTO parkguard_migrations (version, applied_at) VALUES (3, \(now))", logger: Self.quiet)
+        } }
     }
 
-    private static let quiet = Logger(label: "parkguard-hub.postgres")
+    static let quiet = Logger(label: "parkguard-hub.postgres")
 
     public func commit(_ changes: [LogChange]) async throws -> [Int] {
         guard !changes.isEmpty else { return [] }

@@ -4,9 +4,10 @@ import HubIngest
 import ParkGuardCore
 
 /// The alarm log in one SQLite file (GRDB, WAL mode, `synchronous = FULL`: a commit is on disk
-/// before the hub sends the receipt that lets a unit forget the alarm), with migrations.
-public final class SQLiteAlarmLog: AlarmLog {
-    private let database: DatabaseQueue
+/// before the hub sends the receipt that lets a unit forget the alarm), with migrations. The same
+/// file holds the operators, their sessions and the audit trail (`SQLiteOperatorStore.swift`).
+public final class SQLiteAlarmLog: HubDatabase {
+    let database: DatabaseQueue
     /// SQLite's page cache for the log's connection, KiB: the id index of about a million alarms.
     static let cacheKiB = 64 * 1024
 
@@ -55,6 +56,35 @@ public final class SQLiteAlarmLog: AlarmLog {
         }
         migrator.registerMigration("v2: seq watermark index") { db in
             try db.create(index: "alarm_unit_seq", on: "alarm", columns: ["site", "unit", "seq"])
+        }
+        migrator.registerMigration("v3: operators, sessions, audit") { db in
+            try db.create(table: "operator") { t in
+                t.primaryKey("name", .text)
+                t.column("role", .text).notNull()
+                t.column("passwordHash", .text).notNull()
+                t.column("disabled", .boolean).notNull()
+                t.column("createdAt", .double).notNull()
+                t.column("changedAt", .double).notNull()
+            }
+            try db.create(table: "console_session") { t in
+                t.primaryKey("tokenHash", .text)
+                t.column("operator", .text).notNull().references("operator", onDelete: .cascade)
+                t.column("csrfToken", .text).notNull()
+                t.column("createdAt", .double).notNull()
+                t.column("lastSeenAt", .double).notNull()
+                t.column("address", .text).notNull()
+            }
+            try db.create(index: "console_session_operator", on: "console_session", columns: ["operator"])
+            try db.create(table: "audit") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("at", .double).notNull()
+                t.column("actor", .text).notNull()
+                t.column("action", .text).notNull()
+                t.column("target", .text).notNull()
+                t.column("detail", .text).notNull()
+                t.column("address", .text).notNull()
+            }
+            try db.create(index: "audit_at", on: "audit", columns: ["at"])
         }
         return migrator
     }

@@ -17,7 +17,7 @@ struct ParkGuardHubCommand: AsyncParsableCommand {
         commandName: "parkguard-hub",
         abstract: "Consume a ParkGuard fleet's telemetry: fleet state, de-duplicated alarm log, rebirth requests.",
         version: ParkGuardVersion.current,
-        subcommands: [Run.self, Alarms.self])
+        subcommands: [Run.self, Alarms.self, Operator.self, Audit.self])
 }
 
 /// Where the broker is and who the hub is there.
@@ -134,6 +134,9 @@ struct Run: AsyncParsableCommand {
         valueName: "name"))
     var consoleNames: [String] = []
 
+    @Option(help: "How long a console session lasts without a request (an open console's event stream counts): 90s, 15m, 8h.")
+    var sessionIdle = "15m"
+
     @Option(help: "Seconds between lines with the ingest figures on stdout (0: none).")
     var statsInterval = 0.0
 
@@ -150,6 +153,9 @@ struct Run: AsyncParsableCommand {
         }
         for name in consoleNames where name.isEmpty || name.utf8.count > 253 || !name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || ".-:[]".contains($0)) }) {
             throw ValidationError("--console-name '\(name.prefix(64))': a host name or address (letters, digits, '.', '-', ':', '[]'; at most 253)")
+        }
+        guard let idle = Age.seconds(sessionIdle), idle >= 1, idle <= 7 * 86400 else {
+            throw ValidationError("--session-idle must be an age from 1s to 7d, like 90s, 15m or 8h; got '\(sessionIdle)'")
         }
         if let sharedGroup, sharedGroup.isEmpty || sharedGroup.contains(where: { "/+#".contains($0) }) {
             throw ValidationError("--shared-group must be a non-empty name without '/', '+' or '#'")
@@ -169,7 +175,11 @@ struct Run: AsyncParsableCommand {
                           log: log, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: hub)]
         if let console, let (host, port) = consoleAddress(console) {
-            services.append(.init(service: Console(hub: hub, host: host, port: port, names: consoleNames, logger: logger) { bound in
+            let access = ConsoleAccess(store: log, settings: .init(idleTimeout: Age.seconds(sessionIdle) ?? 900))
+            if try await log.accounts().isEmpty {
+                logger.warning("the console has no operators yet: add one with 'parkguard-hub operator add NAME --role supervisor'")
+            }
+            services.append(.init(service: Console(hub: hub, access: access, host: host, port: port, names: consoleNames, logger: logger) { bound in
                 FileHandle.standardOutput.write(Data("console: http://\(host):\(bound)/\n".utf8))
             }, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
         }
@@ -182,7 +192,7 @@ struct Run: AsyncParsableCommand {
 
 /// Opens the log `db` names: a postgres:// URL or a SQLite file. Exit 64 for a malformed URL,
 /// 74 for a log that cannot be opened.
-func openLog(_ db: String, logger: Logger) async throws -> any AlarmLog {
+func openLog(_ db: String, logger: Logger) async throws -> any HubDatabase {
     do {
         if db.hasPrefix("postgres:") || db.hasPrefix("postgresql:") {
             guard let target = PostgresAlarmLog.parse(url: db) else {
@@ -249,24 +259,10 @@ struct Alarms: AsyncParsableCommand {
         guard limit > 0 else { throw ValidationError("--limit must be positive") }
     }
 
-    func sinceDate(now: Date = Date()) throws -> Date {
-        if let date = ISO8601DateFormatter().date(from: since) { return date }
-        // An age is at most 100 years: `inf` and `1e300d` are refused here rather than turned
-        // into a date no alarm log can hold.
-        guard let unit = since.last, let value = Double(since.dropLast()), value.isFinite, value >= 0,
-              let seconds = ["s": 1.0, "m": 60, "h": 3600, "d": 86400][String(unit)],
-              value * seconds <= 100 * 365.25 * 86400 else {
-            throw ValidationError("--since must be an RFC 3339 time like 2026-11-25T08:00:00Z or an age like 15m, 2h, 7d; got '\(since)'")
-        }
-        return now.addingTimeInterval(-value * seconds)
-    }
+    func sinceDate(now: Date = Date()) throws -> Date { try Age.since(since, now: now) }
 
     func run() async throws {
-        if !db.hasPrefix("postgres"), !FileManager.default.fileExists(atPath: db) {
-            FileHandle.standardError.write(Data("parkguard-hub: no alarm log at \(db)\n".utf8))
-            throw ExitCode(66)
-        }
-        let log = try await openLog(db, logger: Logger(label: "parkguard-hub"))
+        let log = try await openExistingLog(db)
         let alarms = open ? try await log.openAlarms(limit: limit) : try await log.alarms(since: try sinceDate(), limit: limit)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -282,4 +278,34 @@ struct Alarms: AsyncParsableCommand {
             }
         }
     }
+}
+
+/// Ages on the command line: `90s`, `15m`, `2h`, `7d`.
+enum Age {
+    /// The age in seconds; nil unless a finite number of s, m, h or d of at most 100 years
+    /// (`inf` and `1e300d` are refused rather than turned into a date no log can hold).
+    static func seconds(_ text: String) -> Double? {
+        guard let unit = text.last, let value = Double(text.dropLast()), value.isFinite, value >= 0,
+              let seconds = ["s": 1.0, "m": 60, "h": 3600, "d": 86400][String(unit)],
+              value * seconds <= 100 * 365.25 * 86400 else { return nil }
+        return value * seconds
+    }
+
+    /// `--since`: an RFC 3339 time or an age before `now`.
+    static func since(_ text: String, now: Date = Date()) throws -> Date {
+        if let date = ISO8601DateFormatter().date(from: text) { return date }
+        guard let seconds = seconds(text) else {
+            throw ValidationError("--since must be an RFC 3339 time like 2026-11-25T08:00:00Z or an age like 15m, 2h, 7d; got '\(text)'")
+        }
+        return now.addingTimeInterval(-seconds)
+    }
+}
+
+/// Opens the log of a command that reads or edits it: a SQLite file must exist already (exit 66).
+func openExistingLog(_ db: String) async throws -> any HubDatabase {
+    if !db.hasPrefix("postgres"), !FileManager.default.fileExists(atPath: db) {
+        FileHandle.standardError.write(Data("parkguard-hub: no alarm log at \(db) (parkguard-hub run creates it; or give --db)\n".utf8))
+        throw ExitCode(66)
+    }
+    return try await openLog(db, logger: Logger(label: "parkguard-hub"))
 }

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import ParkGuardCore
 import ParkGuardHub
 import ParkGuardTestKit
@@ -24,6 +25,36 @@ struct AlarmLogTests {
     func mixedBatches() async throws {
         let directory = try ScratchDirectory()
         try await AlarmLogSpecification.mixedBatchesApplyInOrder(try SQLiteAlarmLog(path: directory.file("hub.sqlite")))
+    }
+
+    @Test("operators, their sessions and the audit trail are kept in the log's file, and a changed account ends its sessions")
+    func operators() async throws {
+        let directory = try ScratchDirectory()
+        let path = directory.file("hub.sqlite")
+        try await OperatorStoreSpecification.accountsSessionsAndAudit(try SQLiteAlarmLog(path: path)) { try SQLiteAlarmLog(path: path) }
+    }
+
+    @Test("a log of the schema before operators (migrations v1 and v2) migrates: its alarms stay, operators can be added")
+    func migratesTheSchemaBeforeOperators() async throws {
+        let directory = try ScratchDirectory()
+        let path = directory.file("hub.sqlite")
+        // The schema the hub wrote until operators came: GRDB's migration table and the alarm table with its indexes.
+        let sql = """
+            CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY);
+            INSERT INTO grdb_migrations VALUES ('v1: alarms'), ('v2: seq watermark index');
+            CREATE TABLE alarm (id TEXT PRIMARY KEY, site TEXT NOT NULL, unit TEXT NOT NULL, bell TEXT NOT NULL, kind TEXT NOT NULL,
+              seq INTEGER NOT NULL, session INTEGER NOT NULL, raisedAt TEXT NOT NULL, deliveredAt DOUBLE NOT NULL, acknowledgedAt DOUBLE,
+              acknowledgedBy TEXT, clearedAt DOUBLE, cameras TEXT NOT NULL);
+            CREATE INDEX alarm_delivered ON alarm (deliveredAt);
+            CREATE INDEX alarm_bell ON alarm (site, unit, bell, clearedAt);
+            CREATE INDEX alarm_unit_seq ON alarm (site, unit, seq);
+            INSERT INTO alarm VALUES ('old-1', 'north', 'gate-1', 'b1', 'press', 4, 1, '2026-11-25T10:00:00Z', 1800000000, 1800000005, 'control room', NULL, '[]');
+            """
+        try await DatabaseQueue(path: path).write { db in try db.execute(sql: sql) }
+        let log = try SQLiteAlarmLog(path: path)
+        let old = try await log.alarms(since: Date(timeIntervalSince1970: 0), limit: 10)
+        #expect(old.map(\.id) == ["old-1"] && old.first?.acknowledgedBy == "control room")
+        try await OperatorStoreSpecification.accountsSessionsAndAudit(log) { try SQLiteAlarmLog(path: path) }
     }
 
     @Test("a file that is not a database is refused with its path")

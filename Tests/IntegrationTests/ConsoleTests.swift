@@ -6,12 +6,17 @@ import Testing
 /// simulator, mosquitto and `parkguard-hub`.
 @Suite("Hub console", .serialized)
 struct ConsoleTests {
-    @Test("in Chromium: a press appears live with its camera, Acknowledge reaches the unit, and its call-accepted light goes on")
+    @Test("in Chromium: operators log in; a press appears live with its camera, the operator's Acknowledge reaches the unit and lights its call-accepted output; a viewer cannot acknowledge; all of it is audited")
     func browserAcknowledges() async throws {
         let unit = try await Unit()
         let db = unit.directory.file("hub.sqlite")
-        let hub = try Child(Products.path("parkguard-hub"), ["run", "--broker", "127.0.0.1:\(unit.broker.port)", "--db", db,
-                                                             "--console", "127.0.0.1:0", "--client-id", "console-hub-\(getpid())"],
+        let hubTool = Products.path("parkguard-hub")
+        for (name, role) in [("anna", "operator"), ("vera", "viewer")] {
+            let added = try await run("/bin/sh", ["-c", "echo 'correct horse battery' | \"$0\" operator add \(name) --role \(role) --db \"$1\"", hubTool, db])
+            #expect(added.status == 0, "operator add: \(added.error)")
+        }
+        let hub = try Child(hubTool, ["run", "--broker", "127.0.0.1:\(unit.broker.port)", "--db", db,
+                                      "--console", "127.0.0.1:0", "--client-id", "console-hub-\(getpid())"],
                             in: unit.directory, name: "hub")
         defer { hub.signal(SIGTERM) }
         var url: String?
@@ -22,41 +27,78 @@ struct ConsoleTests {
         try await Task.sleep(for: .seconds(3))
 
         let screenshot = unit.directory.file("console.png")
-        let browser = try await run("/usr/bin/python3", [Products.packageRoot + "/Tests/peers/console_browser.py",
-                                                   console, unit.controlAddress, "b1", screenshot, "operator anna"])
+        let browser = try await run("/usr/bin/python3", [Products.packageRoot + "/Tests/peers/console_browser.py", console, unit.controlAddress, "b1",
+                                                         screenshot, "anna:correct horse battery", "vera:correct horse battery"])
         #expect(browser.status == 0, "browser: \(browser.output) \(browser.error.suffix(600))")
         let seen = (try? JSONSerialization.jsonObject(with: Data(browser.output.utf8)) as? [String: Any]) ?? [:]
+        #expect(seen["consoleHiddenBeforeLogin"] as? Bool == true, "nothing of the fleet shows before login")
+        #expect((seen["signedInAs"] as? String)?.contains("anna") == true)
         #expect(seen["emphasised"] as? Bool == true, "a new alarm is emphasised")
         #expect((seen["cameras"] as? String)?.contains("cam-1 @ gate") == true, "linked camera shown: \(seen["cameras"] ?? "")")
         #expect((seen["title"] as? String)?.hasPrefix("(1)") == true)
+        #expect(seen["viewerButtons"] as? Int == 0, "a viewer has no Acknowledge button")
+        let viewerAck = seen["viewerAck"] as? [String: Any]
+        #expect(viewerAck?["status"] as? Int == 403 && (viewerAck?["error"] as? String)?.contains("viewer") == true, "\(viewerAck ?? [:])")
 
         // The unit lit its call-accepted output for bell b1.
         let outputs = try await unit.sim("outputs")
         let lines = (try? JSONSerialization.jsonObject(with: Data(outputs.utf8)) as? [[String: Any]]) ?? []
         #expect(lines.contains { $0["name"] as? String == "accepted-b1" && $0["on"] as? Bool == true }, "outputs: \(outputs)")
 
-        // And the log says who acknowledged it.
-        let logged = try await run(Products.path("parkguard-hub"), ["alarms", "--db", db, "--since", "1h", "--json"])
+        // The log says who acknowledged it: the logged-in operator.
+        let logged = try await run(hubTool, ["alarms", "--db", db, "--since", "1h", "--json"])
         let press = logged.output.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
             .first { $0["kind"] as? String == "press" && $0["bell"] as? String == "b1" }
-        #expect(press?["acknowledgedBy"] as? String == "operator anna", "log: \(logged.output)")
+        #expect(press?["acknowledgedBy"] as? String == "anna", "log: \(logged.output)")
 
-        // Request bodies are read up to 4 KiB: at the limit the request is judged, one byte over it is refused.
-        let post = """
-            import sys, urllib.request, urllib.error
-            body = (b'{"site":"x","unit":"y","bell":"b9","by":"z"}').ljust(int(sys.argv[2]))
-            try:
-                r = urllib.request.urlopen(urllib.request.Request(sys.argv[1] + "/api/ack", data=body, headers={"Content-Type": "application/json"}))
-                print(r.status, r.read().decode())
-            except urllib.error.HTTPError as e:
-                print(e.code, e.read().decode())
+        // The audit trail has every step, with who and from where.
+        let audit = try await run(hubTool, ["audit", "--db", db, "--since", "1h", "--json"])
+        let entries = audit.output.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let steps = entries.map { "\($0["actor"] ?? "") \($0["action"] ?? "")" }
+        #expect(steps.dropFirst(2) == ["anna loginFailed", "anna login", "anna acknowledge", "anna logout", "vera login", "vera logout"],
+                "audit: \(steps)")
+        #expect(entries.first { $0["action"] as? String == "acknowledge" }?["target"] as? String == "test-park/unit-1/b1")
+        #expect(entries.first { $0["action"] as? String == "login" }?["address"] as? String == "127.0.0.1")
+
+        // Without a session nothing of the fleet is given and nothing is changed; a session's
+        // state change needs its CSRF token, and a `by` in the body changes nothing of who acts.
+        let client = """
+            import http.cookiejar, json, sys, urllib.request, urllib.error
+            jar = http.cookiejar.CookieJar()
+            opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+            def ask(path, body=None, headers=None):
+                data = body if isinstance(body, bytes) else (json.dumps(body).encode() if body is not None else None)
+                h = {"Content-Type": "application/json"}; h.update(headers or {})
+                try:
+                    r = opener.open(urllib.request.Request(sys.argv[1] + path, data=data, headers=h), timeout=15)
+                    return {"status": r.status, "body": r.read().decode()}
+                except urllib.error.HTTPError as e:
+                    return {"status": e.code, "body": e.read().decode(), "retryAfter": e.headers.get("Retry-After")}
+            out = {"state": ask("/api/state"), "ack": ask("/api/ack", {"site": "test-park", "unit": "unit-1", "bell": "b1", "by": "mallory"}),
+                   "atLimit": ask("/api/login", b'{"name":"x","password":"y"}'.ljust(4096)),
+                   "overLimit": ask("/api/login", b'{"name":"x","password":"y"}'.ljust(4097))}
+            login = ask("/api/login", {"name": "anna", "password": "correct horse battery"})
+            csrf = json.loads(login["body"])["csrfToken"]
+            out["login"] = {"status": login["status"], "cookie": [c.name for c in jar]}
+            out["stateWithSession"] = ask("/api/state")["status"]
+            out["ackWithoutToken"] = ask("/api/ack", {"site": "test-park", "unit": "unit-1", "bell": "b1"})
+            out["auditAsOperator"] = ask("/api/audit")["status"]
+            out["logout"] = ask("/api/logout", {}, {"X-ParkGuard-CSRF": csrf})["status"]
+            out["stateAfterLogout"] = ask("/api/state")["status"]
+            print(json.dumps(out))
             """
-        let atLimit = try await run("/usr/bin/python3", ["-c", post, console, "4096"])
-        #expect(!atLimit.output.hasPrefix("413"), "at the limit: \(atLimit.output)\(atLimit.error)")
-        let over = try await run("/usr/bin/python3", ["-c", post, console, "4097"])
-        #expect(over.output.hasPrefix("413") && over.output.contains("over 4096 bytes"), "over the limit: \(over.output)\(over.error)")
-        let state = try await run("/usr/bin/python3", ["-c", "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1] + '/api/state').status)", console])
-        #expect(state.output.hasPrefix("200"), "the console still answers: \(state.error)")
+        let asked = try await run("/usr/bin/python3", ["-c", client, console])
+        let api = (try? JSONSerialization.jsonObject(with: Data(asked.output.utf8)) as? [String: Any]) ?? [:]
+        func status(_ key: String) -> Int? { (api[key] as? [String: Any])?["status"] as? Int ?? api[key] as? Int }
+        #expect(status("state") == 401 && status("ack") == 401, "\(asked.output)\(asked.error)")
+        // Request bodies are read up to 4 KiB: at the limit the request is judged, one byte over it is refused.
+        #expect(status("atLimit") == 401 && status("overLimit") == 413, "\(api["atLimit"] ?? "") \(api["overLimit"] ?? "")")
+        #expect(status("login") == 200 && status("stateWithSession") == 200, "\(asked.output)")
+        #expect(status("ackWithoutToken") == 403 && status("auditAsOperator") == 403)
+        #expect(status("logout") == 200 && status("stateAfterLogout") == 401)
+        // A wrong guess beside these took no session: anna's acknowledgement from the browser is the only one.
+        let after = try await run(hubTool, ["audit", "--db", db, "--since", "1h", "--json"])
+        #expect(after.output.components(separatedBy: "\"acknowledge\"").count == 2, "one acknowledgement in the trail: \(after.output)")
 
         // Cross-site and rebound requests are refused before any route, and change nothing: no
         // `ack` command reaches the unit. Every answer forbids framing and foreign script.

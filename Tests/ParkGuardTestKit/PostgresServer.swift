@@ -63,6 +63,11 @@ public final class PostgresServer: @unchecked Sendable {
         guard try await eventually(timeout: .seconds(20), { isListening(port) }) else { throw HarnessError("PostgreSQL restart failed: \(child.stderr.suffix(300))") }
     }
 
+    /// Runs `sql` with psql in the `parkguard` database (stopping at the first error).
+    public func psql(_ sql: String) async throws -> (status: Int32, output: String, error: String) {
+        try await run("/usr/bin/psql", ["-h", "127.0.0.1", "-p", "\(port)", "-U", "parkguard", "-d", "parkguard", "-v", "ON_ERROR_STOP=1", "-c", sql])
+    }
+
     /// Stops the server (fast shutdown) and removes its data.
     public func stop() async {
         if let pid = (try? String(contentsOfFile: data + "/db/postmaster.pid", encoding: .utf8))?.split(separator: "\n").first.flatMap({ Int32($0) }) {

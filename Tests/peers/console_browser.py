@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
 """Drives the parkguard-hub console in headless Chromium (Debian's chromium + chromium-driver,
-through python3-selenium), as an operator would:
+through python3-selenium), as the people in the control room would:
 
-  1. opens the console and waits for the live link and the unit online;
-  2. presses the bell through the simulator's control API (the page is not reloaded);
-  3. waits for the alarm to appear on top, with its linked camera and that camera's health;
-  4. takes a screenshot;
-  5. types the operator's name, clicks Acknowledge, waits for the unit's answer;
-  6. waits for the alarm to leave the open list.
+  1. opens the console: the login form; a wrong password is refused on the page;
+  2. logs in as the operator and waits for the live link and the unit online;
+  3. presses the bell through the simulator's control API (the page is not reloaded);
+  4. waits for the alarm to appear on top, with its linked camera and that camera's health;
+  5. takes a screenshot, clicks Acknowledge, waits for the unit's answer and for the alarm to
+     leave the open list; logs out;
+  6. logs in as the viewer, presses the bell again: the alarm shows with no Acknowledge button,
+     and the API refuses the viewer's acknowledgement (403); logs out.
 
-    console_browser.py CONSOLE_URL SIM_CONTROL_HOST:PORT BELL SCREENSHOT.png OPERATOR
+    console_browser.py CONSOLE_URL SIM_CONTROL_HOST:PORT BELL SCREENSHOT.png OPERATOR:PASSWORD VIEWER:PASSWORD
 
 Prints one JSON object with what it saw; exit 0 when every step passed, 1 otherwise (with the
 step that failed and the page's text), 69 when Chromium or its driver is missing.
@@ -31,8 +33,31 @@ except ImportError:
     sys.exit(69)
 
 
+def press(control: str, bell: str) -> None:
+    for action in ("press", "release"):
+        request = urllib.request.Request(f"http://{control}/v1/inputs/{bell}/{action}", method="POST")
+        urllib.request.urlopen(request, timeout=5).read()
+        time.sleep(0.3)
+
+
+def log_in(driver, wait, name: str, password: str) -> None:
+    wait.until(EC.visibility_of_element_located((By.ID, "login-form")))
+    for field, text in (("login-name", name), ("login-password", password)):
+        element = driver.find_element(By.ID, field)
+        element.clear()
+        element.send_keys(text)
+    driver.find_element(By.ID, "login-submit").click()
+
+
+def log_out(driver, wait) -> None:
+    driver.find_element(By.ID, "logout").click()
+    wait.until(EC.visibility_of_element_located((By.ID, "login-form")))
+
+
 def main() -> int:
-    url, control, bell, screenshot, operator = sys.argv[1:6]
+    url, control, bell, screenshot, operator, viewer = sys.argv[1:7]
+    operator_name, operator_password = operator.split(":", 1)
+    viewer_name, viewer_password = viewer.split(":", 1)
     chromium = shutil.which("chromium")
     driver_path = shutil.which("chromedriver")
     if not chromium or not driver_path:
@@ -45,19 +70,24 @@ def main() -> int:
         options.add_argument(argument)
     driver = webdriver.Chrome(service=Service(driver_path), options=options)
     seen = {}
-    step = "open the console"
+    step = "open the console: the login form"
     try:
         driver.get(url)
         wait = WebDriverWait(driver, 20)
+        seen["consoleHiddenBeforeLogin"] = not driver.find_element(By.ID, "console").is_displayed()
+        step = "a wrong password is refused"
+        log_in(driver, wait, operator_name, operator_password + "-wrong")
+        wait.until(EC.text_to_be_present_in_element((By.ID, "login-error"), "wrong name or password"))
+        seen["wrongPassword"] = driver.find_element(By.ID, "login-error").text
+        step = "log in as the operator"
+        log_in(driver, wait, operator_name, operator_password)
         wait.until(EC.text_to_be_present_in_element((By.ID, "link"), "live"))
+        seen["signedInAs"] = driver.find_element(By.ID, "who").text
         step = "the unit shows online"
         wait.until(lambda d: "online" in d.find_element(By.ID, "units").text)
         seen["unitsBefore"] = driver.find_element(By.ID, "units").text
         step = "press the bell through the simulator"
-        for action in ("press", "release"):
-            request = urllib.request.Request(f"http://{control}/v1/inputs/{bell}/{action}", method="POST")
-            urllib.request.urlopen(request, timeout=5).read()
-            time.sleep(0.3)
+        press(control, bell)
         step = "the alarm appears without a reload"
         alarm = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#alarms li.alarm")))
         seen["alarm"] = alarm.text
@@ -71,15 +101,31 @@ def main() -> int:
         time.sleep(1.5)  # let the flash animation and the camera badges settle for the picture
         driver.save_screenshot(screenshot)
         step = "acknowledge"
-        field = driver.find_element(By.ID, "operator")
-        field.clear()
-        field.send_keys(operator)
         alarm.find_element(By.CSS_SELECTOR, "button.ack").click()
         wait.until(lambda d: "acknowledged by the unit" in d.find_element(By.CSS_SELECTOR, "#alarms").text
                    or not d.find_elements(By.CSS_SELECTOR, "#alarms li.alarm"))
         step = "the alarm leaves the open list"
         wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, "#alarms li.alarm"))
         seen["unitsAfter"] = driver.find_element(By.ID, "units").text
+        step = "log out"
+        log_out(driver, wait)
+        step = "log in as the viewer"
+        log_in(driver, wait, viewer_name, viewer_password)
+        wait.until(EC.text_to_be_present_in_element((By.ID, "link"), "live"))
+        step = "the viewer sees the next alarm without an Acknowledge button"
+        press(control, bell)
+        alarm = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#alarms li.alarm")))
+        seen["viewerAlarm"] = alarm.text
+        seen["viewerButtons"] = len(alarm.find_elements(By.CSS_SELECTOR, "button.ack"))
+        step = "the API refuses the viewer's acknowledgement"
+        seen["viewerAck"] = driver.execute_async_script("""
+            const done = arguments[arguments.length - 1];
+            fetch('/api/ack', {method: 'POST', headers: {'Content-Type': 'application/json', 'X-ParkGuard-CSRF': me.csrfToken},
+                               body: JSON.stringify({site: arguments[0], unit: arguments[1], bell: arguments[2]})})
+              .then((r) => r.json().then((b) => done({status: r.status, error: b.error})));
+        """, "test-park", "unit-1", bell)
+        step = "the viewer logs out"
+        log_out(driver, wait)
         seen["ok"] = True
         print(json.dumps(seen))
         return 0
