@@ -22,6 +22,8 @@ import time
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
 
 
 def free_port():
@@ -45,6 +47,9 @@ def main():
             f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
         procs.append(subprocess.Popen(["mosquitto", "-c", f"{work}/m.conf"], stderr=subprocess.DEVNULL))
         time.sleep(0.5)
+        # The console needs a login: one viewer, logged in by the page's form below.
+        subprocess.run([f"{args.bin}/parkguard-hub", "operator", "add", "load", "--role", "viewer", "--db", f"{work}/hub.sqlite"],
+                       input="console load password\n", text=True, check=True, stdout=subprocess.DEVNULL)
         hub = subprocess.Popen([f"{args.bin}/parkguard-hub", "run", "--broker", f"127.0.0.1:{port}", "--db", f"{work}/hub.sqlite",
                                 "--console", "127.0.0.1:0", "--log-level", "error"], stdout=subprocess.PIPE, text=True)
         procs.append(hub)
@@ -66,6 +71,10 @@ def main():
         try:
             started = time.time()
             driver.get(url)
+            WebDriverWait(driver, 20).until(EC.visibility_of_element_located((By.ID, "login-form")))
+            driver.find_element(By.ID, "login-name").send_keys("load")
+            driver.find_element(By.ID, "login-password").send_keys("console load password")
+            driver.find_element(By.ID, "login-submit").click()
             target = f"{args.units} of {args.units} online"
             while target not in driver.find_element(By.ID, "unit-summary").text:
                 if time.time() - started > 180:

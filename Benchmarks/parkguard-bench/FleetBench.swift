@@ -86,6 +86,10 @@ private func fleetTrial(units: Int, heartbeat: Int, sim: String, hub: String?, s
     // The control room's hub with its console, ingesting the whole fleet during the run.
     var hubChild: Child?
     if let hub {
+        // The console needs a login: one viewer, logged in below.
+        let added = try await run("/bin/sh", ["-c", "echo 'bench viewer password' | \"$0\" operator add bench --role viewer --db \"$1\"",
+                                              hub, scratch.file("\(site)-hub.sqlite")])
+        guard added.status == 0 else { throw HarnessError("parkguard-hub operator add: \(added.error)") }
         hubChild = try Child(hub, ["run", "--broker", "127.0.0.1:\(broker.port)", "--db", scratch.file("\(site)-hub.sqlite"),
                                    "--console", "127.0.0.1:0", "--client-id", "bench-console-\(site)", "--log-level", "error"],
                              in: scratch, name: "\(site)-hub")
@@ -129,10 +133,17 @@ private func fleetTrial(units: Int, heartbeat: Int, sim: String, hub: String?, s
     var consoleTimes: [Double] = []
     var consoleFailures = 0
     var unitsShown = 0
+    var cookie: [(String, String)] = []
+    if let consolePort, let (status, headers, _) = try? await ControlClient.exchange(
+        host: "127.0.0.1", port: consolePort, method: "POST", path: "/api/login", body: #"{"name":"bench","password":"bench viewer password"}"#),
+        status == 200, let session = headers.first(where: { $0.0.lowercased() == "set-cookie" })?.1.split(separator: ";").first {
+        cookie = [("Cookie", String(session))]
+    }
     while observer.now < windowEnd {
         if let consolePort {
             let start = ContinuousClock.now
-            if let (status, body) = try? await ControlClient.request(host: "127.0.0.1", port: consolePort, method: "GET", path: "/api/state"), status == 200 {
+            if let (status, _, body) = try? await ControlClient.exchange(host: "127.0.0.1", port: consolePort, method: "GET", path: "/api/state",
+                                                                          headers: cookie), status == 200 {
                 consoleTimes.append(Double((ContinuousClock.now - start).nanoseconds) / 1e6)
                 struct State: Decodable { var units: [Unit]; struct Unit: Decodable { var online: Bool } }
                 unitsShown = (try? JSONDecoder().decode(State.self, from: Data(body.utf8)))?.units.count ?? unitsShown
