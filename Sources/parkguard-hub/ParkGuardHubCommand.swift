@@ -134,6 +134,9 @@ struct Run: AsyncParsableCommand {
         valueName: "name"))
     var consoleNames: [String] = []
 
+    @Flag(help: "Serve the console over plain HTTP on an address other than loopback (passwords and session cookies then cross the network in clear; the console has no TLS of its own yet).")
+    var consoleInsecureHTTP = false
+
     @Option(help: "How long a console session lasts without a request (an open console's event stream counts): 90s, 15m, 8h.")
     var sessionIdle = "15m"
 
@@ -148,8 +151,14 @@ struct Run: AsyncParsableCommand {
         _ = try signing.signing()
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level '\(logLevel)'") }
         guard statsInterval == 0 || statsInterval >= 0.05 else { throw ValidationError("--stats-interval must be 0 or at least 0.05 s") }
-        if let console, consoleAddress(console) == nil {
-            throw ValidationError("--console must be host:port, like 127.0.0.1:8080; got '\(console)'")
+        if let console {
+            guard let (host, _) = consoleAddress(console) else {
+                throw ValidationError("--console must be host:port, like 127.0.0.1:8080; got '\(console)'")
+            }
+            guard Self.isLoopback(host) || consoleInsecureHTTP else {
+                throw ValidationError("--console \(console): off loopback, plain HTTP carries operators' passwords and session cookies in clear; "
+                    + "serve it on 127.0.0.1 behind a TLS proxy, or give --console-insecure-http on a network that is the control room's own")
+            }
         }
         for name in consoleNames where name.isEmpty || name.utf8.count > 253 || !name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || ".-:[]".contains($0)) }) {
             throw ValidationError("--console-name '\(name.prefix(64))': a host name or address (letters, digits, '.', '-', ':', '[]'; at most 253)")
@@ -160,6 +169,14 @@ struct Run: AsyncParsableCommand {
         if let sharedGroup, sharedGroup.isEmpty || sharedGroup.contains(where: { "/+#".contains($0) }) {
             throw ValidationError("--shared-group must be a non-empty name without '/', '+' or '#'")
         }
+    }
+
+    /// 127.0.0.0/8, ::1 and localhost: the only places plain HTTP serves the console by default.
+    static func isLoopback(_ host: String) -> Bool {
+        let bare = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).lowercased()
+        if bare == "localhost" || bare == "::1" { return true }
+        let parts = bare.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
     }
 
     func run() async throws {
