@@ -12,7 +12,7 @@ import ParkGuardCore
 /// - A request that changes state (anything but GET and HEAD) must come from the console's own
 ///   page: `Content-Type: application/json` (a cross-site form or a `text/plain` fetch cannot send
 ///   it without a CORS preflight, which the console never grants), an `Origin`, when present,
-///   equal to the console's own, and no `Sec-Fetch-Site` other than `same-origin` or `none`.
+///   equal to the console's own (http or https, under the request's `Host`), and no `Sec-Fetch-Site` other than `same-origin` or `none`.
 ///   Scripts and curl send no `Origin` and pass with a JSON body.
 public struct ConsoleRequestPolicy: Sendable, Equatable {
     /// Lower-case host names and addresses (without port or brackets) the console answers to.
@@ -46,8 +46,10 @@ public struct ConsoleRequestPolicy: Sendable, Equatable {
             return Refusal(status: 403, message: "Sec-Fetch-Site \(ConfigLimits.quote(fetchSite)): only the console's own page may change state")
         }
         if let origin {
-            // The console serves plain HTTP: its own origin is http:// and the Host it was reached under.
-            guard origin.lowercased() == "http://" + host.lowercased() else {
+            // Its own origin is the Host it was reached under, over http:// (served directly) or
+            // https:// (through a TLS proxy in front of it that passes the Host on).
+            let own = origin.lowercased()
+            guard own == "http://" + host.lowercased() || own == "https://" + host.lowercased() else {
                 return Refusal(status: 403, message: "Origin \(ConfigLimits.quote(origin)) is not this console's")
             }
         }

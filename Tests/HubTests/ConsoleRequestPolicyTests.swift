@@ -35,6 +35,8 @@ struct ConsoleRequestPolicyTests {
     func ownPage() {
         #expect(post(origin: "http://console.district.example:8080", site: "same-origin") == nil)
         #expect(post(origin: "HTTP://Console.District.Example:8080") == nil)
+        #expect(post(origin: "https://console.district.example:8080") == nil, "through a TLS proxy that passes the Host on")
+        #expect(post(origin: "https://attacker.example") != nil)
         #expect(post(type: "application/json; charset=utf-8") == nil, "curl or a script: no Origin, a JSON body")
     }
 
