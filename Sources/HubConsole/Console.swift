@@ -33,12 +33,15 @@ public struct Console: Service {
     let port: Int
     let logger: Logger
     let policy: ConsoleRequestPolicy
+    /// The control room's time zone (IANA name): the page shows every time in it.
+    let timeZone: String
     let onBound: @Sendable (Int) -> Void
 
     /// - Parameter names: host names the console answers to besides loopback, the bound address
     ///   and this machine's name (see ``ConsoleRequestPolicy``).
-    public init(hub: Hub, access: ConsoleAccess, host: String, port: Int, names: [String] = [], logger: Logger,
+    public init(hub: Hub, access: ConsoleAccess, host: String, port: Int, names: [String] = [], timeZone: String = "UTC", logger: Logger,
                 onBound: @escaping @Sendable (Int) -> Void = { _ in }) {
+        self.timeZone = timeZone
         self.hub = hub
         self.access = access
         self.host = host
@@ -54,6 +57,7 @@ public struct Console: Service {
         let hub = hub
         let access = access
         let logger = logger
+        let timeZone = timeZone
         router.get("/") { _, _ in Self.asset(ConsoleAssets.page, type: "text/html; charset=utf-8") }
         router.get("/console.css") { _, _ in Self.asset(ConsoleAssets.css, type: "text/css; charset=utf-8") }
         router.get("/console.js") { _, _ in Self.asset(ConsoleAssets.script, type: "text/javascript; charset=utf-8") }
@@ -62,7 +66,7 @@ public struct Console: Service {
             do {
                 let login = try await Self.decode(LoginRequest.self, request, context, expecting: "name and password")
                 let (token, user) = try await access.login(name: login.name, password: login.password, address: context.address)
-                var response = try Self.json(SessionAnswer(user))
+                var response = try Self.json(SessionAnswer(user, timeZone: timeZone))
                 response.setCookie(Cookie(name: Self.cookieName, value: token, path: "/", secure: false, httpOnly: true, sameSite: .strict))
                 return response
             } catch {
@@ -70,7 +74,7 @@ public struct Console: Service {
             }
         }
         router.get("/api/session") { request, context in
-            await Self.authorized(request, context, access, logger: logger) { user in try Self.json(SessionAnswer(user)) }
+            await Self.authorized(request, context, access, logger: logger) { user in try Self.json(SessionAnswer(user, timeZone: timeZone)) }
         }
         router.post("/api/logout") { request, context in
             await Self.authorized(request, context, access, changesState: true, logger: logger) { user in
@@ -215,10 +219,14 @@ public struct Console: Service {
         var ok = true
         var name: String
         var role: OperatorRole
+        var language: ConsoleLanguage
+        var timeZone: String
         var csrfToken: String
-        init(_ user: ConsoleAccess.Operator) {
+        init(_ user: ConsoleAccess.Operator, timeZone: String) {
             name = user.name
             role = user.role
+            language = user.language
+            self.timeZone = timeZone
             csrfToken = user.csrfToken
         }
     }

@@ -22,6 +22,7 @@ public actor ConsoleAccess {
     public struct Operator: Sendable, Equatable {
         public var name: String
         public var role: OperatorRole
+        public var language: ConsoleLanguage
         public var csrfToken: String
         var tokenHash: String
     }
@@ -83,7 +84,7 @@ public actor ConsoleAccess {
         let session = ConsoleSession(tokenHash: Self.hash(token), operatorName: name, csrfToken: Self.randomToken(), createdAt: at,
                                      lastSeenAt: at, address: address)
         try await store.open(session, audit: AuditEntry(at: at, actor: name, action: .login, detail: account.role.rawValue, address: address))
-        return (token, Operator(name: name, role: account.role, csrfToken: session.csrfToken, tokenHash: session.tokenHash))
+        return (token, Operator(name: name, role: account.role, language: account.language, csrfToken: session.csrfToken, tokenHash: session.tokenHash))
     }
 
     /// The operator whose session `token` is, with the account's current role; refused (401)
@@ -110,7 +111,7 @@ public actor ConsoleAccess {
         }
         // One write per quarter of the idle timeout (at most one a minute) is enough to keep it.
         if idle > min(60, settings.idleTimeout / 4) { try await store.touch(tokenHash: hash, at: at) }
-        return Operator(name: account.name, role: account.role, csrfToken: session.csrfToken, tokenHash: hash)
+        return Operator(name: account.name, role: account.role, language: account.language, csrfToken: session.csrfToken, tokenHash: hash)
     }
 
     /// Ends the operator's session.

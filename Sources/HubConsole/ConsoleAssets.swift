@@ -1,4 +1,5 @@
-/// The console's page, style and script: served by the hub itself, no external asset.
+/// The console's page, style and script: served by the hub itself, no external asset. The
+/// script holds the page's one string catalogue (English and Korean).
 enum ConsoleAssets {
     static let page = """
     <!doctype html>
@@ -11,35 +12,37 @@ enum ConsoleAssets {
     </head>
     <body>
     <header>
-      <h1>ParkGuard control room</h1>
-      <span id="link" class="link down">connecting…</span>
-      <span id="who" hidden><strong id="who-name"></strong> <span id="who-role" class="badge"></span> <button id="logout" type="button">Log out</button></span>
+      <h1 data-t="title">ParkGuard control room</h1>
+      <span id="clock" class="quiet"></span>
+      <span id="link" class="link down" data-t="connecting">connecting…</span>
+      <span id="who" hidden><strong id="who-name"></strong> <span id="who-role" class="badge"></span> <button id="logout" type="button" data-t="logOut">Log out</button></span>
     </header>
     <section id="login" hidden>
-      <h2>Log in</h2>
+      <h2 data-t="logIn">Log in</h2>
       <form id="login-form">
-        <label>Name <input id="login-name" name="username" autocomplete="username" maxlength="32" required></label>
-        <label>Password <input id="login-password" name="password" type="password" autocomplete="current-password" maxlength="72" required></label>
-        <button type="submit" id="login-submit">Log in</button>
+        <label><span data-t="name">Name</span> <input id="login-name" name="username" autocomplete="username" maxlength="32" required></label>
+        <label><span data-t="password">Password</span> <input id="login-password" name="password" type="password" autocomplete="current-password" maxlength="72" required></label>
+        <button type="submit" id="login-submit" data-t="logIn">Log in</button>
+        <span class="languages"><button type="button" class="lang" data-lang="ko">한국어</button> <button type="button" class="lang" data-lang="en">English</button></span>
       </form>
       <p id="login-error" class="error" role="alert"></p>
     </section>
     <main id="console" hidden>
     <section id="alarms-section">
-      <h2>Open alarms <span id="alarm-count" class="count">0</span></h2>
-      <p id="no-alarms" class="quiet">No open alarms.</p>
+      <h2><span data-t="openAlarms">Open alarms</span> <span id="alarm-count" class="count">0</span></h2>
+      <p id="no-alarms" class="quiet" data-t="noAlarms">No open alarms.</p>
       <ul id="alarms"></ul>
     </section>
     <section>
-      <h2>Units <span id="unit-summary" class="quiet"></span></h2>
-      <table id="units"><thead><tr><th>Unit</th><th>Status</th><th>Bells</th><th>Cameras</th><th>Outbox</th><th>Awaiting receipt</th><th>Last seen</th></tr></thead><tbody></tbody></table>
+      <h2><span data-t="units">Units</span> <span id="unit-summary" class="quiet"></span></h2>
+      <table id="units"><thead><tr><th data-t="colUnit">Unit</th><th data-t="colStatus">Status</th><th data-t="colBells">Bells</th><th data-t="colCameras">Cameras</th><th data-t="colOutbox">Outbox</th><th data-t="colAwaiting">Awaiting receipt</th><th data-t="colLastSeen">Last seen</th></tr></thead><tbody></tbody></table>
     </section>
     <section id="audit-section" hidden>
-      <h2>Audit trail <span class="quiet">(newest first)</span></h2>
-      <table id="audit"><thead><tr><th>When</th><th>Who</th><th>Action</th><th>On</th><th>Detail</th><th>From</th></tr></thead><tbody></tbody></table>
+      <h2><span data-t="audit">Audit trail</span> <span class="quiet" data-t="newestFirst">(newest first)</span></h2>
+      <table id="audit"><thead><tr><th data-t="colWhen">When</th><th data-t="colWho">Who</th><th data-t="colAction">Action</th><th data-t="colOn">On</th><th data-t="colDetail">Detail</th><th data-t="colFrom">From</th></tr></thead><tbody></tbody></table>
     </section>
-    </main>
     <footer id="counts" class="quiet"></footer>
+    </main>
     <script src="/console.js"></script>
     </body>
     </html>
@@ -61,6 +64,8 @@ enum ConsoleAssets {
     .alarm { display: flex; align-items: center; gap: 1rem; background: #fff; border-left: 0.5rem solid #c62828;
              padding: 0.7rem 1rem; margin-bottom: 0.5rem; box-shadow: 0 1px 2px #0002; }
     .alarm.new { animation: flash 1s ease-in-out 0s 6; }
+    .alarm.newest { border-left-width: 1rem; }
+    .alarm.newest .what strong { font-size: 1.3rem; }
     @keyframes flash { 50% { background: #ffd6d4; } }
     .alarm .what { flex: 1; }
     .alarm .what strong { font-size: 1.1rem; }
@@ -86,12 +91,98 @@ enum ConsoleAssets {
     static let script = """
     'use strict';
     const $ = (id) => document.getElementById(id);
+
+    // Every string of the page, in each language the console speaks (one catalogue). `{name}` is
+    // replaced by the argument of that name. The hub's own refusals arrive in English.
+    const catalogue = {
+      en: {
+        title: 'ParkGuard control room', connecting: 'connecting…', live: 'live', reconnecting: 'reconnecting…', loggedOut: 'logged out',
+        logIn: 'Log in', logOut: 'Log out', name: 'Name', password: 'Password', checking: 'checking…',
+        unreachable: 'the hub cannot be reached: {error}', reloadToRetry: 'the hub cannot be reached: reload the page to try again',
+        refusedStatus: 'refused ({status})',
+        openAlarms: 'Open alarms', noAlarms: 'No open alarms.', units: 'Units', unitSummary: '{online} of {total} online',
+        colUnit: 'Unit', colStatus: 'Status', colBells: 'Bells', colCameras: 'Cameras', colOutbox: 'Outbox', colAwaiting: 'Awaiting receipt',
+        colLastSeen: 'Last seen', audit: 'Audit trail', newestFirst: '(newest first)', colWhen: 'When', colWho: 'Who', colAction: 'Action',
+        colOn: 'On', colDetail: 'Detail', colFrom: 'From',
+        alarmTitle: '{site} / {unit} — bell {bell} ({kind})', raised: 'raised {time} ({age}), seq {seq}',
+        acknowledge: 'Acknowledge', sending: 'sending…', acknowledgedByUnit: 'acknowledged by the unit', refused: 'refused: {error}',
+        failed: 'failed: {error}', noCamera: 'no camera linked', oldest: '{count} (oldest {seconds} s)',
+        counts: '{messages} messages, {alarms} alarms, {duplicates} duplicates dropped, {refused} refused, {seqGaps} seq gaps, {rebirths} rebirths asked',
+        'role.viewer': 'viewer', 'role.operator': 'operator', 'role.supervisor': 'supervisor',
+        'kind.press': 'press', 'kind.hold': 'hold', 'kind.release': 'release', 'kind.stuck': 'stuck', 'kind.recovered': 'recovered',
+        'kind.lineFault': 'line fault', 'kind.tamper': 'tamper', 'kind.tamperRestored': 'tamper restored',
+        'bell.idle': 'idle', 'bell.alarm': 'alarm', 'bell.acknowledged': 'acknowledged', 'bell.fault': 'fault', 'bell.disabled': 'disabled',
+        'camera.ok': 'ok', 'camera.degraded': 'degraded', 'camera.offline': 'offline', 'camera.unknown': 'unknown', 'camera.disabled': 'disabled',
+        online: 'online', offline: 'offline', offlineWhy: 'offline ({reason})',
+        'action.login': 'login', 'action.logout': 'logout', 'action.loginFailed': 'failed login', 'action.sessionExpired': 'session ended',
+        'action.acknowledge': 'acknowledge', 'action.operatorAdded': 'operator added', 'action.passwordChanged': 'password changed',
+        'action.operatorDisabled': 'operator disabled', 'action.operatorEnabled': 'operator enabled', 'action.roleChanged': 'role changed',
+        'action.languageChanged': 'language changed',
+      },
+      ko: {
+        title: 'ParkGuard 관제실', connecting: '연결 중…', live: '실시간', reconnecting: '다시 연결 중…', loggedOut: '로그아웃됨',
+        logIn: '로그인', logOut: '로그아웃', name: '이름', password: '비밀번호', checking: '확인 중…',
+        unreachable: '허브에 연결할 수 없습니다: {error}', reloadToRetry: '허브에 연결할 수 없습니다. 페이지를 새로 고쳐 다시 시도하십시오',
+        refusedStatus: '거부됨 ({status})',
+        openAlarms: '미처리 경보', noAlarms: '미처리 경보가 없습니다.', units: '장치', unitSummary: '{total}대 중 {online}대 연결됨',
+        colUnit: '장치', colStatus: '상태', colBells: '비상벨', colCameras: '카메라', colOutbox: '발신 대기', colAwaiting: '수신 확인 대기',
+        colLastSeen: '마지막 수신', audit: '감사 기록', newestFirst: '(최신순)', colWhen: '시각', colWho: '사용자', colAction: '동작',
+        colOn: '대상', colDetail: '내용', colFrom: '접속지',
+        alarmTitle: '{site} / {unit} — 비상벨 {bell} ({kind})', raised: '발생 {time} ({age}), 순번 {seq}',
+        acknowledge: '접수', sending: '전송 중…', acknowledgedByUnit: '현장 장치가 접수를 확인했습니다', refused: '거부됨: {error}',
+        failed: '실패: {error}', noCamera: '연결된 카메라 없음', oldest: '{count}건 (가장 오래된 것 {seconds}초)',
+        counts: '메시지 {messages}건, 경보 {alarms}건, 중복 제거 {duplicates}건, 거부 {refused}건, 순번 누락 {seqGaps}건, 재전송 요청 {rebirths}건',
+        'role.viewer': '열람자', 'role.operator': '운영자', 'role.supervisor': '감독자',
+        'kind.press': '누름', 'kind.hold': '길게 누름', 'kind.release': '해제', 'kind.stuck': '눌림 고착', 'kind.recovered': '복구',
+        'kind.lineFault': '회선 고장', 'kind.tamper': '훼손 감지', 'kind.tamperRestored': '훼손 감지 해제',
+        'bell.idle': '대기', 'bell.alarm': '경보', 'bell.acknowledged': '접수됨', 'bell.fault': '고장', 'bell.disabled': '사용 안 함',
+        'camera.ok': '정상', 'camera.degraded': '저하', 'camera.offline': '오프라인', 'camera.unknown': '알 수 없음', 'camera.disabled': '사용 안 함',
+        online: '연결됨', offline: '연결 끊김', offlineWhy: '연결 끊김 ({reason})',
+        'action.login': '로그인', 'action.logout': '로그아웃', 'action.loginFailed': '로그인 실패', 'action.sessionExpired': '세션 종료',
+        'action.acknowledge': '접수', 'action.operatorAdded': '운영자 추가', 'action.passwordChanged': '비밀번호 변경',
+        'action.operatorDisabled': '운영자 사용 중지', 'action.operatorEnabled': '운영자 사용 재개', 'action.roleChanged': '역할 변경',
+        'action.languageChanged': '언어 변경',
+      },
+    };
+
+    // Before login: the browser's language; after: the operator's. Times in the control room's zone.
+    let language = (navigator.language || 'en').toLowerCase().startsWith('ko') ? 'ko' : 'en';
+    let timeZone;
+
+    function t(key, args = {}) {
+      const text = (catalogue[language] && catalogue[language][key]) || catalogue.en[key] || key;
+      return text.replace(/{([A-Za-z]+)}/g, (whole, name) => (name in args ? String(args[name]) : whole));
+    }
+
+    function applyLanguage() {
+      document.documentElement.lang = language;
+      for (const element of document.querySelectorAll('[data-t]')) element.textContent = t(element.dataset.t);
+    }
+
+    // A time as the control room reads it: its own zone, a 24-hour clock, in the page's language.
+    function formatTime(iso, withDate = true) {
+      const options = {timeZone, hourCycle: 'h23', hour: '2-digit', minute: '2-digit', second: '2-digit'};
+      if (withDate) Object.assign(options, {year: 'numeric', month: '2-digit', day: '2-digit'});
+      try { return new Intl.DateTimeFormat(language, options).format(new Date(iso)); } catch (e) { return iso; }
+    }
+
+    function formatAge(iso) {
+      const seconds = Math.round((new Date(iso).getTime() - Date.now()) / 1000);
+      const format = new Intl.RelativeTimeFormat(language, {numeric: 'auto'});
+      const abs = Math.abs(seconds);
+      if (abs < 60) return format.format(seconds, 'second');
+      if (abs < 3600) return format.format(Math.round(seconds / 60), 'minute');
+      if (abs < 86400) return format.format(Math.round(seconds / 3600), 'hour');
+      return format.format(Math.round(seconds / 86400), 'day');
+    }
+
     const seen = new Set();
     let first = true;
     let audio;
     // The logged-in operator ({name, role, csrfToken}), or null on the login screen.
     let me = null;
     let events = null;
+    let lastAlarms = [];
 
     // Every API call: JSON, the session's CSRF token on a state change, and back to the login
     // screen when the session has ended.
@@ -106,32 +197,42 @@ enum ConsoleAssets {
       let body = {};
       try { body = await response.json(); } catch (e) { /* not JSON */ }
       if (response.status === 401 && path !== '/api/login') {
-        showLogin(body.error || 'log in again');
+        showLogin(body.error || t('loggedOut'));
         throw new Error('logged out');
       }
       return {status: response.status, body};
     }
 
+    function setLink(key, up) {
+      $('link').dataset.t = key;
+      $('link').textContent = t(key);
+      $('link').className = 'link ' + (up ? 'up' : 'down');
+    }
+
     function showLogin(message) {
       me = null;
       if (events) { events.close(); events = null; }
+      tone(false);
       $('console').hidden = true;
       $('who').hidden = true;
       $('login').hidden = false;
       $('login-error').textContent = message || '';
-      $('link').textContent = 'logged out';
-      $('link').className = 'link down';
-      document.title = 'ParkGuard control room';
+      setLink('loggedOut', false);
+      applyLanguage();
+      document.title = t('title');
       $('login-name').focus();
     }
 
     function showConsole(session) {
       me = {name: session.name, role: session.role, csrfToken: session.csrfToken};
+      language = catalogue[session.language] ? session.language : 'en';
+      timeZone = session.timeZone;
+      applyLanguage();
       $('login').hidden = true;
       $('console').hidden = false;
       $('who').hidden = false;
       $('who-name').textContent = me.name;
-      $('who-role').textContent = me.role;
+      $('who-role').textContent = t('role.' + me.role);
       $('who-role').className = 'badge ' + me.role;
       $('audit-section').hidden = me.role !== 'supervisor';
       $('alarms').replaceChildren();
@@ -140,17 +241,21 @@ enum ConsoleAssets {
       refresh();
     }
 
+    for (const button of document.querySelectorAll('button.lang')) {
+      button.addEventListener('click', () => { language = button.dataset.lang; applyLanguage(); document.title = t('title'); });
+    }
+
     $('login-form').addEventListener('submit', async (event) => {
       event.preventDefault();
       $('login-submit').disabled = true;
-      $('login-error').textContent = 'checking…';
+      $('login-error').textContent = t('checking');
       try {
         const answer = await api('/api/login', 'POST', {name: $('login-name').value, password: $('login-password').value});
         $('login-password').value = '';
         if (answer.status === 200) showConsole(answer.body);
-        else $('login-error').textContent = answer.body.error || ('refused (' + answer.status + ')');
+        else $('login-error').textContent = answer.body.error || t('refusedStatus', {status: answer.status});
       } catch (e) {
-        $('login-error').textContent = 'the hub cannot be reached: ' + e.message;
+        $('login-error').textContent = t('unreachable', {error: e.message});
       } finally {
         $('login-submit').disabled = false;
       }
@@ -158,7 +263,7 @@ enum ConsoleAssets {
 
     $('logout').addEventListener('click', async () => {
       try { await api('/api/logout', 'POST', {}); } catch (e) { /* already logged out */ }
-      showLogin('logged out');
+      showLogin(t('loggedOut'));
     });
 
     function badge(text, cls) {
@@ -181,30 +286,41 @@ enum ConsoleAssets {
       } catch (e) { /* no audio device: the visual emphasis remains */ }
     }
 
+    // The tone repeats every 5 s while any alarm is open and stops when the last is acknowledged.
+    let toneTimer = null;
+    function tone(on) {
+      if (on && !toneTimer) { beep(); toneTimer = setInterval(beep, 5000); }
+      if (!on && toneTimer) { clearInterval(toneTimer); toneTimer = null; }
+    }
+
     function renderAlarms(alarms) {
+      lastAlarms = alarms;
       const list = $('alarms');
       const keep = new Map([...list.children].map((li) => [li.dataset.id, li]));
       list.replaceChildren();
-      let fresh = false;
-      for (const a of alarms) {
+      for (const [index, a] of alarms.entries()) {
         let li = keep.get(a.id);
         if (!li) {
           li = document.createElement('li');
           li.className = 'alarm';
           li.dataset.id = a.id;
-          if (!seen.has(a.id) && !first) { li.classList.add('new'); fresh = true; }
+          if (!seen.has(a.id) && !first) li.classList.add('new');
           seen.add(a.id);
           const what = document.createElement('div');
           what.className = 'what';
           const title = document.createElement('strong');
-          title.textContent = a.unit.site + ' / ' + a.unit.unit + ' — bell ' + a.bell + ' (' + a.kind + ')';
+          title.textContent = t('alarmTitle', {site: a.unit.site, unit: a.unit.unit, bell: a.bell, kind: t('kind.' + a.kind)});
           const when = document.createElement('div');
-          when.className = 'quiet';
-          when.textContent = 'raised ' + a.raisedAt + ', seq ' + a.seq;
+          when.className = 'quiet when';
+          when.dataset.at = a.raisedAt;
+          when.dataset.seq = a.seq;
           const cams = document.createElement('div');
           cams.className = 'cams';
-          for (const c of a.cameras) cams.append(badge((c.preset ? c.id + ' @ ' + c.preset : c.id) + ': ' + (c.health || 'unknown'), c.health || 'unknown'));
-          if (!a.cameras.length) cams.append(badge('no camera linked', 'unknown'));
+          for (const c of a.cameras) {
+            const health = c.health || 'unknown';
+            cams.append(badge((c.preset ? c.id + ' @ ' + c.preset : c.id) + ': ' + t('camera.' + health), health));
+          }
+          if (!a.cameras.length) cams.append(badge(t('noCamera'), 'unknown'));
           what.append(title, when, cams);
           const result = document.createElement('span');
           result.className = 'result quiet';
@@ -212,22 +328,33 @@ enum ConsoleAssets {
           // A viewer sees the alarm but has nothing to press (the hub refuses it too).
           if (me && me.role !== 'viewer') {
             const button = document.createElement('button');
-            button.textContent = 'Acknowledge';
+            button.textContent = t('acknowledge');
             button.className = 'ack';
             button.onclick = () => acknowledge(a, button, result);
             li.append(button);
           }
           li.append(result);
         }
+        // The newest open alarm (the list is newest first) is the loudest on the page.
+        li.classList.toggle('newest', index === 0);
         list.append(li);
       }
+      renderAges();
       $('no-alarms').hidden = alarms.length > 0;
       // The hub sends the newest 500 open alarms; more are in the log (parkguard-hub alarms --open).
       $('alarm-count').textContent = alarms.length >= 500 ? '500+' : alarms.length;
       $('alarm-count').classList.toggle('hot', alarms.length > 0);
-      document.title = (alarms.length ? '(' + alarms.length + ') ' : '') + 'ParkGuard control room';
-      if (fresh) beep();
+      document.title = (alarms.length ? '(' + alarms.length + ') ' : '') + t('title');
+      tone(alarms.length > 0);
     }
+
+    // "raised 14:03:07 (2 minutes ago)": the ages move on without a fetch.
+    function renderAges() {
+      for (const when of document.querySelectorAll('#alarms .when')) {
+        when.textContent = t('raised', {time: formatTime(when.dataset.at), age: formatAge(when.dataset.at), seq: when.dataset.seq});
+      }
+    }
+    setInterval(renderAges, 10000);
 
     function renderUnits(units) {
       const body = $('units').tBodies[0];
@@ -240,40 +367,31 @@ enum ConsoleAssets {
         const name = document.createElement('td');
         name.textContent = u.key.site + ' / ' + u.key.unit;
         const status = document.createElement('td');
-        status.append(badge(u.online ? 'online' : 'offline' + (u.offlineReason ? ' (' + u.offlineReason + ')' : ''), u.online ? 'online' : 'offline'));
+        status.append(badge(u.online ? t('online') : (u.offlineReason ? t('offlineWhy', {reason: u.offlineReason}) : t('offline')),
+                            u.online ? 'online' : 'offline'));
         const bells = document.createElement('td');
-        for (const [id, state] of Object.entries(u.bells).sort()) bells.append(badge(id + ': ' + state, state === 'alarm' ? 'alarm-state' : state));
+        for (const [id, state] of Object.entries(u.bells).sort()) bells.append(badge(id + ': ' + t('bell.' + state), state === 'alarm' ? 'alarm-state' : state));
         const cams = document.createElement('td');
-        for (const [id, c] of Object.entries(u.cameras).sort()) cams.append(badge(id + ': ' + c.status + (c.reasons.length ? ' (' + c.reasons.join(', ') + ')' : ''), c.status));
+        for (const [id, c] of Object.entries(u.cameras).sort()) {
+          cams.append(badge(id + ': ' + t('camera.' + c.status) + (c.reasons.length ? ' (' + c.reasons.join(', ') + ')' : ''), c.status));
+        }
         const outbox = document.createElement('td');
         outbox.textContent = u.outboxDepth ?? '';
         // Alarms the unit holds until this hub's receipt says they are in the log.
         const awaiting = document.createElement('td');
         if (u.awaitingReceipt) {
-          awaiting.append(badge(u.awaitingReceipt + (u.oldestAwaitingSeconds != null ? ' (oldest ' + Math.round(u.oldestAwaitingSeconds) + ' s)' : ''),
+          awaiting.append(badge(u.oldestAwaitingSeconds != null ? t('oldest', {count: u.awaitingReceipt, seconds: Math.round(u.oldestAwaitingSeconds)})
+                                                                 : String(u.awaitingReceipt),
                                 u.oldestAwaitingSeconds > 60 ? 'alarm-state' : 'degraded'));
         } else {
           awaiting.textContent = u.awaitingReceipt === 0 ? '0' : '';
         }
         const seenAt = document.createElement('td');
-        seenAt.textContent = new Date(u.lastSeen).toLocaleTimeString();
+        seenAt.textContent = formatTime(u.lastSeen, false);
         tr.append(name, status, bells, cams, outbox, awaiting, seenAt);
         body.append(tr);
       }
-      $('unit-summary').textContent = online + ' of ' + units.length + ' online';
-    }
-
-    async function acknowledge(alarm, button, result) {
-      button.disabled = true;
-      result.textContent = 'sending…';
-      try {
-        const answer = (await api('/api/ack', 'POST', {site: alarm.unit.site, unit: alarm.unit.unit, bell: alarm.bell})).body;
-        result.textContent = answer.ok ? 'acknowledged by the unit' : 'refused: ' + answer.error;
-        if (!answer.ok) button.disabled = false;
-      } catch (e) {
-        result.textContent = 'failed: ' + e;
-        button.disabled = false;
-      }
+      $('unit-summary').textContent = t('unitSummary', {online, total: units.length});
     }
 
     function renderAudit(entries) {
@@ -281,7 +399,7 @@ enum ConsoleAssets {
       body.replaceChildren();
       for (const e of entries) {
         const tr = document.createElement('tr');
-        for (const text of [new Date(e.at).toLocaleString(), e.actor, e.action, e.target, e.detail, e.address]) {
+        for (const text of [formatTime(e.at), e.actor, t('action.' + e.action), e.target, e.detail, e.address]) {
           const td = document.createElement('td');
           td.textContent = text;
           tr.append(td);
@@ -289,6 +407,22 @@ enum ConsoleAssets {
         body.append(tr);
       }
     }
+
+    async function acknowledge(alarm, button, result) {
+      button.disabled = true;
+      result.textContent = t('sending');
+      try {
+        const answer = (await api('/api/ack', 'POST', {site: alarm.unit.site, unit: alarm.unit.unit, bell: alarm.bell})).body;
+        result.textContent = answer.ok ? t('acknowledgedByUnit') : t('refused', {error: answer.error});
+        if (!answer.ok) button.disabled = false;
+      } catch (e) {
+        result.textContent = t('failed', {error: e.message});
+        button.disabled = false;
+      }
+    }
+
+    function tick() { $('clock').textContent = me && timeZone ? formatTime(new Date().toISOString()) + ' ' + timeZone : ''; }
+    setInterval(tick, 1000);
 
     let pending = false;
     async function refresh() {
@@ -299,9 +433,7 @@ enum ConsoleAssets {
         if (me && me.role === 'supervisor') renderAudit((await api('/api/audit?limit=50')).body);
         renderAlarms(state.openAlarms);
         renderUnits(state.units);
-        const c = state.counts;
-        $('counts').textContent = c.messages + ' messages, ' + c.alarms + ' alarms, ' + c.duplicates + ' duplicates dropped, ' +
-          c.refused + ' refused, ' + c.seqGaps + ' seq gaps, ' + c.rebirths + ' rebirths asked';
+        $('counts').textContent = t('counts', state.counts);
         first = false;
       } catch (e) {
         /* logged out (the login screen shows why) or the hub is restarting: the next update retries */
@@ -317,10 +449,9 @@ enum ConsoleAssets {
       events.addEventListener('update', () => { clearTimeout(timer); timer = setTimeout(refresh, 100); });
       // The hub ends the stream when the session ends (logout elsewhere, idle, a disabled account).
       events.addEventListener('ended', (e) => { let why = ''; try { why = JSON.parse(e.data); } catch (x) {} showLogin(why); });
-      events.onopen = () => { $('link').textContent = 'live'; $('link').className = 'link up'; };
+      events.onopen = () => setLink('live', true);
       events.onerror = () => {
-        $('link').textContent = 'reconnecting…';
-        $('link').className = 'link down';
+        setLink('reconnecting', false);
         // The browser gives up on a refused stream (401): ask whether the session still holds.
         if (events && events.readyState === EventSource.CLOSED) {
           setTimeout(() => api('/api/session').then((a) => { if (a.status === 200 && me) connect(); }).catch(() => {}), 2000);
@@ -328,7 +459,8 @@ enum ConsoleAssets {
       };
     }
 
-    api('/api/session').then((answer) => { if (answer.status === 200) showConsole(answer.body); })
-      .catch(() => { if ($('login').hidden) showLogin('the hub cannot be reached: reload the page to try again'); });
+    applyLanguage();
+    api('/api/session').then((answer) => { if (answer.status === 200) showConsole(answer.body); else showLogin(''); })
+      .catch(() => { if ($('login').hidden) showLogin(t('reloadToRetry')); });
     """
 }

@@ -77,7 +77,7 @@ public final class PostgresAlarmLog: HubDatabase {
         if !applied.contains(3) { try await client.withTransaction(logger: Self.quiet) { connection in
             try await connection.query("""
                 CREATE TABLE operator (
-                  name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL, disabled BOOLEAN NOT NULL,
+                  name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL, disabled BOOLEAN NOT NULL, language TEXT NOT NULL DEFAULT 'en',
                   created_at DOUBLE PRECISION NOT NULL, changed_at DOUBLE PRECISION NOT NULL)
                 """, logger: Self.quiet)
             try await connection.query("""

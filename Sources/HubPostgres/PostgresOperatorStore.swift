@@ -5,7 +5,7 @@ import PostgresNIO
 /// Operators, console sessions and the audit trail in the alarm log's PostgreSQL database
 /// (migration 3): shared by every hub instance on the database.
 extension PostgresAlarmLog {
-    private static let accountColumns = "name, role, password_hash, disabled, created_at, changed_at"
+    private static let accountColumns = "name, role, password_hash, disabled, language, created_at, changed_at"
 
     public func account(named name: String) async throws -> OperatorAccount? {
         try await accounts(client.query("SELECT \(unescaped: Self.accountColumns) FROM operator WHERE name = \(name)", logger: Self.quiet)).first
@@ -18,11 +18,11 @@ extension PostgresAlarmLog {
     public func save(_ account: OperatorAccount, endingSessions: Bool, audit: AuditEntry) async throws {
         try await client.withTransaction(logger: Self.quiet) { connection in
             try await connection.query("""
-                INSERT INTO operator (name, role, password_hash, disabled, created_at, changed_at)
-                VALUES (\(account.name), \(account.role.rawValue), \(account.passwordHash), \(account.disabled),
+                INSERT INTO operator (name, role, password_hash, disabled, language, created_at, changed_at)
+                VALUES (\(account.name), \(account.role.rawValue), \(account.passwordHash), \(account.disabled), \(account.language.rawValue),
                         \(account.createdAt.timeIntervalSince1970), \(account.changedAt.timeIntervalSince1970))
                 ON CONFLICT (name) DO UPDATE SET role = excluded.role, password_hash = excluded.password_hash,
-                  disabled = excluded.disabled, changed_at = excluded.changed_at
+                  disabled = excluded.disabled, language = excluded.language, changed_at = excluded.changed_at
                 """, logger: Self.quiet)
             if endingSessions { try await connection.query("DELETE FROM console_session WHERE operator = \(account.name)", logger: Self.quiet) }
             try await Self.insert(audit, on: connection)
@@ -88,9 +88,11 @@ extension PostgresAlarmLog {
 
     private func accounts(_ rows: PostgresRowSequence) async throws -> [OperatorAccount] {
         var result: [OperatorAccount] = []
-        for try await (name, role, hash, disabled, created, changed) in rows.decode((String, String, String, Bool, Double, Double).self) {
-            guard let role = OperatorRole(rawValue: role) else { throw AlarmLogError("operator \(name): unknown role '\(role)'") }
-            result.append(OperatorAccount(name: name, role: role, passwordHash: hash, disabled: disabled,
+        for try await (name, role, hash, disabled, language, created, changed) in rows.decode((String, String, String, Bool, String, Double, Double).self) {
+            guard let role = OperatorRole(rawValue: role), let language = ConsoleLanguage(rawValue: language) else {
+                throw AlarmLogError("operator \(name): unknown role '\(role)' or language '\(language)'")
+            }
+            result.append(OperatorAccount(name: name, role: role, passwordHash: hash, disabled: disabled, language: language,
                                           createdAt: Date(timeIntervalSince1970: created), changedAt: Date(timeIntervalSince1970: changed)))
         }
         return result

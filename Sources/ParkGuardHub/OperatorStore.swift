@@ -13,6 +13,11 @@ public enum OperatorRole: String, Sendable, Codable, CaseIterable, Comparable {
     public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rank < rhs.rank }
 }
 
+/// The languages of the console's page: every string of it is in both.
+public enum ConsoleLanguage: String, Sendable, Codable, CaseIterable {
+    case en, ko
+}
+
 /// A person who logs in to the console. The password is kept only as a bcrypt hash.
 public struct OperatorAccount: Sendable, Equatable {
     /// The login name: 1 to 32 of `a-z`, `0-9`, `.`, `_`, `-` (see ``OperatorAccount/isValidName(_:)``).
@@ -20,14 +25,18 @@ public struct OperatorAccount: Sendable, Equatable {
     public var role: OperatorRole
     public var passwordHash: String
     public var disabled: Bool
+    /// The language the console's page speaks to this operator.
+    public var language: ConsoleLanguage
     public var createdAt: Date
     public var changedAt: Date
 
-    public init(name: String, role: OperatorRole, passwordHash: String, disabled: Bool = false, createdAt: Date, changedAt: Date) {
+    public init(name: String, role: OperatorRole, passwordHash: String, disabled: Bool = false, language: ConsoleLanguage = .en,
+                createdAt: Date, changedAt: Date) {
         self.name = name
         self.role = role
         self.passwordHash = passwordHash
         self.disabled = disabled
+        self.language = language
         self.createdAt = createdAt
         self.changedAt = changedAt
     }
@@ -67,7 +76,7 @@ public struct ConsoleSession: Sendable, Equatable {
 public struct AuditEntry: Sendable, Codable, Equatable {
     public enum Action: String, Sendable, Codable, CaseIterable {
         case login, logout, loginFailed, sessionExpired, acknowledge
-        case operatorAdded, passwordChanged, operatorDisabled, operatorEnabled, roleChanged
+        case operatorAdded, passwordChanged, operatorDisabled, operatorEnabled, roleChanged, languageChanged
     }
 
     public var at: Date

@@ -63,6 +63,7 @@ public final class SQLiteAlarmLog: HubDatabase {
                 t.column("role", .text).notNull()
                 t.column("passwordHash", .text).notNull()
                 t.column("disabled", .boolean).notNull()
+                t.column("language", .text).notNull().defaults(to: "en")
                 t.column("createdAt", .double).notNull()
                 t.column("changedAt", .double).notNull()
             }

@@ -16,10 +16,10 @@ extension SQLiteAlarmLog {
     public func save(_ account: OperatorAccount, endingSessions: Bool, audit: AuditEntry) async throws {
         try await database.write { db in
             try db.execute(sql: """
-                INSERT INTO operator (name, role, passwordHash, disabled, createdAt, changedAt) VALUES (?, ?, ?, ?, ?, ?)
+                INSERT INTO operator (name, role, passwordHash, disabled, language, createdAt, changedAt) VALUES (?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (name) DO UPDATE SET role = excluded.role, passwordHash = excluded.passwordHash,
-                  disabled = excluded.disabled, changedAt = excluded.changedAt
-                """, arguments: [account.name, account.role.rawValue, account.passwordHash, account.disabled,
+                  disabled = excluded.disabled, language = excluded.language, changedAt = excluded.changedAt
+                """, arguments: [account.name, account.role.rawValue, account.passwordHash, account.disabled, account.language.rawValue,
                                  account.createdAt.timeIntervalSince1970, account.changedAt.timeIntervalSince1970])
             if endingSessions { try db.execute(sql: "DELETE FROM console_session WHERE operator = ?", arguments: [account.name]) }
             try Self.insert(audit, db)
@@ -82,8 +82,10 @@ extension SQLiteAlarmLog {
     }
 
     private static func account(_ row: Row) throws -> OperatorAccount {
-        guard let role = OperatorRole(rawValue: row["role"]) else { throw AlarmLogError("operator \(row["name"] as String? ?? "?"): unknown role") }
-        return OperatorAccount(name: row["name"], role: role, passwordHash: row["passwordHash"], disabled: row["disabled"],
+        guard let role = OperatorRole(rawValue: row["role"]), let language = ConsoleLanguage(rawValue: row["language"]) else {
+            throw AlarmLogError("operator \(row["name"] as String? ?? "?"): unknown role or language")
+        }
+        return OperatorAccount(name: row["name"], role: role, passwordHash: row["passwordHash"], disabled: row["disabled"], language: language,
                                createdAt: Date(timeIntervalSince1970: row["createdAt"]), changedAt: Date(timeIntervalSince1970: row["changedAt"]))
     }
 }

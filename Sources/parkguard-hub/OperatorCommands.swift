@@ -10,7 +10,7 @@ struct Operator: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "operator",
         abstract: "Manage the console's operators (viewer, operator, supervisor).",
-        subcommands: [Add.self, Passwd.self, Role.self, Disable.self, Enable.self, List.self])
+        subcommands: [Add.self, Passwd.self, Role.self, Language.self, Disable.self, Enable.self, List.self])
 
     struct Target: ParsableArguments {
         @Option(help: "The hub's database: a SQLite file or postgres://user[:password]@host[:port]/database.")
@@ -31,6 +31,8 @@ struct Operator: AsyncParsableCommand {
         @OptionGroup var target: Target
         @Option(help: "viewer (reads), operator (also acknowledges), supervisor (also silences, tests, reads the audit trail).")
         var role: OperatorRole
+        @Option(help: "The console's language for this operator: en or ko.")
+        var language: ConsoleLanguage = .en
 
         func run() async throws {
             let store = try await openLog(target.db, logger: .init(label: "parkguard-hub"))
@@ -39,7 +41,7 @@ struct Operator: AsyncParsableCommand {
             }
             let hash = try await OperatorPassword.hash(try readPassword(for: target.name))
             let now = Date()
-            try await store.save(OperatorAccount(name: target.name, role: role, passwordHash: hash, createdAt: now, changedAt: now),
+            try await store.save(OperatorAccount(name: target.name, role: role, passwordHash: hash, language: language, createdAt: now, changedAt: now),
                                  endingSessions: false, audit: cliAudit(.operatorAdded, target.name, detail: role.rawValue, at: now))
             print("operator \(target.name) added as \(role.rawValue)")
         }
@@ -73,6 +75,23 @@ struct Operator: AsyncParsableCommand {
             try await store.save(changed, endingSessions: true,
                                  audit: cliAudit(.roleChanged, target.name, detail: "\(account.role.rawValue) -> \(role.rawValue)", at: changed.changedAt))
             print("\(target.name) is now a \(role.rawValue)")
+        }
+    }
+
+    struct Language: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Change the language the console speaks to an operator (from their next page load).")
+        @OptionGroup var target: Target
+        @Argument(help: "en or ko.")
+        var language: ConsoleLanguage
+
+        func run() async throws {
+            let (store, account) = try await existing(target)
+            var changed = account
+            changed.language = language
+            changed.changedAt = Date()
+            try await store.save(changed, endingSessions: false,
+                                 audit: cliAudit(.languageChanged, target.name, detail: "\(account.language.rawValue) -> \(language.rawValue)", at: changed.changedAt))
+            print("\(target.name) now sees the console in \(language.rawValue)")
         }
     }
 
@@ -116,15 +135,17 @@ struct Operator: AsyncParsableCommand {
             let time = ISO8601DateFormatter()
             for account in try await store.accounts() {
                 if json {
-                    struct Line: Encodable { var name: String; var role: OperatorRole; var disabled: Bool; var createdAt: String; var changedAt: String }
-                    let line = Line(name: account.name, role: account.role, disabled: account.disabled,
+                    struct Line: Encodable {
+                        var name: String; var role: OperatorRole; var disabled: Bool; var language: ConsoleLanguage; var createdAt: String; var changedAt: String
+                    }
+                    let line = Line(name: account.name, role: account.role, disabled: account.disabled, language: account.language,
                                     createdAt: time.string(from: account.createdAt), changedAt: time.string(from: account.changedAt))
                     let encoder = JSONEncoder()
                     encoder.outputFormatting = [.sortedKeys]
                     print(String(decoding: try encoder.encode(line), as: UTF8.self))
                 } else {
                     print([account.name.padding(toLength: 20, withPad: " ", startingAt: 0), account.role.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0),
-                           account.disabled ? "disabled" : "active  ", "changed \(time.string(from: account.changedAt))"].joined(separator: "  "))
+                           account.disabled ? "disabled" : "active  ", account.language.rawValue, "changed \(time.string(from: account.changedAt))"].joined(separator: "  "))
                 }
             }
         }
@@ -132,6 +153,7 @@ struct Operator: AsyncParsableCommand {
 }
 
 extension OperatorRole: ExpressibleByArgument {}
+extension ConsoleLanguage: ExpressibleByArgument {}
 
 /// The store and the account `target` names; exit 67 when there is no such operator.
 private func existing(_ target: Operator.Target) async throws -> (any HubDatabase, OperatorAccount) {

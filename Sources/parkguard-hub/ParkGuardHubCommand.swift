@@ -134,6 +134,9 @@ struct Run: AsyncParsableCommand {
         valueName: "name"))
     var consoleNames: [String] = []
 
+    @Option(help: "The control room's time zone, for the console's times (an IANA name such as Asia/Seoul; default: this machine's).")
+    var timeZone = TimeZone.current.identifier
+
     @Flag(help: "Serve the console over plain HTTP on an address other than loopback (passwords and session cookies then cross the network in clear; the console has no TLS of its own yet).")
     var consoleInsecureHTTP = false
 
@@ -162,6 +165,9 @@ struct Run: AsyncParsableCommand {
         }
         for name in consoleNames where name.isEmpty || name.utf8.count > 253 || !name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || ".-:[]".contains($0)) }) {
             throw ValidationError("--console-name '\(name.prefix(64))': a host name or address (letters, digits, '.', '-', ':', '[]'; at most 253)")
+        }
+        guard TimeZone(identifier: timeZone) != nil, timeZone.utf8.count <= 64 else {
+            throw ValidationError("--time-zone '\(timeZone.prefix(64))': not a time zone name (like Asia/Seoul or UTC)")
         }
         guard let idle = Age.seconds(sessionIdle), idle >= 1, idle <= 7 * 86400 else {
             throw ValidationError("--session-idle must be an age from 1s to 7d, like 90s, 15m or 8h; got '\(sessionIdle)'")
@@ -196,7 +202,7 @@ struct Run: AsyncParsableCommand {
             if try await log.accounts().isEmpty {
                 logger.warning("the console has no operators yet: add one with 'parkguard-hub operator add NAME --role supervisor'")
             }
-            services.append(.init(service: Console(hub: hub, access: access, host: host, port: port, names: consoleNames, logger: logger) { bound in
+            services.append(.init(service: Console(hub: hub, access: access, host: host, port: port, names: consoleNames, timeZone: timeZone, logger: logger) { bound in
                 FileHandle.standardOutput.write(Data("console: http://\(host):\(bound)/\n".utf8))
             }, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
         }

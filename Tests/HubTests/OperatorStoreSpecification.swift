@@ -14,7 +14,7 @@ enum OperatorStoreSpecification {
     /// Accounts are kept and replaced by name; sessions are found by their token's hash, touched,
     /// closed, and ended with their account's change; every change is in the audit trail in order.
     static func accountsSessionsAndAudit(_ store: any OperatorStore, reopen: () async throws -> any OperatorStore) async throws {
-        let anna = OperatorAccount(name: "anna", role: .operator, passwordHash: "$2b$12$hash-a", createdAt: t0, changedAt: t0)
+        let anna = OperatorAccount(name: "anna", role: .operator, passwordHash: "$2b$12$hash-a", language: .ko, createdAt: t0, changedAt: t0)
         try await store.save(anna, endingSessions: false, audit: cli(.operatorAdded, "anna", at: t0))
         try await store.save(OperatorAccount(name: "ben", role: .viewer, passwordHash: "$2b$12$hash-b", createdAt: t0, changedAt: t0),
                              endingSessions: false, audit: cli(.operatorAdded, "ben", at: t0.addingTimeInterval(1)))
@@ -46,7 +46,7 @@ enum OperatorStoreSpecification {
 
         let reopened = try await reopen()
         let kept = try #require(try await reopened.account(named: "anna"))
-        #expect(kept.role == .supervisor && kept.disabled && kept.createdAt == t0 && kept.changedAt == t0.addingTimeInterval(70))
+        #expect(kept.role == .supervisor && kept.disabled && kept.language == .ko && kept.createdAt == t0 && kept.changedAt == t0.addingTimeInterval(70))
         let trail = try await reopened.audit(since: t0, limit: 100)
         #expect(trail.map(\.action) == [.operatorAdded, .operatorAdded, .login, .login, .operatorDisabled, .logout, .loginFailed])
         #expect(trail.last == AuditEntry(at: t0.addingTimeInterval(90), actor: "mallory", action: .loginFailed, detail: "unknown operator",

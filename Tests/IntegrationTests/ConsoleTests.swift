@@ -11,12 +11,13 @@ struct ConsoleTests {
         let unit = try await Unit()
         let db = unit.directory.file("hub.sqlite")
         let hubTool = Products.path("parkguard-hub")
-        for (name, role) in [("anna", "operator"), ("vera", "viewer")] {
-            let added = try await run("/bin/sh", ["-c", "echo 'correct horse battery' | \"$0\" operator add \(name) --role \(role) --db \"$1\"", hubTool, db])
+        for (name, role, language) in [("anna", "operator", "en"), ("vera", "viewer", "ko")] {
+            let added = try await run("/bin/sh", ["-c", "echo 'correct horse battery' | \"$0\" operator add \(name) --role \(role) --language \(language) --db \"$1\"",
+                                                  hubTool, db])
             #expect(added.status == 0, "operator add: \(added.error)")
         }
         let hub = try Child(hubTool, ["run", "--broker", "127.0.0.1:\(unit.broker.port)", "--db", db,
-                                      "--console", "127.0.0.1:0", "--client-id", "console-hub-\(getpid())"],
+                                      "--console", "127.0.0.1:0", "--client-id", "console-hub-\(getpid())", "--time-zone", "Asia/Seoul"],
                             in: unit.directory, name: "hub")
         defer { hub.signal(SIGTERM) }
         var url: String?
@@ -37,6 +38,14 @@ struct ConsoleTests {
         #expect((seen["cameras"] as? String)?.contains("cam-1 @ gate") == true, "linked camera shown: \(seen["cameras"] ?? "")")
         #expect((seen["title"] as? String)?.hasPrefix("(1)") == true)
         #expect(seen["viewerButtons"] as? Int == 0, "a viewer has no Acknowledge button")
+        // Vera reads Korean, with times in the control room's zone (Asia/Seoul, UTC+9, a 24-hour clock).
+        #expect(seen["viewerLanguage"] as? String == "ko" && (seen["viewerHeading"] as? String)?.hasPrefix("미처리 경보") == true, "\(seen)")
+        var seoul = Calendar(identifier: .gregorian)
+        seoul.timeZone = try #require(TimeZone(identifier: "Asia/Seoul"))
+        let hour = String(format: "%02d:", seoul.component(.hour, from: Date()))
+        #expect((seen["viewerAlarm"] as? String)?.contains("비상벨 b1") == true && (seen["viewerAlarm"] as? String)?.contains("발생") == true
+                && (seen["viewerAlarm"] as? String)?.contains(hour) == true, "\(seen["viewerAlarm"] ?? "") should show the Seoul hour \(hour)")
+        #expect((seen["viewerClock"] as? String)?.hasSuffix("Asia/Seoul") == true, "\(seen["viewerClock"] ?? "")")
         let viewerAck = seen["viewerAck"] as? [String: Any]
         #expect(viewerAck?["status"] as? Int == 403 && (viewerAck?["error"] as? String)?.contains("viewer") == true, "\(viewerAck ?? [:])")
 

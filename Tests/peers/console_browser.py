@@ -9,7 +9,7 @@ through python3-selenium), as the people in the control room would:
   5. takes a screenshot, clicks Acknowledge, waits for the unit's answer and for the alarm to
      leave the open list; logs out;
   6. logs in as the viewer, presses the bell again: the alarm shows with no Acknowledge button,
-     and the API refuses the viewer's acknowledgement (403); logs out.
+     in the viewer's language, and the API refuses the viewer's acknowledgement (403); logs out.
 
     console_browser.py CONSOLE_URL SIM_CONTROL_HOST:PORT BELL SCREENSHOT.png OPERATOR:PASSWORD VIEWER:PASSWORD
 
@@ -81,7 +81,7 @@ def main() -> int:
         seen["wrongPassword"] = driver.find_element(By.ID, "login-error").text
         step = "log in as the operator"
         log_in(driver, wait, operator_name, operator_password)
-        wait.until(EC.text_to_be_present_in_element((By.ID, "link"), "live"))
+        wait.until(lambda d: "up" in d.find_element(By.ID, "link").get_attribute("class"))  # "live" in any language
         seen["signedInAs"] = driver.find_element(By.ID, "who").text
         step = "the unit shows online"
         wait.until(lambda d: "online" in d.find_element(By.ID, "units").text)
@@ -111,11 +111,14 @@ def main() -> int:
         log_out(driver, wait)
         step = "log in as the viewer"
         log_in(driver, wait, viewer_name, viewer_password)
-        wait.until(EC.text_to_be_present_in_element((By.ID, "link"), "live"))
+        wait.until(lambda d: "up" in d.find_element(By.ID, "link").get_attribute("class"))  # "live" in any language
         step = "the viewer sees the next alarm without an Acknowledge button"
         press(control, bell)
         alarm = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#alarms li.alarm")))
         seen["viewerAlarm"] = alarm.text
+        seen["viewerLanguage"] = driver.find_element(By.TAG_NAME, "html").get_attribute("lang")
+        seen["viewerHeading"] = driver.find_element(By.CSS_SELECTOR, "#alarms-section h2").text
+        seen["viewerClock"] = driver.find_element(By.ID, "clock").text
         seen["viewerButtons"] = len(alarm.find_elements(By.CSS_SELECTOR, "button.ack"))
         step = "the API refuses the viewer's acknowledgement"
         seen["viewerAck"] = driver.execute_async_script("""
