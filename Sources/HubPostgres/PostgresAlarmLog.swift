@@ -94,6 +94,27 @@ public final class PostgresAlarmLog: HubDatabase {
             try await connection.query("CREATE INDEX audit_at ON audit (at)", logger: Self.quiet)
             try await connection.query("INSERT INTO parkguard_migrations (version, applied_at) VALUES (3, \(now))", logger: Self.quiet)
         } }
+        if !applied.contains(4) { try await client.withTransaction(logger: Self.quiet) { connection in
+            try await connection.query("""
+                CREATE TABLE incident (
+                  id TEXT PRIMARY KEY, site TEXT NOT NULL, unit TEXT NOT NULL, bell TEXT NOT NULL, kind TEXT NOT NULL, raised_at TEXT NOT NULL,
+                  opened_at DOUBLE PRECISION NOT NULL, last_event_at DOUBLE PRECISION NOT NULL, events INTEGER NOT NULL,
+                  acknowledged_at DOUBLE PRECISION, acknowledged_by TEXT, resolved_at DOUBLE PRECISION, resolved_by TEXT, outcome TEXT, note TEXT,
+                  cameras TEXT NOT NULL)
+                """, logger: Self.quiet)
+            // At most one open incident per bell, whichever hub instance opens it.
+            try await connection.query("CREATE UNIQUE INDEX incident_open_bell ON incident (site, unit, bell) WHERE resolved_at IS NULL", logger: Self.quiet)
+            try await connection.query("CREATE INDEX incident_opened ON incident (opened_at)", logger: Self.quiet)
+            try await connection.query("ALTER TABLE alarm ADD COLUMN incident TEXT", logger: Self.quiet)
+            try await connection.query("CREATE INDEX alarm_incident ON alarm (incident)", logger: Self.quiet)
+            // The log's alarms so far, grouped as the rule would have (read at once: a migration runs once).
+            let alarms = try await records(connection.query("SELECT \(unescaped: Self.columns) FROM alarm ORDER BY delivered_at, seq", logger: Self.quiet))
+            for (incident, ids) in IncidentRule.migrate(alarms) {
+                try await Self.insert(incident, on: connection)
+                try await connection.query("UPDATE alarm SET incident = \(incident.id) WHERE id = ANY(\(ids)::text[])", logger: Self.quiet)
+            }
+            try await connection.query("INSERT INTO parkguard_migrations (version, applied_at) VALUES (4, \(now))", logger: Self.quiet)
+        } }
     }
 
     static let quiet = Logger(label: "parkguard-hub.postgres")
@@ -115,7 +136,11 @@ public final class PostgresAlarmLog: HubDatabase {
                     let alarms = step.compactMap { change -> AlarmRecord? in if case .alarm(let alarm) = change { alarm } else { nil } }
                     var fresh = try await Self.insert(alarms, on: connection)
                     // 1 for the first copy of a new id, 0 for an id already there or repeated.
-                    for alarm in alarms { counts.append(fresh.remove(alarm.id) == nil ? 0 : 1) }
+                    for alarm in alarms {
+                        let new = fresh.remove(alarm.id) != nil
+                        if new { try await Self.place(alarm, on: connection) }
+                        counts.append(new ? 1 : 0)
+                    }
                 case .acknowledge(let unit, let bell, let by, let at):
                     counts.append(try await Self.count(connection.query("""
                         UPDATE alarm SET acknowledged_at = \(at.timeIntervalSince1970), acknowledged_by = \(by)
@@ -123,6 +148,10 @@ public final class PostgresAlarmLog: HubDatabase {
                           AND kind IN ('press', 'stuck', 'lineFault', 'tamper')
                         RETURNING id
                         """, logger: Self.quiet)))
+                    try await connection.query("""
+                        UPDATE incident SET acknowledged_at = \(at.timeIntervalSince1970), acknowledged_by = \(by)
+                        WHERE site = \(unit.site) AND unit = \(unit.unit) AND bell = \(bell) AND resolved_at IS NULL AND acknowledged_at IS NULL
+                        """, logger: Self.quiet)
                 case .clear(let unit, let bell, let at):
                     counts.append(try await Self.count(connection.query("""
                         UPDATE alarm SET cleared_at = \(at.timeIntervalSince1970)
@@ -182,7 +211,7 @@ public final class PostgresAlarmLog: HubDatabase {
             """))
     }
 
-    private static let columns = "id, site, unit, bell, kind, seq, session, raised_at, delivered_at, acknowledged_at, acknowledged_by, cleared_at, cameras"
+    static let columns = "id, site, unit, bell, kind, seq, session, raised_at, delivered_at, acknowledged_at, acknowledged_by, cleared_at, cameras"
 
     private static func count(_ rows: PostgresRowSequence) async throws -> Int {
         var count = 0
@@ -190,7 +219,7 @@ public final class PostgresAlarmLog: HubDatabase {
         return count
     }
 
-    private func records(_ rows: PostgresRowSequence) async throws -> [AlarmRecord] {
+    func records(_ rows: PostgresRowSequence) async throws -> [AlarmRecord] {
         var result: [AlarmRecord] = []
         let decoded = rows.decode((String, String, String, String, String, Int64, Int64, String, Double, Double?, String?, Double?, String).self)
         for try await (id, site, unit, bell, kind, seq, session, raised, delivered, acknowledged, by, cleared, cameras) in decoded {

@@ -79,7 +79,7 @@ extension PostgresAlarmLog {
         return entries
     }
 
-    private static func insert(_ entry: AuditEntry, on connection: PostgresConnection) async throws {
+    static func insert(_ entry: AuditEntry, on connection: PostgresConnection) async throws {
         try await connection.query("""
             INSERT INTO audit (at, actor, action, target, detail, address)
             VALUES (\(entry.at.timeIntervalSince1970), \(entry.actor), \(entry.action.rawValue), \(entry.target), \(entry.detail), \(entry.address))

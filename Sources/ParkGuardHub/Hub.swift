@@ -315,6 +315,16 @@ public actor Hub: Service {
         return await waitForAnswer(correlation, timeout: timeout)
     }
 
+    /// Records in the log that `by` acknowledged the bell's open incident and alarms: the
+    /// operator's word counts whether or not the unit answers the `ack` command (a unit that went
+    /// offline after the press still has a call an operator must be able to take and close).
+    public func recordAcknowledgement(unit: UnitKey, bell: String, by: String) {
+        enqueue(LogWork(change: .acknowledge(unit: unit, bell: bell, by: by, at: Date())))
+    }
+
+    /// Tells the watchers that incidents changed outside the ingest path (an operator resolved one).
+    public func incidentsChanged() { broadcast(.alarmsChanged) }
+
     private func waitForAnswer(_ correlation: String, timeout: Duration) async -> CommandOutcome {
         let timer = Task { [weak self] in
             try? await Task.sleep(for: timeout)
@@ -349,6 +359,7 @@ public actor Hub: Service {
     public enum HubUpdate: Sendable {
         case unit(UnitView)
         case alarm(AlarmRecord)
+        /// Alarms or incidents were acknowledged, cleared or resolved.
         case alarmsChanged
     }
 

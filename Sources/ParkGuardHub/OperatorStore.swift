@@ -75,7 +75,7 @@ public struct ConsoleSession: Sendable, Equatable {
 /// One line of the audit trail: who did what, when, from where.
 public struct AuditEntry: Sendable, Codable, Equatable {
     public enum Action: String, Sendable, Codable, CaseIterable {
-        case login, logout, loginFailed, sessionExpired, acknowledge
+        case login, logout, loginFailed, sessionExpired, acknowledge, resolve
         case operatorAdded, passwordChanged, operatorDisabled, operatorEnabled, roleChanged, languageChanged
     }
 
@@ -122,6 +122,3 @@ public protocol OperatorStore: Sendable {
     /// Audit entries at or after `since`, oldest first, at most `limit`.
     func audit(since: Date, limit: Int) async throws -> [AuditEntry]
 }
-
-/// The hub's database: alarms, operators, sessions and the audit trail.
-public typealias HubDatabase = AlarmLog & OperatorStore

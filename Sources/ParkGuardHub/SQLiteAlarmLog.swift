@@ -87,6 +87,37 @@ public final class SQLiteAlarmLog: HubDatabase {
             }
             try db.create(index: "audit_at", on: "audit", columns: ["at"])
         }
+        migrator.registerMigration("v4: incidents") { db in
+            try db.create(table: "incident") { t in
+                t.primaryKey("id", .text)
+                t.column("site", .text).notNull()
+                t.column("unit", .text).notNull()
+                t.column("bell", .text).notNull()
+                t.column("kind", .text).notNull()
+                t.column("raisedAt", .text).notNull()
+                t.column("openedAt", .double).notNull()
+                t.column("lastEventAt", .double).notNull()
+                t.column("events", .integer).notNull()
+                t.column("acknowledgedAt", .double)
+                t.column("acknowledgedBy", .text)
+                t.column("resolvedAt", .double)
+                t.column("resolvedBy", .text)
+                t.column("outcome", .text)
+                t.column("note", .text)
+                t.column("cameras", .text).notNull()
+            }
+            // At most one open incident per bell, whichever hub instance opens it.
+            try db.execute(sql: "CREATE UNIQUE INDEX incident_open_bell ON incident (site, unit, bell) WHERE resolvedAt IS NULL")
+            try db.create(index: "incident_opened", on: "incident", columns: ["openedAt"])
+            try db.alter(table: "alarm") { t in t.add(column: "incident", .text) }
+            try db.create(index: "alarm_incident", on: "alarm", columns: ["incident"])
+            // The log's alarms so far, grouped as the rule would have (read at once: a migration runs once).
+            let alarms = try Row.fetchAll(db, sql: "SELECT * FROM alarm ORDER BY deliveredAt, seq").map(Self.record)
+            for (incident, ids) in IncidentRule.migrate(alarms) {
+                try Self.insert(incident, db)
+                for id in ids { try db.execute(sql: "UPDATE alarm SET incident = ? WHERE id = ?", arguments: [incident.id, id]) }
+            }
+        }
         return migrator
     }
 
@@ -108,12 +139,23 @@ public final class SQLiteAlarmLog: HubDatabase {
                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """).execute(arguments: [alarm.id, alarm.unit.site, alarm.unit.unit, alarm.bell, alarm.kind.rawValue, Int64(alarm.seq),
                                                  Int64(alarm.session), alarm.raisedAt, alarm.deliveredAt.timeIntervalSince1970, cameras])
+                    let inserted = db.changesCount
+                    if inserted == 1 { try Self.place(alarm, db) }
+                    counts.append(inserted)
+                    continue
                 case .acknowledge(let unit, let bell, let by, let at):
                     try db.cachedStatement(sql: """
                         UPDATE alarm SET acknowledgedAt = ?, acknowledgedBy = ?
                         WHERE site = ? AND unit = ? AND bell = ? AND acknowledgedAt IS NULL AND clearedAt IS NULL
                           AND kind IN ('press', 'stuck', 'lineFault', 'tamper')
                         """).execute(arguments: [at.timeIntervalSince1970, by, unit.site, unit.unit, bell])
+                    let acknowledged = db.changesCount
+                    try db.cachedStatement(sql: """
+                        UPDATE incident SET acknowledgedAt = ?, acknowledgedBy = ?
+                        WHERE site = ? AND unit = ? AND bell = ? AND resolvedAt IS NULL AND acknowledgedAt IS NULL
+                        """).execute(arguments: [at.timeIntervalSince1970, by, unit.site, unit.unit, bell])
+                    counts.append(acknowledged)
+                    continue
                 case .clear(let unit, let bell, let at):
                     try db.cachedStatement(sql: """
                         UPDATE alarm SET clearedAt = ?
@@ -155,7 +197,7 @@ public final class SQLiteAlarmLog: HubDatabase {
         }
     }
 
-    private static func record(_ row: Row) throws -> AlarmRecord {
+    static func record(_ row: Row) throws -> AlarmRecord {
         let cameras = (try? JSONDecoder().decode([CameraLink].self, from: Data((row["cameras"] as String? ?? "[]").utf8))) ?? []
         guard let kind = AlarmKind(rawValue: row["kind"]) else { throw AlarmLogError("alarm \(row["id"] as String? ?? "?"): unknown kind") }
         return AlarmRecord(

@@ -76,7 +76,7 @@ extension SQLiteAlarmLog {
         }
     }
 
-    private static func insert(_ entry: AuditEntry, _ db: Database) throws {
+    static func insert(_ entry: AuditEntry, _ db: Database) throws {
         try db.execute(sql: "INSERT INTO audit (at, actor, action, target, detail, address) VALUES (?, ?, ?, ?, ?, ?)",
                        arguments: [entry.at.timeIntervalSince1970, entry.actor, entry.action.rawValue, entry.target, entry.detail, entry.address])
     }

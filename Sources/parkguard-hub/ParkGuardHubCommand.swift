@@ -17,7 +17,7 @@ struct ParkGuardHubCommand: AsyncParsableCommand {
         commandName: "parkguard-hub",
         abstract: "Consume a ParkGuard fleet's telemetry: fleet state, de-duplicated alarm log, rebirth requests.",
         version: ParkGuardVersion.current,
-        subcommands: [Run.self, Alarms.self, Operator.self, Audit.self])
+        subcommands: [Run.self, Alarms.self, Incidents.self, Operator.self, Audit.self])
 }
 
 /// Where the broker is and who the hub is there.
@@ -202,7 +202,7 @@ struct Run: AsyncParsableCommand {
             if try await log.accounts().isEmpty {
                 logger.warning("the console has no operators yet: add one with 'parkguard-hub operator add NAME --role supervisor'")
             }
-            services.append(.init(service: Console(hub: hub, access: access, host: host, port: port, names: consoleNames, timeZone: timeZone, logger: logger) { bound in
+            services.append(.init(service: Console(hub: hub, access: access, incidents: log, host: host, port: port, names: consoleNames, timeZone: timeZone, logger: logger) { bound in
                 FileHandle.standardOutput.write(Data("console: http://\(host):\(bound)/\n".utf8))
             }, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
         }

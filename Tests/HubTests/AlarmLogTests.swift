@@ -54,7 +54,15 @@ struct AlarmLogTests {
         let log = try SQLiteAlarmLog(path: path)
         let old = try await log.alarms(since: Date(timeIntervalSince1970: 0), limit: 10)
         #expect(old.map(\.id) == ["old-1"] && old.first?.acknowledgedBy == "control room")
+        let incident = try #require(try await log.incident(id: "old-1"), "the old press is an incident now")
+        #expect(incident.kind == .call && incident.acknowledgedBy == "control room" && incident.resolvedAt == nil)
         try await OperatorStoreSpecification.accountsSessionsAndAudit(log) { try SQLiteAlarmLog(path: path) }
+    }
+
+    @Test("a press opens an incident that gathers its bell's alarms until an operator resolves it with an outcome")
+    func incidents() async throws {
+        let directory = try ScratchDirectory()
+        try await IncidentSpecification.lifecycle(try SQLiteAlarmLog(path: directory.file("hub.sqlite")))
     }
 
     @Test("a file that is not a database is refused with its path")

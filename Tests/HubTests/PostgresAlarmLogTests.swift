@@ -22,6 +22,7 @@ struct PostgresAlarmLogTests {
         try await AlarmLogSpecification.batchesAndWatermarks(try await open())
         try await AlarmLogSpecification.mixedBatchesApplyInOrder(try await open())
         try await OperatorStoreSpecification.accountsSessionsAndAudit(try await open()) { try await open() }
+        try await IncidentSpecification.lifecycle(try await open())
         await server.stop()
     }
 
@@ -51,6 +52,8 @@ struct PostgresAlarmLogTests {
         }
         let old = try await open().alarms(since: Date(timeIntervalSince1970: 0), limit: 10)
         #expect(old.map(\.id) == ["old-1"] && old.first?.acknowledgedBy == "control room")
+        let incident = try #require(try await open().incident(id: "old-1"), "the old press is an incident now")
+        #expect(incident.kind == .call && incident.acknowledgedBy == "control room" && incident.resolvedAt == nil)
         try await OperatorStoreSpecification.accountsSessionsAndAudit(try await open()) { try await open() }
         await server.stop()
     }
