@@ -107,6 +107,8 @@ say "both cameras are fixed: ok again after 2 good probes"
 sim camera cam-gate clear; sim camera cam-playground clear; sleep 6
 say "the hub's alarm log (parkguard-hub alarms):"
 "$bin/parkguard-hub" alarms --db "$work/hub.sqlite" --since 1h | cut -c1-160
+say "the same alarms as the operators deal with them: one incident per call, fault or tamper (parkguard-hub incidents):"
+"$bin/parkguard-hub" incidents --db "$work/hub.sqlite" --since 1h | cut -c1-200
 if $once; then
   say "stopping the agent (SIGTERM): it publishes offline"
   kill -TERM "${pids[3]}"; sleep 2

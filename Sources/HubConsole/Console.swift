@@ -2,12 +2,13 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import ParkGuardCore
 import ParkGuardHub
 import ServiceLifecycle
 
 /// The control-room console: one page served by the hub itself (no CDN, no external asset),
-/// with the fleet's units and cameras, open alarms on top, an acknowledge button per alarm, and
-/// live updates over server-sent events. Operators log in (``ConsoleAccess``); what each may do
+/// with the fleet's units and cameras, the unresolved incidents on top (acknowledge, resolve
+/// with an outcome and a note, each with its timeline), and live updates over server-sent events. Operators log in (``ConsoleAccess``); what each may do
 /// follows their role, and every action is in the audit trail.
 public struct Console: Service {
     /// The largest request body the console reads; an acknowledgement is under 300 bytes.
@@ -27,8 +28,12 @@ public struct Console: Service {
     /// page sends it).
     static let cookieName = "parkguard_session"
 
+    /// Unresolved incidents on one page of the console; the rest are a page away, never cut off.
+    public static let incidentsPerPage = 50
+
     let hub: Hub
     let access: ConsoleAccess
+    let incidents: any IncidentLog
     let host: String
     let port: Int
     let logger: Logger
@@ -39,10 +44,11 @@ public struct Console: Service {
 
     /// - Parameter names: host names the console answers to besides loopback, the bound address
     ///   and this machine's name (see ``ConsoleRequestPolicy``).
-    public init(hub: Hub, access: ConsoleAccess, host: String, port: Int, names: [String] = [], timeZone: String = "UTC", logger: Logger,
-                onBound: @escaping @Sendable (Int) -> Void = { _ in }) {
+    public init(hub: Hub, access: ConsoleAccess, incidents: any IncidentLog, host: String, port: Int, names: [String] = [], timeZone: String = "UTC",
+                logger: Logger, onBound: @escaping @Sendable (Int) -> Void = { _ in }) {
         self.timeZone = timeZone
         self.hub = hub
+        self.incidents = incidents
         self.access = access
         self.host = host
         self.port = port
@@ -56,6 +62,7 @@ public struct Console: Service {
         router.add(middleware: ConsoleRequestGuard(policy: policy, logger: logger))
         let hub = hub
         let access = access
+        let incidents = incidents
         let logger = logger
         let timeZone = timeZone
         router.get("/") { _, _ in Self.asset(ConsoleAssets.page, type: "text/html; charset=utf-8") }
@@ -86,7 +93,66 @@ public struct Console: Service {
         }
         router.get("/api/state") { request, context in
             await Self.authorized(request, context, access, logger: logger) { _ in
-                try await Self.json(ConsoleState(units: hub.units, openAlarms: hub.openAlarms(), counts: hub.counts))
+                let offset = min(max(request.uri.queryParameters.get("offset", as: Int.self) ?? 0, 0), 1_000_000_000)
+                let page = try await incidents.openIncidents(offset: offset, limit: Self.incidentsPerPage)
+                return try await Self.json(ConsoleState(units: hub.units, incidents: page, pageSize: Self.incidentsPerPage, counts: hub.counts))
+            }
+        }
+        router.get("/api/incidents/:id") { request, context in
+            await Self.authorized(request, context, access, logger: logger) { _ in
+                let incident = try await Self.incident(context, incidents)
+                // Operator actions on the incident's bell from its opening to its resolution.
+                let key = "\(incident.unit.site)/\(incident.unit.unit)/\(incident.bell)"
+                let actions = try await access.audit(since: incident.openedAt.addingTimeInterval(-1), limit: 10_000)
+                    .filter { $0.target == key && $0.at <= (incident.resolvedAt ?? .distantFuture).addingTimeInterval(1) }
+                return try Self.json(IncidentDetail(incident: incident, alarms: try await incidents.alarms(ofIncident: incident.id), actions: actions))
+            }
+        }
+        router.post("/api/incidents/:id/ack") { request, context in
+            await Self.authorized(request, context, access, role: .operator, changesState: true, logger: logger) { user in
+                let incident = try await Self.incident(context, incidents)
+                guard incident.resolvedAt == nil else {
+                    throw ConsoleAccess.Refusal(status: 409, message: "incident \(incident.id) is resolved already")
+                }
+                // The operator has taken the call: that is logged whatever the unit answers; the
+                // unit's call-accepted light is asked for and its answer reported.
+                await hub.recordAcknowledgement(unit: incident.unit, bell: incident.bell, by: user.name)
+                let outcome = await hub.acknowledge(unit: incident.unit, bell: incident.bell, by: user.name)
+                try await access.record(.acknowledge, by: user, target: "\(incident.unit.site)/\(incident.unit.unit)/\(incident.bell)",
+                                        detail: "incident \(incident.id); " + (outcome.ok ? "accepted by the unit" : "the unit did not confirm: \(outcome.error ?? "")"),
+                                        address: context.address)
+                await hub.incidentsChanged()  // the timeline now has the acknowledgement
+                return try Self.json(IncidentAckAnswer(ok: true, unitAccepted: outcome.ok, error: outcome.error))
+            }
+        }
+        router.post("/api/incidents/:id/resolve") { request, context in
+            await Self.authorized(request, context, access, role: .operator, changesState: true, logger: logger) { user in
+                let incident = try await Self.incident(context, incidents)
+                let resolve = try await Self.decode(ResolveRequest.self, request, context, expecting: "outcome and note")
+                guard let outcome = IncidentOutcome(rawValue: resolve.outcome) else {
+                    throw ConsoleAccess.Refusal(status: 400, message: "outcome must be one of \(IncidentOutcome.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                let note = resolve.note ?? ""
+                guard note.utf8.count <= IncidentRule.maxNoteBytes else {
+                    throw ConsoleAccess.Refusal(status: 400, message: "note is over \(IncidentRule.maxNoteBytes) bytes")
+                }
+                guard !note.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && $0 != "\n" }) else {
+                    throw ConsoleAccess.Refusal(status: 400, message: "note has a control character")
+                }
+                let now = Date()
+                let audit = AuditEntry(at: now, actor: user.name, action: .resolve, target: "\(incident.unit.site)/\(incident.unit.unit)/\(incident.bell)",
+                                       detail: "incident \(incident.id): \(outcome.rawValue)" + (note.isEmpty ? "" : " — \(note)"), address: context.address)
+                switch try await incidents.resolve(id: incident.id, by: user.name, outcome: outcome, note: note, at: now, audit: audit) {
+                case .resolved:
+                    await hub.incidentsChanged()
+                    return try Self.json(Answer(ok: true, error: nil))
+                case .notFound:
+                    throw ConsoleAccess.Refusal(status: 404, message: "no incident \(ConfigLimits.quote(incident.id))")
+                case .notAcknowledged:
+                    throw ConsoleAccess.Refusal(status: 409, message: "incident \(incident.id) must be acknowledged before it is resolved")
+                case .alreadyResolved:
+                    throw ConsoleAccess.Refusal(status: 409, message: "incident \(incident.id) is resolved already")
+                }
             }
         }
         router.get("/api/events") { request, context in
@@ -199,8 +265,42 @@ public struct Console: Service {
 
     struct ConsoleState: Encodable {
         var units: [UnitView]
-        var openAlarms: [AlarmRecord]
+        var incidents: IncidentPage
+        var pageSize: Int
         var counts: HubCore.Counts
+    }
+
+    /// An incident with its alarms and the operators' actions on its bell, oldest first.
+    struct IncidentDetail: Encodable {
+        var incident: IncidentRecord
+        var alarms: [AlarmRecord]
+        var actions: [AuditEntry]
+    }
+
+    struct ResolveRequest: Decodable {
+        var outcome: String
+        var note: String?
+    }
+
+    /// The operator's acknowledgement is logged (`ok`); whether the unit lit its call-accepted
+    /// output, and if not why.
+    struct IncidentAckAnswer: Encodable {
+        var ok: Bool
+        var unitAccepted: Bool
+        var error: String?
+    }
+
+    /// The incident the request's `:id` names, or the refusal (400 for a malformed id, 404).
+    static func incident(_ context: ConsoleRequestContext, _ incidents: any IncidentLog) async throws -> IncidentRecord {
+        let id = context.parameters.get("id") ?? ""
+        // An incident is named by its opening alarm's id, which the contract bounds to 1 to 64 bytes.
+        guard !id.isEmpty, id.utf8.count <= 64, !id.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw ConsoleAccess.Refusal(status: 400, message: "incident id \(ConfigLimits.quote(id)) is not an alarm id (1 to 64 bytes, no control character)")
+        }
+        guard let incident = try await incidents.incident(id: id) else {
+            throw ConsoleAccess.Refusal(status: 404, message: "no incident \(ConfigLimits.quote(id))")
+        }
+        return incident
     }
 
     struct AckRequest: Decodable {

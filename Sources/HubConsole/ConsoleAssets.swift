@@ -28,10 +28,16 @@ enum ConsoleAssets {
       <p id="login-error" class="error" role="alert"></p>
     </section>
     <main id="console" hidden>
-    <section id="alarms-section">
-      <h2><span data-t="openAlarms">Open alarms</span> <span id="alarm-count" class="count">0</span></h2>
-      <p id="no-alarms" class="quiet" data-t="noAlarms">No open alarms.</p>
-      <ul id="alarms"></ul>
+    <section id="incidents-section">
+      <h2><span data-t="openIncidents">Open incidents</span> <span id="incident-count" class="count">0</span> <span id="unacknowledged" class="quiet"></span></h2>
+      <p id="no-incidents" class="quiet" data-t="noIncidents">No open incidents.</p>
+      <ul id="incidents"></ul>
+      <nav id="pager" hidden><button id="previous" type="button" data-t="previous">Newer</button> <span id="page-info" class="quiet"></span> <button id="next" type="button" data-t="next">Older</button></nav>
+    </section>
+    <section id="detail" hidden>
+      <h2><span data-t="timeline">Timeline</span> <span id="detail-title"></span> <button id="detail-close" type="button" data-t="close">Close</button></h2>
+      <p id="detail-outcome" class="quiet"></p>
+      <table id="timeline"><thead><tr><th data-t="colWhen">When</th><th data-t="colWhat">What</th><th data-t="colWho">Who</th><th data-t="colDetail">Detail</th></tr></thead><tbody></tbody></table>
     </section>
     <section>
       <h2><span data-t="units">Units</span> <span id="unit-summary" class="quiet"></span></h2>
@@ -50,6 +56,7 @@ enum ConsoleAssets {
 
     static let css = """
     :root { font-family: system-ui, sans-serif; color: #1b1f24; background: #f4f5f7; }
+    [hidden] { display: none !important; }
     body { margin: 0 auto; max-width: 1200px; padding: 1rem 1.5rem; }
     header { display: flex; align-items: center; gap: 1.5rem; }
     h1 { font-size: 1.4rem; margin: 0.5rem 0; flex: 1; }
@@ -60,19 +67,24 @@ enum ConsoleAssets {
     .link { padding: 0.2rem 0.6rem; border-radius: 0.3rem; font-size: 0.9rem; }
     .link.up { background: #e3f4e4; color: #1e6b24; }
     .link.down { background: #fde2e1; color: #a11b16; }
-    #alarms { list-style: none; padding: 0; margin: 0; }
-    .alarm { display: flex; align-items: center; gap: 1rem; background: #fff; border-left: 0.5rem solid #c62828;
+    #incidents { list-style: none; padding: 0; margin: 0; }
+    .incident { display: flex; align-items: center; gap: 1rem; background: #fff; border-left: 0.5rem solid #c62828;
              padding: 0.7rem 1rem; margin-bottom: 0.5rem; box-shadow: 0 1px 2px #0002; }
-    .alarm.new { animation: flash 1s ease-in-out 0s 6; }
-    .alarm.newest { border-left-width: 1rem; }
-    .alarm.newest .what strong { font-size: 1.3rem; }
+    .incident.new { animation: flash 1s ease-in-out 0s 6; }
+    .incident.newest { border-left-width: 1rem; }
+    .incident.newest .what strong { font-size: 1.3rem; }
+    .incident.taken { border-left-color: #e0a800; }
     @keyframes flash { 50% { background: #ffd6d4; } }
-    .alarm .what { flex: 1; }
-    .alarm .what strong { font-size: 1.1rem; }
-    .alarm .cams { display: flex; gap: 0.4rem; flex-wrap: wrap; }
-    .alarm button { font-size: 1rem; padding: 0.5rem 1rem; background: #c62828; color: white; border: 0; border-radius: 0.3rem; cursor: pointer; }
-    .alarm button:disabled { background: #9aa0a6; cursor: default; }
-    .alarm .result { min-width: 12rem; font-size: 0.9rem; }
+    .incident .what { flex: 1; }
+    .incident .what strong { font-size: 1.1rem; }
+    .incident .cams { display: flex; gap: 0.4rem; flex-wrap: wrap; }
+    .incident button.ack { font-size: 1rem; padding: 0.5rem 1rem; background: #c62828; color: white; border: 0; border-radius: 0.3rem; cursor: pointer; }
+    .incident button:disabled { background: #9aa0a6; cursor: default; }
+    .incident .resolve { display: flex; flex-direction: column; gap: 0.3rem; min-width: 14rem; }
+    .incident .resolve textarea { font: inherit; font-size: 0.9rem; height: 2.6rem; }
+    .incident .result { min-width: 10rem; font-size: 0.9rem; }
+    #pager { margin-top: 0.5rem; display: flex; gap: 1rem; align-items: center; }
+    #detail-title { font-weight: normal; }
     table { width: 100%; border-collapse: collapse; background: #fff; box-shadow: 0 1px 2px #0002; }
     th, td { text-align: left; padding: 0.4rem 0.6rem; border-bottom: 1px solid #e5e7eb; font-size: 0.92rem; }
     .badge { display: inline-block; padding: 0.05rem 0.5rem; border-radius: 0.7rem; font-size: 0.85rem; margin: 0.1rem; }
@@ -100,11 +112,19 @@ enum ConsoleAssets {
         logIn: 'Log in', logOut: 'Log out', name: 'Name', password: 'Password', checking: 'checking…',
         unreachable: 'the hub cannot be reached: {error}', reloadToRetry: 'the hub cannot be reached: reload the page to try again',
         refusedStatus: 'refused ({status})',
-        openAlarms: 'Open alarms', noAlarms: 'No open alarms.', units: 'Units', unitSummary: '{online} of {total} online',
+        openIncidents: 'Open incidents', noIncidents: 'No open incidents.', unacknowledgedCount: '{count} not acknowledged',
+        previous: 'Newer', next: 'Older', pageInfo: '{from}–{to} of {total}', timeline: 'Timeline', close: 'Close', colWhat: 'What',
+        incidentTitle: '{site} / {unit} — bell {bell} ({kind})', incidentRaised: 'raised {time} ({age}) · {events} events',
+        notAcknowledged: 'not acknowledged', acknowledgedBy: 'acknowledged by {who} at {time}', resolve: 'Resolve', notePlaceholder: 'note (optional)',
+        showTimeline: 'Timeline', resolved: 'resolved', unitDidNotConfirm: 'logged; the unit did not confirm: {error}',
+        resolvedBy: 'resolved by {who} at {time}: {outcome}', alarmAtUnit: '{kind} at the unit {time}, seq {seq}; cameras: {cameras}',
+        'incident.call': 'call', 'incident.fault': 'fault', 'incident.tamper': 'tamper',
+        'outcome.assistanceGiven': 'assistance given', 'outcome.policeDispatched': 'police dispatched', 'outcome.falseAlarm': 'false alarm',
+        'outcome.test': 'test', 'outcome.other': 'other', 'action.resolve': 'resolve',
+        units: 'Units', unitSummary: '{online} of {total} online',
         colUnit: 'Unit', colStatus: 'Status', colBells: 'Bells', colCameras: 'Cameras', colOutbox: 'Outbox', colAwaiting: 'Awaiting receipt',
         colLastSeen: 'Last seen', audit: 'Audit trail', newestFirst: '(newest first)', colWhen: 'When', colWho: 'Who', colAction: 'Action',
         colOn: 'On', colDetail: 'Detail', colFrom: 'From',
-        alarmTitle: '{site} / {unit} — bell {bell} ({kind})', raised: 'raised {time} ({age}), seq {seq}',
         acknowledge: 'Acknowledge', sending: 'sending…', acknowledgedByUnit: 'acknowledged by the unit', refused: 'refused: {error}',
         failed: 'failed: {error}', noCamera: 'no camera linked', oldest: '{count} (oldest {seconds} s)',
         counts: '{messages} messages, {alarms} alarms, {duplicates} duplicates dropped, {refused} refused, {seqGaps} seq gaps, {rebirths} rebirths asked',
@@ -124,11 +144,19 @@ enum ConsoleAssets {
         logIn: '로그인', logOut: '로그아웃', name: '이름', password: '비밀번호', checking: '확인 중…',
         unreachable: '허브에 연결할 수 없습니다: {error}', reloadToRetry: '허브에 연결할 수 없습니다. 페이지를 새로 고쳐 다시 시도하십시오',
         refusedStatus: '거부됨 ({status})',
-        openAlarms: '미처리 경보', noAlarms: '미처리 경보가 없습니다.', units: '장치', unitSummary: '{total}대 중 {online}대 연결됨',
+        openIncidents: '미해결 사건', noIncidents: '미해결 사건이 없습니다.', unacknowledgedCount: '미접수 {count}건',
+        previous: '최근', next: '이전', pageInfo: '전체 {total}건 중 {from}–{to}', timeline: '경과', close: '닫기', colWhat: '내용',
+        incidentTitle: '{site} / {unit} — 비상벨 {bell} ({kind})', incidentRaised: '발생 {time} ({age}) · 이벤트 {events}건',
+        notAcknowledged: '미접수', acknowledgedBy: '{who} 접수 {time}', resolve: '종결', notePlaceholder: '메모 (선택)',
+        showTimeline: '경과', resolved: '종결됨', unitDidNotConfirm: '기록됨. 현장 장치가 확인하지 않았습니다: {error}',
+        resolvedBy: '{who} 종결 {time}: {outcome}', alarmAtUnit: '현장 {kind} {time}, 순번 {seq}. 카메라: {cameras}',
+        'incident.call': '호출', 'incident.fault': '고장', 'incident.tamper': '훼손 감지',
+        'outcome.assistanceGiven': '도움 제공', 'outcome.policeDispatched': '경찰 출동', 'outcome.falseAlarm': '오경보',
+        'outcome.test': '시험', 'outcome.other': '기타', 'action.resolve': '종결',
+        units: '장치', unitSummary: '{total}대 중 {online}대 연결됨',
         colUnit: '장치', colStatus: '상태', colBells: '비상벨', colCameras: '카메라', colOutbox: '발신 대기', colAwaiting: '수신 확인 대기',
         colLastSeen: '마지막 수신', audit: '감사 기록', newestFirst: '(최신순)', colWhen: '시각', colWho: '사용자', colAction: '동작',
         colOn: '대상', colDetail: '내용', colFrom: '접속지',
-        alarmTitle: '{site} / {unit} — 비상벨 {bell} ({kind})', raised: '발생 {time} ({age}), 순번 {seq}',
         acknowledge: '접수', sending: '전송 중…', acknowledgedByUnit: '현장 장치가 접수를 확인했습니다', refused: '거부됨: {error}',
         failed: '실패: {error}', noCamera: '연결된 카메라 없음', oldest: '{count}건 (가장 오래된 것 {seconds}초)',
         counts: '메시지 {messages}건, 경보 {alarms}건, 중복 제거 {duplicates}건, 거부 {refused}건, 순번 누락 {seqGaps}건, 재전송 요청 {rebirths}건',
@@ -182,7 +210,7 @@ enum ConsoleAssets {
     // The logged-in operator ({name, role, csrfToken}), or null on the login screen.
     let me = null;
     let events = null;
-    let lastAlarms = [];
+    let lastPage = {incidents: [], offset: 0, total: 0, unacknowledged: 0};
 
     // Every API call: JSON, the session's CSRF token on a state change, and back to the login
     // screen when the session has ended.
@@ -228,6 +256,7 @@ enum ConsoleAssets {
       language = catalogue[session.language] ? session.language : 'en';
       timeZone = session.timeZone;
       applyLanguage();
+      tick();
       $('login').hidden = true;
       $('console').hidden = false;
       $('who').hidden = false;
@@ -235,7 +264,9 @@ enum ConsoleAssets {
       $('who-role').textContent = t('role.' + me.role);
       $('who-role').className = 'badge ' + me.role;
       $('audit-section').hidden = me.role !== 'supervisor';
-      $('alarms').replaceChildren();
+      $('incidents').replaceChildren();
+      $('detail').hidden = true;
+      offset = 0;
       first = true;
       connect();
       refresh();
@@ -286,75 +317,158 @@ enum ConsoleAssets {
       } catch (e) { /* no audio device: the visual emphasis remains */ }
     }
 
-    // The tone repeats every 5 s while any alarm is open and stops when the last is acknowledged.
+    // The tone: every 5 s while on.
     let toneTimer = null;
     function tone(on) {
       if (on && !toneTimer) { beep(); toneTimer = setInterval(beep, 5000); }
       if (!on && toneTimer) { clearInterval(toneTimer); toneTimer = null; }
     }
 
-    function renderAlarms(alarms) {
-      lastAlarms = alarms;
-      const list = $('alarms');
-      const keep = new Map([...list.children].map((li) => [li.dataset.id, li]));
+    // The newest unacknowledged incident is the loudest on the page; the tone repeats while any
+    // incident is unacknowledged (on any page) and stops when the last one is acknowledged.
+    function renderIncidents(page, pageSize) {
+      lastPage = page;
+      const list = $('incidents');
+      const keep = new Map([...list.children].map((li) => [li.dataset.key, li]));
       list.replaceChildren();
-      for (const [index, a] of alarms.entries()) {
-        let li = keep.get(a.id);
-        if (!li) {
-          li = document.createElement('li');
-          li.className = 'alarm';
-          li.dataset.id = a.id;
-          if (!seen.has(a.id) && !first) li.classList.add('new');
-          seen.add(a.id);
-          const what = document.createElement('div');
-          what.className = 'what';
-          const title = document.createElement('strong');
-          title.textContent = t('alarmTitle', {site: a.unit.site, unit: a.unit.unit, bell: a.bell, kind: t('kind.' + a.kind)});
-          const when = document.createElement('div');
-          when.className = 'quiet when';
-          when.dataset.at = a.raisedAt;
-          when.dataset.seq = a.seq;
-          const cams = document.createElement('div');
-          cams.className = 'cams';
-          for (const c of a.cameras) {
-            const health = c.health || 'unknown';
-            cams.append(badge((c.preset ? c.id + ' @ ' + c.preset : c.id) + ': ' + t('camera.' + health), health));
-          }
-          if (!a.cameras.length) cams.append(badge(t('noCamera'), 'unknown'));
-          what.append(title, when, cams);
-          const result = document.createElement('span');
-          result.className = 'result quiet';
-          li.append(what);
-          // A viewer sees the alarm but has nothing to press (the hub refuses it too).
-          if (me && me.role !== 'viewer') {
-            const button = document.createElement('button');
-            button.textContent = t('acknowledge');
-            button.className = 'ack';
-            button.onclick = () => acknowledge(a, button, result);
-            li.append(button);
-          }
-          li.append(result);
-        }
-        // The newest open alarm (the list is newest first) is the loudest on the page.
-        li.classList.toggle('newest', index === 0);
+      let loudest = true;
+      for (const incident of page.incidents) {
+        // A card is rebuilt when its incident is acknowledged (its actions change); otherwise kept,
+        // with whatever the operator was typing into it.
+        const key = incident.id + '|' + (incident.acknowledgedAt || '');
+        const li = keep.get(key) || incidentCard(incident, key);
+        li.querySelector('.when').dataset.events = incident.events;
+        li.classList.toggle('newest', loudest && !incident.acknowledgedAt);
+        if (!incident.acknowledgedAt) loudest = false;
         list.append(li);
       }
       renderAges();
-      $('no-alarms').hidden = alarms.length > 0;
-      // The hub sends the newest 500 open alarms; more are in the log (parkguard-hub alarms --open).
-      $('alarm-count').textContent = alarms.length >= 500 ? '500+' : alarms.length;
-      $('alarm-count').classList.toggle('hot', alarms.length > 0);
-      document.title = (alarms.length ? '(' + alarms.length + ') ' : '') + t('title');
-      tone(alarms.length > 0);
+      $('no-incidents').hidden = page.total > 0;
+      $('incident-count').textContent = page.total;
+      $('incident-count').classList.toggle('hot', page.unacknowledged > 0);
+      $('unacknowledged').textContent = page.unacknowledged ? t('unacknowledgedCount', {count: page.unacknowledged}) : '';
+      // Every open incident is reachable: newest first, a page at a time.
+      $('pager').hidden = page.total <= pageSize && page.offset === 0;
+      $('page-info').textContent = t('pageInfo', {from: Math.min(page.offset + 1, page.total), to: page.offset + page.incidents.length, total: page.total});
+      $('previous').disabled = page.offset === 0;
+      $('next').disabled = page.offset + page.incidents.length >= page.total;
+      document.title = (page.unacknowledged ? '(' + page.unacknowledged + ') ' : '') + t('title');
+      tone(page.unacknowledged > 0);
     }
 
-    // "raised 14:03:07 (2 minutes ago)": the ages move on without a fetch.
+    function incidentCard(incident, key) {
+      const li = document.createElement('li');
+      li.className = 'incident' + (incident.acknowledgedAt ? ' taken' : '');
+      li.dataset.key = key;
+      li.dataset.id = incident.id;
+      if (!seen.has(incident.id) && !first) li.classList.add('new');
+      seen.add(incident.id);
+      const what = document.createElement('div');
+      what.className = 'what';
+      const title = document.createElement('strong');
+      title.textContent = t('incidentTitle', {site: incident.unit.site, unit: incident.unit.unit, bell: incident.bell, kind: t('incident.' + incident.kind)});
+      const when = document.createElement('div');
+      when.className = 'quiet when';
+      when.dataset.at = incident.raisedAt;
+      const state = document.createElement('div');
+      state.className = 'state';
+      state.append(incident.acknowledgedAt ? badge(t('acknowledgedBy', {who: incident.acknowledgedBy || '?', time: formatTime(incident.acknowledgedAt, false)}), 'acknowledged')
+                                           : badge(t('notAcknowledged'), 'alarm-state'));
+      const cams = document.createElement('div');
+      cams.className = 'cams';
+      for (const c of incident.cameras) {
+        const health = c.health || 'unknown';
+        cams.append(badge((c.preset ? c.id + ' @ ' + c.preset : c.id) + ': ' + t('camera.' + health), health));
+      }
+      if (!incident.cameras.length) cams.append(badge(t('noCamera'), 'unknown'));
+      what.append(title, when, state, cams);
+      const result = document.createElement('span');
+      result.className = 'result quiet';
+      const details = document.createElement('button');
+      details.type = 'button';
+      details.className = 'details';
+      details.textContent = t('showTimeline');
+      details.onclick = () => showTimeline(incident.id);
+      li.append(what);
+      // A viewer sees the incident but has nothing to press (the hub refuses it too).
+      if (me && me.role !== 'viewer') {
+        if (!incident.acknowledgedAt) {
+          const button = document.createElement('button');
+          button.type = 'button';
+          button.textContent = t('acknowledge');
+          button.className = 'ack';
+          button.onclick = () => acknowledge(incident, button, result);
+          li.append(button);
+        } else {
+          const form = document.createElement('form');
+          form.className = 'resolve';
+          const outcome = document.createElement('select');
+          outcome.className = 'outcome';
+          for (const value of outcomes) {
+            const option = document.createElement('option');
+            option.value = value;
+            option.textContent = t('outcome.' + value);
+            outcome.append(option);
+          }
+          const note = document.createElement('textarea');
+          note.className = 'note';
+          note.maxLength = 1000;
+          note.placeholder = t('notePlaceholder');
+          const button = document.createElement('button');
+          button.type = 'submit';
+          button.className = 'resolve-button';
+          button.textContent = t('resolve');
+          form.append(outcome, note, button);
+          form.addEventListener('submit', (event) => { event.preventDefault(); resolve(incident, outcome.value, note.value, button, result); });
+          li.append(form);
+        }
+      }
+      li.append(details, result);
+      return li;
+    }
+
+    const outcomes = ['assistanceGiven', 'policeDispatched', 'falseAlarm', 'test', 'other'];
+
+    // "raised 14:03:07 (2 minutes ago) · 3 events": the ages move on without a fetch.
     function renderAges() {
-      for (const when of document.querySelectorAll('#alarms .when')) {
-        when.textContent = t('raised', {time: formatTime(when.dataset.at), age: formatAge(when.dataset.at), seq: when.dataset.seq});
+      for (const when of document.querySelectorAll('#incidents .when')) {
+        when.textContent = t('incidentRaised', {time: formatTime(when.dataset.at), age: formatAge(when.dataset.at), events: when.dataset.events});
       }
     }
     setInterval(renderAges, 10000);
+
+    // One incident's story: its alarms as the unit sent them and what operators did, oldest first.
+    async function showTimeline(id) {
+      const answer = await api('/api/incidents/' + encodeURIComponent(id));
+      if (answer.status !== 200) return;
+      const {incident, alarms, actions} = answer.body;
+      $('detail').hidden = false;
+      $('detail').dataset.id = id;
+      $('detail-title').textContent = t('incidentTitle', {site: incident.unit.site, unit: incident.unit.unit, bell: incident.bell, kind: t('incident.' + incident.kind)});
+      $('detail-outcome').textContent = incident.resolvedAt
+        ? t('resolvedBy', {who: incident.resolvedBy || '?', time: formatTime(incident.resolvedAt), outcome: t('outcome.' + incident.outcome)}) + (incident.note ? ' — ' + incident.note : '')
+        : '';
+      const rows = [];
+      for (const a of alarms) {
+        const cameras = a.cameras.map((c) => c.id + ' ' + t('camera.' + (c.health || 'unknown'))).join(', ') || t('noCamera');
+        rows.push([a.deliveredAt, t('kind.' + a.kind), '', t('alarmAtUnit', {kind: t('kind.' + a.kind), time: formatTime(a.raisedAt), seq: a.seq, cameras})]);
+      }
+      for (const e of actions) rows.push([e.at, t('action.' + e.action), e.actor + ' (' + e.address + ')', e.detail]);
+      rows.sort((x, y) => new Date(x[0]) - new Date(y[0]));
+      const body = $('timeline').tBodies[0];
+      body.replaceChildren();
+      for (const [at, ...cells] of rows) {
+        const tr = document.createElement('tr');
+        for (const text of [formatTime(at), ...cells]) {
+          const td = document.createElement('td');
+          td.textContent = text;
+          tr.append(td);
+        }
+        body.append(tr);
+      }
+      $('detail').scrollIntoView({block: 'nearest'});
+    }
+    $('detail-close').addEventListener('click', () => { $('detail').hidden = true; });
 
     function renderUnits(units) {
       const body = $('units').tBodies[0];
@@ -408,12 +522,25 @@ enum ConsoleAssets {
       }
     }
 
-    async function acknowledge(alarm, button, result) {
+    async function acknowledge(incident, button, result) {
       button.disabled = true;
       result.textContent = t('sending');
       try {
-        const answer = (await api('/api/ack', 'POST', {site: alarm.unit.site, unit: alarm.unit.unit, bell: alarm.bell})).body;
-        result.textContent = answer.ok ? t('acknowledgedByUnit') : t('refused', {error: answer.error});
+        const answer = (await api('/api/incidents/' + encodeURIComponent(incident.id) + '/ack', 'POST', {})).body;
+        if (!answer.ok) { result.textContent = t('refused', {error: answer.error}); button.disabled = false; }
+        else result.textContent = answer.unitAccepted ? t('acknowledgedByUnit') : t('unitDidNotConfirm', {error: answer.error || ''});
+      } catch (e) {
+        result.textContent = t('failed', {error: e.message});
+        button.disabled = false;
+      }
+    }
+
+    async function resolve(incident, outcome, note, button, result) {
+      button.disabled = true;
+      result.textContent = t('sending');
+      try {
+        const answer = (await api('/api/incidents/' + encodeURIComponent(incident.id) + '/resolve', 'POST', {outcome, note})).body;
+        result.textContent = answer.ok ? t('resolved') : t('refused', {error: answer.error});
         if (!answer.ok) button.disabled = false;
       } catch (e) {
         result.textContent = t('failed', {error: e.message});
@@ -425,13 +552,21 @@ enum ConsoleAssets {
     setInterval(tick, 1000);
 
     let pending = false;
+    let offset = 0;
+    let pageSize = 50;
+    $('previous').addEventListener('click', () => { offset = Math.max(0, lastPage.offset - pageSize); refresh(); });
+    $('next').addEventListener('click', () => { offset = lastPage.offset + lastPage.incidents.length; refresh(); });
     async function refresh() {
       if (pending || !me) return;
       pending = true;
       try {
-        const state = (await api('/api/state')).body;
+        const state = (await api('/api/state?offset=' + offset)).body;
         if (me && me.role === 'supervisor') renderAudit((await api('/api/audit?limit=50')).body);
-        renderAlarms(state.openAlarms);
+        // The page emptied under us (incidents resolved elsewhere): back to the newest.
+        if (offset > 0 && !state.incidents.incidents.length) { offset = 0; pending = false; return refresh(); }
+        pageSize = state.pageSize;
+        renderIncidents(state.incidents, state.pageSize);
+        if (!$('detail').hidden) showTimeline($('detail').dataset.id).catch(() => {});
         renderUnits(state.units);
         $('counts').textContent = t('counts', state.counts);
         first = false;

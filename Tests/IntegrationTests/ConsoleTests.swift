@@ -6,7 +6,7 @@ import Testing
 /// simulator, mosquitto and `parkguard-hub`.
 @Suite("Hub console", .serialized)
 struct ConsoleTests {
-    @Test("in Chromium: operators log in; a press appears live with its camera, the operator's Acknowledge reaches the unit and lights its call-accepted output; a viewer cannot acknowledge; all of it is audited")
+    @Test("in Chromium: operators log in; a press opens an incident live with its camera, the operator's Acknowledge reaches the unit and lights its call-accepted output, the operator resolves it with an outcome and a note; a viewer can do neither; all of it is audited")
     func browserAcknowledges() async throws {
         let unit = try await Unit()
         let db = unit.directory.file("hub.sqlite")
@@ -34,12 +34,18 @@ struct ConsoleTests {
         let seen = (try? JSONSerialization.jsonObject(with: Data(browser.output.utf8)) as? [String: Any]) ?? [:]
         #expect(seen["consoleHiddenBeforeLogin"] as? Bool == true, "nothing of the fleet shows before login")
         #expect((seen["signedInAs"] as? String)?.contains("anna") == true)
-        #expect(seen["emphasised"] as? Bool == true, "a new alarm is emphasised")
+        #expect(seen["emphasised"] as? Bool == true, "a new incident is emphasised")
         #expect((seen["cameras"] as? String)?.contains("cam-1 @ gate") == true, "linked camera shown: \(seen["cameras"] ?? "")")
         #expect((seen["title"] as? String)?.hasPrefix("(1)") == true)
-        #expect(seen["viewerButtons"] as? Int == 0, "a viewer has no Acknowledge button")
+        #expect((seen["acknowledgedCard"] as? String)?.contains("acknowledged by anna") == true, "\(seen["acknowledgedCard"] ?? "")")
+        #expect(seen["titleAfterAck"] as? String == "ParkGuard control room", "the count leaves the title once acknowledged")
+        let timeline = seen["timeline"] as? String ?? ""
+        #expect(timeline.contains("press") && timeline.contains("release") && timeline.contains("acknowledge") && timeline.contains("anna"),
+                "the timeline has the press, its release and the acknowledgement: \(timeline)")
+        #expect((seen["outcomeShown"] as? String)?.contains("assistance given") == true, "\(seen["outcomeShown"] ?? "")")
+        #expect(seen["viewerButtons"] as? Int == 0, "a viewer has no Acknowledge button and no resolution")
         // Vera reads Korean, with times in the control room's zone (Asia/Seoul, UTC+9, a 24-hour clock).
-        #expect(seen["viewerLanguage"] as? String == "ko" && (seen["viewerHeading"] as? String)?.hasPrefix("미처리 경보") == true, "\(seen)")
+        #expect(seen["viewerLanguage"] as? String == "ko" && (seen["viewerHeading"] as? String)?.hasPrefix("미해결 사건") == true, "\(seen)")
         var seoul = Calendar(identifier: .gregorian)
         seoul.timeZone = try #require(TimeZone(identifier: "Asia/Seoul"))
         let hour = String(format: "%02d:", seoul.component(.hour, from: Date()))
@@ -48,6 +54,8 @@ struct ConsoleTests {
         #expect((seen["viewerClock"] as? String)?.hasSuffix("Asia/Seoul") == true, "\(seen["viewerClock"] ?? "")")
         let viewerAck = seen["viewerAck"] as? [String: Any]
         #expect(viewerAck?["status"] as? Int == 403 && (viewerAck?["error"] as? String)?.contains("viewer") == true, "\(viewerAck ?? [:])")
+        let viewerResolve = seen["viewerResolve"] as? [String: Any]
+        #expect(viewerResolve?["status"] as? Int == 403, "\(viewerResolve ?? [:])")
 
         // The unit lit its call-accepted output for bell b1.
         let outputs = try await unit.sim("outputs")
@@ -60,11 +68,28 @@ struct ConsoleTests {
             .first { $0["kind"] as? String == "press" && $0["bell"] as? String == "b1" }
         #expect(press?["acknowledgedBy"] as? String == "anna", "log: \(logged.output)")
 
+        // Two presses, two incidents: the first resolved by anna with her outcome and note, the
+        // viewer's still open; the period exports as CSV.
+        let listed = try await run(hubTool, ["incidents", "--db", db, "--since", "1h", "--json"])
+        let incidents = listed.output.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(incidents.count == 2, "incidents: \(listed.output) \(listed.error)")
+        #expect(incidents.first?["outcome"] as? String == "assistanceGiven" && incidents.first?["note"] as? String == "lost child, found at the gate"
+                && incidents.first?["resolvedBy"] as? String == "anna" && incidents.first?["acknowledgedBy"] as? String == "anna"
+                && incidents.first?["kind"] as? String == "call", "\(incidents.first ?? [:])")
+        #expect(incidents.last?["resolvedAt"] == nil && incidents.last?["acknowledgedAt"] == nil)
+        let openOnly = try await run(hubTool, ["incidents", "--db", db, "--since", "1h", "--open"])
+        #expect(openOnly.output.split(separator: "\n").count == 1 && openOnly.output.contains("not acknowledged, open"), "\(openOnly.output)")
+        let csv = try await run(hubTool, ["incidents", "--db", db, "--since", "1h", "--csv"])
+        let rows = csv.output.components(separatedBy: "\r\n").filter { !$0.isEmpty }
+        #expect(rows.count == 3 && rows[0].hasPrefix("id,site,unit,bell,kind") && rows[1].contains("\"lost child, found at the gate\""), "\(csv.output)")
+        let backwards = try await run(hubTool, ["incidents", "--db", db, "--since", "1h", "--until", "2h"])
+        #expect(backwards.status == 64 && backwards.error.contains("--until must not be before --since"), "\(backwards.error)")
+
         // The audit trail has every step, with who and from where.
         let audit = try await run(hubTool, ["audit", "--db", db, "--since", "1h", "--json"])
         let entries = audit.output.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         let steps = entries.map { "\($0["actor"] ?? "") \($0["action"] ?? "")" }
-        #expect(steps.dropFirst(2) == ["anna loginFailed", "anna login", "anna acknowledge", "anna logout", "vera login", "vera logout"],
+        #expect(steps.dropFirst(2) == ["anna loginFailed", "anna login", "anna acknowledge", "anna resolve", "anna logout", "vera login", "vera logout"],
                 "audit: \(steps)")
         #expect(entries.first { $0["action"] as? String == "acknowledge" }?["target"] as? String == "test-park/unit-1/b1")
         #expect(entries.first { $0["action"] as? String == "login" }?["address"] as? String == "127.0.0.1")
@@ -92,6 +117,17 @@ struct ConsoleTests {
             out["stateWithSession"] = ask("/api/state")["status"]
             out["ackWithoutToken"] = ask("/api/ack", {"site": "test-park", "unit": "unit-1", "bell": "b1"})
             out["auditAsOperator"] = ask("/api/audit")["status"]
+            token = {"X-ParkGuard-CSRF": csrf}
+            state = json.loads(opener.open(sys.argv[1] + "/api/state").read())
+            incident = state["incidents"]["incidents"][0]["id"]
+            out["openIncident"] = state["incidents"]
+            out["resolveUnknown"] = ask("/api/incidents/nope/resolve", {"outcome": "other"}, token)
+            out["resolveBadId"] = ask("/api/incidents/%s/resolve" % ("x" * 65), {"outcome": "other"}, token)
+            out["resolveBadOutcome"] = ask("/api/incidents/%s/resolve" % incident, {"outcome": "solved"}, token)
+            out["resolveLongNote"] = ask("/api/incidents/%s/resolve" % incident, {"outcome": "other", "note": "x" * 1001}, token)
+            out["resolveNotAcknowledged"] = ask("/api/incidents/%s/resolve" % incident, {"outcome": "falseAlarm", "note": ""}, token)
+            out["resolveWithoutToken"] = ask("/api/incidents/%s/resolve" % incident, {"outcome": "falseAlarm"})
+            out["timeline"] = ask("/api/incidents/%s" % incident)
             out["logout"] = ask("/api/logout", {}, {"X-ParkGuard-CSRF": csrf})["status"]
             out["stateAfterLogout"] = ask("/api/state")["status"]
             print(json.dumps(out))
@@ -104,6 +140,16 @@ struct ConsoleTests {
         #expect(status("atLimit") == 401 && status("overLimit") == 413, "\(api["atLimit"] ?? "") \(api["overLimit"] ?? "")")
         #expect(status("login") == 200 && status("stateWithSession") == 200, "\(asked.output)")
         #expect(status("ackWithoutToken") == 403 && status("auditAsOperator") == 403)
+        // Every refusal of a resolution names what is wrong and changes nothing.
+        for (key, code, words) in [("resolveUnknown", 404, "no incident"), ("resolveBadId", 400, "not an alarm id"),
+                                   ("resolveBadOutcome", 400, "outcome must be one of"), ("resolveLongNote", 400, "over 1000 bytes"),
+                                   ("resolveNotAcknowledged", 409, "must be acknowledged"), ("resolveWithoutToken", 403, "X-ParkGuard-CSRF")] {
+            let answer = api[key] as? [String: Any]
+            #expect(answer?["status"] as? Int == code && (answer?["body"] as? String)?.contains(words) == true, "\(key): \(answer ?? [:])")
+        }
+        #expect(status("timeline") == 200 && ((api["timeline"] as? [String: Any])?["body"] as? String)?.contains("\"alarms\"") == true)
+        let stillOpen = try await run(hubTool, ["incidents", "--db", db, "--since", "1h", "--open", "--json"])
+        #expect(stillOpen.output.split(separator: "\n").count == 1 && !stillOpen.output.contains("resolvedAt"), "\(stillOpen.output)")
         #expect(status("logout") == 200 && status("stateAfterLogout") == 401)
         // A wrong guess beside these took no session: anna's acknowledgement from the browser is the only one.
         let after = try await run(hubTool, ["audit", "--db", db, "--since", "1h", "--json"])
@@ -150,6 +196,9 @@ struct ConsoleTests {
         if let keep = ProcessInfo.processInfo.environment["PARKGUARD_CONSOLE_SCREENSHOT"] {
             try? FileManager.default.removeItem(atPath: keep)
             try FileManager.default.copyItem(atPath: screenshot, toPath: keep)
+            let timelineShot = keep.replacingOccurrences(of: ".png", with: "-timeline.png")
+            try? FileManager.default.removeItem(atPath: timelineShot)
+            try FileManager.default.copyItem(atPath: screenshot.replacingOccurrences(of: ".png", with: "-timeline.png"), toPath: timelineShot)
         }
     }
 }

@@ -5,11 +5,13 @@ through python3-selenium), as the people in the control room would:
   1. opens the console: the login form; a wrong password is refused on the page;
   2. logs in as the operator and waits for the live link and the unit online;
   3. presses the bell through the simulator's control API (the page is not reloaded);
-  4. waits for the alarm to appear on top, with its linked camera and that camera's health;
-  5. takes a screenshot, clicks Acknowledge, waits for the unit's answer and for the alarm to
-     leave the open list; logs out;
-  6. logs in as the viewer, presses the bell again: the alarm shows with no Acknowledge button,
-     in the viewer's language, and the API refuses the viewer's acknowledgement (403); logs out.
+  4. waits for the incident to appear on top, with its linked camera and that camera's health;
+  5. takes a screenshot, clicks Acknowledge, waits for the unit's answer; opens the incident's
+     timeline (the press, its release, the acknowledgement); resolves it with an outcome and a
+     note and waits for it to leave the open list; logs out;
+  6. logs in as the viewer, presses the bell again: a new incident shows with no Acknowledge
+     button, in the viewer's language, and the API refuses the viewer's acknowledgement and
+     resolution (403); logs out.
 
     console_browser.py CONSOLE_URL SIM_CONTROL_HOST:PORT BELL SCREENSHOT.png OPERATOR:PASSWORD VIEWER:PASSWORD
 
@@ -27,7 +29,7 @@ try:
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
-    from selenium.webdriver.support.ui import WebDriverWait
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 except ImportError:
     print("python3-selenium is missing (apt-get install python3-selenium)", file=sys.stderr)
     sys.exit(69)
@@ -88,13 +90,13 @@ def main() -> int:
         seen["unitsBefore"] = driver.find_element(By.ID, "units").text
         step = "press the bell through the simulator"
         press(control, bell)
-        step = "the alarm appears without a reload"
-        alarm = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#alarms li.alarm")))
+        step = "the incident appears without a reload"
+        alarm = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#incidents li.incident")))
         seen["alarm"] = alarm.text
         seen["emphasised"] = "new" in alarm.get_attribute("class")
         seen["title"] = driver.title
         if "bell " + bell not in alarm.text:
-            raise AssertionError(f"the alarm does not name bell {bell}: {alarm.text!r}")
+            raise AssertionError(f"the incident does not name bell {bell}: {alarm.text!r}")
         step = "the linked camera and its health are shown"
         cameras = alarm.find_element(By.CLASS_NAME, "cams").text
         seen["cameras"] = cameras
@@ -102,31 +104,49 @@ def main() -> int:
         driver.save_screenshot(screenshot)
         step = "acknowledge"
         alarm.find_element(By.CSS_SELECTOR, "button.ack").click()
-        wait.until(lambda d: "acknowledged by the unit" in d.find_element(By.CSS_SELECTOR, "#alarms").text
-                   or not d.find_elements(By.CSS_SELECTOR, "#alarms li.alarm"))
-        step = "the alarm leaves the open list"
-        wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, "#alarms li.alarm"))
+        step = "the acknowledged incident offers the resolution"
+        form = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#incidents li.incident form.resolve")))
+        seen["acknowledgedCard"] = driver.find_element(By.CSS_SELECTOR, "#incidents li.incident").text
+        seen["titleAfterAck"] = driver.title
+        step = "the incident's timeline"
+        driver.find_element(By.CSS_SELECTOR, "#incidents li.incident button.details").click()
+        wait.until(lambda d: "acknowledge" in d.find_element(By.ID, "timeline").text)
+        seen["timeline"] = driver.find_element(By.ID, "timeline").text
+        driver.save_screenshot(screenshot.replace(".png", "-timeline.png"))
+        step = "resolve with an outcome and a note"
+        Select(form.find_element(By.CSS_SELECTOR, "select.outcome")).select_by_value("assistanceGiven")
+        form.find_element(By.CSS_SELECTOR, "textarea.note").send_keys("lost child, found at the gate")
+        form.find_element(By.CSS_SELECTOR, "button.resolve-button").click()
+        step = "the incident leaves the open list"
+        wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, "#incidents li.incident"))
+        seen["outcomeShown"] = driver.find_element(By.ID, "detail-outcome").text
         seen["unitsAfter"] = driver.find_element(By.ID, "units").text
         step = "log out"
         log_out(driver, wait)
         step = "log in as the viewer"
         log_in(driver, wait, viewer_name, viewer_password)
         wait.until(lambda d: "up" in d.find_element(By.ID, "link").get_attribute("class"))  # "live" in any language
-        step = "the viewer sees the next alarm without an Acknowledge button"
+        step = "the viewer sees the next incident without an Acknowledge button"
         press(control, bell)
-        alarm = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#alarms li.alarm")))
+        alarm = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#incidents li.incident")))
         seen["viewerAlarm"] = alarm.text
         seen["viewerLanguage"] = driver.find_element(By.TAG_NAME, "html").get_attribute("lang")
-        seen["viewerHeading"] = driver.find_element(By.CSS_SELECTOR, "#alarms-section h2").text
+        seen["viewerHeading"] = driver.find_element(By.CSS_SELECTOR, "#incidents-section h2").text
         seen["viewerClock"] = driver.find_element(By.ID, "clock").text
-        seen["viewerButtons"] = len(alarm.find_elements(By.CSS_SELECTOR, "button.ack"))
-        step = "the API refuses the viewer's acknowledgement"
+        seen["viewerButtons"] = len(alarm.find_elements(By.CSS_SELECTOR, "button.ack, form.resolve"))
+        step = "the API refuses the viewer's acknowledgement and resolution"
         seen["viewerAck"] = driver.execute_async_script("""
             const done = arguments[arguments.length - 1];
-            fetch('/api/ack', {method: 'POST', headers: {'Content-Type': 'application/json', 'X-ParkGuard-CSRF': me.csrfToken},
-                               body: JSON.stringify({site: arguments[0], unit: arguments[1], bell: arguments[2]})})
+            fetch('/api/incidents/' + arguments[0] + '/ack', {method: 'POST', headers: {'Content-Type': 'application/json', 'X-ParkGuard-CSRF': me.csrfToken},
+                               body: '{}'})
               .then((r) => r.json().then((b) => done({status: r.status, error: b.error})));
-        """, "test-park", "unit-1", bell)
+        """, alarm.get_attribute("data-id"))
+        seen["viewerResolve"] = driver.execute_async_script("""
+            const done = arguments[arguments.length - 1];
+            fetch('/api/incidents/' + arguments[0] + '/resolve', {method: 'POST', headers: {'Content-Type': 'application/json', 'X-ParkGuard-CSRF': me.csrfToken},
+                               body: JSON.stringify({outcome: 'falseAlarm', note: ''})})
+              .then((r) => r.json().then((b) => done({status: r.status, error: b.error})));
+        """, alarm.get_attribute("data-id"))
         step = "the viewer logs out"
         log_out(driver, wait)
         seen["ok"] = True
