@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """The hub console in headless Chromium with a large fleet: how long the page takes to show every
 unit, how long one refresh (fetch /api/state + render) takes, and how long a press takes to appear
-as an open alarm while the fleet keeps running.
+as an open incident while the fleet keeps running.
 
     Benchmarks/console_load.py --units 5000 [--bin .build/release]
 
@@ -87,15 +87,15 @@ def main():
                     "const done = arguments[0]; const t = performance.now(); refresh().then(() => done(performance.now() - t));"))
                 time.sleep(1)
             # A press on a unit while the fleet runs: time until the page lists it.
-            alarms_before = int(driver.find_element(By.ID, "alarm-count").text)
+            alarms_before = int(driver.find_element(By.ID, "incident-count").text)
             t = time.time()
-            while int(driver.find_element(By.ID, "alarm-count").text) <= alarms_before and time.time() - t < 30:
+            while int(driver.find_element(By.ID, "incident-count").text) <= alarms_before and time.time() - t < 30:
                 time.sleep(0.05)
             new_alarm = time.time() - t
             print(json.dumps({"units": args.units, "secondsUntilAllShown": round(all_shown, 1),
                               "refreshMs": [round(r) for r in refreshes],
                               "secondsUntilNextFleetPressShown": round(new_alarm, 2),
-                              "openAlarms": int(driver.find_element(By.ID, "alarm-count").text)}))
+                              "openIncidents": int(driver.find_element(By.ID, "incident-count").text)}))
         finally:
             driver.quit()
     finally:
