@@ -26,7 +26,7 @@ public enum BrokerConfig {
                 text += "topic read \(root)/cmd/+\n"
             case .hub:
                 text += "\nuser \(entry.commonName)\ntopic read parkguard/v1/#\ntopic write parkguard/v1/+/+/cmd/+\n"
-            case .broker:
+            case .broker, .console:
                 break
             }
         }

@@ -135,11 +135,16 @@ public struct District {
                 OrganizationalUnitName(inventory.district)
                 CommonName(identity.commonName)
             }
-            let usage: ExtendedKeyUsage.Usage = if case .broker = identity { .serverAuth } else { .clientAuth }
+            // Servers (the broker, the console) are named by their host; clients by their URI.
+            let usage: ExtendedKeyUsage.Usage
             var names: [GeneralName] = [.uniformResourceIdentifier(identity.uri)]
-            if case .broker(let host) = identity {
+            switch identity {
+            case .broker(let host), .console(let host):
+                usage = .serverAuth
                 names = [.dnsName(host)]
                 if let address = Self.ipv4(host) { names.append(.ipAddress(ASN1OctetString(contentBytes: ArraySlice(address)))) }
+            case .unit, .hub:
+                usage = .clientAuth
             }
             certificate = try Certificate(
                 version: .v3, serialNumber: serial, publicKey: publicKey,
@@ -160,6 +165,7 @@ public struct District {
         case .unit: .unit
         case .hub: .hub
         case .broker: .broker
+        case .console: .console
         }
         inventory.entries.append(.init(id: identity.key, kind: kind, commonName: identity.commonName, serial: Self.hex(serial),
                                        status: .active, issued: now, notAfter: certificate.notValidAfter, revoked: nil, enrolment: enrolment))

@@ -10,13 +10,16 @@ public enum Identity: Sendable, Equatable, Hashable, CustomStringConvertible {
     case hub(name: String)
     /// The district broker's server certificate.
     case broker(host: String)
+    /// The control-room console's server certificate (HTTPS); it cannot log in to the broker
+    /// (server authentication only, and no ACL entry).
+    case console(host: String)
 
     /// The certificate's common name and broker username: `unit:{site}:{unit}`, `hub:{name}`.
     public var commonName: String {
         switch self {
         case .unit(let site, let unit): "unit:\(site):\(unit)"
         case .hub(let name): "hub:\(name)"
-        case .broker(let host): host
+        case .broker(let host), .console(let host): host
         }
     }
 
@@ -26,15 +29,17 @@ public enum Identity: Sendable, Equatable, Hashable, CustomStringConvertible {
         case .unit(let site, let unit): "urn:parkguard:unit:\(site):\(unit)"
         case .hub(let name): "urn:parkguard:hub:\(name)"
         case .broker(let host): "urn:parkguard:broker:\(host)"
+        case .console(let host): "urn:parkguard:console:\(host)"
         }
     }
 
-    /// The inventory key: `{site}/{unit}`, `hub/{name}`, `broker/{host}`.
+    /// The inventory key: `{site}/{unit}`, `hub/{name}`, `broker/{host}`, `console/{host}`.
     public var key: String {
         switch self {
         case .unit(let site, let unit): "\(site)/\(unit)"
         case .hub(let name): "hub/\(name)"
         case .broker(let host): "broker/\(host)"
+        case .console(let host): "console/\(host)"
         }
     }
 
@@ -43,6 +48,7 @@ public enum Identity: Sendable, Equatable, Hashable, CustomStringConvertible {
         case .unit(let site, let unit): "unit \(site)/\(unit)"
         case .hub(let name): "hub \(name)"
         case .broker(let host): "broker \(host)"
+        case .console(let host): "console \(host)"
         }
     }
 

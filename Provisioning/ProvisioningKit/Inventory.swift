@@ -5,9 +5,9 @@ import Foundation
 /// rename), so a crash never leaves half an inventory.
 public struct Inventory: Codable, Sendable, Equatable {
     public struct Entry: Codable, Sendable, Equatable {
-        public enum Kind: String, Codable, Sendable { case unit, hub, broker }
+        public enum Kind: String, Codable, Sendable { case unit, hub, broker, console }
         public enum Status: String, Codable, Sendable { case active, revoked }
-        /// `{site}/{unit}`, `hub/{name}` or `broker/{host}`.
+        /// `{site}/{unit}`, `hub/{name}`, `broker/{host}` or `console/{host}`.
         public var id: String
         public var kind: Kind
         public var commonName: String

@@ -172,7 +172,7 @@ struct UnitCommand: ParsableCommand {
 
 struct Hub: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Hub identities: read everything, publish commands.",
-                                                    subcommands: [Create.self, Revoke.self, Sign.self])
+                                                    subcommands: [Create.self, Revoke.self, Sign.self, Console.self])
 
     struct HubName: ParsableArguments {
         @Option(help: "Hub name ([a-z0-9-]{1,32}).") var name: String
@@ -195,6 +195,38 @@ struct Hub: ParsableCommand {
                 try write(try District.pem(opened.caCertificate), out + "/ca.crt", 0o644)
                 try write(try HubSigner.publicKeyPEM(privateKeyPEM: key), out + "/hub.pub", 0o644)
                 print("hub \(hub.name): \(out)/hub.crt, \(out)/hub.key (0600), \(out)/hub.pub (for the units' commands.hubKeys)")
+            }
+        }
+    }
+
+    struct Console: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Key and server certificate for the hub's console (HTTPS): parkguard-hub run --console-cert console.crt --console-key console.key.",
+            discussion: "Browsers trust it once the district CA (ca.crt) is installed on the control room's machines.")
+        @OptionGroup var district: DistrictOption
+        @Option(help: "The console's host name or IPv4 address, as operators' browsers reach it.") var host: String
+        @Option(help: "Directory for console.key (0600), console.crt and ca.crt.") var out: String
+        @Flag(help: "Revoke the host's active console certificate and issue a new one.") var replace = false
+        func validate() throws {
+            guard !host.isEmpty, host.utf8.count <= 253, host.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || ".-".contains($0)) }),
+                  !host.hasPrefix("-"), !host.hasPrefix(".") else {
+                throw ValidationError("--host must be a host name or IPv4 address (letters, digits, '.', '-'); got '\(host.prefix(64))'")
+            }
+        }
+        func run() throws {
+            try guarded {
+                if FileManager.default.fileExists(atPath: out + "/console.key"), !replace {
+                    throw ProvisionError(.cannotCreate, "\(out)/console.key already exists (--replace issues a new one)")
+                }
+                var opened = try District.open(directory: district.district)
+                if replace, opened.inventory.active("console/\(host)") != nil { try opened.revoke(.console(host: host)) }
+                let (certificate, key) = try opened.create(.console(host: host))
+                try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+                if FileManager.default.fileExists(atPath: out + "/console.key") { try FileManager.default.removeItem(atPath: out + "/console.key") }
+                try write(key, out + "/console.key", 0o600)
+                try write(try District.pem(certificate), out + "/console.crt", 0o644)
+                try write(try District.pem(opened.caCertificate), out + "/ca.crt", 0o644)
+                print("console \(host): \(out)/console.crt, \(out)/console.key (0600); browsers trust it with \(out)/ca.crt")
             }
         }
     }

@@ -1,5 +1,7 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOCore
 import ParkGuardCore
@@ -40,13 +42,16 @@ public struct Console: Service {
     let policy: ConsoleRequestPolicy
     /// The control room's time zone (IANA name): the page shows every time in it.
     let timeZone: String
+    /// HTTPS with this configuration (``ConsoleTLS/load(certificate:key:)``); plain HTTP when nil.
+    let tls: TLSConfiguration?
     let onBound: @Sendable (Int) -> Void
 
     /// - Parameter names: host names the console answers to besides loopback, the bound address
     ///   and this machine's name (see ``ConsoleRequestPolicy``).
     public init(hub: Hub, access: ConsoleAccess, incidents: any IncidentLog, host: String, port: Int, names: [String] = [], timeZone: String = "UTC",
-                logger: Logger, onBound: @escaping @Sendable (Int) -> Void = { _ in }) {
+                tls: TLSConfiguration? = nil, logger: Logger, onBound: @escaping @Sendable (Int) -> Void = { _ in }) {
         self.timeZone = timeZone
+        self.tls = tls
         self.hub = hub
         self.incidents = incidents
         self.access = access
@@ -59,7 +64,9 @@ public struct Console: Service {
 
     public func run() async throws {
         let router = Router(context: ConsoleRequestContext.self)
-        router.add(middleware: ConsoleRequestGuard(policy: policy, logger: logger))
+        router.add(middleware: ConsoleRequestGuard(policy: policy, tls: tls != nil, logger: logger))
+        // Under TLS the session cookie is Secure: a browser never sends it over plain HTTP.
+        let secure = tls != nil
         let hub = hub
         let access = access
         let incidents = incidents
@@ -74,7 +81,7 @@ public struct Console: Service {
                 let login = try await Self.decode(LoginRequest.self, request, context, expecting: "name and password")
                 let (token, user) = try await access.login(name: login.name, password: login.password, address: context.address)
                 var response = try Self.json(SessionAnswer(user, timeZone: timeZone))
-                response.setCookie(Cookie(name: Self.cookieName, value: token, path: "/", secure: false, httpOnly: true, sameSite: .strict))
+                response.setCookie(Cookie(name: Self.cookieName, value: token, path: "/", secure: secure, httpOnly: true, sameSite: .strict))
                 return response
             } catch {
                 return Self.refusal(error, logger: logger)
@@ -87,7 +94,7 @@ public struct Console: Service {
             await Self.authorized(request, context, access, changesState: true, logger: logger) { user in
                 try await access.logout(user, address: context.address)
                 var response = try Self.json(Answer(ok: true, error: nil))
-                response.setCookie(Cookie(name: Self.cookieName, value: "", maxAge: 0, path: "/", secure: false, httpOnly: true, sameSite: .strict))
+                response.setCookie(Cookie(name: Self.cookieName, value: "", maxAge: 0, path: "/", secure: secure, httpOnly: true, sameSite: .strict))
                 return response
             }
         }
@@ -178,7 +185,8 @@ public struct Console: Service {
             }
         }
         let onBound = onBound
-        let app = Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "parkguard-hub"),
+        let server: HTTPServerBuilder = try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1()
+        let app = Application(router: router, server: server, configuration: .init(address: .hostname(host, port: port), serverName: "parkguard-hub"),
                               onServerRunning: { channel in onBound(channel.localAddress?.port ?? 0) }, logger: logger)
         try await app.runService(gracefulShutdownSignals: [])
     }

@@ -84,6 +84,8 @@ public struct ConsoleRequestPolicy: Sendable, Equatable {
 /// browser needs to refuse framing, sniffing and script from anywhere but the console itself.
 struct ConsoleRequestGuard<Context: RequestContext>: RouterMiddleware {
     let policy: ConsoleRequestPolicy
+    /// Served over TLS: browsers are also told to come back only over HTTPS.
+    let tls: Bool
     let logger: Logger
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -99,6 +101,7 @@ struct ConsoleRequestGuard<Context: RequestContext>: RouterMiddleware {
             response = try await next(request, context)
         }
         response.headers.append(contentsOf: Console.securityHeaders)
+        if tls { response.headers[.strictTransportSecurity] = "max-age=31536000" }
         return response
     }
 }

@@ -5,6 +5,7 @@ import HubConsole
 import HubPostgres
 import Logging
 import MQTTAdapter
+import NIOSSL
 import ParkGuardCore
 import ParkGuardHub
 import ServiceLifecycle
@@ -137,8 +138,15 @@ struct Run: AsyncParsableCommand {
     @Option(help: "The control room's time zone, for the console's times (an IANA name such as Asia/Seoul; default: this machine's).")
     var timeZone = TimeZone.current.identifier
 
-    @Flag(help: "Serve the console over plain HTTP on an address other than loopback (passwords and session cookies then cross the network in clear; the console has no TLS of its own yet).")
+    @Flag(help: "Serve the console over plain HTTP on an address other than loopback (passwords and session cookies then cross the network in clear).")
     var consoleInsecureHTTP = false
+
+    @Option(help: ArgumentHelp("The console's TLS certificate (PEM, the server's first, then intermediates; 'parkguard-provision hub console' issues one). With --console-key the console speaks HTTPS, on any address.",
+                               valueName: "file"))
+    var consoleCert: String?
+
+    @Option(help: ArgumentHelp("The console certificate's private key (PEM, mode 0600).", valueName: "file"))
+    var consoleKey: String?
 
     @Option(help: "How long a console session lasts without a request (an open console's event stream counts): 90s, 15m, 8h.")
     var sessionIdle = "15m"
@@ -158,11 +166,19 @@ struct Run: AsyncParsableCommand {
             guard let (host, _) = consoleAddress(console) else {
                 throw ValidationError("--console must be host:port, like 127.0.0.1:8080; got '\(console)'")
             }
-            guard Self.isLoopback(host) || consoleInsecureHTTP else {
+            guard Self.isLoopback(host) || consoleInsecureHTTP || consoleCert != nil else {
                 throw ValidationError("--console \(console): off loopback, plain HTTP carries operators' passwords and session cookies in clear; "
-                    + "serve it on 127.0.0.1 behind a TLS proxy, or give --console-insecure-http on a network that is the control room's own")
+                    + "give --console-cert and --console-key, serve it on 127.0.0.1 behind a TLS proxy, "
+                    + "or give --console-insecure-http on a network that is the control room's own")
             }
         }
+        guard (consoleCert == nil) == (consoleKey == nil) else {
+            throw ValidationError("--console-cert and --console-key go together: the certificate and its private key")
+        }
+        guard consoleCert == nil || !consoleInsecureHTTP else {
+            throw ValidationError("--console-insecure-http contradicts --console-cert: the console serves HTTPS with a certificate")
+        }
+        guard consoleCert == nil || console != nil else { throw ValidationError("--console-cert needs --console (where to serve it)") }
         for name in consoleNames where name.isEmpty || name.utf8.count > 253 || !name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || ".-:[]".contains($0)) }) {
             throw ValidationError("--console-name '\(name.prefix(64))': a host name or address (letters, digits, '.', '-', ':', '[]'; at most 253)")
         }
@@ -193,17 +209,26 @@ struct Run: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "parkguard-hub")
+        // The console's certificate and key are checked before anything is opened or created.
+        var tls: TLSConfiguration?
+        if let consoleCert, let consoleKey {
+            do { tls = try ConsoleTLS.load(certificate: consoleCert, key: consoleKey) } catch let problem as ConsoleTLS.Problem {
+                FileHandle.standardError.write(Data("parkguard-hub: \(problem)\n".utf8))
+                throw ExitCode(78)
+            }
+        }
         let log = try await openLog(db, logger: logger)
         let hub = try Hub(settings: HubSettings(mqtt: try broker.settings(), sharedGroup: sharedGroup, signing: try signing.signing()),
                           log: log, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: hub)]
         if let console, let (host, port) = consoleAddress(console) {
+            let scheme = tls == nil ? "http" : "https"
             let access = ConsoleAccess(store: log, settings: .init(idleTimeout: Age.seconds(sessionIdle) ?? 900))
             if try await log.accounts().isEmpty {
                 logger.warning("the console has no operators yet: add one with 'parkguard-hub operator add NAME --role supervisor'")
             }
-            services.append(.init(service: Console(hub: hub, access: access, incidents: log, host: host, port: port, names: consoleNames, timeZone: timeZone, logger: logger) { bound in
-                FileHandle.standardOutput.write(Data("console: http://\(host):\(bound)/\n".utf8))
+            services.append(.init(service: Console(hub: hub, access: access, incidents: log, host: host, port: port, names: consoleNames, timeZone: timeZone, tls: tls, logger: logger) { bound in
+                FileHandle.standardOutput.write(Data("console: \(scheme)://\(host):\(bound)/\n".utf8))
             }, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
         }
         if statsInterval > 0 { services.append(.init(service: IngestStats(hub: hub, interval: statsInterval), successTerminationBehavior: .ignore)) }
