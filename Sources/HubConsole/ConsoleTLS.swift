@@ -10,8 +10,8 @@ public enum ConsoleTLS {
     }
 
     /// Reads `certificate` (PEM, the server's certificate first, then any intermediates) and
-    /// `key` (PEM). The key must be readable by its owner only (mode 0600 or stricter), and must
-    /// belong to the certificate. TLS 1.2 at least.
+    /// `key` (PEM), which must belong to the certificate (its file's mode is the caller's to
+    /// check, as for every secret the hub reads). TLS 1.2 at least.
     /// - Throws: ``Problem`` naming the file.
     public static func load(certificate: String, key: String) throws -> TLSConfiguration {
         for (option, path) in [("--console-cert", certificate), ("--console-key", key)] where access(path, R_OK) != 0 {
@@ -24,10 +24,6 @@ public enum ConsoleTLS {
             throw Problem(description: "--console-cert \(certificate): not a PEM certificate")
         }
         guard !chain.isEmpty else { throw Problem(description: "--console-cert \(certificate): no certificate in the file") }
-        let mode = (try? FileManager.default.attributesOfItem(atPath: key)[.posixPermissions] as? Int) ?? 0o777
-        guard mode & 0o077 == 0 else {
-            throw Problem(description: "--console-key \(key): readable by group or others (mode \(String(mode & 0o777, radix: 8))); chmod 600 it")
-        }
         let privateKey: NIOSSLPrivateKey
         do {
             privateKey = try NIOSSLPrivateKey(file: key, format: .pem)

@@ -179,6 +179,7 @@ struct Run: AsyncParsableCommand {
             throw ValidationError("--console-insecure-http contradicts --console-cert: the console serves HTTPS with a certificate")
         }
         guard consoleCert == nil || console != nil else { throw ValidationError("--console-cert needs --console (where to serve it)") }
+        if let consoleKey { try checkPrivate(consoleKey, option: "--console-key") }
         for name in consoleNames where name.isEmpty || name.utf8.count > 253 || !name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || ".-:[]".contains($0)) }) {
             throw ValidationError("--console-name '\(name.prefix(64))': a host name or address (letters, digits, '.', '-', ':', '[]'; at most 253)")
         }

@@ -94,7 +94,7 @@ struct ConsoleTLSTests {
         let db = directory.file("hub.sqlite")
         let base = ["run", "--broker", "127.0.0.1:1", "--db", db, "--console", "127.0.0.1:0"]
         let cases: [([String], Int32, String)] = [
-            (["--console-cert", cert, "--console-key", looseKey], 78, "readable by group or others"),
+            (["--console-cert", cert, "--console-key", looseKey], 64, "let others read it; chmod 600 it"),
             (["--console-cert", cert, "--console-key", otherKey], 78, "does not belong to --console-cert"),
             (["--console-cert", directory.file("garbage.crt"), "--console-key", key], 78, "garbage.crt: not a PEM certificate"),
             (["--console-cert", directory.file("missing.crt"), "--console-key", key], 78, "missing.crt: No such file or directory"),
