@@ -177,6 +177,31 @@ public struct Console: Service {
                 return try Self.json(Answer(ok: outcome.ok, error: outcome.error), status: outcome.ok ? .ok : .badGateway)
             }
         }
+        // A supervisor's commands to a unit: silence its sirens (one bell or all), run its self-test.
+        router.post("/api/units/:site/:unit/silence") { request, context in
+            await Self.authorized(request, context, access, role: .supervisor, changesState: true, logger: logger) { user in
+                let unit = try await Self.unit(context, hub)
+                let bell = try await Self.decode(SilenceRequest.self, request, context, expecting: "an optional bell").bell
+                if let bell, !Identifier.isValid(bell) {
+                    throw ConsoleAccess.Refusal(status: 400, message: "bell \(ConfigLimits.quote(bell)) is not a bell id ([a-z0-9-]{1,32})")
+                }
+                let outcome = await hub.command(.silence, to: unit, bell: bell, by: user.name)
+                try await access.record(.silence, by: user, target: "\(unit.site)/\(unit.unit)" + (bell.map { "/\($0)" } ?? ""),
+                                        detail: outcome.ok ? "accepted by the unit" : "failed: \(outcome.error ?? "")", address: context.address)
+                // A unit that answered is a 200 even when it did not pass (a self-test's findings).
+                return try Self.json(CommandAnswer(outcome), status: outcome.error == nil ? .ok : .badGateway)
+            }
+        }
+        router.post("/api/units/:site/:unit/test") { request, context in
+            await Self.authorized(request, context, access, role: .supervisor, changesState: true, logger: logger) { user in
+                let unit = try await Self.unit(context, hub)
+                let outcome = await hub.command(.test, to: unit, by: user.name, timeout: .seconds(20))
+                try await access.record(.selfTest, by: user, target: "\(unit.site)/\(unit.unit)",
+                                        detail: outcome.ok ? (outcome.detail ?? "answered") : "failed: \(outcome.error ?? "")", address: context.address)
+                // A unit that answered is a 200 even when it did not pass (a self-test's findings).
+                return try Self.json(CommandAnswer(outcome), status: outcome.error == nil ? .ok : .badGateway)
+            }
+        }
         router.get("/api/audit") { request, context in
             await Self.authorized(request, context, access, role: .supervisor, logger: logger) { _ in
                 let limit = request.uri.queryParameters.get("limit", as: Int.self).map { min(max($0, 1), 1000) } ?? 100
@@ -283,6 +308,33 @@ public struct Console: Service {
         var incident: IncidentRecord
         var alarms: [AlarmRecord]
         var actions: [AuditEntry]
+    }
+
+    struct SilenceRequest: Decodable {
+        var bell: String?
+    }
+
+    /// A unit's answer to a supervisor's command: `ok`, why not, and what it found (a self-test).
+    struct CommandAnswer: Encodable {
+        var ok: Bool
+        var error: String?
+        var detail: String?
+        init(_ outcome: Hub.CommandOutcome) {
+            ok = outcome.ok
+            error = outcome.error
+            detail = outcome.detail
+        }
+    }
+
+    /// The unit the request's `:site` and `:unit` name, if the hub knows it (400, 404).
+    static func unit(_ context: ConsoleRequestContext, _ hub: Hub) async throws -> UnitKey {
+        let site = context.parameters.get("site") ?? "", unit = context.parameters.get("unit") ?? ""
+        guard Identifier.isValid(site), Identifier.isValid(unit) else {
+            throw ConsoleAccess.Refusal(status: 400, message: "\(ConfigLimits.quote(site))/\(ConfigLimits.quote(unit)) is not a unit ([a-z0-9-]{1,32} each)")
+        }
+        let key = UnitKey(site: site, unit: unit)
+        guard await hub.knows(key) else { throw ConsoleAccess.Refusal(status: 404, message: "no unit \(site)/\(unit) has reported to this hub") }
+        return key
     }
 
     struct ResolveRequest: Decodable {

@@ -41,7 +41,7 @@ enum ConsoleAssets {
     </section>
     <section>
       <h2><span data-t="units">Units</span> <span id="unit-summary" class="quiet"></span></h2>
-      <table id="units"><thead><tr><th data-t="colUnit">Unit</th><th data-t="colStatus">Status</th><th data-t="colBells">Bells</th><th data-t="colCameras">Cameras</th><th data-t="colOutbox">Outbox</th><th data-t="colAwaiting">Awaiting receipt</th><th data-t="colLastSeen">Last seen</th></tr></thead><tbody></tbody></table>
+      <table id="units"><thead><tr><th data-t="colUnit">Unit</th><th data-t="colStatus">Status</th><th data-t="colBells">Bells</th><th data-t="colCameras">Cameras</th><th data-t="colOutbox">Outbox</th><th data-t="colAwaiting">Awaiting receipt</th><th data-t="colLastSeen">Last seen</th><th id="actions-head" data-t="colActions" hidden>Actions</th></tr></thead><tbody></tbody></table>
     </section>
     <section id="audit-section" hidden>
       <h2><span data-t="audit">Audit trail</span> <span class="quiet" data-t="newestFirst">(newest first)</span></h2>
@@ -121,6 +121,8 @@ enum ConsoleAssets {
         'incident.call': 'call', 'incident.fault': 'fault', 'incident.tamper': 'tamper',
         'outcome.assistanceGiven': 'assistance given', 'outcome.policeDispatched': 'police dispatched', 'outcome.falseAlarm': 'false alarm',
         'outcome.test': 'test', 'outcome.other': 'other', 'action.resolve': 'resolve',
+        colActions: 'Actions', silence: 'Silence', selfTest: 'Self-test', 'action.silence': 'silence', 'action.selfTest': 'self-test',
+        commandDone: 'done',
         units: 'Units', unitSummary: '{online} of {total} online',
         colUnit: 'Unit', colStatus: 'Status', colBells: 'Bells', colCameras: 'Cameras', colOutbox: 'Outbox', colAwaiting: 'Awaiting receipt',
         colLastSeen: 'Last seen', audit: 'Audit trail', newestFirst: '(newest first)', colWhen: 'When', colWho: 'Who', colAction: 'Action',
@@ -153,6 +155,8 @@ enum ConsoleAssets {
         'incident.call': '호출', 'incident.fault': '고장', 'incident.tamper': '훼손 감지',
         'outcome.assistanceGiven': '도움 제공', 'outcome.policeDispatched': '경찰 출동', 'outcome.falseAlarm': '오경보',
         'outcome.test': '시험', 'outcome.other': '기타', 'action.resolve': '종결',
+        colActions: '조치', silence: '사이렌 정지', selfTest: '자가 점검', 'action.silence': '사이렌 정지', 'action.selfTest': '자가 점검',
+        commandDone: '완료',
         units: '장치', unitSummary: '{total}대 중 {online}대 연결됨',
         colUnit: '장치', colStatus: '상태', colBells: '비상벨', colCameras: '카메라', colOutbox: '발신 대기', colAwaiting: '수신 확인 대기',
         colLastSeen: '마지막 수신', audit: '감사 기록', newestFirst: '(최신순)', colWhen: '시각', colWho: '사용자', colAction: '동작',
@@ -470,7 +474,10 @@ enum ConsoleAssets {
     }
     $('detail-close').addEventListener('click', () => { $('detail').hidden = true; });
 
+    let lastUnits = [];
     function renderUnits(units) {
+      lastUnits = units;
+      $('actions-head').hidden = !(me && me.role === 'supervisor');
       const body = $('units').tBodies[0];
       body.replaceChildren();
       let online = 0;
@@ -503,9 +510,44 @@ enum ConsoleAssets {
         const seenAt = document.createElement('td');
         seenAt.textContent = formatTime(u.lastSeen, false);
         tr.append(name, status, bells, cams, outbox, awaiting, seenAt);
+        // A supervisor commands the unit: its sirens silenced, its self-test run (signed by the hub).
+        if (me && me.role === 'supervisor') {
+          const actions = document.createElement('td');
+          actions.className = 'unit-actions';
+          const key = u.key.site + '/' + u.key.unit;
+          for (const [command, label] of [['silence', 'silence'], ['test', 'selfTest']]) {
+            const button = document.createElement('button');
+            button.type = 'button';
+            button.className = command;
+            button.textContent = t(label);
+            button.onclick = () => unitCommand(u.key, command, button);
+            actions.append(button, ' ');
+          }
+          const result = document.createElement('span');
+          result.className = 'result quiet';
+          result.textContent = unitResults.get(key) || '';
+          actions.append(result);
+          tr.append(actions);
+        }
         body.append(tr);
       }
       $('unit-summary').textContent = t('unitSummary', {online, total: units.length});
+    }
+
+    // The last answer to a supervisor's command per unit, kept across re-renders of the table.
+    const unitResults = new Map();
+    async function unitCommand(unit, command, button) {
+      const key = unit.site + '/' + unit.unit;
+      button.disabled = true;
+      unitResults.set(key, t('sending'));
+      renderUnits(lastUnits);
+      try {
+        const answer = (await api('/api/units/' + encodeURIComponent(unit.site) + '/' + encodeURIComponent(unit.unit) + '/' + command, 'POST', {})).body;
+        unitResults.set(key, answer.detail || (answer.ok ? t('commandDone') : t('refused', {error: answer.error})));
+      } catch (e) {
+        unitResults.set(key, t('failed', {error: e.message}));
+      }
+      renderUnits(lastUnits);
     }
 
     function renderAudit(entries) {

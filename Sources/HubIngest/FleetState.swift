@@ -90,7 +90,8 @@ public enum HubAction: Sendable, Equatable {
     /// The unit's view changed (status, bell, camera, telemetry): refresh the console.
     case unitChanged(UnitKey)
     /// A command's answer from a unit.
-    case commandAnswered(unit: UnitKey, command: String, ok: Bool, correlationID: String?, error: String?)
+    /// `detail` is what the answer reports besides ok or not (a self-test's findings).
+    case commandAnswered(unit: UnitKey, command: String, ok: Bool, correlationID: String?, error: String?, detail: String? = nil)
     /// A message that breaks the contract: reported, never applied.
     case refused(HubInputError)
 }

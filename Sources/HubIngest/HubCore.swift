@@ -191,7 +191,8 @@ public struct HubCore: Sendable {
             let result = try HubPayload.decode(HubPayload.CommandResult.self, payload, topic: topic, schema: schemas["commandResult"]!) { $0.schema }
             guard result.command == command else { throw HubInputError(topic: topic, field: "command", "is \(quote(result.command)), not the topic's") }
             var actions: [HubAction] = [.commandAnswered(unit: key, command: command, ok: result.ok, correlationID: result.correlationId,
-                                                        error: result.error.map { [$0.field, $0.message].compactMap { $0 }.joined(separator: ": ") })]
+                                                        error: result.error.map { [$0.field, $0.message].compactMap { $0 }.joined(separator: ": ") },
+                                                        detail: result.selfTest?.summary)]
             if command == "ack", result.ok, let bell = result.bell {
                 let pending = result.correlationId.flatMap { pendingAcks.removeValue(forKey: $0) }
                 var view = view(key, now)

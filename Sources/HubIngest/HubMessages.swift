@@ -131,10 +131,31 @@ enum HubPayload {
         var state: ParkGuardCore.BellState?
         var error: ErrorBody?
         var time: String
+        /// The answer to `test`.
+        var selfTest: SelfTest?
 
         struct ErrorBody: Decodable {
             var field: String?
             var message: String
+        }
+
+        struct SelfTest: Decodable {
+            struct Check: Decodable {
+                var id: String
+                var ok: Bool
+                var detail: String?
+            }
+            var passed: Bool
+            var outputs: [Check]
+            var inputs: [Check]
+
+            /// "passed", or what failed: `siren-1: no read-back; b2: line open` (at most 8 named).
+            var summary: String {
+                if passed { return "self-test passed" }
+                let failed = (outputs + inputs).filter { !$0.ok }
+                let named = failed.prefix(8).map { "\($0.id.prefix(32))" + ($0.detail.map { ": \($0.prefix(80))" } ?? "") }
+                return "self-test found problems: " + named.joined(separator: "; ") + (failed.count > 8 ? "; \(failed.count - 8) more" : "")
+            }
         }
     }
 

@@ -288,9 +288,9 @@ public actor Hub: Service {
                 _ = sendCommand(.rebirth, to: unit, bell: nil)
             case .unitChanged(let unit):
                 if let view = core.units[unit] { broadcast(.unit(view)) }
-            case .commandAnswered(let unit, let command, let ok, let correlation, let error):
+            case .commandAnswered(let unit, let command, let ok, let correlation, let error, let detail):
                 if let correlation, let waiter = pendingCommands.removeValue(forKey: correlation) {
-                    waiter.resume(returning: CommandOutcome(ok: ok, error: error))
+                    waiter.resume(returning: CommandOutcome(ok: ok, error: error, detail: detail))
                 }
                 if !ok { logger.warning("command refused by unit", metadata: ["unit": "\(unit)", "command": "\(command)", "error": "\(error ?? "")"]) }
             case .refused(let error):
@@ -304,6 +304,13 @@ public actor Hub: Service {
     public struct CommandOutcome: Sendable, Codable, Equatable {
         public var ok: Bool
         public var error: String?
+        /// What the answer reports besides (a self-test's findings).
+        public var detail: String?
+        public init(ok: Bool, error: String?, detail: String? = nil) {
+            self.ok = ok
+            self.error = error
+            self.detail = detail
+        }
     }
 
     /// Sends `ack` for `bell` of `unit` on behalf of `by`, and waits for the unit's answer.
@@ -312,6 +319,16 @@ public actor Hub: Service {
             return CommandOutcome(ok: false, error: "the hub could not publish the command")
         }
         core.expectAck(correlationID: correlation, unit: unit, bell: bell, by: by)
+        return await waitForAnswer(correlation, timeout: timeout)
+    }
+
+    /// Sends `silence` (of `bell`, or of every bell) or `test` to `unit` on behalf of `by`, signed
+    /// where the hub has a key, and waits for the unit's answer.
+    public func command(_ name: Command.Name, to unit: UnitKey, bell: String? = nil, by: String, timeout: Duration = .seconds(10)) async -> CommandOutcome {
+        precondition(name == .silence || name == .test, "ack goes through acknowledge(unit:bell:by:), rebirth is the hub's own")
+        guard let correlation = sendCommand(name, to: unit, bell: bell, by: by) else {
+            return CommandOutcome(ok: false, error: "the hub could not publish the command")
+        }
         return await waitForAnswer(correlation, timeout: timeout)
     }
 
@@ -379,6 +396,8 @@ public actor Hub: Service {
     }
 
     public var units: [UnitView] { core.units.values.sorted { $0.key < $1.key } }
+    /// Whether `unit` has reported to this hub.
+    public func knows(_ unit: UnitKey) -> Bool { core.units[unit] != nil }
     public var counts: HubCore.Counts { core.counts }
     public func openAlarms() async throws -> [AlarmRecord] { try await log.openAlarms(limit: 500) }
 }

@@ -11,7 +11,7 @@ struct ConsoleTests {
         let unit = try await Unit()
         let db = unit.directory.file("hub.sqlite")
         let hubTool = Products.path("parkguard-hub")
-        for (name, role, language) in [("anna", "operator", "en"), ("vera", "viewer", "ko")] {
+        for (name, role, language) in [("anna", "operator", "en"), ("vera", "viewer", "ko"), ("sam", "supervisor", "en")] {
             let added = try await run("/bin/sh", ["-c", "echo 'correct horse battery' | \"$0\" operator add \(name) --role \(role) --language \(language) --db \"$1\"",
                                                   hubTool, db])
             #expect(added.status == 0, "operator add: \(added.error)")
@@ -29,7 +29,8 @@ struct ConsoleTests {
 
         let screenshot = unit.directory.file("console.png")
         let browser = try await run("/usr/bin/python3", [Products.packageRoot + "/Tests/peers/console_browser.py", console, unit.controlAddress, "b1",
-                                                         screenshot, "anna:correct horse battery", "vera:correct horse battery"])
+                                                         screenshot, "anna:correct horse battery", "vera:correct horse battery",
+                                                         "sam:correct horse battery"])
         #expect(browser.status == 0, "browser: \(browser.output) \(browser.error.suffix(600))")
         let seen = (try? JSONSerialization.jsonObject(with: Data(browser.output.utf8)) as? [String: Any]) ?? [:]
         #expect(seen["consoleHiddenBeforeLogin"] as? Bool == true, "nothing of the fleet shows before login")
@@ -44,6 +45,9 @@ struct ConsoleTests {
                 "the timeline has the press, its release and the acknowledgement: \(timeline)")
         #expect((seen["outcomeShown"] as? String)?.contains("assistance given") == true, "\(seen["outcomeShown"] ?? "")")
         #expect(seen["viewerButtons"] as? Int == 0, "a viewer has no Acknowledge button and no resolution")
+        #expect(seen["operatorActionCells"] as? Int == 0, "an operator has no unit commands")
+        #expect((seen["supervisorAudit"] as? String)?.contains("anna") == true, "\(seen["supervisorAudit"] ?? "")")
+        #expect((seen["selfTest"] as? String)?.hasPrefix("self-test") == true, "the supervisor's self-test answered: \(seen["selfTest"] ?? "")")
         // Vera reads Korean, with times in the control room's zone (Asia/Seoul, UTC+9, a 24-hour clock).
         #expect(seen["viewerLanguage"] as? String == "ko" && (seen["viewerHeading"] as? String)?.hasPrefix("미해결 사건") == true, "\(seen)")
         var seoul = Calendar(identifier: .gregorian)
@@ -89,7 +93,8 @@ struct ConsoleTests {
         let audit = try await run(hubTool, ["audit", "--db", db, "--since", "1h", "--json"])
         let entries = audit.output.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         let steps = entries.map { "\($0["actor"] ?? "") \($0["action"] ?? "")" }
-        #expect(steps.dropFirst(2) == ["anna loginFailed", "anna login", "anna acknowledge", "anna resolve", "anna logout", "vera login", "vera logout"],
+        #expect(steps.dropFirst(3) == ["anna loginFailed", "anna login", "anna acknowledge", "anna resolve", "anna logout", "vera login", "vera logout",
+                                       "sam login", "sam selfTest", "sam logout"],
                 "audit: \(steps)")
         #expect(entries.first { $0["action"] as? String == "acknowledge" }?["target"] as? String == "test-park/unit-1/b1")
         #expect(entries.first { $0["action"] as? String == "login" }?["address"] as? String == "127.0.0.1")
@@ -200,5 +205,88 @@ struct ConsoleTests {
             try? FileManager.default.removeItem(atPath: timelineShot)
             try FileManager.default.copyItem(atPath: screenshot.replacingOccurrences(of: ".png", with: "-timeline.png"), toPath: timelineShot)
         }
+    }
+
+    @Test("a supervisor silences a unit's siren and runs its self-test from the console, signed by the hub where the unit requires signatures; an operator may not; unknown units and bad bells are refused; all of it is audited")
+    func supervisorCommands() async throws {
+        let keys = try ScratchDirectory()
+        let key = keys.file("hub.key"), pub = keys.file("hub.pub"), pkcs8 = keys.file("hub8.key")
+        #expect(try await run("/usr/bin/openssl", ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key]).status == 0)
+        #expect(try await run("/usr/bin/openssl", ["ec", "-in", key, "-pubout", "-out", pub]).status == 0)
+        #expect(try await run("/usr/bin/openssl", ["pkcs8", "-topk8", "-nocrypt", "-in", key, "-out", pkcs8]).status == 0)
+        chmod(pkcs8, 0o600)
+        let unit = try await Unit { $0 + "\ncommands:\n  hubKeys: [{hub: control, keyFile: \(pub)}]\n" }
+        let db = unit.directory.file("hub.sqlite")
+        let hubTool = Products.path("parkguard-hub")
+        for (name, role) in [("sam", "supervisor"), ("anna", "operator")] {
+            let added = try await run("/bin/sh", ["-c", "echo 'correct horse battery' | \"$0\" operator add \(name) --role \(role) --db \"$1\"", hubTool, db])
+            #expect(added.status == 0, "operator add: \(added.error)")
+        }
+        func startHub(_ extra: [String]) async throws -> (Child, String) {
+            let hub = try Child(hubTool, ["run", "--broker", "127.0.0.1:\(unit.broker.port)", "--db", db, "--console", "127.0.0.1:0",
+                                          "--client-id", "console-hub-\(getpid())-\(extra.count)"] + extra, in: unit.directory, name: "hub")
+            var url: String?
+            _ = try await eventually { url = hub.stdout.split(separator: "\n").first { $0.hasPrefix("console: ") }.map { String($0.dropFirst(9)) }; return url != nil }
+            return (hub, try #require(url, "the hub did not print its console address: \(hub.stderr.suffix(400))"))
+        }
+        let client = """
+            import http.cookiejar, json, sys, urllib.request, urllib.error
+            def session(name):
+                jar = http.cookiejar.CookieJar()
+                opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+                def ask(path, body=None, token=None):
+                    h = {"Content-Type": "application/json"}
+                    if token: h["X-ParkGuard-CSRF"] = token
+                    try:
+                        r = opener.open(urllib.request.Request(sys.argv[1] + path, data=json.dumps(body).encode() if body is not None else None, headers=h), timeout=30)
+                        return {"status": r.status, **json.loads(r.read())}
+                    except urllib.error.HTTPError as e:
+                        return {"status": e.code, **json.loads(e.read())}
+                token = ask("/api/login", {"name": name, "password": "correct horse battery"})["csrfToken"]
+                return lambda path, body={}: ask(path, body, token)
+            out = {}
+            for step in sys.argv[2].split(","):
+                who, path, body = step.split(" ", 2)
+                out[step] = session(who)(path, json.loads(body))
+            print(json.dumps(out))
+            """
+        func ask(_ console: String, _ steps: [String]) async throws -> [String: [String: Any]] {
+            let asked = try await run("/usr/bin/python3", ["-c", client, console, steps.joined(separator: ",")])
+            return (try? JSONSerialization.jsonObject(with: Data(asked.output.utf8)) as? [String: [String: Any]]) ?? ["error": ["output": asked.output + asked.error]]
+        }
+
+        let (hub, console) = try await startHub(["--signing-key", pkcs8, "--signing-name", "control"])
+        try await Task.sleep(for: .seconds(2))  // the unit's retained status reaches the hub
+        try await unit.sim("press", "b1")
+        #expect(try await eventually { try await unit.output("siren") }, "the press sounds the siren")
+        let silence = "sam /api/units/test-park/unit-1/silence {\"bell\":\"b1\"}", test = "sam /api/units/test-park/unit-1/test {}"
+        let refusals = ["anna /api/units/test-park/unit-1/silence {}", "sam /api/units/test-park/nope/test {}",
+                        "sam /api/units/test-park/unit-1/silence {\"bell\":\"B 1\"}", "sam /api/units/Test%20Park/unit-1/test {}"]
+        let answers = try await ask(console, [silence, test] + refusals)
+        #expect(answers[silence]?["status"] as? Int == 200 && answers[silence]?["ok"] as? Bool == true, "\(answers)")
+        // The bell is still held down: the self-test runs and reports it.
+        #expect(answers[test]?["status"] as? Int == 200 && answers[test]?["ok"] as? Bool == false
+                && (answers[test]?["detail"] as? String)?.contains("self-test found problems: b1: reads pressed") == true, "\(answers[test] ?? [:])")
+        for ((step, code), words) in zip(zip(refusals, [403, 404, 400, 400]), ["needs a supervisor", "no unit test-park/nope", "is not a bell id", "is not a unit"]) {
+            #expect(answers[step]?["status"] as? Int == code && (answers[step]?["error"] as? String)?.contains(words) == true, "\(step): \(answers[step] ?? [:])")
+        }
+        // The siren went quiet; the command the unit accepted was signed.
+        #expect(try await eventually { try await !unit.output("siren") }, "the siren went quiet")
+        let sent = unit.subscriber.messages.filter { $0.topic == "\(unit.root)/cmd/silence" }
+        #expect(sent.count == 1 && sent.first?.string("sig") != nil, "\(sent.map { $0.payload ?? "" })")
+        hub.signal(SIGTERM)
+        _ = try await hub.exitStatus()
+
+        // A hub without the key: the unit refuses its command, and the console says so.
+        let (unsigned, console2) = try await startHub([])
+        defer { unsigned.signal(SIGTERM) }
+        try await Task.sleep(for: .seconds(2))
+        let refused = try await ask(console2, [test])
+        #expect(refused[test]?["status"] as? Int == 502 && (refused[test]?["error"] as? String)?.contains("sig") == true, "\(refused)")
+
+        let audit = try await run(hubTool, ["audit", "--db", db, "--since", "1h", "--json"])
+        let steps = audit.output.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            .filter { ["silence", "selfTest"].contains($0["action"] as? String) }.map { "\($0["actor"] ?? "") \($0["action"] ?? "") \($0["target"] ?? "")" }
+        #expect(steps == ["sam silence test-park/unit-1/b1", "sam selfTest test-park/unit-1", "sam selfTest test-park/unit-1"], "\(steps)")
     }
 }

@@ -13,7 +13,10 @@ through python3-selenium), as the people in the control room would:
      button, in the viewer's language, and the API refuses the viewer's acknowledgement and
      resolution (403); logs out.
 
-    console_browser.py CONSOLE_URL SIM_CONTROL_HOST:PORT BELL SCREENSHOT.png OPERATOR:PASSWORD VIEWER:PASSWORD
+  7. logs in as the supervisor: the audit trail shows the operator's resolution; runs the unit's
+     self-test from the units table and waits for its answer.
+
+    console_browser.py CONSOLE_URL SIM_CONTROL_HOST:PORT BELL SCREENSHOT.png OPERATOR:PASSWORD VIEWER:PASSWORD SUPERVISOR:PASSWORD
 
 Prints one JSON object with what it saw; exit 0 when every step passed, 1 otherwise (with the
 step that failed and the page's text), 69 when Chromium or its driver is missing.
@@ -57,7 +60,8 @@ def log_out(driver, wait) -> None:
 
 
 def main() -> int:
-    url, control, bell, screenshot, operator, viewer = sys.argv[1:7]
+    url, control, bell, screenshot, operator, viewer, supervisor = sys.argv[1:8]
+    supervisor_name, supervisor_password = supervisor.split(":", 1)
     operator_name, operator_password = operator.split(":", 1)
     viewer_name, viewer_password = viewer.split(":", 1)
     chromium = shutil.which("chromium")
@@ -121,6 +125,7 @@ def main() -> int:
         wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, "#incidents li.incident"))
         seen["outcomeShown"] = driver.find_element(By.ID, "detail-outcome").text
         seen["unitsAfter"] = driver.find_element(By.ID, "units").text
+        seen["operatorActionCells"] = len(driver.find_elements(By.CSS_SELECTOR, "#units td.unit-actions"))
         step = "log out"
         log_out(driver, wait)
         step = "log in as the viewer"
@@ -148,6 +153,17 @@ def main() -> int:
               .then((r) => r.json().then((b) => done({status: r.status, error: b.error})));
         """, alarm.get_attribute("data-id"))
         step = "the viewer logs out"
+        log_out(driver, wait)
+        step = "log in as the supervisor"
+        log_in(driver, wait, supervisor_name, supervisor_password)
+        wait.until(lambda d: "up" in d.find_element(By.ID, "link").get_attribute("class"))
+        step = "the supervisor sees the audit trail with the resolution"
+        wait.until(lambda d: "resolve" in d.find_element(By.ID, "audit").text)
+        seen["supervisorAudit"] = driver.find_element(By.ID, "audit").text[:2000]
+        step = "the supervisor runs the unit's self-test"
+        driver.find_element(By.CSS_SELECTOR, "#units td.unit-actions button.test").click()
+        wait.until(lambda d: "self-test" in d.find_element(By.CSS_SELECTOR, "#units td.unit-actions .result").text)
+        seen["selfTest"] = driver.find_element(By.CSS_SELECTOR, "#units td.unit-actions .result").text
         log_out(driver, wait)
         seen["ok"] = True
         print(json.dumps(seen))
