@@ -103,9 +103,10 @@ public enum Agent {
             let secret = try readSecret(camera.passwordFile, key: "cameras[\(index)].passwordFile") ?? ""
             cameraCredentials[camera.id] = CameraCredentials(username: username, password: secret)
         }
-        let willPayload = PayloadEncoder.encode(StatusPayload(
-            online: false, site: config.site, unit: config.unit, version: ParkGuardVersion.current, bootID: bootID,
-            session: store.session, stamp: clock.stamp(), reason: "connection lost"))
+        var will = StatusPayload(online: false, site: config.site, unit: config.unit, version: ParkGuardVersion.current, bootID: bootID,
+                                 session: store.session, stamp: clock.stamp(), reason: "connection lost")
+        will.location = config.location
+        let willPayload = PayloadEncoder.encode(will)
         let broker = config.broker
         let settings = MQTTSettings(
             host: broker.host, port: broker.port, clientID: broker.clientID, mqtt5: broker.protocolVersion == .mqtt5,

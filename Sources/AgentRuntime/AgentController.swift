@@ -8,6 +8,8 @@ import ParkGuardCore
 /// and siren never wait for the outbox's disk write or the network (DESIGN.md, alarm path 2).
 public actor AgentController {
     private let config: AgentConfig
+    /// Where each bell is (its own location, else the unit's), for its alarms.
+    private var bellLocations: [String: Location] = [:]
     private let topics: Topics
     private let clock: any AgentClock
     private let publisher: Publisher
@@ -40,6 +42,7 @@ public actor AgentController {
             bells[bell.id] = BellMachine(id: bell.id, timing: bell.timing, enabled: bell.enabled)
             bellOrder.append(bell.id)
             bellByLine[bell.setup.line] = bell.id
+            bellLocations[bell.id] = bell.location ?? config.location
         }
         for input in config.inputs { supervisory[input.setup.line] = SupervisoryInput(config: input) }
     }
@@ -247,6 +250,7 @@ public actor AgentController {
         var payload = StatusPayload(online: online, site: config.site, unit: config.unit, version: version, bootID: bootID,
                                     session: session ?? store.session, stamp: stamp, reason: reason)
         payload.awaitingReceipt = awaitingReceipt
+        payload.location = config.location
         return .json(payload, topic: topics.status, qos: 1, retain: true, kind: .retainedState)
     }
 
@@ -308,9 +312,10 @@ public actor AgentController {
     private func publishAlarm(bell: String, kind: AlarmKind, state: BellState, at: MonotonicInstant, detail: String?,
                               input: String?, cameras: [CameraLink]) async {
         let id = AlarmID.make()
-        let payload = AlarmPayload(id: id, seq: store.takeSeq(), session: store.session, site: config.site, unit: config.unit,
+        var payload = AlarmPayload(id: id, seq: store.takeSeq(), session: store.session, site: config.site, unit: config.unit,
                                    bell: bell, kind: kind, state: state, input: input, detail: detail, stamp: clock.stamp(),
                                    edge: at, cameras: cameras.map { CameraLink(id: $0.id, preset: $0.preset, health: cameraHealth.status(of: $0.id)) })
+        payload.location = bellLocations[bell]
         var message = Outgoing.json(payload, topic: topics.bellAlarm(bell), qos: 1, retain: false, kind: .alarm, alarmID: id)
         message.alarmSeq = payload.seq
         message.alarmBell = bell

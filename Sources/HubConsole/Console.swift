@@ -16,15 +16,27 @@ public struct Console: Service {
     /// The largest request body the console reads; an acknowledgement is under 300 bytes.
     public static let maxBodyBytes = 4096
 
-    /// On every answer: only the console's own files (no inline script or style), no framing,
-    /// no plugins, no sniffing, no referrer.
-    static let securityHeaders: HTTPFields = [
-        .contentSecurityPolicy: "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-            + "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    /// On every answer: only the console's own files (no inline script or style; images also
+    /// from the district's map tile server, when one is configured), no framing, no plugins,
+    /// no sniffing, no referrer.
+    static func securityHeaders(tileOrigin: String?) -> HTTPFields { [
+        .contentSecurityPolicy: "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:\(tileOrigin.map { " " + $0 } ?? ""); "
+            + "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
         .xContentTypeOptions: "nosniff",
         .init("X-Frame-Options")!: "DENY",
         .init("Referrer-Policy")!: "no-referrer",
-    ]
+    ] }
+
+    /// The district's map tile server as a URL template with `{z}`, `{x}` and `{y}` (OpenStreetMap
+    /// numbering, 256-pixel tiles), over http or https; nil when the template is not one.
+    public static func tileOrigin(of template: String) -> String? {
+        guard template.utf8.count <= 300, ["{z}", "{x}", "{y}"].allSatisfy(template.contains),
+              !template.contains(where: { $0.isWhitespace || "\"'<>\\`".contains($0) || !$0.isASCII }),
+              let components = URLComponents(string: template.replacingOccurrences(of: "{", with: "").replacingOccurrences(of: "}", with: "")),
+              let scheme = components.scheme?.lowercased(), scheme == "http" || scheme == "https",
+              let host = components.host, !host.isEmpty, components.user == nil else { return nil }
+        return "\(scheme)://\(host)" + (components.port.map { ":\($0)" } ?? "")
+    }
 
     /// The session cookie: HttpOnly (no script reads it) and SameSite=Strict (no other site's
     /// page sends it).
@@ -44,14 +56,18 @@ public struct Console: Service {
     let timeZone: String
     /// HTTPS with this configuration (``ConsoleTLS/load(certificate:key:)``); plain HTTP when nil.
     let tls: TLSConfiguration?
+    /// The map tile URL template the page draws incidents' places with (see ``tileOrigin(of:)``).
+    let mapTiles: String?
     let onBound: @Sendable (Int) -> Void
 
     /// - Parameter names: host names the console answers to besides loopback, the bound address
     ///   and this machine's name (see ``ConsoleRequestPolicy``).
     public init(hub: Hub, access: ConsoleAccess, incidents: any IncidentLog, host: String, port: Int, names: [String] = [], timeZone: String = "UTC",
-                tls: TLSConfiguration? = nil, logger: Logger, onBound: @escaping @Sendable (Int) -> Void = { _ in }) {
+                tls: TLSConfiguration? = nil, mapTiles: String? = nil, logger: Logger, onBound: @escaping @Sendable (Int) -> Void = { _ in }) {
+        precondition(mapTiles.map { Self.tileOrigin(of: $0) != nil } ?? true, "the caller validates the tile template")
         self.timeZone = timeZone
         self.tls = tls
+        self.mapTiles = mapTiles
         self.hub = hub
         self.incidents = incidents
         self.access = access
@@ -64,7 +80,8 @@ public struct Console: Service {
 
     public func run() async throws {
         let router = Router(context: ConsoleRequestContext.self)
-        router.add(middleware: ConsoleRequestGuard(policy: policy, tls: tls != nil, logger: logger))
+        router.add(middleware: ConsoleRequestGuard(policy: policy, tls: tls != nil,
+                                                   headers: Self.securityHeaders(tileOrigin: mapTiles.flatMap(Self.tileOrigin)), logger: logger))
         // Under TLS the session cookie is Secure: a browser never sends it over plain HTTP.
         let secure = tls != nil
         let hub = hub
@@ -72,6 +89,7 @@ public struct Console: Service {
         let incidents = incidents
         let logger = logger
         let timeZone = timeZone
+        let mapTiles = mapTiles
         router.get("/") { _, _ in Self.asset(ConsoleAssets.page, type: "text/html; charset=utf-8") }
         router.get("/console.css") { _, _ in Self.asset(ConsoleAssets.css, type: "text/css; charset=utf-8") }
         router.get("/console.js") { _, _ in Self.asset(ConsoleAssets.script, type: "text/javascript; charset=utf-8") }
@@ -80,7 +98,7 @@ public struct Console: Service {
             do {
                 let login = try await Self.decode(LoginRequest.self, request, context, expecting: "name and password")
                 let (token, user) = try await access.login(name: login.name, password: login.password, address: context.address)
-                var response = try Self.json(SessionAnswer(user, timeZone: timeZone))
+                var response = try Self.json(SessionAnswer(user, timeZone: timeZone, mapTiles: mapTiles))
                 response.setCookie(Cookie(name: Self.cookieName, value: token, path: "/", secure: secure, httpOnly: true, sameSite: .strict))
                 return response
             } catch {
@@ -88,7 +106,7 @@ public struct Console: Service {
             }
         }
         router.get("/api/session") { request, context in
-            await Self.authorized(request, context, access, logger: logger) { user in try Self.json(SessionAnswer(user, timeZone: timeZone)) }
+            await Self.authorized(request, context, access, logger: logger) { user in try Self.json(SessionAnswer(user, timeZone: timeZone, mapTiles: mapTiles)) }
         }
         router.post("/api/logout") { request, context in
             await Self.authorized(request, context, access, changesState: true, logger: logger) { user in
@@ -382,7 +400,10 @@ public struct Console: Service {
         var language: ConsoleLanguage
         var timeZone: String
         var csrfToken: String
-        init(_ user: ConsoleAccess.Operator, timeZone: String) {
+        /// The map tile template, when the district has a tile server.
+        var mapTiles: String?
+        init(_ user: ConsoleAccess.Operator, timeZone: String, mapTiles: String?) {
+            self.mapTiles = mapTiles
             name = user.name
             role = user.role
             language = user.language

@@ -78,6 +78,11 @@ enum ConsoleAssets {
     .incident .what { flex: 1; }
     .incident .what strong { font-size: 1.1rem; }
     .incident .cams { display: flex; gap: 0.4rem; flex-wrap: wrap; }
+    .incident .where { font-size: 0.95rem; margin: 0.15rem 0; }
+    .map { position: relative; width: 240px; height: 150px; overflow: hidden; border-radius: 0.3rem; background: #dde3ea; flex: none; }
+    .map img { position: absolute; width: 256px; height: 256px; }
+    .map .pin { position: absolute; left: 114px; top: 69px; width: 12px; height: 12px; border-radius: 50%; background: #c62828; border: 2px solid #fff; box-shadow: 0 0 3px #000a; }
+    .unit-where { display: block; font-size: 0.8rem; }
     .incident button.ack { font-size: 1rem; padding: 0.5rem 1rem; background: #c62828; color: white; border: 0; border-radius: 0.3rem; cursor: pointer; }
     .incident button:disabled { background: #9aa0a6; cursor: default; }
     .incident .resolve { display: flex; flex-direction: column; gap: 0.3rem; min-width: 14rem; }
@@ -122,7 +127,7 @@ enum ConsoleAssets {
         'outcome.assistanceGiven': 'assistance given', 'outcome.policeDispatched': 'police dispatched', 'outcome.falseAlarm': 'false alarm',
         'outcome.test': 'test', 'outcome.other': 'other', 'action.resolve': 'resolve',
         colActions: 'Actions', silence: 'Silence', selfTest: 'Self-test', 'action.silence': 'silence', 'action.selfTest': 'self-test',
-        commandDone: 'done',
+        commandDone: 'done', noLocation: 'place not configured',
         units: 'Units', unitSummary: '{online} of {total} online',
         colUnit: 'Unit', colStatus: 'Status', colBells: 'Bells', colCameras: 'Cameras', colOutbox: 'Outbox', colAwaiting: 'Awaiting receipt',
         colLastSeen: 'Last seen', audit: 'Audit trail', newestFirst: '(newest first)', colWhen: 'When', colWho: 'Who', colAction: 'Action',
@@ -156,7 +161,7 @@ enum ConsoleAssets {
         'outcome.assistanceGiven': '도움 제공', 'outcome.policeDispatched': '경찰 출동', 'outcome.falseAlarm': '오경보',
         'outcome.test': '시험', 'outcome.other': '기타', 'action.resolve': '종결',
         colActions: '조치', silence: '사이렌 정지', selfTest: '자가 점검', 'action.silence': '사이렌 정지', 'action.selfTest': '자가 점검',
-        commandDone: '완료',
+        commandDone: '완료', noLocation: '위치 미설정',
         units: '장치', unitSummary: '{total}대 중 {online}대 연결됨',
         colUnit: '장치', colStatus: '상태', colBells: '비상벨', colCameras: '카메라', colOutbox: '발신 대기', colAwaiting: '수신 확인 대기',
         colLastSeen: '마지막 수신', audit: '감사 기록', newestFirst: '(최신순)', colWhen: '시각', colWho: '사용자', colAction: '동작',
@@ -180,6 +185,8 @@ enum ConsoleAssets {
     // Before login: the browser's language; after: the operator's. Times in the control room's zone.
     let language = (navigator.language || 'en').toLowerCase().startsWith('ko') ? 'ko' : 'en';
     let timeZone;
+    // The district's map tile template, when it has a tile server.
+    let mapTiles = null;
 
     function t(key, args = {}) {
       const text = (catalogue[language] && catalogue[language][key]) || catalogue.en[key] || key;
@@ -259,6 +266,7 @@ enum ConsoleAssets {
       me = {name: session.name, role: session.role, csrfToken: session.csrfToken};
       language = catalogue[session.language] ? session.language : 'en';
       timeZone = session.timeZone;
+      mapTiles = session.mapTiles || null;
       applyLanguage();
       tick();
       $('login').hidden = true;
@@ -378,6 +386,9 @@ enum ConsoleAssets {
       state.className = 'state';
       state.append(incident.acknowledgedAt ? badge(t('acknowledgedBy', {who: incident.acknowledgedBy || '?', time: formatTime(incident.acknowledgedAt, false)}), 'acknowledged')
                                            : badge(t('notAcknowledged'), 'alarm-state'));
+      const where = document.createElement('div');
+      where.className = 'where';
+      where.textContent = placeText(incident.location);
       const cams = document.createElement('div');
       cams.className = 'cams';
       for (const c of incident.cameras) {
@@ -385,7 +396,7 @@ enum ConsoleAssets {
         cams.append(badge((c.preset ? c.id + ' @ ' + c.preset : c.id) + ': ' + t('camera.' + health), health));
       }
       if (!incident.cameras.length) cams.append(badge(t('noCamera'), 'unknown'));
-      what.append(title, when, state, cams);
+      what.append(title, when, where, state, cams);
       const result = document.createElement('span');
       result.className = 'result quiet';
       const details = document.createElement('button');
@@ -394,6 +405,8 @@ enum ConsoleAssets {
       details.textContent = t('showTimeline');
       details.onclick = () => showTimeline(incident.id);
       li.append(what);
+      const map = mapOf(incident.location);
+      if (map) li.append(map);
       // A viewer sees the incident but has nothing to press (the hub refuses it too).
       if (me && me.role !== 'viewer') {
         if (!incident.acknowledgedAt) {
@@ -429,6 +442,45 @@ enum ConsoleAssets {
       }
       li.append(details, result);
       return li;
+    }
+
+    // "north gate, beside the toilets · 37.56650, 126.97800", or that the bell's place is unknown.
+    function placeText(location) {
+      if (!location) return t('noLocation');
+      const parts = [];
+      if (location.description) parts.push(location.description);
+      if (location.latitude != null) parts.push(location.latitude.toFixed(5) + ', ' + location.longitude.toFixed(5));
+      return parts.join(' · ');
+    }
+
+    // A small map of the district's own tiles (Web Mercator, 256-pixel tiles), centred on the
+    // place, with a pin; nothing without coordinates or without a tile server.
+    function mapOf(location) {
+      if (!mapTiles || !location || location.latitude == null) return null;
+      const zoom = 17;
+      const scale = 256 * Math.pow(2, zoom);
+      const lat = Math.max(-85.05112878, Math.min(85.05112878, location.latitude)) * Math.PI / 180;
+      const px = (location.longitude + 180) / 360 * scale;
+      const py = (1 - Math.log(Math.tan(lat) + 1 / Math.cos(lat)) / Math.PI) / 2 * scale;
+      const box = document.createElement('div');
+      box.className = 'map';
+      const cx = Math.floor(px / 256), cy = Math.floor(py / 256);
+      for (let dx = -1; dx <= 1; dx++) {
+        for (let dy = -1; dy <= 1; dy++) {
+          const x = cx + dx, y = cy + dy;
+          if (y < 0 || y >= Math.pow(2, zoom)) continue;
+          const img = document.createElement('img');
+          img.alt = '';
+          img.src = mapTiles.replace('{z}', zoom).replace('{x}', (x + Math.pow(2, zoom)) % Math.pow(2, zoom)).replace('{y}', y);
+          img.style.left = Math.round(x * 256 - px + 120) + 'px';
+          img.style.top = Math.round(y * 256 - py + 75) + 'px';
+          box.append(img);
+        }
+      }
+      const pin = document.createElement('span');
+      pin.className = 'pin';
+      box.append(pin);
+      return box;
     }
 
     const outcomes = ['assistanceGiven', 'policeDispatched', 'falseAlarm', 'test', 'other'];
@@ -487,6 +539,12 @@ enum ConsoleAssets {
         tr.dataset.unit = u.key.site + '/' + u.key.unit;
         const name = document.createElement('td');
         name.textContent = u.key.site + ' / ' + u.key.unit;
+        if (u.location) {
+          const where = document.createElement('span');
+          where.className = 'unit-where quiet';
+          where.textContent = placeText(u.location);
+          name.append(where);
+        }
         const status = document.createElement('td');
         status.append(badge(u.online ? t('online') : (u.offlineReason ? t('offlineWhy', {reason: u.offlineReason}) : t('offline')),
                             u.online ? 'online' : 'offline'));

@@ -86,6 +86,8 @@ struct ConsoleRequestGuard<Context: RequestContext>: RouterMiddleware {
     let policy: ConsoleRequestPolicy
     /// Served over TLS: browsers are also told to come back only over HTTPS.
     let tls: Bool
+    /// The browser headers of every answer (``Console/securityHeaders(tileOrigin:)``).
+    let headers: HTTPFields
     let logger: Logger
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -100,7 +102,7 @@ struct ConsoleRequestGuard<Context: RequestContext>: RouterMiddleware {
         } else {
             response = try await next(request, context)
         }
-        response.headers.append(contentsOf: Console.securityHeaders)
+        response.headers.append(contentsOf: headers)
         if tls { response.headers[.strictTransportSecurity] = "max-age=31536000" }
         return response
     }

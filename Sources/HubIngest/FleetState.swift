@@ -17,6 +17,8 @@ public struct UnitView: Sendable, Codable, Equatable {
     /// Alarms the unit says await this hub's receipt (from its telemetry), and the age of the oldest.
     public var awaitingReceipt: Int?
     public var oldestAwaitingSeconds: Double?
+    /// Where the unit is, from its status.
+    public var location: Location?
 }
 
 public struct CameraView: Sendable, Codable, Equatable {
@@ -42,10 +44,14 @@ public struct AlarmRecord: Sendable, Codable, Equatable {
     public var clearedAt: Date?
     /// The linked cameras and their health when the alarm was raised.
     public var cameras: [CameraLink]
+    /// Where the bell is, as the alarm said. Kept with the incident the alarm opens, not in the
+    /// alarm table: an alarm read back from the log has none.
+    public var location: Location?
 
     public init(id: String, unit: UnitKey, bell: String, kind: AlarmKind, seq: UInt64, session: UInt64, raisedAt: String,
                 deliveredAt: Date, acknowledgedAt: Date? = nil, acknowledgedBy: String? = nil, clearedAt: Date? = nil,
-                cameras: [CameraLink]) {
+                cameras: [CameraLink], location: Location? = nil) {
+        self.location = location
         self.id = id
         self.unit = unit
         self.bell = bell

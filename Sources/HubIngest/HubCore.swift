@@ -117,6 +117,7 @@ public struct HubCore: Sendable {
             view.version = status.version
             if view.session != status.session { view.lastSeq = nil }
             view.session = status.session
+            view.location = status.location?.usable
             units[key] = view
             // A unit republishes its retained state at every connect itself; a rebirth is asked
             // only when a new session shows up in a later message (see alarms and telemetry).
@@ -144,7 +145,7 @@ public struct HubCore: Sendable {
             }
             guard !alarm.id.isEmpty, alarm.id.utf8.count <= 64 else { throw HubInputError(topic: topic, field: "id", "must be 1 to 64 bytes") }
             let record = AlarmRecord(id: alarm.id, unit: key, bell: bell, kind: alarm.kind, seq: alarm.seq, session: alarm.session,
-                                     raisedAt: alarm.time, deliveredAt: now, cameras: alarm.cameras)
+                                     raisedAt: alarm.time, deliveredAt: now, cameras: alarm.cameras, location: alarm.location?.usable)
             guard seenAlarms.insert(alarm.id) else {
                 counts.duplicates += 1
                 return [.alarmDuplicate(record)]

@@ -91,6 +91,7 @@ enum HubPayload {
         var session: UInt64
         var time: String
         var reason: String?
+        var location: Location?
     }
 
     struct Telemetry: Decodable {

@@ -40,10 +40,13 @@ public struct IncidentRecord: Sendable, Codable, Equatable {
     public var note: String?
     /// The linked cameras and their health when it opened.
     public var cameras: [CameraLink]
+    /// Where the bell is, as its opening alarm said.
+    public var location: Location?
 
     public init(id: String, unit: UnitKey, bell: String, kind: IncidentKind, raisedAt: String, openedAt: Date, lastEventAt: Date, events: Int,
                 acknowledgedAt: Date? = nil, acknowledgedBy: String? = nil, resolvedAt: Date? = nil, resolvedBy: String? = nil,
-                outcome: IncidentOutcome? = nil, note: String? = nil, cameras: [CameraLink]) {
+                outcome: IncidentOutcome? = nil, note: String? = nil, cameras: [CameraLink], location: Location? = nil) {
+        self.location = location
         self.id = id
         self.unit = unit
         self.bell = bell
@@ -64,7 +67,7 @@ public struct IncidentRecord: Sendable, Codable, Equatable {
     /// Opened by `alarm`.
     public init(openedBy alarm: AlarmRecord, kind: IncidentKind) {
         self.init(id: alarm.id, unit: alarm.unit, bell: alarm.bell, kind: kind, raisedAt: alarm.raisedAt, openedAt: alarm.deliveredAt,
-                  lastEventAt: alarm.deliveredAt, events: 1, cameras: alarm.cameras)
+                  lastEventAt: alarm.deliveredAt, events: 1, cameras: alarm.cameras, location: alarm.location)
     }
 }
 

@@ -100,7 +100,7 @@ public final class PostgresAlarmLog: HubDatabase {
                   id TEXT PRIMARY KEY, site TEXT NOT NULL, unit TEXT NOT NULL, bell TEXT NOT NULL, kind TEXT NOT NULL, raised_at TEXT NOT NULL,
                   opened_at DOUBLE PRECISION NOT NULL, last_event_at DOUBLE PRECISION NOT NULL, events INTEGER NOT NULL,
                   acknowledged_at DOUBLE PRECISION, acknowledged_by TEXT, resolved_at DOUBLE PRECISION, resolved_by TEXT, outcome TEXT, note TEXT,
-                  cameras TEXT NOT NULL)
+                  cameras TEXT NOT NULL, location TEXT)
                 """, logger: Self.quiet)
             // At most one open incident per bell, whichever hub instance opens it.
             try await connection.query("CREATE UNIQUE INDEX incident_open_bell ON incident (site, unit, bell) WHERE resolved_at IS NULL", logger: Self.quiet)

@@ -7,7 +7,7 @@ import PostgresNIO
 extension PostgresAlarmLog {
     private static let incidentColumns = """
         id, site, unit, bell, kind, raised_at, opened_at, last_event_at, events, acknowledged_at, acknowledged_by, resolved_at, resolved_by,
-        outcome, note, cameras
+        outcome, note, cameras, location
         """
 
     /// Puts a newly logged alarm in its bell's open incident, or opens one (``IncidentRule``), in
@@ -34,13 +34,14 @@ extension PostgresAlarmLog {
 
     static func insert(_ incident: IncidentRecord, on connection: PostgresConnection) async throws {
         let cameras = String(decoding: try JSONEncoder().encode(incident.cameras), as: UTF8.self)
+        let location = try incident.location.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
         try await connection.query("""
             INSERT INTO incident (id, site, unit, bell, kind, raised_at, opened_at, last_event_at, events, acknowledged_at, acknowledged_by,
-                                  resolved_at, resolved_by, outcome, note, cameras)
+                                  resolved_at, resolved_by, outcome, note, cameras, location)
             VALUES (\(incident.id), \(incident.unit.site), \(incident.unit.unit), \(incident.bell), \(incident.kind.rawValue), \(incident.raisedAt),
                     \(incident.openedAt.timeIntervalSince1970), \(incident.lastEventAt.timeIntervalSince1970), \(incident.events),
                     \(incident.acknowledgedAt?.timeIntervalSince1970), \(incident.acknowledgedBy), \(incident.resolvedAt?.timeIntervalSince1970),
-                    \(incident.resolvedBy), \(incident.outcome?.rawValue), \(incident.note), \(cameras))
+                    \(incident.resolvedBy), \(incident.outcome?.rawValue), \(incident.note), \(cameras), \(location))
             """, logger: quiet)
     }
 
@@ -95,15 +96,17 @@ extension PostgresAlarmLog {
     private func incidents(_ rows: PostgresRowSequence) async throws -> [IncidentRecord] {
         var result: [IncidentRecord] = []
         let decoded = rows.decode((String, String, String, String, String, String, Double, Double, Int, Double?, String?, Double?, String?,
-                                   String?, String?, String).self)
-        for try await (id, site, unit, bell, kind, raised, opened, last, events, acknowledged, by, resolved, resolver, outcome, note, cameras) in decoded {
+                                   String?, String?, String, String?).self)
+        for try await (id, site, unit, bell, kind, raised, opened, last, events, acknowledged, by, resolved, resolver, outcome, note, cameras, location)
+            in decoded {
             guard let kind = IncidentKind(rawValue: kind) else { throw AlarmLogError("incident \(id): unknown kind '\(kind)'") }
             result.append(IncidentRecord(
                 id: id, unit: UnitKey(site: site, unit: unit), bell: bell, kind: kind, raisedAt: raised, openedAt: Date(timeIntervalSince1970: opened),
                 lastEventAt: Date(timeIntervalSince1970: last), events: events, acknowledgedAt: acknowledged.map(Date.init(timeIntervalSince1970:)),
                 acknowledgedBy: by, resolvedAt: resolved.map(Date.init(timeIntervalSince1970:)), resolvedBy: resolver,
                 outcome: outcome.flatMap(IncidentOutcome.init(rawValue:)), note: note,
-                cameras: (try? JSONDecoder().decode([CameraLink].self, from: Data(cameras.utf8))) ?? []))
+                cameras: (try? JSONDecoder().decode([CameraLink].self, from: Data(cameras.utf8))) ?? [],
+                location: location.flatMap { try? JSONDecoder().decode(Location.self, from: Data($0.utf8)) }))
         }
         return result
     }

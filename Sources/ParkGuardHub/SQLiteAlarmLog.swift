@@ -105,6 +105,7 @@ public final class SQLiteAlarmLog: HubDatabase {
                 t.column("outcome", .text)
                 t.column("note", .text)
                 t.column("cameras", .text).notNull()
+                t.column("location", .text)
             }
             // At most one open incident per bell, whichever hub instance opens it.
             try db.execute(sql: "CREATE UNIQUE INDEX incident_open_bell ON incident (site, unit, bell) WHERE resolvedAt IS NULL")

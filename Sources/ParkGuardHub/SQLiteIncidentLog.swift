@@ -26,14 +26,15 @@ extension SQLiteAlarmLog {
 
     static func insert(_ incident: IncidentRecord, _ db: Database) throws {
         let cameras = String(decoding: try JSONEncoder().encode(incident.cameras), as: UTF8.self)
+        let location = try incident.location.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
         try db.cachedStatement(sql: """
             INSERT INTO incident (id, site, unit, bell, kind, raisedAt, openedAt, lastEventAt, events, acknowledgedAt, acknowledgedBy,
-                                  resolvedAt, resolvedBy, outcome, note, cameras)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                  resolvedAt, resolvedBy, outcome, note, cameras, location)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """).execute(arguments: [incident.id, incident.unit.site, incident.unit.unit, incident.bell, incident.kind.rawValue, incident.raisedAt,
                                      incident.openedAt.timeIntervalSince1970, incident.lastEventAt.timeIntervalSince1970, incident.events,
                                      incident.acknowledgedAt?.timeIntervalSince1970, incident.acknowledgedBy, incident.resolvedAt?.timeIntervalSince1970,
-                                     incident.resolvedBy, incident.outcome?.rawValue, incident.note, cameras])
+                                     incident.resolvedBy, incident.outcome?.rawValue, incident.note, cameras, location])
     }
 
     public func openIncidents(offset: Int, limit: Int) async throws -> IncidentPage {
@@ -82,6 +83,7 @@ extension SQLiteAlarmLog {
             acknowledgedAt: (row["acknowledgedAt"] as Double?).map(Date.init(timeIntervalSince1970:)), acknowledgedBy: row["acknowledgedBy"],
             resolvedAt: (row["resolvedAt"] as Double?).map(Date.init(timeIntervalSince1970:)), resolvedBy: row["resolvedBy"],
             outcome: (row["outcome"] as String?).flatMap(IncidentOutcome.init(rawValue:)), note: row["note"],
-            cameras: (try? JSONDecoder().decode([CameraLink].self, from: Data((row["cameras"] as String? ?? "[]").utf8))) ?? [])
+            cameras: (try? JSONDecoder().decode([CameraLink].self, from: Data((row["cameras"] as String? ?? "[]").utf8))) ?? [],
+            location: (row["location"] as String?).flatMap { try? JSONDecoder().decode(Location.self, from: Data($0.utf8)) })
     }
 }

@@ -148,6 +148,10 @@ struct Run: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The console certificate's private key (PEM, mode 0600).", valueName: "file"))
     var consoleKey: String?
 
+    @Option(help: ArgumentHelp("The district's map tile server, as a URL template (https://tiles.example/{z}/{x}/{y}.png): the console draws each located incident on it. None by default: the console loads nothing from anywhere else.",
+                               valueName: "template"))
+    var mapTiles: String?
+
     @Option(help: "How long a console session lasts without a request (an open console's event stream counts): 90s, 15m, 8h.")
     var sessionIdle = "15m"
 
@@ -180,6 +184,9 @@ struct Run: AsyncParsableCommand {
         }
         guard consoleCert == nil || console != nil else { throw ValidationError("--console-cert needs --console (where to serve it)") }
         if let consoleKey { try checkPrivate(consoleKey, option: "--console-key") }
+        if let mapTiles, Console.tileOrigin(of: mapTiles) == nil {
+            throw ValidationError("--map-tiles '\(mapTiles.prefix(80))': an http or https URL with {z}, {x} and {y}, like https://tiles.example/{z}/{x}/{y}.png")
+        }
         for name in consoleNames where name.isEmpty || name.utf8.count > 253 || !name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || ".-:[]".contains($0)) }) {
             throw ValidationError("--console-name '\(name.prefix(64))': a host name or address (letters, digits, '.', '-', ':', '[]'; at most 253)")
         }
@@ -228,7 +235,7 @@ struct Run: AsyncParsableCommand {
             if try await log.accounts().isEmpty {
                 logger.warning("the console has no operators yet: add one with 'parkguard-hub operator add NAME --role supervisor'")
             }
-            services.append(.init(service: Console(hub: hub, access: access, incidents: log, host: host, port: port, names: consoleNames, timeZone: timeZone, tls: tls, logger: logger) { bound in
+            services.append(.init(service: Console(hub: hub, access: access, incidents: log, host: host, port: port, names: consoleNames, timeZone: timeZone, tls: tls, mapTiles: mapTiles, logger: logger) { bound in
                 FileHandle.standardOutput.write(Data("console: \(scheme)://\(host):\(bound)/\n".utf8))
             }, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
         }

@@ -155,6 +155,24 @@ struct HubCoreTests {
         #expect(core.units[unit]?.online == false && core.units[unit]?.offlineReason == "connection lost")
     }
 
+    @Test("a unit's location comes with its status and a bell's with its alarm; a location outside the contract is dropped and the alarm kept")
+    func locations() {
+        var core = HubCore()
+        let status = #"{"schema":"parkguard/status/1","state":"online","site":"north","unit":"gate-1","version":"1.0","bootId":"b","session":7,"time":"t","mono":1,"clockSynced":true,"location":{"latitude":37.5665,"longitude":126.978,"description":"north gate"}}"#
+        _ = core.ingest(topic: "parkguard/v1/north/gate-1/status", payload: Array(status.utf8), retained: true, at: start)
+        #expect(core.units[unit]?.location == Location(latitude: 37.5665, longitude: 126.978, description: "north gate"))
+        func raised(_ location: String, id: String, seq: UInt64) -> AlarmRecord? {
+            var text = String(decoding: alarm(id: id, seq: seq), as: UTF8.self)
+            text.removeLast()
+            let actions = core.ingest(topic: alarmTopic, payload: Array((text + ",\"location\":\(location)}").utf8), retained: false, at: start)
+            return actions.compactMap { if case .alarmRaised(let record) = $0 { record } else { nil } }.first
+        }
+        #expect(raised(#"{"description":"beside the toilets"}"#, id: "l1", seq: 1)?.location == Location(description: "beside the toilets"))
+        let kept = raised(#"{"latitude":200,"longitude":0}"#, id: "l2", seq: 2)
+        #expect(kept != nil && kept?.location == nil, "the alarm is kept, its impossible location dropped")
+        #expect(raised(#"{"latitude":1}"#, id: "l3", seq: 3)?.location == nil)
+    }
+
     @Test("an ack seen on cmd/ack and confirmed by the unit acknowledges the bell's alarms on behalf of its sender")
     func ackLifecycle() {
         var core = HubCore()

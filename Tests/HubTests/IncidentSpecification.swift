@@ -18,7 +18,9 @@ enum IncidentSpecification {
     /// opens a new one; a release with no incident joins none; tamper on an idle bell is its own kind.
     static func lifecycle(_ log: any HubDatabase) async throws {
         let audit = AuditEntry(at: t0, actor: "anna", action: .resolve, target: "i", address: "10.0.0.5")
-        _ = try await log.record(batch: [alarm("p1", .press, at: 0), alarm("h1", .hold, at: 3), alarm("r1", .release, at: 4),
+        var located = alarm("p1", .press, at: 0)
+        located.location = Location(latitude: 37.5665, longitude: 126.978, description: "north gate")
+        _ = try await log.record(batch: [located, alarm("h1", .hold, at: 3), alarm("r1", .release, at: 4),
                                          alarm("p2", .press, at: 5), alarm("x1", .release, bell: "b2", at: 6), alarm("t1", .tamper, bell: "b3", at: 7)])
         _ = try await log.record(alarm("p1", .press, at: 0))  // a duplicate joins nothing twice
         let before = try await log.openIncidents(offset: 0, limit: 10)
@@ -29,6 +31,7 @@ enum IncidentSpecification {
         let call = try #require(try await log.incident(id: "p1"))
         #expect(call.kind == .call && call.events == 4 && call.lastEventAt == t0.addingTimeInterval(5) && call.bell == "b1")
         #expect(call.cameras == [CameraLink(id: "cam-1", preset: "gate", health: .ok)] && call.acknowledgedAt == nil)
+        #expect(call.location == located.location, "the incident keeps where its opening alarm said the bell is")
         #expect(try await log.alarms(ofIncident: "p1").map(\.id) == ["p1", "h1", "r1", "p2"])
         #expect(try await log.incident(id: "t1")?.kind == .tamper)
         #expect(try await log.incident(id: "x1") == nil, "a release without an incident opens none")

@@ -16,8 +16,25 @@ struct ConsoleTests {
                                                   hubTool, db])
             #expect(added.status == 0, "operator add: \(added.error)")
         }
+        // The district's own tile server: any tile is one grey PNG; every request is logged.
+        let tilePort = freePort()
+        let tileLog = unit.directory.file("tiles.log")
+        let tiles = try Child("/usr/bin/python3", ["-c", """
+            import base64, http.server, sys
+            png = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGO4DwAA2ADXqU26ygAAAABJRU5ErkJggg==")
+            log = open(sys.argv[2], "a", buffering=1)
+            class Tiles(http.server.BaseHTTPRequestHandler):
+                def do_GET(self):
+                    log.write(self.path + "\\n")
+                    self.send_response(200); self.send_header("Content-Type", "image/png"); self.send_header("Content-Length", str(len(png)))
+                    self.end_headers(); self.wfile.write(png)
+                def log_message(self, *args): pass
+            http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Tiles).serve_forever()
+            """, String(tilePort), tileLog], in: unit.directory, name: "tiles")
+        defer { tiles.signal(SIGTERM) }
         let hub = try Child(hubTool, ["run", "--broker", "127.0.0.1:\(unit.broker.port)", "--db", db,
-                                      "--console", "127.0.0.1:0", "--client-id", "console-hub-\(getpid())", "--time-zone", "Asia/Seoul"],
+                                      "--console", "127.0.0.1:0", "--client-id", "console-hub-\(getpid())", "--time-zone", "Asia/Seoul",
+                                      "--map-tiles", "http://127.0.0.1:\(tilePort)/{z}/{x}/{y}.png"],
                             in: unit.directory, name: "hub")
         defer { hub.signal(SIGTERM) }
         var url: String?
@@ -37,6 +54,13 @@ struct ConsoleTests {
         #expect((seen["signedInAs"] as? String)?.contains("anna") == true)
         #expect(seen["emphasised"] as? Bool == true, "a new incident is emphasised")
         #expect((seen["cameras"] as? String)?.contains("cam-1 @ gate") == true, "linked camera shown: \(seen["cameras"] ?? "")")
+        // Where the bell is: its description and coordinates, and the district's map around it.
+        #expect((seen["alarm"] as? String)?.contains("north gate, beside the toilets · 37.56702, 126.97695") == true, "\(seen["alarm"] ?? "")")
+        #expect((seen["unitsBefore"] as? String)?.contains("north gate · 37.56650, 126.97800") == true, "\(seen["unitsBefore"] ?? "")")
+        let latitude = 37.56702 * Double.pi / 180, scale = Double(1 << 17)
+        let tile = "/17/\(Int((126.97695 + 180) / 360 * scale))/\(Int((1 - log(tan(latitude) + 1 / cos(latitude)) / Double.pi) / 2 * scale)).png"
+        let requested = (try? String(contentsOfFile: tileLog, encoding: .utf8)) ?? ""
+        #expect(requested.contains(tile) && seen["mapTiles"] as? Int == 9, "the map asks for \(tile): \(requested.prefix(300)) \(seen["mapTiles"] ?? "")")
         #expect((seen["title"] as? String)?.hasPrefix("(1)") == true)
         #expect((seen["acknowledgedCard"] as? String)?.contains("acknowledged by anna") == true, "\(seen["acknowledgedCard"] ?? "")")
         #expect(seen["titleAfterAck"] as? String == "ParkGuard control room", "the count leaves the title once acknowledged")

@@ -101,8 +101,10 @@ final class Unit: @unchecked Sendable {
             onvif: { port: \(cameraPorts.http) }
             snapshot: { port: \(cameraPorts.http) }
             interval: 2s
+        location: {latitude: 37.5665, longitude: 126.978, description: "north gate"}
         bells:
           - id: b1
+            location: {latitude: 37.56702, longitude: 126.97695, description: "north gate, beside the toilets"}
             line: 1
             debounce: 20ms
             holdAfter: 3s

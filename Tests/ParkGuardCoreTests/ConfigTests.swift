@@ -56,6 +56,27 @@ struct ConfigTests {
         #expect(config.topics.bellAlarm("b1") == "parkguard/v1/north-park/gate-1/bell/b1/alarm")
     }
 
+    @Test("a unit and its bells carry a location: coordinates, a description or both; a bell without one is where its unit is")
+    func locations() throws {
+        let located = valid.replacingOccurrences(of: "bells:\n  - id: b1\n", with: """
+            location: {latitude: 37.5665, longitude: 126.978, description: "north gate, beside the toilets"}
+            bells:
+              - id: b1
+                location: {description: "playground, east fence"}
+
+            """)
+        let config = try ConfigFile.parse(located, file: "agent.yaml")
+        #expect(config.location == Location(latitude: 37.5665, longitude: 126.978, description: "north gate, beside the toilets"))
+        #expect(config.bells[0].location == Location(description: "playground, east fence"))
+        for (location, words) in [("{latitude: 37.5}", "latitude and longitude go together"), ("{latitude: 91, longitude: 0}", "latitude: must be from -90.0 to 90.0"),
+                                  ("{latitude: north, longitude: 0}", "expected a number"), ("{}", "give latitude and longitude, a description, or both"),
+                                  ("{description: \"\(String(repeating: "x", count: 121))\"}", "1 to 120 bytes"), ("{floor: 2}", "floor: unknown key")] {
+            let found = errors(valid.replacingOccurrences(of: "bells:\n", with: "location: \(location)\nbells:\n"))
+            #expect(found.count >= 1 && found.contains { "\($0)".contains(words) }, "\(location): \(found)")
+            #expect(found.allSatisfy { "\($0)".contains("location") }, "\(found)")
+        }
+    }
+
     @Test("an unknown key is an error that names its line and path")
     func unknownKey() {
         let yaml = valid.replacingOccurrences(of: "    debounce: 20ms", with: "    debounce: 20ms\n    debouce: 5ms")

@@ -30,6 +30,7 @@ import urllib.request
 try:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -79,7 +80,7 @@ def main() -> int:
     step = "open the console: the login form"
     try:
         driver.get(url)
-        wait = WebDriverWait(driver, 20)
+        wait = WebDriverWait(driver, 20, ignored_exceptions=[StaleElementReferenceException])
         seen["consoleHiddenBeforeLogin"] = not driver.find_element(By.ID, "console").is_displayed()
         step = "a wrong password is refused"
         log_in(driver, wait, operator_name, operator_password + "-wrong")
@@ -104,6 +105,7 @@ def main() -> int:
         step = "the linked camera and its health are shown"
         cameras = alarm.find_element(By.CLASS_NAME, "cams").text
         seen["cameras"] = cameras
+        seen["mapTiles"] = len(alarm.find_elements(By.CSS_SELECTOR, ".map img"))
         time.sleep(1.5)  # let the flash animation and the camera badges settle for the picture
         driver.save_screenshot(screenshot)
         step = "acknowledge"
@@ -161,9 +163,10 @@ def main() -> int:
         wait.until(lambda d: "resolve" in d.find_element(By.ID, "audit").text)
         seen["supervisorAudit"] = driver.find_element(By.ID, "audit").text[:2000]
         step = "the supervisor runs the unit's self-test"
-        driver.find_element(By.CSS_SELECTOR, "#units td.unit-actions button.test").click()
+        # The units table is redrawn as the unit reports: a row found a moment ago may be gone.
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#units td.unit-actions button.test").click() or True)
         wait.until(lambda d: "self-test" in d.find_element(By.CSS_SELECTOR, "#units td.unit-actions .result").text)
-        seen["selfTest"] = driver.find_element(By.CSS_SELECTOR, "#units td.unit-actions .result").text
+        seen["selfTest"] = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#units td.unit-actions .result").text)
         log_out(driver, wait)
         seen["ok"] = True
         print(json.dumps(seen))

@@ -16,6 +16,8 @@ public struct AgentConfig: Sendable, Equatable {
     public var outbox: OutboxConfig
     public var delivery: DeliveryConfig = DeliveryConfig()
     public var logLevel: LogLevel
+    /// Where the unit is; each bell without a location of its own is reported here.
+    public var location: Location? = nil
 
     /// The topic root `parkguard/v1/{site}/{unit}`.
     public var topics: Topics { Topics(site: site, unit: unit) }
@@ -109,6 +111,45 @@ public struct BellConfig: Sendable, Equatable {
     public var timing: BellTiming
     public var enabled: Bool
     public var cameras: [CameraLink]
+    /// Where the bell is, when it is not where the unit is.
+    public var location: Location? = nil
+}
+
+/// Where a unit or a bell is, for the control room: WGS 84 coordinates and a short description
+/// a person finds it by ("north gate, beside the toilets"). Either may be absent, not both.
+public struct Location: Sendable, Equatable, Codable {
+    public var latitude: Double?
+    public var longitude: Double?
+    public var description: String?
+
+    /// The longest description, in bytes.
+    public static let maxDescriptionBytes = 120
+
+    public init(latitude: Double? = nil, longitude: Double? = nil, description: String? = nil) {
+        self.latitude = latitude
+        self.longitude = longitude
+        self.description = description
+    }
+
+    /// This location if it is one, else nil: a consumer drops a location outside the contract
+    /// and keeps the message it came with (an alarm is never refused for where it says it is).
+    public var usable: Location? { problem == nil ? self : nil }
+
+    /// Why this is not a location, or nil: coordinates in range and both or neither, a
+    /// description of 1 to ``maxDescriptionBytes`` bytes without control characters, at least one.
+    public var problem: String? {
+        if (latitude == nil) != (longitude == nil) { return "latitude and longitude go together" }
+        if let latitude, !(latitude.isFinite && (-90 ... 90).contains(latitude)) { return "latitude must be from -90 to 90" }
+        if let longitude, !(longitude.isFinite && (-180 ... 180).contains(longitude)) { return "longitude must be from -180 to 180" }
+        if let description {
+            if description.isEmpty || description.utf8.count > Self.maxDescriptionBytes {
+                return "description must be 1 to \(Self.maxDescriptionBytes) bytes"
+            }
+            if description.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) { return "description has a control character" }
+        }
+        if latitude == nil, description == nil { return "give latitude and longitude, a description, or both" }
+        return nil
+    }
 }
 
 /// The time thresholds of a bell's state machine.

@@ -32,6 +32,7 @@ public enum AgentConfigDecoder {
         } ?? OutboxConfig(path: stateDirectory + "/outbox", maxBytes: 16 << 20, maxRecords: 100_000)
         let delivery = top.mapping("delivery", readDelivery) ?? DeliveryConfig()
         let logLevel = top.choice("logLevel", LogLevel.allCases.map { ($0.rawValue, $0) }, default: .info)
+        let location = top.mapping("location", readLocation) ?? nil
         top.finish()
 
         let config = AgentConfig(
@@ -40,7 +41,7 @@ public enum AgentConfigDecoder {
             gpio: gpio ?? GPIOConfig(backend: .sim(socket: ""), consumer: "parkguardd"),
             bells: bells, inputs: inputs, outputs: outputs, cameras: cameras, cameraHealth: cameraHealth, commands: commands,
             heartbeatInterval: heartbeat, stateDirectory: stateDirectory, outbox: outbox, delivery: delivery,
-            logLevel: logLevel)
+            logLevel: logLevel, location: location)
         crossCheck(config, root: root, file: file, sink: sink)
         if !sink.isEmpty { throw sink.thrown }
         return config
@@ -207,9 +208,25 @@ public enum AgentConfigDecoder {
         let cameras = r.list("cameras") { c in
             CameraLink(id: c.identifier("id"), preset: c.string("preset", default: nil))
         }
+        let location = r.mapping("location", readLocation) ?? nil
         return BellConfig(id: id, setup: setup,
                           timing: BellTiming(debounce: debounce, holdAfter: hold, stuckAfter: stuck, acknowledgedFor: acked),
-                          enabled: enabled, cameras: cameras)
+                          enabled: enabled, cameras: cameras, location: location)
+    }
+
+    /// `location: {latitude: 37.5665, longitude: 126.978, description: "north gate"}`.
+    static func readLocation(_ r: inout ConfigReader) -> Location? {
+        let latitude = r.number("latitude", in: -90 ... 90)
+        let longitude = r.number("longitude", in: -180 ... 180)
+        let description = r.string("description", default: nil)
+        // A number already refused is reported once, not again as a missing half.
+        if r.has("latitude") && latitude == nil || r.has("longitude") && longitude == nil { return nil }
+        let location = Location(latitude: latitude, longitude: longitude, description: description)
+        if let problem = location.problem {
+            r.fail(nil, problem)
+            return nil
+        }
+        return location
     }
 
     static func readInput(_ r: inout ConfigReader, board: BoardProfile?) -> InputConfig {

@@ -113,6 +113,20 @@ public struct ConfigReader {
         return number
     }
 
+    /// An optional decimal number within `range` (coordinates).
+    public mutating func number(_ key: String, in range: ClosedRange<Double>) -> Double? {
+        guard let text = scalar(key) else { return nil }
+        guard text.utf8.count <= 32, let number = Double(text), number.isFinite else {
+            fail(key, "expected a number, got \(ConfigLimits.quote(text))")
+            return nil
+        }
+        guard range.contains(number) else {
+            fail(key, "must be from \(range.lowerBound) to \(range.upperBound), got \(ConfigLimits.quote(text))")
+            return nil
+        }
+        return number
+    }
+
     /// A boolean (`true`/`false`, `yes`/`no`, `on`/`off`).
     public mutating func bool(_ key: String, default value: Bool) -> Bool {
         guard let text = scalar(key) else { return value }

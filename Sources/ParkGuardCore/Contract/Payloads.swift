@@ -27,6 +27,8 @@ public struct StatusPayload: Encodable, Sendable {
     public var reason: String?
     /// Alarms at the broker still awaiting the hub's receipt when this status was published.
     public var awaitingReceipt: Int?
+    /// Where the unit is (configured).
+    public var location: Location?
 
     public init(online: Bool, site: String, unit: String, version: String, bootID: String, session: UInt64,
                 stamp: Stamp, reason: String? = nil) {
@@ -64,6 +66,8 @@ public struct AlarmPayload: Codable, Sendable, Equatable {
     /// Milliseconds since boot of the line change itself (kernel timestamp).
     public var edgeMono: UInt64
     public var cameras: [CameraLink]
+    /// Where the bell is (its own configured location, else its unit's).
+    public var location: Location?
 
     public init(id: String, seq: UInt64, session: UInt64, site: String, unit: String, bell: String,
                 kind: AlarmKind, state: BellState, input: String? = nil, detail: String? = nil,
