@@ -120,7 +120,7 @@ public struct Console: Service {
             await Self.authorized(request, context, access, logger: logger) { _ in
                 let offset = min(max(request.uri.queryParameters.get("offset", as: Int.self) ?? 0, 0), 1_000_000_000)
                 let page = try await incidents.openIncidents(offset: offset, limit: Self.incidentsPerPage)
-                return try await Self.json(ConsoleState(units: hub.units, incidents: page, pageSize: Self.incidentsPerPage, counts: hub.counts))
+                return try await Self.json(ConsoleState(incidents: page, pageSize: Self.incidentsPerPage, counts: hub.counts))
             }
         }
         router.get("/api/incidents/:id") { request, context in
@@ -279,13 +279,34 @@ public struct Console: Service {
         }
     }
 
-    /// The live stream: changes, and every 15 s (or sooner under a short idle timeout) a check
+    /// The live stream. First `snapshot`: every unit and the hub's counts. Then, every
+    /// ``ConsoleDeltas/interval`` while anything changed, `units` with the units that changed
+    /// (their whole views) and the counts, and `incidents` when incidents changed (the page asks
+    /// for its page of incidents again). Every 15 s (or sooner under a short idle timeout) a check
     /// that the session still holds, which keeps an open console logged in; a session that ends
     /// (logout elsewhere, a disabled account) ends the stream with an `ended` event.
     static func events(from hub: Hub, token: String?, address: String, access: ConsoleAccess) -> Response {
-        let (lines, sink) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(1000))
+        // Unbounded: what is queued here is at most one snapshot and a few batches, as the writer
+        // drains it at the pace of the connection and the batches come every 250 ms.
+        let (lines, sink) = AsyncStream.makeStream(of: String.self)
+        let deltas = Locked(ConsoleDeltas())
         let relay = Task {
-            for await update in await hub.updates() { sink.yield("event: update\ndata: \(Self.kind(of: update))\n\n") }
+            let (units, updates) = await hub.watch()
+            sink.yield(Self.event("snapshot", UnitsEvent(units: units, counts: await hub.counts)))
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await update in updates { deltas.withLock { $0.add(update) } }
+                }
+                group.addTask {
+                    while (try? await Task.sleep(for: ConsoleDeltas.interval)) != nil {
+                        let (changed, incidents) = deltas.withLock { $0.take() }
+                        if !changed.isEmpty { sink.yield(Self.event("units", UnitsEvent(units: changed, counts: await hub.counts))) }
+                        if incidents { sink.yield("event: incidents\ndata: {}\n\n") }
+                    }
+                }
+                await group.next()
+                group.cancelAll()
+            }
             sink.finish()
         }
         let keepalive = Task {
@@ -305,7 +326,7 @@ public struct Console: Service {
         }
         let body = ResponseBody { writer in
             defer { relay.cancel(); keepalive.cancel() }
-            try await writer.write(ByteBuffer(string: ": connected\n\nevent: update\ndata: {}\n\n"))
+            try await writer.write(ByteBuffer(string: ": connected\n\n"))
             for await line in lines {
                 try await writer.write(ByteBuffer(string: line))
             }
@@ -314,8 +335,22 @@ public struct Console: Service {
         return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"], body: body)
     }
 
-    struct ConsoleState: Encodable {
+    /// The units of a `snapshot` or a `units` event, with the hub's counts.
+    struct UnitsEvent: Encodable {
         var units: [UnitView]
+        var counts: HubCore.Counts
+    }
+
+    /// One server-sent event: its name and its data as one line of JSON.
+    private static func event<T: Encodable>(_ name: String, _ value: T) -> String {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        let data = (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        return "event: \(name)\ndata: \(data)\n\n"
+    }
+
+    /// The page of incidents and the counts; the units come with the live stream.
+    struct ConsoleState: Encodable {
         var incidents: IncidentPage
         var pageSize: Int
         var counts: HubCore.Counts
@@ -416,14 +451,6 @@ public struct Console: Service {
     struct Answer: Encodable {
         var ok: Bool
         var error: String?
-    }
-
-    private static func kind(of update: Hub.HubUpdate) -> String {
-        switch update {
-        case .unit: #"{"kind":"unit"}"#
-        case .alarm: #"{"kind":"alarm"}"#
-        case .alarmsChanged: #"{"kind":"alarms"}"#
-        }
     }
 
     private static func asset(_ text: String, type: String) -> Response {

@@ -39,9 +39,21 @@ enum ConsoleAssets {
       <p id="detail-outcome" class="quiet"></p>
       <table id="timeline"><thead><tr><th data-t="colWhen">When</th><th data-t="colWhat">What</th><th data-t="colWho">Who</th><th data-t="colDetail">Detail</th></tr></thead><tbody></tbody></table>
     </section>
-    <section>
+    <section id="units-section">
       <h2><span data-t="units">Units</span> <span id="unit-summary" class="quiet"></span></h2>
+      <div class="unit-filter">
+        <input id="unit-search" type="search" maxlength="100" autocomplete="off" data-placeholder="searchUnits">
+        <select id="unit-status">
+          <option value="all" data-t="filterAll">all units</option><option value="attention" data-t="filterAttention">needing attention</option>
+          <option value="offline" data-t="filterOffline">offline</option><option value="alarm" data-t="filterAlarm">bell in alarm</option>
+          <option value="fault" data-t="filterFault">bell fault</option><option value="camera" data-t="filterCamera">camera trouble</option>
+          <option value="awaiting" data-t="filterAwaiting">awaiting receipt</option>
+        </select>
+      </div>
+      <div id="unit-scroll">
       <table id="units"><thead><tr><th data-t="colUnit">Unit</th><th data-t="colStatus">Status</th><th data-t="colBells">Bells</th><th data-t="colCameras">Cameras</th><th data-t="colOutbox">Outbox</th><th data-t="colAwaiting">Awaiting receipt</th><th data-t="colLastSeen">Last seen</th><th id="actions-head" data-t="colActions" hidden>Actions</th></tr></thead><tbody></tbody></table>
+      </div>
+      <p id="no-units" class="quiet" data-t="noUnits" hidden>No unit matches.</p>
     </section>
     <section id="audit-section" hidden>
       <h2><span data-t="audit">Audit trail</span> <span class="quiet" data-t="newestFirst">(newest first)</span></h2>
@@ -88,6 +100,19 @@ enum ConsoleAssets {
     .incident .resolve { display: flex; flex-direction: column; gap: 0.3rem; min-width: 14rem; }
     .incident .resolve textarea { font: inherit; font-size: 0.9rem; height: 2.6rem; }
     .incident .result { min-width: 10rem; font-size: 0.9rem; }
+    .unit-filter { display: flex; gap: 0.6rem; margin-bottom: 0.4rem; }
+    .unit-filter input { flex: 1; max-width: 24rem; font-size: 0.95rem; padding: 0.3rem; }
+    #unit-scroll { max-height: 60vh; overflow-y: auto; box-shadow: 0 1px 2px #0002; }
+    #units { table-layout: fixed; box-shadow: none; }
+    #units thead th { position: sticky; top: 0; background: #fff; z-index: 1; }
+    #units tr.unit { height: 48px; }
+    #units th:nth-child(1) { width: 22%; } #units th:nth-child(2) { width: 10%; } #units th:nth-child(3) { width: 20%; }
+    #units th:nth-child(4) { width: 16%; } #units th:nth-child(5) { width: 6%; } #units th:nth-child(6) { width: 10%; }
+    #units th:nth-child(7) { width: 7%; } #units th:nth-child(8) { width: 16%; }
+    #units tr.unit td { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+    #units td.unit-actions button { font-size: 0.8rem; padding: 0.15rem 0.5rem; }
+    #units td.unit-actions .result { display: block; font-size: 0.75rem; overflow: hidden; text-overflow: ellipsis; }
+    #units tr.spacer td, #units tr.spacer { padding: 0; border: 0; }
     #pager { margin-top: 0.5rem; display: flex; gap: 1rem; align-items: center; }
     #detail-title { font-weight: normal; }
     table { width: 100%; border-collapse: collapse; background: #fff; box-shadow: 0 1px 2px #0002; }
@@ -127,7 +152,9 @@ enum ConsoleAssets {
         'outcome.assistanceGiven': 'assistance given', 'outcome.policeDispatched': 'police dispatched', 'outcome.falseAlarm': 'false alarm',
         'outcome.test': 'test', 'outcome.other': 'other', 'action.resolve': 'resolve',
         colActions: 'Actions', silence: 'Silence', selfTest: 'Self-test', 'action.silence': 'silence', 'action.selfTest': 'self-test',
-        commandDone: 'done', noLocation: 'place not configured',
+        commandDone: 'done', noLocation: 'place not configured', unitsShown: '{shown} shown', noUnits: 'No unit matches.',
+        searchUnits: 'search site, unit or place', filterAll: 'all units', filterAttention: 'needing attention', filterOffline: 'offline',
+        filterAlarm: 'bell in alarm', filterFault: 'bell fault', filterCamera: 'camera trouble', filterAwaiting: 'awaiting receipt',
         units: 'Units', unitSummary: '{online} of {total} online',
         colUnit: 'Unit', colStatus: 'Status', colBells: 'Bells', colCameras: 'Cameras', colOutbox: 'Outbox', colAwaiting: 'Awaiting receipt',
         colLastSeen: 'Last seen', audit: 'Audit trail', newestFirst: '(newest first)', colWhen: 'When', colWho: 'Who', colAction: 'Action',
@@ -161,7 +188,9 @@ enum ConsoleAssets {
         'outcome.assistanceGiven': '도움 제공', 'outcome.policeDispatched': '경찰 출동', 'outcome.falseAlarm': '오경보',
         'outcome.test': '시험', 'outcome.other': '기타', 'action.resolve': '종결',
         colActions: '조치', silence: '사이렌 정지', selfTest: '자가 점검', 'action.silence': '사이렌 정지', 'action.selfTest': '자가 점검',
-        commandDone: '완료', noLocation: '위치 미설정',
+        commandDone: '완료', noLocation: '위치 미설정', unitsShown: '{shown}대 표시', noUnits: '조건에 맞는 장치가 없습니다.',
+        searchUnits: '현장, 장치 또는 위치 검색', filterAll: '모든 장치', filterAttention: '조치 필요', filterOffline: '연결 끊김',
+        filterAlarm: '경보 중인 비상벨', filterFault: '비상벨 고장', filterCamera: '카메라 이상', filterAwaiting: '수신 확인 대기',
         units: '장치', unitSummary: '{total}대 중 {online}대 연결됨',
         colUnit: '장치', colStatus: '상태', colBells: '비상벨', colCameras: '카메라', colOutbox: '발신 대기', colAwaiting: '수신 확인 대기',
         colLastSeen: '마지막 수신', audit: '감사 기록', newestFirst: '(최신순)', colWhen: '시각', colWho: '사용자', colAction: '동작',
@@ -196,6 +225,7 @@ enum ConsoleAssets {
     function applyLanguage() {
       document.documentElement.lang = language;
       for (const element of document.querySelectorAll('[data-t]')) element.textContent = t(element.dataset.t);
+      for (const element of document.querySelectorAll('[data-placeholder]')) element.placeholder = t(element.dataset.placeholder);
     }
 
     // A time as the control room reads it: its own zone, a 24-hour clock, in the page's language.
@@ -277,6 +307,8 @@ enum ConsoleAssets {
       $('who-role').className = 'badge ' + me.role;
       $('audit-section').hidden = me.role !== 'supervisor';
       $('incidents').replaceChildren();
+      fleet.clear();
+      fleetOrder = null;
       $('detail').hidden = true;
       offset = 0;
       first = true;
@@ -526,16 +558,71 @@ enum ConsoleAssets {
     }
     $('detail-close').addEventListener('click', () => { $('detail').hidden = true; });
 
-    let lastUnits = [];
-    function renderUnits(units) {
-      lastUnits = units;
+    // Every unit the hub knows, by "site/unit": a snapshot when the stream opens, then the
+    // units that changed, a batch every 250 ms. The table draws only the rows in view.
+    const fleet = new Map();
+    let fleetOrder = null;  // the keys sorted, until a unit is added
+    const rowHeight = 48;
+    let unitsQueued = false;
+    function scheduleUnits() {
+      if (unitsQueued) return;
+      unitsQueued = true;
+      requestAnimationFrame(() => { unitsQueued = false; renderUnits(); });
+    }
+
+    // Whether a unit passes the filter: the search words in its site, unit or place; the status.
+    function unitMatches(u, words, status) {
+      if (words.length) {
+        const text = (u.key.site + ' ' + u.key.unit + ' ' + ((u.location && u.location.description) || '')).toLowerCase();
+        if (!words.every((w) => text.includes(w))) return false;
+      }
+      const bells = Object.values(u.bells), cameras = Object.values(u.cameras);
+      switch (status) {
+        case 'offline': return !u.online;
+        case 'alarm': return bells.includes('alarm') || bells.includes('acknowledged');
+        case 'fault': return bells.includes('fault');
+        case 'camera': return cameras.some((c) => c.status !== 'ok');
+        case 'awaiting': return u.awaitingReceipt > 0;
+        case 'attention': return !u.online || bells.some((b) => b === 'alarm' || b === 'fault') || cameras.some((c) => c.status !== 'ok') || u.awaitingReceipt > 0;
+        default: return true;
+      }
+    }
+
+    let shownUnits = [];
+    function renderUnits() {
       $('actions-head').hidden = !(me && me.role === 'supervisor');
-      const body = $('units').tBodies[0];
-      body.replaceChildren();
+      if (!fleetOrder) fleetOrder = [...fleet.keys()].sort();
+      const words = $('unit-search').value.toLowerCase().split(/ +/).filter((w) => w);
+      const status = $('unit-status').value;
       let online = 0;
-      for (const u of units) {
+      shownUnits = [];
+      for (const key of fleetOrder) {
+        const u = fleet.get(key);
         if (u.online) online++;
+        if (unitMatches(u, words, status)) shownUnits.push(u);
+      }
+      const filtered = words.length > 0 || status !== 'all';
+      $('unit-summary').textContent = t('unitSummary', {online, total: fleet.size}) + (filtered ? ' · ' + t('unitsShown', {shown: shownUnits.length}) : '');
+      $('no-units').hidden = shownUnits.length > 0 || fleet.size === 0;
+      drawRows();
+    }
+
+    // The rows in view (and a few around), between two spacers that keep the scroll height.
+    function drawRows() {
+      const scroller = $('unit-scroll');
+      const first = Math.max(0, Math.floor(scroller.scrollTop / rowHeight) - 10);
+      const last = Math.min(shownUnits.length, first + Math.ceil((scroller.clientHeight || 600) / rowHeight) + 20);
+      const body = $('units').tBodies[0];
+      const spacer = (height) => { const tr = document.createElement('tr'); tr.className = 'spacer'; tr.style.height = height + 'px'; return tr; };
+      const rows = [spacer(first * rowHeight)];
+      for (let i = first; i < last; i++) rows.push(unitRow(shownUnits[i]));
+      rows.push(spacer((shownUnits.length - last) * rowHeight));
+      body.replaceChildren(...rows);
+    }
+
+    function unitRow(u) {
         const tr = document.createElement('tr');
+        tr.className = 'unit';
         tr.dataset.unit = u.key.site + '/' + u.key.unit;
         const name = document.createElement('td');
         name.textContent = u.key.site + ' / ' + u.key.unit;
@@ -554,6 +641,9 @@ enum ConsoleAssets {
         for (const [id, c] of Object.entries(u.cameras).sort()) {
           cams.append(badge(id + ': ' + t('camera.' + c.status) + (c.reasons.length ? ' (' + c.reasons.join(', ') + ')' : ''), c.status));
         }
+        // A narrow cell cuts its badges short: the whole list is its tooltip.
+        bells.title = bells.textContent;
+        cams.title = cams.textContent;
         const outbox = document.createElement('td');
         outbox.textContent = u.outboxDepth ?? '';
         // Alarms the unit holds until this hub's receipt says they are in the log.
@@ -580,16 +670,32 @@ enum ConsoleAssets {
             button.textContent = t(label);
             button.onclick = () => unitCommand(u.key, command, button);
             actions.append(button, ' ');
+            button.title = t(label);
           }
           const result = document.createElement('span');
           result.className = 'result quiet';
           result.textContent = unitResults.get(key) || '';
+          result.title = result.textContent;
           actions.append(result);
           tr.append(actions);
         }
-        body.append(tr);
+        return tr;
+    }
+    $('unit-scroll').addEventListener('scroll', () => requestAnimationFrame(drawRows));
+    $('unit-search').addEventListener('input', scheduleUnits);
+    $('unit-status').addEventListener('change', scheduleUnits);
+
+    // A snapshot replaces the fleet; a batch updates the units in it.
+    function applyUnits(data, replace) {
+      const message = JSON.parse(data);
+      if (replace) { fleet.clear(); fleetOrder = null; }
+      for (const u of message.units) {
+        const key = u.key.site + '/' + u.key.unit;
+        if (!fleet.has(key)) fleetOrder = null;
+        fleet.set(key, u);
       }
-      $('unit-summary').textContent = t('unitSummary', {online, total: units.length});
+      $('counts').textContent = t('counts', message.counts);
+      scheduleUnits();
     }
 
     // The last answer to a supervisor's command per unit, kept across re-renders of the table.
@@ -598,14 +704,14 @@ enum ConsoleAssets {
       const key = unit.site + '/' + unit.unit;
       button.disabled = true;
       unitResults.set(key, t('sending'));
-      renderUnits(lastUnits);
+      renderUnits();
       try {
         const answer = (await api('/api/units/' + encodeURIComponent(unit.site) + '/' + encodeURIComponent(unit.unit) + '/' + command, 'POST', {})).body;
         unitResults.set(key, answer.detail || (answer.ok ? t('commandDone') : t('refused', {error: answer.error})));
       } catch (e) {
         unitResults.set(key, t('failed', {error: e.message}));
       }
-      renderUnits(lastUnits);
+      renderUnits();
     }
 
     function renderAudit(entries) {
@@ -667,7 +773,6 @@ enum ConsoleAssets {
         pageSize = state.pageSize;
         renderIncidents(state.incidents, state.pageSize);
         if (!$('detail').hidden) showTimeline($('detail').dataset.id).catch(() => {});
-        renderUnits(state.units);
         $('counts').textContent = t('counts', state.counts);
         first = false;
       } catch (e) {
@@ -681,10 +786,13 @@ enum ConsoleAssets {
     function connect() {
       if (events) events.close();
       events = new EventSource('/api/events');
-      events.addEventListener('update', () => { clearTimeout(timer); timer = setTimeout(refresh, 100); });
+      events.addEventListener('snapshot', (e) => applyUnits(e.data, true));
+      events.addEventListener('units', (e) => applyUnits(e.data, false));
+      events.addEventListener('incidents', () => { clearTimeout(timer); timer = setTimeout(refresh, 50); });
       // The hub ends the stream when the session ends (logout elsewhere, idle, a disabled account).
       events.addEventListener('ended', (e) => { let why = ''; try { why = JSON.parse(e.data); } catch (x) {} showLogin(why); });
-      events.onopen = () => setLink('live', true);
+      // A new stream starts with a snapshot; the incidents may have changed while it was down.
+      events.onopen = () => { setLink('live', true); refresh(); };
       events.onerror = () => {
         setLink('reconnecting', false);
         // The browser gives up on a refused stream (401): ask whether the session still holds.

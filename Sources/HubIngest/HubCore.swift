@@ -133,6 +133,8 @@ public struct HubCore: Sendable {
                 actions.append(contentsOf: rebirth(key, "session \(telemetry.session) seen in telemetry, status said \(session)", now))
             }
             units[key] = view
+            // Outbox depth, receipts awaited and last seen changed: the console's row follows.
+            actions.append(.unitChanged(key))
             return actions
         case .event:
             _ = try HubPayload.decode(HubPayload.Event.self, payload, topic: topic, schema: schemas["event"]!) { $0.schema }

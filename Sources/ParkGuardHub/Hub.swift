@@ -380,6 +380,12 @@ public actor Hub: Service {
         case alarmsChanged
     }
 
+    /// Every unit as it is now, and every change from now on: taken together on the actor, so no
+    /// change falls between the two.
+    public func watch() -> (units: [UnitView], updates: AsyncStream<HubUpdate>) {
+        (units, updates())
+    }
+
     /// Every change from now on.
     public func updates() -> AsyncStream<HubUpdate> {
         let (stream, continuation) = AsyncStream.makeStream(of: HubUpdate.self, bufferingPolicy: .bufferingNewest(10_000))

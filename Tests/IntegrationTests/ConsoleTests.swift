@@ -70,6 +70,9 @@ struct ConsoleTests {
         #expect((seen["outcomeShown"] as? String)?.contains("assistance given") == true, "\(seen["outcomeShown"] ?? "")")
         #expect(seen["viewerButtons"] as? Int == 0, "a viewer has no Acknowledge button and no resolution")
         #expect(seen["operatorActionCells"] as? Int == 0, "an operator has no unit commands")
+        let filtered = seen["filteredOut"] as? [String: Any]
+        #expect(filtered?["rows"] as? Int == 0 && (filtered?["summary"] as? String)?.hasSuffix("1 of 1 online · 0 shown") == true
+                && filtered?["message"] as? String == "No unit matches.", "\(filtered ?? [:])")
         #expect((seen["supervisorAudit"] as? String)?.contains("anna") == true, "\(seen["supervisorAudit"] ?? "")")
         #expect((seen["selfTest"] as? String)?.hasPrefix("self-test") == true, "the supervisor's self-test answered: \(seen["selfTest"] ?? "")")
         // Vera reads Korean, with times in the control room's zone (Asia/Seoul, UTC+9, a 24-hour clock).
@@ -225,9 +228,11 @@ struct ConsoleTests {
         if let keep = ProcessInfo.processInfo.environment["PARKGUARD_CONSOLE_SCREENSHOT"] {
             try? FileManager.default.removeItem(atPath: keep)
             try FileManager.default.copyItem(atPath: screenshot, toPath: keep)
-            let timelineShot = keep.replacingOccurrences(of: ".png", with: "-timeline.png")
-            try? FileManager.default.removeItem(atPath: timelineShot)
-            try FileManager.default.copyItem(atPath: screenshot.replacingOccurrences(of: ".png", with: "-timeline.png"), toPath: timelineShot)
+            for suffix in ["-timeline.png", "-supervisor.png"] {
+                let shot = keep.replacingOccurrences(of: ".png", with: suffix)
+                try? FileManager.default.removeItem(atPath: shot)
+                try FileManager.default.copyItem(atPath: screenshot.replacingOccurrences(of: ".png", with: suffix), toPath: shot)
+            }
         }
     }
 

@@ -93,6 +93,20 @@ def main() -> int:
         step = "the unit shows online"
         wait.until(lambda d: "online" in d.find_element(By.ID, "units").text)
         seen["unitsBefore"] = driver.find_element(By.ID, "units").text
+        step = "the unit list filters"
+        search = driver.find_element(By.ID, "unit-search")
+        search.send_keys("no-such-unit")
+        wait.until(lambda d: "0 shown" in d.find_element(By.ID, "unit-summary").text)
+        seen["filteredOut"] = {"summary": driver.find_element(By.ID, "unit-summary").text,
+                               "rows": len(driver.find_elements(By.CSS_SELECTOR, "#units tr.unit")),
+                               "message": driver.find_element(By.ID, "no-units").text}
+        search.clear()
+        search.send_keys("north gate")
+        wait.until(lambda d: "1 shown" in d.find_element(By.ID, "unit-summary").text)
+        search.clear()
+        search.send_keys(" ")
+        search.clear()
+        wait.until(lambda d: "shown" not in d.find_element(By.ID, "unit-summary").text)
         step = "press the bell through the simulator"
         press(control, bell)
         step = "the incident appears without a reload"
@@ -167,6 +181,7 @@ def main() -> int:
         wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#units td.unit-actions button.test").click() or True)
         wait.until(lambda d: "self-test" in d.find_element(By.CSS_SELECTOR, "#units td.unit-actions .result").text)
         seen["selfTest"] = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#units td.unit-actions .result").text)
+        driver.save_screenshot(screenshot.replace(".png", "-supervisor.png"))
         log_out(driver, wait)
         seen["ok"] = True
         print(json.dumps(seen))
