@@ -762,14 +762,17 @@ enum ConsoleAssets {
     let pageSize = 50;
     $('previous').addEventListener('click', () => { offset = Math.max(0, lastPage.offset - pageSize); refresh(); });
     $('next').addEventListener('click', () => { offset = lastPage.offset + lastPage.incidents.length; refresh(); });
+    // One fetch at a time; a change that arrives meanwhile is fetched right after, never dropped.
+    let again = false;
     async function refresh() {
-      if (pending || !me) return;
+      if (!me) return;
+      if (pending) { again = true; return; }
       pending = true;
       try {
         const state = (await api('/api/state?offset=' + offset)).body;
         if (me && me.role === 'supervisor') renderAudit((await api('/api/audit?limit=50')).body);
         // The page emptied under us (incidents resolved elsewhere): back to the newest.
-        if (offset > 0 && !state.incidents.incidents.length) { offset = 0; pending = false; return refresh(); }
+        if (offset > 0 && !state.incidents.incidents.length) { offset = 0; again = true; return; }
         pageSize = state.pageSize;
         renderIncidents(state.incidents, state.pageSize);
         if (!$('detail').hidden) showTimeline($('detail').dataset.id).catch(() => {});
@@ -779,6 +782,7 @@ enum ConsoleAssets {
         /* logged out (the login screen shows why) or the hub is restarting: the next update retries */
       } finally {
         pending = false;
+        if (again && me) { again = false; refresh(); }
       }
     }
 
