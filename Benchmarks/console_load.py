@@ -9,19 +9,26 @@ second over the fleet), and `parkguard-hub run --console`, then drives the page 
 chromium + chromium-driver through python3-selenium and prints one JSON object:
 
 - loginMilliseconds: the time of a whole login (bcrypt check of the password included), p50 of 5;
-- secondsUntilAllShown: from opening the page to "N of N online";
+- secondsUntilFleetOnline: from starting the fleet to the page's "N of N online" (the fleet's
+  own start-up, on the same cores);
+- secondsFromLoginUntilAllShown: then a fresh login until every unit shows again (the page's
+  cost: the login, the snapshot, the first drawing);
 - snapshotBytes: the live stream's first event (every unit);
 - unitsEvents: the batches of changed units while the fleet runs: how many a second, bytes each
   (p50, max) and units each (p50);
 - pressToScreen: for each incident the fleet opened while the page watched, the time from the
   press (the unit's own clock, on this machine) to its card on the page: count, p50, p99, max, in
   milliseconds (target: at most 1 s);
+- baselinePressToSubscriber: the same window's presses at a bare mosquitto_sub on the same broker
+  (press to arrival, the unit's clock against the subscriber's, both this machine's): the floor
+  under the console's figure on this loaded machine;
 - page: the JavaScript heap (Chromium's Performance.getMetrics) and the DOM's element count at
   the end, with the rows the unit table drew.
 
 The page's own functions are wrapped from outside (nothing in the console is there for the bench).
 """
 import argparse
+import datetime
 import json
 import shutil
 import signal
@@ -52,6 +59,10 @@ def percentile(values, q):
         return None
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def rnd(value):
+    return None if value is None else round(value, 1)
 
 
 def login_milliseconds(url, name, password, times=5):
@@ -136,6 +147,19 @@ def main():
                 if time.time() - started > 300:
                     raise SystemExit("not every unit shown after 300 s: " + driver.find_element(By.ID, "unit-summary").text)
                 time.sleep(0.2)
+            fleet_online = time.time() - started
+            # The page's own cost: log out, and time a fresh login until every unit shows.
+            driver.find_element(By.ID, "logout").click()
+            WebDriverWait(driver, 20).until(EC.visibility_of_element_located((By.ID, "login-form")))
+            driver.find_element(By.ID, "login-name").clear()
+            started = time.time()
+            driver.find_element(By.ID, "login-name").send_keys("load")
+            driver.find_element(By.ID, "login-password").send_keys("console load password")
+            driver.find_element(By.ID, "login-submit").click()
+            while target not in driver.find_element(By.ID, "unit-summary").text:
+                if time.time() - started > 120:
+                    raise SystemExit("not every unit shown again after 120 s: " + driver.find_element(By.ID, "unit-summary").text)
+                time.sleep(0.05)
             all_shown = time.time() - started
             # The stream's first event: its size as the server sends it.
             snapshot_bytes = driver.execute_async_script("""
@@ -145,7 +169,24 @@ def main():
                 setTimeout(() => { source.close(); done(null); }, 60000);
             """)
             driver.execute_script("__bench.units = []; __bench.since = Date.now();")
+            # The baseline of the same run: the same presses at a bare subscriber on the same
+            # broker (mosquitto_sub), the floor for any consumer on this loaded machine.
+            watch_started = time.time()
+            subscriber = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-t", "parkguard/v1/+/+/bell/+/alarm",
+                                           "-F", "%U %p", "-q", "1"], stdout=subprocess.PIPE, text=True)
+            procs.append(subscriber)
             time.sleep(args.seconds)
+            subscriber.terminate()
+            floor = []
+            for line in subscriber.communicate(timeout=10)[0].splitlines():
+                stamp, _, payload = line.partition(" ")
+                try:
+                    alarm = json.loads(payload)
+                except ValueError:
+                    continue
+                raised = datetime.datetime.fromisoformat(alarm["time"].replace("Z", "+00:00")).timestamp()
+                if alarm.get("kind") in ("press", "stuck", "lineFault", "tamper") and raised >= watch_started:
+                    floor.append((float(stamp) - raised) * 1000)
             bench = driver.execute_script("return {units: __bench.units, latencies: __bench.latencies};")
             driver.execute_cdp_cmd("Performance.enable", {})
             metrics = {m["name"]: m["value"] for m in driver.execute_cdp_cmd("Performance.getMetrics", {})["metrics"]}
@@ -156,7 +197,8 @@ def main():
             print(json.dumps({
                 "units": args.units, "ratePerSecond": args.rate, "watchedSeconds": args.seconds,
                 "loginMilliseconds": login_ms,
-                "secondsUntilAllShown": round(all_shown, 1),
+                "secondsUntilFleetOnline": round(fleet_online, 1),
+                "secondsFromLoginUntilAllShown": round(all_shown, 2),
                 "snapshotBytes": snapshot_bytes,
                 "unitsEvents": {"perSecond": round(len(batches) / args.seconds, 2),
                                 "bytesP50": percentile([b["bytes"] for b in batches], 0.5),
@@ -164,6 +206,8 @@ def main():
                                 "unitsP50": percentile([b["units"] for b in batches], 0.5)},
                 "pressToScreen": {"count": len(latencies), "p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99),
                                   "max": max(latencies, default=None)},
+                "baselinePressToSubscriber": {"count": len(floor), "p50": rnd(percentile(floor, 0.5)), "p99": rnd(percentile(floor, 0.99)),
+                                              "max": rnd(max(floor, default=None))},
                 "page": {"jsHeapUsedMiB": round(metrics.get("JSHeapUsedSize", 0) / 1048576, 1), "domElements": elements, "unitRowsDrawn": rows},
             }))
         finally:

@@ -150,6 +150,20 @@ public struct Console: Service {
                 return try Self.json(IncidentAckAnswer(ok: true, unitAccepted: outcome.ok, error: outcome.error))
             }
         }
+        // A note on an open incident (what the operator learned, who was called): in the audit
+        // trail, and so on the incident's timeline.
+        router.post("/api/incidents/:id/note") { request, context in
+            await Self.authorized(request, context, access, role: .operator, changesState: true, logger: logger) { user in
+                let incident = try await Self.incident(context, incidents)
+                let note = try Self.checkedNote(try await Self.decode(NoteRequest.self, request, context, expecting: "note").note)
+                guard !note.isEmpty else { throw ConsoleAccess.Refusal(status: 400, message: "note is empty") }
+                guard incident.resolvedAt == nil else { throw ConsoleAccess.Refusal(status: 409, message: "incident \(incident.id) is resolved already") }
+                try await access.record(.note, by: user, target: "\(incident.unit.site)/\(incident.unit.unit)/\(incident.bell)",
+                                        detail: "incident \(incident.id): \(note)", address: context.address)
+                await hub.incidentsChanged()
+                return try Self.json(Answer(ok: true, error: nil))
+            }
+        }
         router.post("/api/incidents/:id/resolve") { request, context in
             await Self.authorized(request, context, access, role: .operator, changesState: true, logger: logger) { user in
                 let incident = try await Self.incident(context, incidents)
@@ -157,13 +171,7 @@ public struct Console: Service {
                 guard let outcome = IncidentOutcome(rawValue: resolve.outcome) else {
                     throw ConsoleAccess.Refusal(status: 400, message: "outcome must be one of \(IncidentOutcome.allCases.map(\.rawValue).joined(separator: ", "))")
                 }
-                let note = resolve.note ?? ""
-                guard note.utf8.count <= IncidentRule.maxNoteBytes else {
-                    throw ConsoleAccess.Refusal(status: 400, message: "note is over \(IncidentRule.maxNoteBytes) bytes")
-                }
-                guard !note.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && $0 != "\n" }) else {
-                    throw ConsoleAccess.Refusal(status: 400, message: "note has a control character")
-                }
+                let note = try Self.checkedNote(resolve.note ?? "")
                 let now = Date()
                 let audit = AuditEntry(at: now, actor: user.name, action: .resolve, target: "\(incident.unit.site)/\(incident.unit.unit)/\(incident.bell)",
                                        detail: "incident \(incident.id): \(outcome.rawValue)" + (note.isEmpty ? "" : " — \(note)"), address: context.address)
@@ -280,9 +288,9 @@ public struct Console: Service {
     }
 
     /// The live stream. First `snapshot`: every unit and the hub's counts. Then, every
-    /// ``ConsoleDeltas/interval`` while anything changed, `units` with the units that changed
-    /// (their whole views) and the counts, and `incidents` when incidents changed (the page asks
-    /// for its page of incidents again). Every 15 s (or sooner under a short idle timeout) a check
+    /// ``ConsoleDeltas/interval`` while any unit changed, `units` with the units that changed
+    /// (their whole views) and the counts; and at once when incidents changed, `incidents` (the
+    /// page asks for its page of incidents again). Every 15 s (or sooner under a short idle timeout) a check
     /// that the session still holds, which keeps an open console logged in; a session that ends
     /// (logout elsewhere, a disabled account) ends the stream with an `ended` event.
     static func events(from hub: Hub, token: String?, address: String, access: ConsoleAccess) -> Response {
@@ -295,13 +303,16 @@ public struct Console: Service {
             sink.yield(Self.event("snapshot", UnitsEvent(units: units, counts: await hub.counts)))
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
-                    for await update in updates { deltas.withLock { $0.add(update) } }
+                    for await update in updates {
+                        // A new or changed incident is signalled at once (a person may be waiting
+                        // on it); unit rows wait for the next batch.
+                        if case .unit = update { deltas.withLock { $0.add(update) } } else { sink.yield("event: incidents\ndata: {}\n\n") }
+                    }
                 }
                 group.addTask {
                     while (try? await Task.sleep(for: ConsoleDeltas.interval)) != nil {
-                        let (changed, incidents) = deltas.withLock { $0.take() }
+                        let (changed, _) = deltas.withLock { $0.take() }
                         if !changed.isEmpty { sink.yield(Self.event("units", UnitsEvent(units: changed, counts: await hub.counts))) }
-                        if incidents { sink.yield("event: incidents\ndata: {}\n\n") }
                     }
                 }
                 await group.next()
@@ -361,6 +372,21 @@ public struct Console: Service {
         var incident: IncidentRecord
         var alarms: [AlarmRecord]
         var actions: [AuditEntry]
+    }
+
+    struct NoteRequest: Decodable {
+        var note: String
+    }
+
+    /// An operator's note: at most ``IncidentRule/maxNoteBytes``, no control characters but line ends.
+    static func checkedNote(_ note: String) throws -> String {
+        guard note.utf8.count <= IncidentRule.maxNoteBytes else {
+            throw ConsoleAccess.Refusal(status: 400, message: "note is over \(IncidentRule.maxNoteBytes) bytes")
+        }
+        guard !note.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && $0 != "\n" && $0 != "\r" }) else {
+            throw ConsoleAccess.Refusal(status: 400, message: "note has a control character")
+        }
+        return note
     }
 
     struct SilenceRequest: Decodable {

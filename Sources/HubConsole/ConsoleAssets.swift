@@ -152,7 +152,7 @@ enum ConsoleAssets {
         'outcome.assistanceGiven': 'assistance given', 'outcome.policeDispatched': 'police dispatched', 'outcome.falseAlarm': 'false alarm',
         'outcome.test': 'test', 'outcome.other': 'other', 'action.resolve': 'resolve',
         colActions: 'Actions', silence: 'Silence', selfTest: 'Self-test', 'action.silence': 'silence', 'action.selfTest': 'self-test',
-        commandDone: 'done', noLocation: 'place not configured', unitsShown: '{shown} shown', noUnits: 'No unit matches.',
+        commandDone: 'done', noLocation: 'place not configured', addNote: 'Add note', noteAdded: 'note added', 'action.note': 'note', unitsShown: '{shown} shown', noUnits: 'No unit matches.',
         searchUnits: 'search site, unit or place', filterAll: 'all units', filterAttention: 'needing attention', filterOffline: 'offline',
         filterAlarm: 'bell in alarm', filterFault: 'bell fault', filterCamera: 'camera trouble', filterAwaiting: 'awaiting receipt',
         units: 'Units', unitSummary: '{online} of {total} online',
@@ -188,7 +188,7 @@ enum ConsoleAssets {
         'outcome.assistanceGiven': '도움 제공', 'outcome.policeDispatched': '경찰 출동', 'outcome.falseAlarm': '오경보',
         'outcome.test': '시험', 'outcome.other': '기타', 'action.resolve': '종결',
         colActions: '조치', silence: '사이렌 정지', selfTest: '자가 점검', 'action.silence': '사이렌 정지', 'action.selfTest': '자가 점검',
-        commandDone: '완료', noLocation: '위치 미설정', unitsShown: '{shown}대 표시', noUnits: '조건에 맞는 장치가 없습니다.',
+        commandDone: '완료', noLocation: '위치 미설정', addNote: '메모 추가', noteAdded: '메모를 추가했습니다', 'action.note': '메모', unitsShown: '{shown}대 표시', noUnits: '조건에 맞는 장치가 없습니다.',
         searchUnits: '현장, 장치 또는 위치 검색', filterAll: '모든 장치', filterAttention: '조치 필요', filterOffline: '연결 끊김',
         filterAlarm: '경보 중인 비상벨', filterFault: '비상벨 고장', filterCamera: '카메라 이상', filterAwaiting: '수신 확인 대기',
         units: '장치', unitSummary: '{total}대 중 {online}대 연결됨',
@@ -467,7 +467,16 @@ enum ConsoleAssets {
           button.type = 'submit';
           button.className = 'resolve-button';
           button.textContent = t('resolve');
-          form.append(outcome, note, button);
+          // A note on its own keeps the incident open; it goes on the timeline.
+          const noteButton = document.createElement('button');
+          noteButton.type = 'button';
+          noteButton.className = 'note-button';
+          noteButton.textContent = t('addNote');
+          noteButton.onclick = () => addNote(incident, note, noteButton, result);
+          const buttons = document.createElement('span');
+          buttons.className = 'buttons';
+          buttons.append(button, ' ', noteButton);
+          form.append(outcome, note, buttons);
           form.addEventListener('submit', (event) => { event.preventDefault(); resolve(incident, outcome.value, note.value, button, result); });
           li.append(form);
         }
@@ -739,6 +748,20 @@ enum ConsoleAssets {
         result.textContent = t('failed', {error: e.message});
         button.disabled = false;
       }
+    }
+
+    async function addNote(incident, note, button, result) {
+      if (!note.value.trim()) return;
+      button.disabled = true;
+      result.textContent = t('sending');
+      try {
+        const answer = (await api('/api/incidents/' + encodeURIComponent(incident.id) + '/note', 'POST', {note: note.value})).body;
+        result.textContent = answer.ok ? t('noteAdded') : t('refused', {error: answer.error});
+        if (answer.ok) note.value = '';
+      } catch (e) {
+        result.textContent = t('failed', {error: e.message});
+      }
+      button.disabled = false;
     }
 
     async function resolve(incident, outcome, note, button, result) {

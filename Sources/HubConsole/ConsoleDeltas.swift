@@ -1,7 +1,8 @@
 import ParkGuardHub
 
 /// What one console's live stream owes its page since the last flush: the latest view of each
-/// unit that changed (a unit that changed ten times is sent once) and whether incidents changed.
+/// unit that changed (a unit that changed ten times is sent once) and whether incidents changed
+/// (the stream itself signals those at once; the flag serves a caller that batches them too).
 /// Pure; the stream flushes it every ``ConsoleDeltas/interval``, so a fleet of 15,000 units
 /// reporting costs the page a few batched events a second, not one event per message.
 struct ConsoleDeltas {

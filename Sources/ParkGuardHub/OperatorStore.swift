@@ -75,7 +75,7 @@ public struct ConsoleSession: Sendable, Equatable {
 /// One line of the audit trail: who did what, when, from where.
 public struct AuditEntry: Sendable, Codable, Equatable {
     public enum Action: String, Sendable, Codable, CaseIterable {
-        case login, logout, loginFailed, sessionExpired, acknowledge, resolve, silence, selfTest
+        case login, logout, loginFailed, sessionExpired, acknowledge, note, resolve, silence, selfTest
         case operatorAdded, passwordChanged, operatorDisabled, operatorEnabled, roleChanged, languageChanged
     }
 

@@ -135,13 +135,16 @@ public final class SQLiteAlarmLog: HubDatabase {
             for (change, cameras) in zip(changes, cameras) {
                 switch change {
                 case .alarm(let alarm):
+                    // Its incident is decided first, so the alarm row is written once, with it.
+                    let placement = try Self.placement(of: alarm, db)
                     try db.cachedStatement(sql: """
-                        INSERT OR IGNORE INTO alarm (id, site, unit, bell, kind, seq, session, raisedAt, deliveredAt, cameras)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        INSERT OR IGNORE INTO alarm (id, site, unit, bell, kind, seq, session, raisedAt, deliveredAt, cameras, incident)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """).execute(arguments: [alarm.id, alarm.unit.site, alarm.unit.unit, alarm.bell, alarm.kind.rawValue, Int64(alarm.seq),
-                                                 Int64(alarm.session), alarm.raisedAt, alarm.deliveredAt.timeIntervalSince1970, cameras])
+                                                 Int64(alarm.session), alarm.raisedAt, alarm.deliveredAt.timeIntervalSince1970, cameras,
+                                                 placement.incident])
                     let inserted = db.changesCount
-                    if inserted == 1 { try Self.place(alarm, db) }
+                    if inserted == 1 { try Self.apply(placement, of: alarm, db) }
                     counts.append(inserted)
                     continue
                 case .acknowledge(let unit, let bell, let by, let at):

@@ -5,20 +5,27 @@ import ParkGuardCore
 
 /// Incidents in the alarm log's SQLite file (migration v4).
 extension SQLiteAlarmLog {
-    /// Puts a newly logged alarm in its bell's open incident, or opens one (``IncidentRule``),
-    /// in the transaction that logged it.
-    static func place(_ alarm: AlarmRecord, _ db: Database) throws {
+    /// Where an alarm about to be logged goes (``IncidentRule``): its bell's open incident, a new
+    /// one, or none; read in the transaction that logs it.
+    static func placement(of alarm: AlarmRecord, _ db: Database) throws -> (incident: String?, effect: IncidentRule.Effect) {
         let open = try String.fetchOne(db.cachedStatement(sql: "SELECT id FROM incident WHERE site = ? AND unit = ? AND bell = ? AND resolvedAt IS NULL"),
                                        arguments: [alarm.unit.site, alarm.unit.unit, alarm.bell])
-        switch IncidentRule.effect(of: alarm.kind, bellHasOpenIncident: open != nil) {
+        let effect = IncidentRule.effect(of: alarm.kind, bellHasOpenIncident: open != nil)
+        switch effect {
+        case .attach: return (open, effect)
+        case .open: return (alarm.id, effect)
+        case .none: return (nil, effect)
+        }
+    }
+
+    /// Extends the open incident, or opens the new one, for an alarm just logged with `placement`.
+    static func apply(_ placement: (incident: String?, effect: IncidentRule.Effect), of alarm: AlarmRecord, _ db: Database) throws {
+        switch placement.effect {
         case .attach:
-            guard let open else { return }
             try db.cachedStatement(sql: "UPDATE incident SET lastEventAt = MAX(lastEventAt, ?), events = events + 1 WHERE id = ?")
-                .execute(arguments: [alarm.deliveredAt.timeIntervalSince1970, open])
-            try db.cachedStatement(sql: "UPDATE alarm SET incident = ? WHERE id = ?").execute(arguments: [open, alarm.id])
+                .execute(arguments: [alarm.deliveredAt.timeIntervalSince1970, placement.incident])
         case .open(let kind):
             try insert(IncidentRecord(openedBy: alarm, kind: kind), db)
-            try db.cachedStatement(sql: "UPDATE alarm SET incident = ? WHERE id = ?").execute(arguments: [alarm.id, alarm.id])
         case .none:
             break
         }

@@ -228,7 +228,7 @@ struct CommandLineTests {
         let failed = try await run(Products.path("parkguardd"), ["--check-config", "--config", bad])
         #expect(failed.status == 78)
         #expect(failed.error.contains("bad.yaml:5: broker.port: must be between 1 and 65535"))
-        #expect(failed.error.contains("bad.yaml:24: bells[0].colour: unknown key"))
+        #expect(failed.error.contains("bad.yaml:26: bells[0].colour: unknown key"))
         let missing = try await run(Products.path("parkguardd"), ["--check-config", "--config", directory.file("none.yaml")])
         #expect(missing.status == 78)
         #expect(missing.error.contains("none.yaml"))

@@ -68,6 +68,7 @@ struct ConsoleTests {
         #expect(timeline.contains("press") && timeline.contains("release") && timeline.contains("acknowledge") && timeline.contains("anna"),
                 "the timeline has the press, its release and the acknowledgement: \(timeline)")
         #expect((seen["outcomeShown"] as? String)?.contains("assistance given") == true, "\(seen["outcomeShown"] ?? "")")
+        #expect((seen["timelineWithNote"] as? String)?.contains("note anna (127.0.0.1)") == true, "\(seen["timelineWithNote"] ?? "")")
         #expect(seen["viewerButtons"] as? Int == 0, "a viewer has no Acknowledge button and no resolution")
         #expect(seen["operatorActionCells"] as? Int == 0, "an operator has no unit commands")
         let filtered = seen["filteredOut"] as? [String: Any]
@@ -120,7 +121,7 @@ struct ConsoleTests {
         let audit = try await run(hubTool, ["audit", "--db", db, "--since", "1h", "--json"])
         let entries = audit.output.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         let steps = entries.map { "\($0["actor"] ?? "") \($0["action"] ?? "")" }
-        #expect(steps.dropFirst(3) == ["anna loginFailed", "anna login", "anna acknowledge", "anna resolve", "anna logout", "vera login", "vera logout",
+        #expect(steps.dropFirst(3) == ["anna loginFailed", "anna login", "anna acknowledge", "anna note", "anna resolve", "anna logout", "vera login", "vera logout",
                                        "sam login", "sam selfTest", "sam logout"],
                 "audit: \(steps)")
         #expect(entries.first { $0["action"] as? String == "acknowledge" }?["target"] as? String == "test-park/unit-1/b1")
@@ -159,6 +160,8 @@ struct ConsoleTests {
             out["resolveLongNote"] = ask("/api/incidents/%s/resolve" % incident, {"outcome": "other", "note": "x" * 1001}, token)
             out["resolveNotAcknowledged"] = ask("/api/incidents/%s/resolve" % incident, {"outcome": "falseAlarm", "note": ""}, token)
             out["resolveWithoutToken"] = ask("/api/incidents/%s/resolve" % incident, {"outcome": "falseAlarm"})
+            out["noteEmpty"] = ask("/api/incidents/%s/note" % incident, {"note": ""}, token)
+            out["noteControl"] = ask("/api/incidents/%s/note" % incident, {"note": "bell\\u0007"}, token)
             out["timeline"] = ask("/api/incidents/%s" % incident)
             out["logout"] = ask("/api/logout", {}, {"X-ParkGuard-CSRF": csrf})["status"]
             out["stateAfterLogout"] = ask("/api/state")["status"]
@@ -175,7 +178,8 @@ struct ConsoleTests {
         // Every refusal of a resolution names what is wrong and changes nothing.
         for (key, code, words) in [("resolveUnknown", 404, "no incident"), ("resolveBadId", 400, "not an alarm id"),
                                    ("resolveBadOutcome", 400, "outcome must be one of"), ("resolveLongNote", 400, "over 1000 bytes"),
-                                   ("resolveNotAcknowledged", 409, "must be acknowledged"), ("resolveWithoutToken", 403, "X-ParkGuard-CSRF")] {
+                                   ("resolveNotAcknowledged", 409, "must be acknowledged"), ("resolveWithoutToken", 403, "X-ParkGuard-CSRF"),
+                                   ("noteEmpty", 400, "note is empty"), ("noteControl", 400, "control character")] {
             let answer = api[key] as? [String: Any]
             #expect(answer?["status"] as? Int == code && (answer?["body"] as? String)?.contains(words) == true, "\(key): \(answer ?? [:])")
         }

@@ -133,6 +133,13 @@ def main() -> int:
         wait.until(lambda d: "acknowledge" in d.find_element(By.ID, "timeline").text)
         seen["timeline"] = driver.find_element(By.ID, "timeline").text
         driver.save_screenshot(screenshot.replace(".png", "-timeline.png"))
+        step = "a note on the open incident joins its timeline"
+        form.find_element(By.CSS_SELECTOR, "textarea.note").send_keys("called the park ranger")
+        form.find_element(By.CSS_SELECTOR, "button.note-button").click()
+        wait.until(lambda d: "called the park ranger" in d.find_element(By.ID, "timeline").text)
+        seen["timelineWithNote"] = driver.find_element(By.ID, "timeline").text
+        form = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#incidents li.incident form.resolve")))
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#incidents li.incident textarea.note").get_attribute("value") == "")
         step = "resolve with an outcome and a note"
         Select(form.find_element(By.CSS_SELECTOR, "select.outcome")).select_by_value("assistanceGiven")
         form.find_element(By.CSS_SELECTOR, "textarea.note").send_keys("lost child, found at the gate")
