@@ -124,12 +124,14 @@ public struct Console: Service {
             }
         }
         router.get("/api/incidents/:id") { request, context in
-            await Self.authorized(request, context, access, logger: logger) { _ in
+            await Self.authorized(request, context, access, logger: logger) { user in
                 let incident = try await Self.incident(context, incidents)
-                // Operator actions on the incident's bell from its opening to its resolution.
+                // Operator actions on the incident's bell from its opening to its resolution; the
+                // addresses they came from are for supervisors (as the whole audit trail is).
                 let key = "\(incident.unit.site)/\(incident.unit.unit)/\(incident.bell)"
                 let actions = try await access.audit(since: incident.openedAt.addingTimeInterval(-1), limit: 10_000)
                     .filter { $0.target == key && $0.at <= (incident.resolvedAt ?? .distantFuture).addingTimeInterval(1) }
+                    .map { entry in var entry = entry; if user.role < .supervisor { entry.address = "" }; return entry }
                 return try Self.json(IncidentDetail(incident: incident, alarms: try await incidents.alarms(ofIncident: incident.id), actions: actions))
             }
         }

@@ -1,5 +1,5 @@
 /// The console's page, style and script: served by the hub itself, no external asset. The
-/// script holds the page's one string catalogue (English and Korean).
+/// script carries ``ConsoleCatalogue`` (English and Korean) as JSON.
 enum ConsoleAssets {
     static let page = """
     <!doctype html>
@@ -134,82 +134,10 @@ enum ConsoleAssets {
     'use strict';
     const $ = (id) => document.getElementById(id);
 
-    // Every string of the page, in each language the console speaks (one catalogue). `{name}` is
-    // replaced by the argument of that name. The hub's own refusals arrive in English.
-    const catalogue = {
-      en: {
-        title: 'ParkGuard control room', connecting: 'connecting…', live: 'live', reconnecting: 'reconnecting…', loggedOut: 'logged out',
-        logIn: 'Log in', logOut: 'Log out', name: 'Name', password: 'Password', checking: 'checking…',
-        unreachable: 'the hub cannot be reached: {error}', reloadToRetry: 'the hub cannot be reached: reload the page to try again',
-        refusedStatus: 'refused ({status})',
-        openIncidents: 'Open incidents', noIncidents: 'No open incidents.', unacknowledgedCount: '{count} not acknowledged',
-        previous: 'Newer', next: 'Older', pageInfo: '{from}–{to} of {total}', timeline: 'Timeline', close: 'Close', colWhat: 'What',
-        incidentTitle: '{site} / {unit} — bell {bell} ({kind})', incidentRaised: 'raised {time} ({age}) · {events} events',
-        notAcknowledged: 'not acknowledged', acknowledgedBy: 'acknowledged by {who} at {time}', resolve: 'Resolve', notePlaceholder: 'note (optional)',
-        showTimeline: 'Timeline', resolved: 'resolved', unitDidNotConfirm: 'logged; the unit did not confirm: {error}',
-        resolvedBy: 'resolved by {who} at {time}: {outcome}', alarmAtUnit: '{kind} at the unit {time}, seq {seq}; cameras: {cameras}',
-        'incident.call': 'call', 'incident.fault': 'fault', 'incident.tamper': 'tamper',
-        'outcome.assistanceGiven': 'assistance given', 'outcome.policeDispatched': 'police dispatched', 'outcome.falseAlarm': 'false alarm',
-        'outcome.test': 'test', 'outcome.other': 'other', 'action.resolve': 'resolve',
-        colActions: 'Actions', silence: 'Silence', selfTest: 'Self-test', 'action.silence': 'silence', 'action.selfTest': 'self-test',
-        commandDone: 'done', noLocation: 'place not configured', addNote: 'Add note', noteAdded: 'note added', 'action.note': 'note', unitsShown: '{shown} shown', noUnits: 'No unit matches.',
-        searchUnits: 'search site, unit or place', filterAll: 'all units', filterAttention: 'needing attention', filterOffline: 'offline',
-        filterAlarm: 'bell in alarm', filterFault: 'bell fault', filterCamera: 'camera trouble', filterAwaiting: 'awaiting receipt',
-        units: 'Units', unitSummary: '{online} of {total} online',
-        colUnit: 'Unit', colStatus: 'Status', colBells: 'Bells', colCameras: 'Cameras', colOutbox: 'Outbox', colAwaiting: 'Awaiting receipt',
-        colLastSeen: 'Last seen', audit: 'Audit trail', newestFirst: '(newest first)', colWhen: 'When', colWho: 'Who', colAction: 'Action',
-        colOn: 'On', colDetail: 'Detail', colFrom: 'From',
-        acknowledge: 'Acknowledge', sending: 'sending…', acknowledgedByUnit: 'acknowledged by the unit', refused: 'refused: {error}',
-        failed: 'failed: {error}', noCamera: 'no camera linked', oldest: '{count} (oldest {seconds} s)',
-        counts: '{messages} messages, {alarms} alarms, {duplicates} duplicates dropped, {refused} refused, {seqGaps} seq gaps, {rebirths} rebirths asked',
-        'role.viewer': 'viewer', 'role.operator': 'operator', 'role.supervisor': 'supervisor',
-        'kind.press': 'press', 'kind.hold': 'hold', 'kind.release': 'release', 'kind.stuck': 'stuck', 'kind.recovered': 'recovered',
-        'kind.lineFault': 'line fault', 'kind.tamper': 'tamper', 'kind.tamperRestored': 'tamper restored',
-        'bell.idle': 'idle', 'bell.alarm': 'alarm', 'bell.acknowledged': 'acknowledged', 'bell.fault': 'fault', 'bell.disabled': 'disabled',
-        'camera.ok': 'ok', 'camera.degraded': 'degraded', 'camera.offline': 'offline', 'camera.unknown': 'unknown', 'camera.disabled': 'disabled',
-        online: 'online', offline: 'offline', offlineWhy: 'offline ({reason})',
-        'action.login': 'login', 'action.logout': 'logout', 'action.loginFailed': 'failed login', 'action.sessionExpired': 'session ended',
-        'action.acknowledge': 'acknowledge', 'action.operatorAdded': 'operator added', 'action.passwordChanged': 'password changed',
-        'action.operatorDisabled': 'operator disabled', 'action.operatorEnabled': 'operator enabled', 'action.roleChanged': 'role changed',
-        'action.languageChanged': 'language changed',
-      },
-      ko: {
-        title: 'ParkGuard 관제실', connecting: '연결 중…', live: '실시간', reconnecting: '다시 연결 중…', loggedOut: '로그아웃됨',
-        logIn: '로그인', logOut: '로그아웃', name: '이름', password: '비밀번호', checking: '확인 중…',
-        unreachable: '허브에 연결할 수 없습니다: {error}', reloadToRetry: '허브에 연결할 수 없습니다. 페이지를 새로 고쳐 다시 시도하십시오',
-        refusedStatus: '거부됨 ({status})',
-        openIncidents: '미해결 사건', noIncidents: '미해결 사건이 없습니다.', unacknowledgedCount: '미접수 {count}건',
-        previous: '최근', next: '이전', pageInfo: '전체 {total}건 중 {from}–{to}', timeline: '경과', close: '닫기', colWhat: '내용',
-        incidentTitle: '{site} / {unit} — 비상벨 {bell} ({kind})', incidentRaised: '발생 {time} ({age}) · 이벤트 {events}건',
-        notAcknowledged: '미접수', acknowledgedBy: '{who} 접수 {time}', resolve: '종결', notePlaceholder: '메모 (선택)',
-        showTimeline: '경과', resolved: '종결됨', unitDidNotConfirm: '기록됨. 현장 장치가 확인하지 않았습니다: {error}',
-        resolvedBy: '{who} 종결 {time}: {outcome}', alarmAtUnit: '현장 {kind} {time}, 순번 {seq}. 카메라: {cameras}',
-        'incident.call': '호출', 'incident.fault': '고장', 'incident.tamper': '훼손 감지',
-        'outcome.assistanceGiven': '도움 제공', 'outcome.policeDispatched': '경찰 출동', 'outcome.falseAlarm': '오경보',
-        'outcome.test': '시험', 'outcome.other': '기타', 'action.resolve': '종결',
-        colActions: '조치', silence: '사이렌 정지', selfTest: '자가 점검', 'action.silence': '사이렌 정지', 'action.selfTest': '자가 점검',
-        commandDone: '완료', noLocation: '위치 미설정', addNote: '메모 추가', noteAdded: '메모를 추가했습니다', 'action.note': '메모', unitsShown: '{shown}대 표시', noUnits: '조건에 맞는 장치가 없습니다.',
-        searchUnits: '현장, 장치 또는 위치 검색', filterAll: '모든 장치', filterAttention: '조치 필요', filterOffline: '연결 끊김',
-        filterAlarm: '경보 중인 비상벨', filterFault: '비상벨 고장', filterCamera: '카메라 이상', filterAwaiting: '수신 확인 대기',
-        units: '장치', unitSummary: '{total}대 중 {online}대 연결됨',
-        colUnit: '장치', colStatus: '상태', colBells: '비상벨', colCameras: '카메라', colOutbox: '발신 대기', colAwaiting: '수신 확인 대기',
-        colLastSeen: '마지막 수신', audit: '감사 기록', newestFirst: '(최신순)', colWhen: '시각', colWho: '사용자', colAction: '동작',
-        colOn: '대상', colDetail: '내용', colFrom: '접속지',
-        acknowledge: '접수', sending: '전송 중…', acknowledgedByUnit: '현장 장치가 접수를 확인했습니다', refused: '거부됨: {error}',
-        failed: '실패: {error}', noCamera: '연결된 카메라 없음', oldest: '{count}건 (가장 오래된 것 {seconds}초)',
-        counts: '메시지 {messages}건, 경보 {alarms}건, 중복 제거 {duplicates}건, 거부 {refused}건, 순번 누락 {seqGaps}건, 재전송 요청 {rebirths}건',
-        'role.viewer': '열람자', 'role.operator': '운영자', 'role.supervisor': '감독자',
-        'kind.press': '누름', 'kind.hold': '길게 누름', 'kind.release': '해제', 'kind.stuck': '눌림 고착', 'kind.recovered': '복구',
-        'kind.lineFault': '회선 고장', 'kind.tamper': '훼손 감지', 'kind.tamperRestored': '훼손 감지 해제',
-        'bell.idle': '대기', 'bell.alarm': '경보', 'bell.acknowledged': '접수됨', 'bell.fault': '고장', 'bell.disabled': '사용 안 함',
-        'camera.ok': '정상', 'camera.degraded': '저하', 'camera.offline': '오프라인', 'camera.unknown': '알 수 없음', 'camera.disabled': '사용 안 함',
-        online: '연결됨', offline: '연결 끊김', offlineWhy: '연결 끊김 ({reason})',
-        'action.login': '로그인', 'action.logout': '로그아웃', 'action.loginFailed': '로그인 실패', 'action.sessionExpired': '세션 종료',
-        'action.acknowledge': '접수', 'action.operatorAdded': '운영자 추가', 'action.passwordChanged': '비밀번호 변경',
-        'action.operatorDisabled': '운영자 사용 중지', 'action.operatorEnabled': '운영자 사용 재개', 'action.roleChanged': '역할 변경',
-        'action.languageChanged': '언어 변경',
-      },
-    };
+    // Every string of the page, in each language the console speaks: the hub's one catalogue
+    // (ConsoleCatalogue, which the CLI reads too). `{name}` is replaced by the argument of that
+    // name. The hub's own refusals arrive in English.
+    const catalogue = \(ConsoleCatalogue.json);
 
     // Before login: the browser's language; after: the operator's. Times in the control room's zone.
     let language = (navigator.language || 'en').toLowerCase().startsWith('ko') ? 'ko' : 'en';
@@ -550,7 +478,7 @@ enum ConsoleAssets {
         const cameras = a.cameras.map((c) => c.id + ' ' + t('camera.' + (c.health || 'unknown'))).join(', ') || t('noCamera');
         rows.push([a.deliveredAt, t('kind.' + a.kind), '', t('alarmAtUnit', {kind: t('kind.' + a.kind), time: formatTime(a.raisedAt), seq: a.seq, cameras})]);
       }
-      for (const e of actions) rows.push([e.at, t('action.' + e.action), e.actor + ' (' + e.address + ')', e.detail]);
+      for (const e of actions) rows.push([e.at, t('action.' + e.action), e.address ? e.actor + ' (' + e.address + ')' : e.actor, e.detail]);
       rows.sort((x, y) => new Date(x[0]) - new Date(y[0]));
       const body = $('timeline').tBodies[0];
       body.replaceChildren();

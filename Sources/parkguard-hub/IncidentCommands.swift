@@ -1,6 +1,13 @@
 import ArgumentParser
 import Foundation
+import HubConsole
 import ParkGuardHub
+
+/// `--language`: the words of the table (the console's catalogue); JSON and CSV stay as they are.
+struct LanguageOption: ParsableArguments {
+    @Option(help: ArgumentHelp("The table's language: \(ConsoleLanguage.allCases.map(\.rawValue).joined(separator: ", ")).", valueName: "code"))
+    var language: ConsoleLanguage = .en
+}
 
 /// `parkguard-hub incidents`: the incidents of a period, as a table, JSON lines or CSV.
 struct Incidents: AsyncParsableCommand {
@@ -27,6 +34,8 @@ struct Incidents: AsyncParsableCommand {
 
     @Flag(help: "CSV (RFC 4180, a header line) instead of a table.")
     var csv = false
+
+    @OptionGroup var language: LanguageOption
 
     func validate() throws {
         let (from, to) = try period()
@@ -59,7 +68,7 @@ struct Incidents: AsyncParsableCommand {
             } else if csv {
                 print(IncidentCSV.row(incident), terminator: "\r\n")
             } else {
-                print(IncidentCSV.summary(incident))
+                print(ControlRoomText.incident(incident, language.language))
             }
         }
     }

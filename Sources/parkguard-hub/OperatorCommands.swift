@@ -223,6 +223,8 @@ struct Audit: AsyncParsableCommand {
     @Flag(help: "JSON lines instead of a table.")
     var json = false
 
+    @OptionGroup var language: LanguageOption
+
     func validate() throws {
         _ = try Age.since(since)
         guard limit > 0 else { throw ValidationError("--limit must be positive") }
@@ -233,12 +235,11 @@ struct Audit: AsyncParsableCommand {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         encoder.dateEncodingStrategy = .iso8601
-        let time = ISO8601DateFormatter()
         for entry in try await store.audit(since: try Age.since(since), limit: limit) {
             if json {
                 print(String(decoding: try encoder.encode(entry), as: UTF8.self))
             } else {
-                print("\(time.string(from: entry.at))  \(entry.actor)  \(entry.action.rawValue)  \(entry.target)  \(entry.detail)  from \(entry.address)")
+                print(ControlRoomText.audit(entry, language.language))
             }
         }
     }

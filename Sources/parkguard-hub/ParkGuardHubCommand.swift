@@ -310,6 +310,8 @@ struct Alarms: AsyncParsableCommand {
     @Flag(help: "JSON lines instead of a table.")
     var json = false
 
+    @OptionGroup var language: LanguageOption
+
     func validate() throws {
         _ = try sinceDate()
         guard limit > 0 else { throw ValidationError("--limit must be positive") }
@@ -323,14 +325,11 @@ struct Alarms: AsyncParsableCommand {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         encoder.dateEncodingStrategy = .iso8601
-        let time = ISO8601DateFormatter()
         for alarm in alarms {
             if json {
                 FileHandle.standardOutput.write(try encoder.encode(alarm) + Data("\n".utf8))
             } else {
-                let ack = alarm.acknowledgedAt.map { "acknowledged \(time.string(from: $0)) by \(alarm.acknowledgedBy ?? "?")" } ?? "not acknowledged"
-                let cleared = alarm.clearedAt.map { ", cleared \(time.string(from: $0))" } ?? ""
-                print("\(alarm.raisedAt)  \(alarm.unit)  \(alarm.bell)  \(alarm.kind.rawValue)  seq \(alarm.seq)  delivered \(time.string(from: alarm.deliveredAt))  \(ack)\(cleared)  \(alarm.id)")
+                print(ControlRoomText.alarm(alarm, language.language))
             }
         }
     }

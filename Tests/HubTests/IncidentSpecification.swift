@@ -1,5 +1,6 @@
 import Foundation
 import ParkGuardCore
+@testable import HubConsole
 import ParkGuardHub
 import Testing
 
@@ -107,17 +108,28 @@ struct IncidentCSVTests {
         #expect(IncidentCSV.row(incident).hasSuffix(",cam-1:ok"))
     }
 
-    @Test("a summary line says who acknowledged and resolved it, with the outcome")
-    func summary() {
+    @Test("a line for people says who acknowledged and resolved it, with the outcome, in the operator's language from the console's catalogue")
+    func line() {
         var incident = IncidentRecord(openedBy: IncidentSpecification.alarm("p1", .press, at: 0), kind: .call)
-        #expect(IncidentCSV.summary(incident).contains("not acknowledged, open"))
+        #expect(ControlRoomText.incident(incident, .en).contains("call  1 events  not acknowledged, open"))
+        #expect(ControlRoomText.incident(incident, .ko).contains("호출  이벤트 1건  미접수, 미해결"))
         incident.acknowledgedAt = IncidentSpecification.t0
         incident.acknowledgedBy = "anna"
         incident.resolvedAt = IncidentSpecification.t0.addingTimeInterval(60)
         incident.resolvedBy = "anna"
         incident.outcome = .falseAlarm
         incident.note = "kids\nplaying"
-        let line = IncidentCSV.summary(incident)
-        #expect(line.contains("acknowledged 2027-01-15T") && line.contains("by anna, resolved") && line.contains(": falseAlarm (kids playing)"), "\(line)")
+        let line = ControlRoomText.incident(incident, .en)
+        #expect(line.contains("acknowledged 2027-01-15T") && line.contains("by anna, resolved") && line.contains(": false alarm (kids playing)"), "\(line)")
+        #expect(ControlRoomText.incident(incident, .ko).contains("anna 종결: 오경보 (kids playing)"))
+    }
+
+    @Test("the catalogue has every key in every language, and the page carries it whole")
+    func catalogue() {
+        let english = Set(ConsoleCatalogue.strings["en"]?.keys ?? [:].keys)
+        for language in ConsoleLanguage.allCases {
+            #expect(Set(ConsoleCatalogue.strings[language.rawValue]?.keys ?? [:].keys) == english, "\(language)")
+        }
+        #expect(ConsoleAssets.script.contains(ConsoleCatalogue.json) && ConsoleCatalogue.json.contains("\"outcome.falseAlarm\":\"오경보\""))
     }
 }

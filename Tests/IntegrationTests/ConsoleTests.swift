@@ -68,7 +68,8 @@ struct ConsoleTests {
         #expect(timeline.contains("press") && timeline.contains("release") && timeline.contains("acknowledge") && timeline.contains("anna"),
                 "the timeline has the press, its release and the acknowledgement: \(timeline)")
         #expect((seen["outcomeShown"] as? String)?.contains("assistance given") == true, "\(seen["outcomeShown"] ?? "")")
-        #expect((seen["timelineWithNote"] as? String)?.contains("note anna (127.0.0.1)") == true, "\(seen["timelineWithNote"] ?? "")")
+        #expect((seen["timelineWithNote"] as? String)?.contains("note anna incident") == true, "\(seen["timelineWithNote"] ?? "")")
+        #expect((seen["timelineWithNote"] as? String)?.contains("127.0.0.1") == false, "an operator's timeline names no addresses")
         #expect(seen["viewerButtons"] as? Int == 0, "a viewer has no Acknowledge button and no resolution")
         #expect(seen["operatorActionCells"] as? Int == 0, "an operator has no unit commands")
         let filtered = seen["filteredOut"] as? [String: Any]
@@ -111,6 +112,8 @@ struct ConsoleTests {
         #expect(incidents.last?["resolvedAt"] == nil && incidents.last?["acknowledgedAt"] == nil)
         let openOnly = try await run(hubTool, ["incidents", "--db", db, "--since", "1h", "--open"])
         #expect(openOnly.output.split(separator: "\n").count == 1 && openOnly.output.contains("not acknowledged, open"), "\(openOnly.output)")
+        let korean = try await run(hubTool, ["incidents", "--db", db, "--since", "1h", "--open", "--language", "ko"])
+        #expect(korean.output.contains("호출") && korean.output.contains("미접수, 미해결"), "the table in the operator's language: \(korean.output)")
         let csv = try await run(hubTool, ["incidents", "--db", db, "--since", "1h", "--csv"])
         let rows = csv.output.components(separatedBy: "\r\n").filter { !$0.isEmpty }
         #expect(rows.count == 3 && rows[0].hasPrefix("id,site,unit,bell,kind") && rows[1].contains("\"lost child, found at the gate\""), "\(csv.output)")
@@ -232,7 +235,7 @@ struct ConsoleTests {
         if let keep = ProcessInfo.processInfo.environment["PARKGUARD_CONSOLE_SCREENSHOT"] {
             try? FileManager.default.removeItem(atPath: keep)
             try FileManager.default.copyItem(atPath: screenshot, toPath: keep)
-            for suffix in ["-timeline.png", "-supervisor.png"] {
+            for suffix in ["-login.png", "-timeline.png", "-supervisor.png"] {
                 let shot = keep.replacingOccurrences(of: ".png", with: suffix)
                 try? FileManager.default.removeItem(atPath: shot)
                 try FileManager.default.copyItem(atPath: screenshot.replacingOccurrences(of: ".png", with: suffix), toPath: shot)

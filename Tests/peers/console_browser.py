@@ -86,6 +86,7 @@ def main() -> int:
         log_in(driver, wait, operator_name, operator_password + "-wrong")
         wait.until(EC.text_to_be_present_in_element((By.ID, "login-error"), "wrong name or password"))
         seen["wrongPassword"] = driver.find_element(By.ID, "login-error").text
+        driver.save_screenshot(screenshot.replace(".png", "-login.png"))
         step = "log in as the operator"
         log_in(driver, wait, operator_name, operator_password)
         wait.until(lambda d: "up" in d.find_element(By.ID, "link").get_attribute("class"))  # "live" in any language
