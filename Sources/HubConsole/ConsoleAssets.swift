@@ -679,13 +679,15 @@ enum ConsoleAssets {
     }
 
     async function addNote(incident, note, button, result) {
-      if (!note.value.trim()) return;
+      const sent = note.value;
+      if (!sent.trim()) return;
       button.disabled = true;
       result.textContent = t('sending');
       try {
-        const answer = (await api('/api/incidents/' + encodeURIComponent(incident.id) + '/note', 'POST', {note: note.value})).body;
+        const answer = (await api('/api/incidents/' + encodeURIComponent(incident.id) + '/note', 'POST', {note: sent})).body;
         result.textContent = answer.ok ? t('noteAdded') : t('refused', {error: answer.error});
-        if (answer.ok) note.value = '';
+        // Emptied only if it still holds what was sent: what the operator typed since stays.
+        if (answer.ok && note.value === sent) note.value = '';
       } catch (e) {
         result.textContent = t('failed', {error: e.message});
       }

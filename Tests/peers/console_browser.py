@@ -139,11 +139,14 @@ def main() -> int:
         form.find_element(By.CSS_SELECTOR, "button.note-button").click()
         wait.until(lambda d: "called the park ranger" in d.find_element(By.ID, "timeline").text)
         seen["timelineWithNote"] = driver.find_element(By.ID, "timeline").text
+        # The page says "note added" and empties the box in one step, when the hub has answered.
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#incidents li.incident .result").text == "note added")
         form = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#incidents li.incident form.resolve")))
-        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#incidents li.incident textarea.note").get_attribute("value") == "")
         step = "resolve with an outcome and a note"
         Select(form.find_element(By.CSS_SELECTOR, "select.outcome")).select_by_value("assistanceGiven")
         form.find_element(By.CSS_SELECTOR, "textarea.note").send_keys("lost child, found at the gate")
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#incidents li.incident textarea.note").get_attribute("value")
+                   == "lost child, found at the gate")
         form.find_element(By.CSS_SELECTOR, "button.resolve-button").click()
         step = "the incident leaves the open list"
         wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, "#incidents li.incident"))
