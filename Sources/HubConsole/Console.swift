@@ -308,12 +308,12 @@ public struct Console: Service {
                     for await update in updates {
                         // A new or changed incident is signalled at once (a person may be waiting
                         // on it); unit rows wait for the next batch.
-                        if case .unit = update { deltas.withLock { $0.add(update) } } else { sink.yield("event: incidents\ndata: {}\n\n") }
+                        if case .unit(let view) = update { deltas.withLock { $0.add(view) } } else { sink.yield("event: incidents\ndata: {}\n\n") }
                     }
                 }
                 group.addTask {
                     while (try? await Task.sleep(for: ConsoleDeltas.interval)) != nil {
-                        let (changed, _) = deltas.withLock { $0.take() }
+                        let changed = deltas.withLock { $0.take() }
                         if !changed.isEmpty { sink.yield(Self.event("units", UnitsEvent(units: changed, counts: await hub.counts))) }
                     }
                 }
@@ -356,9 +356,7 @@ public struct Console: Service {
 
     /// One server-sent event: its name and its data as one line of JSON.
     private static func event<T: Encodable>(_ name: String, _ value: T) -> String {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        let data = (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        let data = (try? encoded(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
         return "event: \(name)\ndata: \(data)\n\n"
     }
 
@@ -486,11 +484,15 @@ public struct Console: Service {
     }
 
     private static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try encoded(value))))
+    }
+
+    /// JSON as the console sends it, in answers and in stream events: keys sorted, dates RFC 3339.
+    private static func encoded<T: Encodable>(_ value: T) throws -> Data {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
         encoder.outputFormatting = [.sortedKeys]
-        return Response(status: status, headers: [.contentType: "application/json"],
-                        body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+        return try encoder.encode(value)
     }
 }
 

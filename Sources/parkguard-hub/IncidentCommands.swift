@@ -3,6 +3,14 @@ import Foundation
 import HubConsole
 import ParkGuardHub
 
+/// One JSON object per line, keys sorted, dates RFC 3339: what every `--json` of the CLI prints.
+func printJSONLine<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    encoder.dateEncodingStrategy = .iso8601
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
 /// `--language`: the words of the table (the console's catalogue); JSON and CSV stay as they are.
 struct LanguageOption: ParsableArguments {
     @Option(help: ArgumentHelp("The table's language: \(ConsoleLanguage.allCases.map(\.rawValue).joined(separator: ", ")).", valueName: "code"))
@@ -58,13 +66,10 @@ struct Incidents: AsyncParsableCommand {
         let log = try await openExistingLog(db)
         let (from, to) = try period()
         let incidents = try await log.incidents(since: from, limit: limit, openOnly: open).filter { $0.openedAt < to }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        encoder.dateEncodingStrategy = .iso8601
         if csv { print(IncidentCSV.header, terminator: "\r\n") }
         for incident in incidents {
             if json {
-                print(String(decoding: try encoder.encode(incident), as: UTF8.self))
+                try printJSONLine(incident)
             } else if csv {
                 print(IncidentCSV.row(incident), terminator: "\r\n")
             } else {

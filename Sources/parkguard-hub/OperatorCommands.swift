@@ -232,12 +232,9 @@ struct Audit: AsyncParsableCommand {
 
     func run() async throws {
         let store = try await openExistingLog(db)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        encoder.dateEncodingStrategy = .iso8601
         for entry in try await store.audit(since: try Age.since(since), limit: limit) {
             if json {
-                print(String(decoding: try encoder.encode(entry), as: UTF8.self))
+                try printJSONLine(entry)
             } else {
                 print(ControlRoomText.audit(entry, language.language))
             }

@@ -322,12 +322,9 @@ struct Alarms: AsyncParsableCommand {
     func run() async throws {
         let log = try await openExistingLog(db)
         let alarms = open ? try await log.openAlarms(limit: limit) : try await log.alarms(since: try sinceDate(), limit: limit)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        encoder.dateEncodingStrategy = .iso8601
         for alarm in alarms {
             if json {
-                FileHandle.standardOutput.write(try encoder.encode(alarm) + Data("\n".utf8))
+                try printJSONLine(alarm)
             } else {
                 print(ControlRoomText.alarm(alarm, language.language))
             }

@@ -10,17 +10,15 @@ struct ConsoleDeltasTests {
         return try! JSONDecoder().decode(UnitView.self, from: Data(json.utf8))
     }
 
-    @Test("a unit that changed many times since the last flush is sent once, as it is now; incidents are one flag; a flush empties it")
+    @Test("a unit that changed many times since the last flush is sent once, as it is now; a flush empties it")
     func coalesces() {
         var deltas = ConsoleDeltas()
         #expect(deltas.isEmpty)
-        deltas.add(.unit(view("b", online: true)))
-        deltas.add(.unit(view("a", online: true)))
-        deltas.add(.unit(view("b", online: false)))
-        deltas.add(.alarmsChanged)
-        deltas.add(.alarmsChanged)
+        deltas.add(view("b", online: true))
+        deltas.add(view("a", online: true))
+        deltas.add(view("b", online: false))
         let taken = deltas.take()
-        #expect(taken.units.map(\.key.unit) == ["a", "b"] && taken.units.last?.online == false && taken.incidentsChanged)
-        #expect(deltas.isEmpty && deltas.take().units.isEmpty)
+        #expect(taken.map(\.key.unit) == ["a", "b"] && taken.last?.online == false)
+        #expect(deltas.isEmpty && deltas.take().isEmpty)
     }
 }
