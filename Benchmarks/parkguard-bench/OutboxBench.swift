@@ -13,14 +13,14 @@ func outboxThroughput(records: Int, directory: String) -> OutboxResults {
     let message = OutboxFormat.Message(kind: 0, qos: 1, retain: false, topic: "parkguard/v1/bench/unit-1/bell/b1/alarm",
                                        correlationData: nil, alarmID: UUID().uuidString.lowercased(),
                                        payload: [UInt8](repeating: UInt8(ascii: "x"), count: 420))
-    // Group commit: every append written at once, fsyncs batched by the writer thread.
+    // Group commit: appends written and fsynced in batches by the writer thread.
     let path = directory + "/outbox-bench"
     var (outbox, _) = Outbox.open(path: path, logger: logger) { _ in }
     var start = ContinuousClock.now
     var ids: [UInt64] = []
     for _ in 0 ..< records {
         let id = outbox.reserveID()
-        outbox.append(message, id: id, now: true)
+        outbox.append(message, id: id)
         ids.append(id)
     }
     outbox.close()  // returns once everything is written and fsynced
@@ -131,7 +131,7 @@ func outboxDrain(records: Int, daemon: String, scratch: ScratchDirectory, broker
     for _ in 0 ..< records {
         let message = OutboxFormat.Message(kind: 0, qos: 1, retain: false, topic: topic, correlationData: nil,
                                            alarmID: UUID().uuidString.lowercased(), payload: payload)
-        outbox.append(message, id: outbox.reserveID(), now: false)
+        outbox.append(message, id: outbox.reserveID())
     }
     outbox.close()
 

@@ -32,14 +32,15 @@ public struct StartupError: Error, CustomStringConvertible {
 
 /// What differs between a field unit and one of the fleet simulator's many units in one process.
 public struct AgentEnvironment: Sendable {
-    /// The shared MQTT network loop; `nil` gives the unit's client a thread of its own.
+    /// The MQTT network loop to share (the fleet's); `nil` gives the unit a loop of its own. The
+    /// unit's bell loop, controller and publisher run on it.
     public var network: MosquittoNetworkLoop?
     /// Opens the GPIO chip; `nil` opens what `gpio.backend` in the configuration names.
     public var openBackend: (@Sendable () async throws(GPIOError) -> any GPIOBackend)?
     /// Signals that shut the unit down gracefully (none for a unit inside a fleet).
     public var shutdownSignals: [UnixSignal]
 
-    /// A field unit: its own MQTT thread, the configured chip, SIGTERM and SIGINT.
+    /// A field unit: its own loop thread, the configured chip, SIGTERM and SIGINT.
     public static let fieldUnit = AgentEnvironment(network: nil, openBackend: nil, shutdownSignals: [.sigterm, .sigint])
 
     public init(network: MosquittoNetworkLoop?, openBackend: (@Sendable () async throws(GPIOError) -> any GPIOBackend)?,
@@ -115,12 +116,16 @@ public enum Agent {
             reconnectInitial: broker.reconnectInitial, reconnectMax: broker.reconnectMax, maxInflight: broker.maxInflight,
             will: (topics.status, willPayload))
         let client: MosquittoClient
-        do { client = try MosquittoClient(settings: settings, network: environment.network, logger: logger) } catch {
+        let network: MosquittoNetworkLoop
+        do throws(MQTTError) {
+            if let shared = environment.network { network = shared } else { network = try MosquittoNetworkLoop() }
+            client = try MosquittoClient(settings: settings, network: network, logger: logger)
+        } catch {
             throw StartupError(code: error.code == 8 || error.code == 3 ? .config : .unavailable, message: "MQTT setup: \(error)")
         }
         let (faults, faultSink) = AsyncStream.makeStream(of: String?.self)
         let (outbox, recovery) = Outbox.open(path: config.outbox.path, logger: logger) { faultSink.yield($0) }
-        let publisher = Publisher(client: client, topics: topics, clock: clock, maxInflight: broker.maxInflight,
+        let publisher = Publisher(client: client, loop: network, topics: topics, clock: clock, maxInflight: broker.maxInflight,
                                   maxQueued: config.outbox.maxRecords, maxBytes: config.outbox.maxBytes, outbox: outbox,
                                   protocolName: broker.protocolVersion.rawValue, delivery: config.delivery, logger: logger)
         // What a previous run left unsent goes out first, in its original order.

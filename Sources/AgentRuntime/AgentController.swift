@@ -6,7 +6,11 @@ import ParkGuardCore
 /// The agent's brain: feeds line edges, time and commands to the core's state machines and
 /// carries out what they return (drive outputs, publish). Outputs are driven first: the strobe
 /// and siren never wait for the outbox's disk write or the network (DESIGN.md, alarm path 2).
+///
+/// It shares the ``Publisher``'s executor (the unit's MQTT network loop), so handing an alarm to
+/// the publisher is a call on the same thread, not a hop.
 public actor AgentController {
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { publisher.unownedExecutor }
     private let config: AgentConfig
     /// Where each bell is (its own location, else the unit's), for its alarms.
     private var bellLocations: [String: Location] = [:]

@@ -16,10 +16,14 @@ struct BellLoop: Service {
     let logger: Logger
 
     func run() async throws {
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await feedEdges() }
-            await process()
-            group.cancelAll()
+        // On the network loop's thread, the controller's and publisher's executor: an edge from the
+        // reader crosses one thread boundary, into this loop, and none after it.
+        await withTaskExecutorPreference(publisher.loop) {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await feedEdges() }
+                await process()
+                group.cancelAll()
+            }
         }
     }
 

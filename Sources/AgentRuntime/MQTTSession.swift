@@ -19,6 +19,11 @@ struct MQTTSession: Service {
 
     func run() async throws {
         client.start()
+        // Events are read where libmosquitto's callbacks yield them: on the network loop's thread.
+        await withTaskExecutorPreference(publisher.loop) { await handleEvents() }
+    }
+
+    private func handleEvents() async {
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
                 // Alarms whose receipt is overdue go again; overdue ones are announced.

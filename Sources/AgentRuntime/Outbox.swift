@@ -5,12 +5,14 @@ import ParkGuardCore
 /// The durable outbox: every message that must survive a crash is appended here (length,
 /// CRC-32C, body) and marked done after its PUBACK.
 ///
-/// An alarm is written at once (into the page cache: it survives a crash of the process) and
-/// never waits for the disk; everything else (other messages, done marks) is written by a writer
-/// thread in batches, because a `write` can block behind an `fsync`'s journal commit and the
-/// publisher must not stall on every PUBACK. The writer thread fsyncs everything written since
-/// its last fsync in one go (group commit), so a burst costs a few fsyncs, not one each; done
-/// marks ride along with the next put's fsync. A failed write (disk full,
+/// Appending never waits for the disk: records are handed to a writer thread, which owns the
+/// file and writes each batch outside the lock, because a `write` can block behind an `fsync`'s
+/// journal commit or a stalled SD card, and the caller is the unit's one loop (outputs, alarms,
+/// the broker's socket). A put wakes the writer at once; an alarm is in the file (page cache)
+/// microseconds after its publish went out on the socket. The writer thread fsyncs everything
+/// written since its last fsync in one go (group commit), so a burst costs a few fsyncs, not one
+/// each; done marks ride along with the next put's fsync. Compaction also runs on the writer
+/// thread, outside the lock: appends made meanwhile wait in memory and go to the new file. A failed write (disk full,
 /// read-only, I/O error) is reported once and the file is cut back to its last good length, so
 /// later records never sit behind garbage; the messages stay in the publisher's memory, still go
 /// out while the broker is reachable, and are written when storage works again.
@@ -157,15 +159,11 @@ public final class Outbox: Sendable {
         }
     }
 
-    /// Stores a message under an id from ``reserveID()``: written before returning when `now`
-    /// (alarms), else in the writer thread's next batch. The fsync follows shortly either way.
-    public func append(_ message: OutboxFormat.Message, id: UInt64, now: Bool) {
+    /// Stores a message under an id from ``reserveID()``: the writer thread writes it in its next
+    /// batch (woken now) and fsyncs it. Never waits for the disk.
+    public func append(_ message: OutboxFormat.Message, id: UInt64) {
         let item = (id, OutboxFormat.encode(.put(id: id, message)), true)
-        if now {
-            commit { state in state.unwritten + state.pending + [item] }
-        } else {
-            state.withLock { $0.pending.append(item) }
-        }
+        state.withLock { $0.pending.append(item) }
         wake.signal()
     }
 
@@ -175,14 +173,18 @@ public final class Outbox: Sendable {
         wake.signal()
     }
 
-    /// Writes the batch `take` assembles (under the lock) and reports storage transitions.
-    private func commit(_ take: (State) -> [(id: UInt64, bytes: [UInt8], put: Bool)]) {
+    /// Writes what is pending (records a failed write left first) and reports storage
+    /// transitions. Writer thread only: the lock is held to take the batch and to account for
+    /// it, never across the write.
+    private func commit() {
+        let (batch, fd, fileBytes) = state.withLock { state in
+            defer { state.unwritten = []; state.pending = [] }
+            return (state.unwritten + state.pending, state.fd, state.fileBytes)
+        }
+        guard !batch.isEmpty else { return }
+        let failure = write(batch, fd: fd, goodLength: fileBytes)
         let transition = state.withLock { state -> (fault: String?, changed: Bool) in
-            let batch = take(state)
-            state.unwritten = []
-            state.pending = []
-            guard !batch.isEmpty else { return (nil, false) }
-            let fault = write(batch, state: &state)
+            let fault = account(batch, failure: failure, state: &state)
             let changed = (fault != nil) != state.faulted
             state.faulted = fault != nil
             return (fault, changed)
@@ -211,7 +213,7 @@ public final class Outbox: Sendable {
         while true {
             wake.wait()
             while wake.wait(timeout: .now()) == .success {}  // coalesce every signal into one batch
-            commit { state in state.unwritten + state.pending }
+            commit()
             let (fd, needsSync, stopping) = state.withLock { state in
                 defer { state.needsSync = false }
                 return (state.fd, state.needsSync, state.stopping)
@@ -235,13 +237,12 @@ public final class Outbox: Sendable {
         }
     }
 
-    /// Appends `batch` to the file (under the lock); on failure cuts the file back to its last
-    /// good length and keeps the puts for the next attempt.
-    private func write(_ batch: [(id: UInt64, bytes: [UInt8], put: Bool)], state: inout State) -> String? {
+    /// Appends `batch` to the file (no lock held); on failure cuts the file back to
+    /// `goodLength` and returns why.
+    private func write(_ batch: [(id: UInt64, bytes: [UInt8], put: Bool)], fd: Int32, goodLength: Int) -> String? {
         var bytes: [UInt8] = []
         for item in batch { bytes += item.bytes }
         var error: String?
-        let fd = state.fd
         if fd < 0 { error = "the outbox file is not open" }
         var offset = 0
         while error == nil, offset < bytes.count {
@@ -253,15 +254,21 @@ public final class Outbox: Sendable {
                 offset += written
             }
         }
-        if let error {
-            if fd >= 0, offset > 0 { _ = ftruncate(fd, off_t(state.fileBytes)) }
+        if error != nil, fd >= 0, offset > 0 { _ = ftruncate(fd, off_t(goodLength)) }
+        return error
+    }
+
+    /// Accounts for a batch the writer wrote (or failed to: its puts are kept for the next
+    /// attempt). Under the lock.
+    private func account(_ batch: [(id: UInt64, bytes: [UInt8], put: Bool)], failure: String?, state: inout State) -> String? {
+        if let error = failure {
             // Tombstones are not worth keeping while storage fails; puts are retried, bounded
             // by the publisher's own queue bounds (it marks dropped messages done).
             state.unwritten = batch.filter(\.put)
             state.figures.storageFault = error
             return error
         }
-        state.fileBytes += bytes.count
+        state.fileBytes += batch.reduce(0) { $0 + $1.bytes.count }
         for item in batch {
             if item.put {
                 state.live[item.id] = item.bytes
@@ -287,26 +294,32 @@ public final class Outbox: Sendable {
 
     /// Rewrites the file with only live records when dead ones dominate: new file, fsync,
     /// rename over the old one, fsync the directory. A crash at any point leaves either the old
-    /// complete file or the new complete file. It runs under the lock: an append made while the
-    /// new file is written would otherwise land in the old file and vanish with it.
+    /// complete file or the new complete file. Writer thread only, and outside the lock: only
+    /// this thread writes the file, so appends made meanwhile wait in `pending` and go to the new
+    /// file after it, and `live` changes only here.
     private func compactIfWorthIt() {
-        state.withLock { state in
-            guard state.deadBytes > 256 * 1024, state.deadBytes > state.fileBytes / 2, state.unwritten.isEmpty else { return }
+        let fresh = state.withLock { state -> [UInt8]? in
+            guard state.deadBytes > 256 * 1024, state.deadBytes > state.fileBytes / 2, state.unwritten.isEmpty else { return nil }
             var fresh = OutboxFormat.header
             for (_, bytes) in state.live.sorted(by: { $0.key < $1.key }) { fresh += bytes }
-            do {
-                try DurableFile.replace(path: path, with: fresh)
-            } catch {
-                logger.error("outbox compaction failed; keeping the old file", metadata: ["error": "\(error)"])
-                return
-            }
-            let fd = Glibc.open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
+            return fresh
+        }
+        guard let fresh else { return }
+        do {
+            try DurableFile.replace(path: path, with: fresh)
+        } catch {
+            logger.error("outbox compaction failed; keeping the old file", metadata: ["error": "\(error)"])
+            return
+        }
+        let fd = Glibc.open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
+        let openError = fd < 0 ? String(cString: strerror(errno)) : nil
+        state.withLock { state in
             if state.fd >= 0 { Glibc.close(state.fd) }
             state.fd = fd
             state.fileBytes = fresh.count
             state.deadBytes = 0
             state.figures.fileBytes = fresh.count
-            if fd < 0 { state.figures.storageFault = "cannot reopen \(path) after compaction: \(String(cString: strerror(errno)))" }
+            if let openError { state.figures.storageFault = "cannot reopen \(path) after compaction: \(openError)" }
         }
     }
 

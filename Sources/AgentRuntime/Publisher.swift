@@ -106,7 +106,14 @@ extension Outgoing: Deliverable {
 /// ours. Everything that must survive a crash is also in the durable ``Outbox``: other messages
 /// until their PUBACK, alarms (with `delivery.retireOn: receipt`, the default) until the hub's
 /// receipt says they are committed in its log.
+///
+/// It runs on the unit's ``MosquittoNetworkLoop`` (its executor), as does the
+/// ``AgentController``: a call between the two, a publish and the socket write it causes happen on
+/// one thread, and the broker's answers arrive on it.
 public actor Publisher {
+    /// The loop that drives the client's socket, and this actor's executor.
+    public nonisolated let loop: MosquittoNetworkLoop
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { loop.asUnownedSerialExecutor() }
     private let client: MosquittoClient
     private let topics: Topics
     private let logger: Logger
@@ -124,9 +131,10 @@ public actor Publisher {
     /// given the number of alarms awaiting a receipt (the status carries it).
     private var onConnect: (@Sendable (Int) async -> [Outgoing])?
 
-    public init(client: MosquittoClient, topics: Topics, clock: any AgentClock, maxInflight: Int, maxQueued: Int,
+    public init(client: MosquittoClient, loop: MosquittoNetworkLoop, topics: Topics, clock: any AgentClock, maxInflight: Int, maxQueued: Int,
                 maxBytes: Int, outbox: Outbox?, protocolName: String, delivery: DeliveryConfig = DeliveryConfig(), logger: Logger) {
         self.client = client
+        self.loop = loop
         self.delivery = delivery
         queue = DeliveryQueue(limits: .init(maxInflight: maxInflight, maxQueued: maxQueued, maxBytes: maxBytes, delivery: delivery))
         self.outbox = outbox
@@ -156,7 +164,8 @@ public actor Publisher {
 
     /// Sends now if the link is up and the in-flight window has room, else queues. Alarms,
     /// events and results (and telemetry while offline) are appended to the outbox after the
-    /// publish; the append does not wait for the disk.
+    /// publish has been written to the socket; the append is handed to the outbox's writer
+    /// thread and does not wait for the disk.
     public func send(_ message: Outgoing) {
         var message = message
         let persisted: OutboxFormat.Message?
@@ -170,17 +179,16 @@ public actor Publisher {
             persisted = message.outboxMessage
         }
         if let outbox, persisted != nil { message.outboxID = outbox.reserveID() }
-        // Out first, then to disk: the write does not delay the publish, and the alarm is in the
-        // file (page cache) before anyone logs it as raised. The publishes go first; what the
-        // rest of the actions retire (this message too, if the bounds drop it) is retired after
-        // the append.
+        // Out first, then to disk: the disk never delays the publish (on the loop thread a
+        // publish is written to the socket before it returns). What the rest of the actions
+        // retire (this message too, if the bounds drop it) is retired after the append.
         var publishes: [DeliveryQueue<Outgoing>.Action] = []
         var rest: [DeliveryQueue<Outgoing>.Action] = []
         for action in queue.enqueue(message, now: clock.now()) {
             if case .publish = action { publishes.append(action) } else { rest.append(action) }
         }
         let answers = publishes.flatMap(publish)
-        if let outbox, let persisted, let id = message.outboxID { outbox.append(persisted, id: id, now: message.kind == .alarm) }
+        if let outbox, let persisted, let id = message.outboxID { outbox.append(persisted, id: id) }
         perform(rest + answers)
     }
 

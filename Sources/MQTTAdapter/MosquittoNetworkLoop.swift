@@ -1,25 +1,46 @@
 import CMosquitto
+import Dispatch
 import Foundation
 import ParkGuardCore
+import Synchronization
 
-/// One thread that drives the network of many ``MosquittoClient``s through libmosquitto's
+/// One thread that drives the network of one or many ``MosquittoClient``s through libmosquitto's
 /// external-loop API (`mosquitto_socket`, `mosquitto_loop_read`, `mosquitto_loop_write`,
-/// `mosquitto_loop_misc`), waiting on all their sockets with one epoll set.
+/// `mosquitto_loop_misc`), waiting on all their sockets with one epoll set, and that is also a
+/// Swift executor (serial, for actors; task executor, for tasks that prefer it).
 ///
-/// A client created with a network loop has no thread of its own. Connects are asynchronous
-/// (`mosquitto_connect_bind_async`, `mosquitto_reconnect_async`), each client keeps its own
-/// jittered ``ReconnectBackoff``, and keep-alives are served by `loop_misc` once a second. The
-/// fleet simulator runs thousands of agents this way; a field unit keeps one thread per client.
+/// So the agent's press path runs on this one thread: the actors that decide and publish use it
+/// as their executor, a publish made here writes the socket before it returns, and the broker's
+/// answers are read and handled here, with no hand-off between threads.
+///
+/// A client created with a network loop has no thread of its own. Each client keeps its own
+/// jittered ``ReconnectBackoff``, and keep-alives are served by `loop_misc` once a second.
+/// Connects (`mosquitto_connect_bind_async`, `mosquitto_reconnect_async`) resolve the broker's
+/// name with a blocking `getaddrinfo`, so they run on a connector queue of their own: a slow DNS
+/// server never holds the loop, and with it the bells' outputs. A field unit runs one loop; the
+/// fleet simulator runs thousands of agents on one.
 public final class MosquittoNetworkLoop: Sendable {
     private let epoll: Int32
     private let wake: WakePipe
     private let requests = Locked(Requests())
+    /// The loop thread's id once it runs (0 before), to know when a caller is already on it.
+    private let loopThread = Atomic<UInt>(0)
+    /// Where connects run (they may block in name resolution). Serial: one connect at a time.
+    private let connector = DispatchQueue(label: "parkguard.mqtt.connect")
 
     private struct Requests {
         var added: [MosquittoClient] = []
         var stopping: [ObjectIdentifier] = []
         var dirty: Set<ObjectIdentifier> = []
+        /// Connects finished on the connector queue, with libmosquitto's return code.
+        var connected: [(client: ObjectIdentifier, failure: MQTTError?)] = []
+        /// Swift jobs enqueued on this executor, in order.
+        var jobs: [UnownedJob] = []
+        /// The loop is in (or about to enter) `epoll_wait`: a request must wake it.
+        var sleeping = false
         var signalled = false
+
+        var isEmpty: Bool { added.isEmpty && stopping.isEmpty && dirty.isEmpty && connected.isEmpty && jobs.isEmpty }
     }
 
     /// Starts the loop's thread. It runs for the life of the process.
@@ -44,9 +65,17 @@ public final class MosquittoNetworkLoop: Sendable {
         post { $0.added.append(client) }
     }
 
-    /// The client queued a packet: write it out.
+    /// The client queued a packet: write it out. On the loop thread it is written at once (the
+    /// loop then settles what is left and whether it waits for the socket to take more).
     func flush(_ client: MosquittoClient) {
+        if isLoopThread { _ = mosquitto_loop_write(client.handle, 1) }
         post { $0.dirty.insert(ObjectIdentifier(client)) }
+    }
+
+    /// Whether the caller runs on the loop thread.
+    var isLoopThread: Bool {
+        let id = loopThread.load(ordering: .relaxed)
+        return id != 0 && pthread_equal(pthread_self(), pthread_t(id)) != 0
     }
 
     /// The client queued DISCONNECT: write it, then drop the client and end its events.
@@ -54,11 +83,14 @@ public final class MosquittoNetworkLoop: Sendable {
         post { $0.stopping.append(ObjectIdentifier(client)) }
     }
 
+    /// Records a request; wakes the loop only if it sleeps (it takes every request before it
+    /// sleeps, so one posted from the loop thread itself costs no system call).
     private func post(_ change: (inout Requests) -> Void) {
         let signal = requests.withLock { requests -> Bool in
             change(&requests)
-            defer { requests.signalled = true }
-            return !requests.signalled
+            guard requests.sleeping, !requests.signalled else { return false }
+            requests.signalled = true
+            return true
         }
         if signal { wake.signal() }
     }
@@ -72,6 +104,8 @@ public final class MosquittoNetworkLoop: Sendable {
         var watchingWrites = false
         var everConnected = false
         var connectDue: ContinuousClock.Instant?
+        /// A connect runs on the connector queue: the loop leaves the handle alone until it ends.
+        var connecting = false
         var stopping = false
         var backoff: ReconnectBackoff
 
@@ -128,18 +162,35 @@ public final class MosquittoNetworkLoop: Sendable {
             slot.connectDue = ContinuousClock.now + wait
         }
 
+        /// Starts a connect on the connector queue; ``connectEnded(_:failure:)`` takes it from there.
         func connect(_ slot: Slot) {
             slot.connectDue = nil
-            let settings = slot.client.settings
-            let keepalive = Int32(max(5, settings.keepalive.components.seconds))
-            let rc = slot.everConnected
-                ? mosquitto_reconnect_async(slot.handle)
-                : mosquitto_connect_bind_async(slot.handle, settings.host, Int32(settings.port), keepalive, nil)
+            slot.connecting = true
+            let client = slot.client
+            let first = !slot.everConnected
             slot.everConnected = true
-            if rc != MOSQ_ERR_SUCCESS.rawValue {
+            connector.async { [self] in
+                let settings = client.settings
+                let keepalive = Int32(max(5, settings.keepalive.components.seconds))
+                let rc = first
+                    ? mosquitto_connect_bind_async(client.handle, settings.host, Int32(settings.port), keepalive, nil)
+                    : mosquitto_reconnect_async(client.handle)
+                // errno is this thread's: take the text here.
+                let failure = rc == MOSQ_ERR_SUCCESS.rawValue ? nil
+                    : MQTTError(code: rc, operation: "connect \(settings.host):\(settings.port)", message: errorText(rc))
+                post { $0.connected.append((ObjectIdentifier(client), failure)) }
+            }
+        }
+
+        func connectEnded(_ slot: Slot, failure: MQTTError?) {
+            slot.connecting = false
+            if slot.stopping {
+                finish(slot)
+                return
+            }
+            if let failure {
                 let wait = slot.backoff.next { Double.random(in: 0 ..< 1) }
-                slot.client.box.yield(.connectFailed(MQTTError(code: rc, operation: "connect \(settings.host):\(settings.port)",
-                                                               message: errorText(rc)), retryIn: wait))
+                slot.client.box.yield(.connectFailed(failure, retryIn: wait))
                 slot.connectDue = ContinuousClock.now + wait
             }
             sync(slot)
@@ -162,44 +213,66 @@ public final class MosquittoNetworkLoop: Sendable {
             slot.client.loopEnded()
         }
 
+        loopThread.store(UInt(pthread_self()), ordering: .relaxed)
+        let serial = asUnownedSerialExecutor()
+        let taskExecutor = asUnownedTaskExecutor()
         while true {
+            // Everything requested (jobs included, and what they request in turn) before sleeping.
+            while true {
+                let taken = requests.withLock { requests -> Requests in
+                    defer { requests = Requests() }
+                    return requests
+                }
+                if taken.isEmpty { break }
+                let now = ContinuousClock.now
+                for client in taken.added where slots[ObjectIdentifier(client)] == nil {
+                    slots[ObjectIdentifier(client)] = Slot(client, now: now)
+                }
+                for (id, failure) in taken.connected {
+                    guard let slot = slots[id] else { continue }
+                    connectEnded(slot, failure: failure)
+                }
+                for id in taken.stopping {
+                    guard let slot = slots[id] else { continue }
+                    slot.stopping = true
+                    slot.connectDue = nil
+                    if slot.connecting { continue }  // finished when the connect ends
+                    if slot.socket >= 0 { _ = mosquitto_loop_write(slot.handle, 1) }
+                    settle(slot)
+                }
+                for id in taken.dirty {
+                    guard let slot = slots[id], !slot.connecting, slot.socket >= 0 else { continue }
+                    _ = mosquitto_loop_write(slot.handle, 1)
+                    settle(slot)
+                }
+                for job in taken.jobs {
+                    job.runSynchronously(isolatedTo: serial, taskExecutor: taskExecutor)
+                }
+            }
             let now = ContinuousClock.now
-            let taken = requests.withLock { requests -> Requests in
-                defer { requests = Requests() }
-                return requests
-            }
-            for client in taken.added where slots[ObjectIdentifier(client)] == nil {
-                slots[ObjectIdentifier(client)] = Slot(client, now: now)
-            }
-            for id in taken.stopping {
-                guard let slot = slots[id] else { continue }
-                slot.stopping = true
-                slot.connectDue = nil
-                if slot.socket >= 0 { _ = mosquitto_loop_write(slot.handle, 1) }
-                settle(slot)
-            }
-            for id in taken.dirty {
-                guard let slot = slots[id], slot.socket >= 0 else { continue }
-                _ = mosquitto_loop_write(slot.handle, 1)
-                settle(slot)
-            }
             var nextDue = lastMisc + .seconds(1)
             for slot in slots.values {
                 guard let due = slot.connectDue else { continue }
                 if due <= now { connect(slot) } else { nextDue = min(nextDue, due) }
             }
 
-            let timeout = Int32(clamping: max(0, now.duration(to: nextDue).milliseconds))
+            let idle = requests.withLock { requests -> Bool in
+                guard requests.isEmpty else { return false }
+                requests.sleeping = true
+                return true
+            }
+            let timeout = idle ? Int32(clamping: max(0, now.duration(to: nextDue).milliseconds)) : 0
             let count = events.withUnsafeMutableBufferPointer { buffer in
                 epoll_wait(epoll, buffer.baseAddress, Int32(buffer.count), timeout)
             }
+            requests.withLock { $0.sleeping = false }
             for index in 0 ..< max(0, Int(count)) {
                 let event = events[index]
                 if event.data.fd == -1 {
                     wake.drain()
                     continue
                 }
-                guard let slot = bySocket[event.data.fd] else { continue }
+                guard let slot = bySocket[event.data.fd], !slot.connecting else { continue }
                 if event.events & (EPOLLIN.rawValue | EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 {
                     _ = mosquitto_loop_read(slot.handle, 16)
                     settle(slot)
@@ -212,11 +285,32 @@ public final class MosquittoNetworkLoop: Sendable {
             let after = ContinuousClock.now
             if after - lastMisc >= .seconds(1) {
                 lastMisc = after
-                for slot in slots.values where slot.socket >= 0 {
+                for slot in slots.values where slot.socket >= 0 && !slot.connecting {
                     _ = mosquitto_loop_misc(slot.handle)
                     settle(slot)
                 }
             }
         }
+    }
+}
+
+/// The loop is the executor of the agent's actors and of the tasks that prefer it: every job runs
+/// on the loop thread between two rounds of socket work, in the order it was enqueued.
+extension MosquittoNetworkLoop: SerialExecutor, TaskExecutor {
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        post { $0.jobs.append(job) }
+    }
+
+    public func asUnownedSerialExecutor() -> UnownedSerialExecutor {
+        UnownedSerialExecutor(ordinary: self)
+    }
+
+    public func asUnownedTaskExecutor() -> UnownedTaskExecutor {
+        UnownedTaskExecutor(ordinary: self)
+    }
+
+    public func checkIsolated() {
+        precondition(isLoopThread, "not on the MQTT network loop's thread")
     }
 }
