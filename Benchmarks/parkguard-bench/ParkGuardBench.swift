@@ -262,6 +262,7 @@ struct ParkGuardBench: AsyncParsableCommand {
         var sirenLatencies: [Double] = []
         let line = 1
         let switchesBefore = contextSwitches(pid: agent.processIdentifier)
+        let threadSwitchesBefore = contextSwitchesByThread(pid: agent.processIdentifier)
         let cpuBefore = cpuTicks(agent.processIdentifier)
         for i in 0 ..< presses + 50 {
             inbox.clear()
@@ -289,6 +290,10 @@ struct ParkGuardBench: AsyncParsableCommand {
             try await Task.sleep(for: .milliseconds(3))
         }
         let switches = contextSwitches(pid: agent.processIdentifier) - switchesBefore
+        let byThread = contextSwitchesByThread(pid: agent.processIdentifier).map { name, count in
+            (name, Double(count - (threadSwitchesBefore[name] ?? 0)) / Double(2 * (presses + 50)))
+        }.sorted { $0.1 > $1.1 }
+        let threadSwitches = byThread.map { String(format: "%@ %.1f", $0.0, $0.1) }.joined(separator: ", ")
         let cpuSeconds = Double(cpuTicks(agent.processIdentifier) - cpuBefore) / Double(sysconf(Int32(_SC_CLK_TCK)))
         let busyRSS = residentKiB(pid: agent.processIdentifier)
         let peakRSS = residentKiB(pid: agent.processIdentifier, field: "VmHWM:")
@@ -301,7 +306,7 @@ struct ParkGuardBench: AsyncParsableCommand {
             pressMax: latencies.max() ?? 0,
             floorP50: percentile(floor, 0.5), floorP99: percentile(floor, 0.99), floorP999: percentile(floor, 0.999), floorMax: floor.max() ?? 0,
             rssIdleKiB: idleRSS, rssAfterKiB: busyRSS, rssPeakKiB: peakRSS, bells: 4,
-            contextSwitchesPerAlarm: Double(switches) / Double(2 * (presses + 50)),
+            contextSwitchesPerAlarm: Double(switches) / Double(2 * (presses + 50)), contextSwitchesByThread: threadSwitches,
             cpuMicrosecondsPerAlarm: cpuSeconds * 1e6 / Double(2 * (presses + 50)),
             receiptP50: hub == nil ? nil : percentile(receiptLatencies, 0.5), receiptP99: hub == nil ? nil : percentile(receiptLatencies, 0.99),
             receiptMax: hub == nil ? nil : receiptLatencies.max() ?? 0,
@@ -328,6 +333,8 @@ struct LatencyResults: Codable {
     var bells: Int
     /// Thread switches in the daemon and its CPU time per alarm (presses and releases).
     var contextSwitchesPerAlarm: Double
+    /// The same per thread name (`pg-loop`, `pg-outbox`, …; unnamed threads are the cooperative pool).
+    var contextSwitchesByThread: String = ""
     var cpuMicrosecondsPerAlarm: Double
     /// Press → the hub's receipt for it (receipts on, a hub logging in SQLite); nil without a hub.
     var receiptP50: Double?
@@ -359,7 +366,7 @@ struct LatencyResults: Codable {
         | ratio | \(f(pressP50 / floorP50))x | \(f(pressP99 / floorP99))x | \(f(pressP999 / floorP999))x | |
 
         parkguardd resident memory with \(bells) bells during this run: idle \(rssIdleKiB) KiB, after the presses \(rssAfterKiB) KiB, peak \(rssPeakKiB) KiB.
-        Per alarm (presses and releases), the daemon spent \(String(format: "%.0f", cpuMicrosecondsPerAlarm)) µs of CPU and its threads switched \(String(format: "%.1f", contextSwitchesPerAlarm)) times.
+        Per alarm (presses and releases), the daemon spent \(String(format: "%.0f", cpuMicrosecondsPerAlarm)) µs of CPU and its threads switched \(String(format: "%.1f", contextSwitchesPerAlarm)) times (by thread: \(contextSwitchesByThread)).
         """
     }
 }
@@ -424,12 +431,20 @@ final class Inbox: Sendable {
 
 /// Voluntary and involuntary context switches of every thread of a process so far.
 func contextSwitches(pid: Int32) -> Int {
+    contextSwitchesByThread(pid: pid).values.reduce(0, +)
+}
+
+/// Context switches so far per thread name (`comm`; threads of one name summed).
+func contextSwitchesByThread(pid: Int32) -> [String: Int] {
     let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
-    return tasks.reduce(0) { total, task in
+    var byName: [String: Int] = [:]
+    for task in tasks {
         let status = (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/status", encoding: .utf8)) ?? ""
-        return total + status.split(separator: "\n").filter { $0.contains("ctxt_switches:") }
+        let name = status.split(separator: "\n").first { $0.hasPrefix("Name:") }.map { $0.dropFirst(5).trimmingCharacters(in: .whitespaces) } ?? "?"
+        byName[name, default: 0] += status.split(separator: "\n").filter { $0.contains("ctxt_switches:") }
             .compactMap { Int($0.split(separator: "\t").last ?? "") }.reduce(0, +)
     }
+    return byName
 }
 
 func percentile(_ values: [Double], _ p: Double) -> Double {

@@ -111,6 +111,7 @@ public final class GPIODChip: GPIOBackend {
         let stop = stopPipe.read
         let exited = eventThreadExited
         Thread.detachNewThread {
+            nameCurrentThread("pg-gpio")
             Self.readEvents(watched, stop: stop, into: sink)
             exited.signal()
         }

@@ -29,7 +29,7 @@ public final class SimGPIOClient: GPIOBackend {
     /// - Throws: ``GPIOError`` when the simulator is not running there.
     public init(socketPath: String, consumer: String) async throws(GPIOError) {
         socket = try Self.connect(path: socketPath)
-        Thread.detachNewThread { [self] in readLoop() }
+        Thread.detachNewThread { [self] in nameCurrentThread("pg-gpio-sim"); readLoop() }
         let reply = try await call(SimWire.Request(op: .hello, id: 0, consumer: consumer))
         if reply.ev == .error {
             throw GPIOError(operation: "hello", message: reply.message ?? "refused by the simulator")

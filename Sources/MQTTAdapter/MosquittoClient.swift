@@ -121,6 +121,7 @@ public final class MosquittoClient: Sendable {
             network.register(self)
         } else {
             Thread.detachNewThread { [self] in
+                nameCurrentThread("pg-mqtt")
                 runLoop()
             }
         }

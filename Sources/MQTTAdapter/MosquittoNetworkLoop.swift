@@ -36,11 +36,15 @@ public final class MosquittoNetworkLoop: Sendable {
         var connected: [(client: ObjectIdentifier, failure: MQTTError?)] = []
         /// Swift jobs enqueued on this executor, in order.
         var jobs: [UnownedJob] = []
+        /// Timers set or cancelled (nil) since the loop last looked, by owner.
+        var timers: [(owner: ObjectIdentifier, timer: Timer?)] = []
         /// The loop is in (or about to enter) `epoll_wait`: a request must wake it.
         var sleeping = false
         var signalled = false
 
-        var isEmpty: Bool { added.isEmpty && stopping.isEmpty && dirty.isEmpty && connected.isEmpty && jobs.isEmpty }
+        var isEmpty: Bool {
+            added.isEmpty && stopping.isEmpty && dirty.isEmpty && connected.isEmpty && jobs.isEmpty && timers.isEmpty
+        }
     }
 
     /// Starts the loop's thread. It runs for the life of the process.
@@ -56,7 +60,7 @@ public final class MosquittoNetworkLoop: Sendable {
         event.events = EPOLLIN.rawValue
         event.data.fd = -1
         _ = epoll_ctl(epoll, EPOLL_CTL_ADD, wake.readDescriptor, &event)
-        Thread.detachNewThread { [self] in run() }
+        Thread.detachNewThread { [self] in nameCurrentThread("pg-loop"); run() }
     }
 
     // MARK: What clients ask for (any thread)
@@ -76,6 +80,20 @@ public final class MosquittoNetworkLoop: Sendable {
     var isLoopThread: Bool {
         let id = loopThread.load(ordering: .relaxed)
         return id != 0 && pthread_equal(pthread_self(), pthread_t(id)) != 0
+    }
+
+    /// A deadline the loop keeps in its `epoll_wait` timeout.
+    struct Timer {
+        var deadline: ContinuousClock.Instant
+        var fire: @Sendable () -> Void
+    }
+
+    /// Calls `fire` on the loop thread at `deadline`, replacing the timer `owner` had; `nil`
+    /// cancels it. The loop's own timeout serves it: no sleeping task, no timer thread, so a
+    /// debounce or hold deadline wakes only this thread.
+    public func setTimer(owner: ObjectIdentifier, at deadline: ContinuousClock.Instant?, fire: @escaping @Sendable () -> Void) {
+        let timer = deadline.map { Timer(deadline: $0, fire: fire) }
+        post { $0.timers.append((owner, timer)) }
     }
 
     /// The client queued DISCONNECT: write it, then drop the client and end its events.
@@ -120,6 +138,7 @@ public final class MosquittoNetworkLoop: Sendable {
 
     private func run() {
         var slots: [ObjectIdentifier: Slot] = [:]
+        var timers: [ObjectIdentifier: Timer] = [:]
         var bySocket: [Int32: Slot] = [:]
         var events = [epoll_event](repeating: epoll_event(), count: 512)
         var lastMisc = ContinuousClock.now
@@ -223,7 +242,6 @@ public final class MosquittoNetworkLoop: Sendable {
                     defer { requests = Requests() }
                     return requests
                 }
-                if taken.isEmpty { break }
                 let now = ContinuousClock.now
                 for client in taken.added where slots[ObjectIdentifier(client)] == nil {
                     slots[ObjectIdentifier(client)] = Slot(client, now: now)
@@ -245,12 +263,21 @@ public final class MosquittoNetworkLoop: Sendable {
                     _ = mosquitto_loop_write(slot.handle, 1)
                     settle(slot)
                 }
+                for (owner, timer) in taken.timers { timers[owner] = timer }
                 for job in taken.jobs {
                     job.runSynchronously(isolatedTo: serial, taskExecutor: taskExecutor)
                 }
+                var fired = false
+                for (owner, timer) in timers where timer.deadline <= ContinuousClock.now {
+                    timers[owner] = nil
+                    timer.fire()
+                    fired = true
+                }
+                if taken.isEmpty, !fired { break }
             }
             let now = ContinuousClock.now
             var nextDue = lastMisc + .seconds(1)
+            for timer in timers.values { nextDue = min(nextDue, timer.deadline) }
             for slot in slots.values {
                 guard let due = slot.connectDue else { continue }
                 if due <= now { connect(slot) } else { nextDue = min(nextDue, due) }
@@ -261,7 +288,9 @@ public final class MosquittoNetworkLoop: Sendable {
                 requests.sleeping = true
                 return true
             }
-            let timeout = idle ? Int32(clamping: max(0, now.duration(to: nextDue).milliseconds)) : 0
+            // Rounded up: a timer due in 0.4 ms must not spin the loop with a 0 ms timeout.
+            let wait = now.duration(to: nextDue)
+            let timeout = idle ? Int32(clamping: max(0, (wait.nanoseconds + 999_999) / 1_000_000)) : 0
             let count = events.withUnsafeMutableBufferPointer { buffer in
                 epoll_wait(epoll, buffer.baseAddress, Int32(buffer.count), timeout)
             }

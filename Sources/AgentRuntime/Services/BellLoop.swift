@@ -1,5 +1,6 @@
 import GPIOAdapter
 import Logging
+import MQTTAdapter
 import ParkGuardCore
 import ServiceLifecycle
 
@@ -19,10 +20,14 @@ struct BellLoop: Service {
         // On the network loop's thread, the controller's and publisher's executor: an edge from the
         // reader crosses one thread boundary, into this loop, and none after it.
         await withTaskExecutorPreference(publisher.loop) {
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { await feedEdges() }
-                await process()
-                group.cancelAll()
+            await withGracefulShutdownHandler {
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask { await feedEdges() }
+                    await process()
+                    group.cancelAll()
+                }
+            } onGracefulShutdown: { [inbox] in
+                inbox.close()
             }
         }
     }
@@ -70,12 +75,16 @@ struct BellLoop: Service {
     }
 
     private func process() async {
-        var timer: Task<Void, Never>?
+        // The next tick is a timer of the network loop: it wakes only the loop's thread.
+        let loop = publisher.loop
+        let timerOwner = ObjectIdentifier(inbox)
         var scheduled: MonotonicInstant?
         var nextPing = clock.now()
         // The first tick schedules the timers (watchdog included) before any input arrives.
         inbox.post(.tick)
-        for await input in inbox.stream.cancelOnGracefulShutdown() {
+        // Ended by closing the inbox at graceful shutdown (`cancelOnGracefulShutdown` would read
+        // the stream from a task of its own on the cooperative pool: one more hop per edge).
+        for await input in inbox.stream {
             switch input {
             case .edge(let edge):
                 await controller.handle(edge)
@@ -98,14 +107,11 @@ struct BellLoop: Service {
             var due = await controller.deadline
             if notifier.watchdogInterval != nil { due = min(due ?? nextPing, nextPing) }
             if let due, due != scheduled {
-                timer?.cancel()
                 scheduled = due
-                timer = Task { [inbox, clock] in
-                    do { try await sleep(until: due, clock: clock) } catch { return }
-                    inbox.post(.tick)
-                }
+                let wait = clock.now().duration(to: due)
+                loop.setTimer(owner: timerOwner, at: .now + max(.zero, wait)) { [inbox] in inbox.post(.tick) }
             }
         }
-        timer?.cancel()
+        loop.setTimer(owner: timerOwner, at: nil) {}
     }
 }

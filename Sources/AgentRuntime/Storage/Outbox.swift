@@ -79,7 +79,7 @@ public final class Outbox: Sendable {
         initial.figures.fileBytes = fileBytes
         if fd < 0 { initial.figures.storageFault = "the outbox file cannot be opened" }
         state = Locked(initial)
-        Thread.detachNewThread { [self] in writerLoop() }
+        Thread.detachNewThread { [self] in nameCurrentThread("pg-outbox"); writerLoop() }
     }
 
     /// Opens (or creates) the outbox at `path`, recovering what a crash or power loss left:
@@ -168,9 +168,9 @@ public final class Outbox: Sendable {
     }
 
     /// Marks a message done (acknowledged or given up): it will not be sent again after a restart.
+    /// The mark does not wake the writer: it goes with the next put's batch, or within a second.
     public func done(_ id: UInt64) {
         state.withLock { $0.pending.append((id, OutboxFormat.encode(.done(id: id)), false)) }
-        wake.signal()
     }
 
     /// Writes what is pending (records a failed write left first) and reports storage
@@ -211,7 +211,8 @@ public final class Outbox: Sendable {
     /// when dead records dominate.
     private func writerLoop() {
         while true {
-            wake.wait()
+            // Woken by a put (or close); done marks alone are picked up once a second.
+            if wake.wait(timeout: .now() + .seconds(1)) == .timedOut, state.withLock({ $0.pending.isEmpty }) { continue }
             while wake.wait(timeout: .now()) == .success {}  // coalesce every signal into one batch
             commit()
             let (fd, needsSync, stopping) = state.withLock { state in

@@ -31,9 +31,3 @@ public struct SystemClock: AgentClock {
         parkguard_clock_synced() != 0
     }
 }
-
-/// Sleeps until a monotonic instant.
-func sleep(until deadline: MonotonicInstant, clock: any AgentClock) async throws {
-    let wait = clock.now().duration(to: deadline)
-    if wait > .zero { try await Task.sleep(for: wait) }
-}
