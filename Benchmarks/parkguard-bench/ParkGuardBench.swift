@@ -289,6 +289,15 @@ struct ParkGuardBench: AsyncParsableCommand {
             _ = try await inbox.next(timeout: .seconds(5), "release \(i)'s alarm") { String(decoding: $0.payload, as: UTF8.self).contains(#""kind":"release""#) }
             try await Task.sleep(for: .milliseconds(3))
         }
+        // The daemon's own figure, edge read → outputs switched, from its next heartbeat.
+        inbox.clear()
+        var annunciation: [String: Any]?
+        if (try? await inbox.next(timeout: .seconds(40), "telemetry with the annunciation figure", {
+            $0.topic.hasSuffix("/telemetry") && String(decoding: $0.payload, as: UTF8.self).contains("annunciation")
+        })) != nil, let telemetry = inbox.first(where: { $0.topic.hasSuffix("/telemetry") }),
+           let object = try? JSONSerialization.jsonObject(with: Data(telemetry.payload)) as? [String: Any] {
+            annunciation = object["annunciation"] as? [String: Any]
+        }
         let switches = contextSwitches(pid: agent.processIdentifier) - switchesBefore
         let byThread = contextSwitchesByThread(pid: agent.processIdentifier).map { name, count in
             (name, Double(count - (threadSwitchesBefore[name] ?? 0)) / Double(2 * (presses + 50)))
@@ -312,7 +321,9 @@ struct ParkGuardBench: AsyncParsableCommand {
             receiptMax: hub == nil ? nil : receiptLatencies.max() ?? 0,
             strobeTimed: strobeLatencies.count, strobeP50: percentile(strobeLatencies, 0.5), strobeP99: percentile(strobeLatencies, 0.99),
             strobeMax: strobeLatencies.max() ?? 0, sirenP50: percentile(sirenLatencies, 0.5), sirenP99: percentile(sirenLatencies, 0.99),
-            sirenMax: sirenLatencies.max() ?? 0)
+            sirenMax: sirenLatencies.max() ?? 0,
+            readToOutputsP50: annunciation?["p50Ms"] as? Double, readToOutputsP99: annunciation?["p99Ms"] as? Double,
+            readToOutputsMax: annunciation?["maxMs"] as? Double, readToOutputsWindow: annunciation?["window"] as? Int)
     }
 }
 
@@ -349,6 +360,12 @@ struct LatencyResults: Codable {
     var sirenP50: Double = 0
     var sirenP99: Double = 0
     var sirenMax: Double = 0
+    /// Edge read by the daemon → its outputs switched, on the daemon's clock (its telemetry's
+    /// `annunciation`, over the last `readToOutputsWindow` presses); nil if it did not report it.
+    var readToOutputsP50: Double?
+    var readToOutputsP99: Double?
+    var readToOutputsMax: Double?
+    var readToOutputsWindow: Int?
 
     var markdown: String {
         func f(_ value: Double) -> String { String(format: "%.3f", value) }
@@ -361,6 +378,7 @@ struct LatencyResults: Codable {
         |---|---|---|---|---|
         | press → strobe line set (\(strobeTimed) presses) | \(f(strobeP50)) | \(f(strobeP99)) | | \(f(strobeMax)) |
         | press → siren line set | \(f(sirenP50)) | \(f(sirenP99)) | | \(f(sirenMax)) |
+        | edge read → outputs set, daemon's clock (last \(readToOutputsWindow ?? 0) presses) | \(readToOutputsP50.map(f) ?? "–") | \(readToOutputsP99.map(f) ?? "–") | | \(readToOutputsMax.map(f) ?? "–") |
         | press → subscriber, parkguardd (\(presses) presses) | \(f(pressP50)) | \(f(pressP99)) | \(f(pressP999)) | \(f(pressMax)) |\(receiptRow)
         | publish → subscriber, raw libmosquitto floor (\(baselineMessages) msgs) | \(f(floorP50)) | \(f(floorP99)) | \(f(floorP999)) | \(f(floorMax)) |
         | ratio | \(f(pressP50 / floorP50))x | \(f(pressP99 / floorP99))x | \(f(pressP999 / floorP999))x | |

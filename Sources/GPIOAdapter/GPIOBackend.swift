@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import ParkGuardCore
 
 /// An edge on an input line, as the kernel reports it: logical (active-low applied) and stamped
@@ -7,12 +10,23 @@ public struct LineEdge: Sendable, Equatable {
     /// The logical level after the edge (`true` = active: bell pressed, tamper open).
     public var active: Bool
     public var at: MonotonicInstant
+    /// When the backend's reader took the edge (`CLOCK_MONOTONIC`), for the annunciation figure;
+    /// nil where no reader reads it (a fleet's in-process chip).
+    public var readAt: MonotonicInstant?
 
-    public init(line: Int, active: Bool, at: MonotonicInstant) {
+    public init(line: Int, active: Bool, at: MonotonicInstant, readAt: MonotonicInstant? = nil) {
         self.line = line
         self.active = active
         self.at = at
+        self.readAt = readAt
     }
+}
+
+/// `CLOCK_MONOTONIC` now, as the readers stamp what they read.
+func monotonicNow() -> MonotonicInstant {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return MonotonicInstant(nanoseconds: UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec))
 }
 
 /// What an input backend reports besides edges: a broken event source.

@@ -173,11 +173,12 @@ public final class GPIODChip: GPIOBackend {
                     sink(.failed(GPIOError(operation: "read events", line: watched[index].offset, message: osError(errno))))
                     return
                 }
+                let readAt = monotonicNow()
                 for event in buffer.prefix(Int(count)) {
                     let ns = UInt64(event.ts.tv_sec) * 1_000_000_000 + UInt64(event.ts.tv_nsec)
                     let rising = event.event_type == Int32(GPIOD_LINE_EVENT_RISING_EDGE)
                     sink(.edge(LineEdge(line: watched[index].offset, active: rising,
-                                                      at: MonotonicInstant(nanoseconds: ns))))
+                                        at: MonotonicInstant(nanoseconds: ns), readAt: readAt)))
                 }
             }
         }

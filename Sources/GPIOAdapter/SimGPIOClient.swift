@@ -186,7 +186,7 @@ public final class SimGPIOClient: GPIOBackend {
         switch message.ev {
         case .edge:
             guard let line = message.line, let rising = message.rising, let ts = message.ts else { return }
-            let event = GPIOEvent.edge(LineEdge(line: line, active: rising, at: MonotonicInstant(nanoseconds: ts)))
+            let event = GPIOEvent.edge(LineEdge(line: line, active: rising, at: MonotonicInstant(nanoseconds: ts), readAt: monotonicNow()))
             state.withLock { state in
                 guard state.inputs.contains(line), !state.closed else { return }
                 if let sink = state.sink {

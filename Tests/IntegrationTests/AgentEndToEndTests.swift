@@ -21,7 +21,14 @@ struct AgentEndToEndTests {
         try await unit.sim("release", "b1")
         let release = try await unit.alarm("release")
         #expect(release.int("seq") == (press.int("seq") ?? 0) + 1)
-        _ = try await unit.subscriber.wait("telemetry") { $0.topic == "\(unit.root)/telemetry" }
+        // The unit reports how quickly its outputs followed the press (edge read → last output set).
+        let telemetry = try await unit.subscriber.wait("telemetry with the annunciation figure") {
+            $0.topic == "\(unit.root)/telemetry" && $0.object?["annunciation"] != nil
+        }
+        let annunciation = try #require(telemetry.object?["annunciation"] as? [String: Any])
+        #expect(annunciation["presses"] as? Int == 1)
+        #expect((annunciation["maxMs"] as? Double ?? -1) >= (annunciation["p50Ms"] as? Double ?? 0))
+        #expect((annunciation["maxMs"] as? Double ?? 1e9) < 5000, "outputs within seconds of the read")
         try await unit.validateContract()
     }
 

@@ -29,6 +29,8 @@ public actor AgentController {
     private var supervisory: [Int: SupervisoryInput] = [:]
     private var outputs: OutputController
     private var linesUp = false
+    /// Edge read → outputs switched, for telemetry.
+    private var annunciation = AnnunciationWindow()
 
     public init(config: AgentConfig, clock: any AgentClock, publisher: Publisher, store: UnitStateStore,
                 version: String, bootID: String, cameraHealth: CameraHealthBoard = CameraHealthBoard(), logger: Logger) {
@@ -102,7 +104,7 @@ public actor AgentController {
         if let id = bellByLine[edge.line], var machine = bells[id] {
             let actions = machine.edge(active: edge.active, at: edge.at)
             bells[id] = machine
-            await execute(actions, bell: id)
+            await execute(actions, bell: id, readAt: edge.readAt)
         } else if var input = supervisory[edge.line] {
             let changes = input.edge(active: edge.active, at: edge.at)
             supervisory[edge.line] = input
@@ -282,7 +284,11 @@ public actor AgentController {
                                    topic: topics.event, qos: 1, retain: false, kind: .event))
     }
 
-    private func execute(_ actions: [BellMachine.Action], bell id: String) async {
+    /// Edge read → outputs switched over the recent presses (nil before the first).
+    public var annunciationFigures: TelemetryPayload.Annunciation? { annunciation.figures }
+
+    /// Carries out a machine's actions; `readAt` is when the edge that caused them was read.
+    private func execute(_ actions: [BellMachine.Action], bell id: String, readAt: MonotonicInstant? = nil) async {
         let stateAfter = bells[id]?.state ?? .idle
         let cameras = config.bells.first { $0.id == id }?.cameras ?? []
         // Annunciation first, then the messages in the machine's order.
@@ -291,6 +297,9 @@ public actor AgentController {
             drives += outputs.apply(request, bell: id, now: clock.now())
         }
         drive(drives)
+        if let readAt, !drives.isEmpty, actions.contains(where: { if case .alarm(.press, _, _) = $0 { true } else { false } }) {
+            annunciation.record(readAt.duration(to: clock.now()))
+        }
         for action in actions {
             switch action {
             case .alarm(let kind, let at, let detail):

@@ -182,6 +182,7 @@ struct Heartbeat: Service {
         payload.diskTotalBytes = stats.diskTotal
         payload.cpuTemperatureC = stats.cpuTemperature
         payload.storageFault = outbox.figures.storageFault
+        payload.annunciation = await controller.annunciationFigures
         return .json(payload, topic: topics.telemetry, qos: 0, retain: false, kind: .telemetry)
     }
 }

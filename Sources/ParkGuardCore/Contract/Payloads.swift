@@ -134,6 +134,26 @@ public struct TelemetryPayload: Encodable, Sendable, Equatable {
     public var brokerRttMs: Double?
     public var link: Link
     public var receipts: Receipts
+    /// Edge read → outputs switched, over the recent presses; nil before the first.
+    public var annunciation: Annunciation?
+
+    /// How quickly the outputs followed the presses (``AnnunciationWindow``).
+    public struct Annunciation: Encodable, Sendable, Equatable {
+        /// Presses that switched outputs since the agent started.
+        public var presses: UInt64
+        /// The most recent presses the percentiles are taken over.
+        public var window: Int
+        public var p50Ms: Double
+        public var p99Ms: Double
+        public var maxMs: Double
+        public init(presses: UInt64, window: Int, p50Ms: Double, p99Ms: Double, maxMs: Double) {
+            self.presses = presses
+            self.window = window
+            self.p50Ms = p50Ms
+            self.p99Ms = p99Ms
+            self.maxMs = maxMs
+        }
+    }
 
     /// The end-to-end delivery figures: alarms the hub has not yet confirmed in its log.
     public struct Receipts: Encodable, Sendable, Equatable {
