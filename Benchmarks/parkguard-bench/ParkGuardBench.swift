@@ -202,6 +202,7 @@ struct ParkGuardBench: AsyncParsableCommand {
                     _ = try? subscriber.subscribe("parkguard/v1/bench/unit-1/bell/+/alarm", qos: 1)
                     _ = try? subscriber.subscribe("bench/raw", qos: 1)
                     _ = try? subscriber.subscribe("parkguard/v1/bench/unit-1/status", qos: 1)
+                    _ = try? subscriber.subscribe("parkguard/v1/bench/unit-1/telemetry", qos: 0)
                     _ = try? subscriber.subscribe("parkguard/v1/bench/unit-1/cmd/receipt", qos: 1)
                     _ = try? subscriber.subscribe("parkguard/v1/bench/probe/cmd/receipt", qos: 1)
                 }
