@@ -63,7 +63,9 @@ public final class Fleet: Sendable {
     /// down cleanly (publishing `offline`). Returns what was pressed.
     public func run() async throws -> FleetReport {
         let fileLimit = raiseOpenFileLimit()
-        let network = try MosquittoNetworkLoop()
+        // One network loop per core: each loop is also the executor of its units' bell loops,
+        // controllers and publishers, so one loop for all would put the whole fleet on one thread.
+        let networks = try (0 ..< max(1, ProcessInfo.processInfo.activeProcessorCount)).map { _ in try MosquittoNetworkLoop() }
         let cameraPorts = (0 ..< plan.cameras).map { _ in (rtsp: loopbackFreePort(), http: loopbackFreePort()) }
         var configs: [AgentConfig] = []
         configs.reserveCapacity(plan.units)
@@ -78,7 +80,7 @@ public final class Fleet: Sendable {
         let cameras = configs.prefix(plan.cameras).compactMap { $0.cameras.first }
             .map { VirtualCamera(config: $0, password: nil, auth: .none) }
         let ramp = Duration.milliseconds(Int(plan.rampSeconds * 1000))
-        let units = UnitStarter(fleet: self, configs: configs, network: network, ramp: ramp)
+        let units = UnitStarter(fleet: self, configs: configs, networks: networks, ramp: ramp)
         let presses = PressDriver(fleet: self, ramp: ramp)
         let timer = FleetTimer(fleet: self, duration: ramp + .milliseconds(Int(plan.durationSeconds * 1000)))
         let group = ServiceGroup(configuration: .init(
@@ -114,7 +116,7 @@ public final class Fleet: Sendable {
     private struct UnitStarter: Service {
         let fleet: Fleet
         let configs: [AgentConfig]
-        let network: MosquittoNetworkLoop
+        let networks: [MosquittoNetworkLoop]
         let ramp: Duration
 
         func run() async throws {
@@ -126,7 +128,7 @@ public final class Fleet: Sendable {
                     guard (try? await Task.sleep(until: due)) != nil, !isShuttingDown else { break }
                     let instance: AgentInstance
                     do {
-                        instance = try await fleet.assemble(index: index, config: config, network: network)
+                        instance = try await fleet.assemble(index: index, config: config, network: networks[index % networks.count])
                     } catch {
                         fleet.tally.withLock { $0.failures.append("\(fleet.plan.unitID(local: index)): \(error)") }
                         continue

@@ -122,7 +122,7 @@ public final class GPIODChip: GPIOBackend {
             guard !table.closed else { return }
             table.closed = true
             var byte: UInt8 = 1
-            while write(stopPipe.write, &byte, 1) < 0, errno == EINTR {}
+            _ = SystemCall.retrying { write(stopPipe.write, &byte, 1) }
             // Join the event thread (it takes no lock, so waiting under ours cannot deadlock).
             if table.eventsStarted { eventThreadExited.wait() }
             for line in table.inputs.values { gpiod_line_release(line) }
@@ -156,20 +156,21 @@ public final class GPIODChip: GPIOBackend {
         descriptors.append(pollfd(fd: stop, events: Int16(POLLIN), revents: 0))
         var buffer = [gpiod_line_event](repeating: gpiod_line_event(), count: 16)
         while true {
-            let ready = poll(&descriptors, nfds_t(descriptors.count), -1)
+            let ready = SystemCall.retrying { poll(&descriptors, nfds_t(descriptors.count), -1) }
             if ready < 0 {
-                if errno == EINTR { continue }
                 sink(.failed(GPIOError(operation: "poll", message: osError(errno))))
                 return
             }
             if descriptors.last!.revents != 0 { return }
             for index in watched.indices where descriptors[index].revents != 0 {
                 descriptors[index].revents = 0
-                let count = buffer.withUnsafeMutableBufferPointer {
-                    gpiod_line_event_read_fd_multiple(watched[index].fd, $0.baseAddress, UInt32($0.count))
+                let count = SystemCall.retrying {
+                    buffer.withUnsafeMutableBufferPointer {
+                        gpiod_line_event_read_fd_multiple(watched[index].fd, $0.baseAddress, UInt32($0.count))
+                    }
                 }
                 if count < 0 {
-                    if errno == EINTR || errno == EAGAIN { continue }
+                    if errno == EAGAIN { continue }
                     sink(.failed(GPIOError(operation: "read events", line: watched[index].offset, message: osError(errno))))
                     return
                 }
@@ -185,4 +186,3 @@ public final class GPIODChip: GPIOBackend {
     }
 }
 
-func osError(_ code: Int32) -> String { String(cString: strerror(code)) }

@@ -138,9 +138,10 @@ public final class SimGPIOClient: GPIOBackend {
         try writeLock.withLock { _ throws(GPIOError) in
             var offset = 0
             while offset < bytes.count {
-                let written = bytes[offset...].withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                let written = SystemCall.retrying {
+                    bytes[offset...].withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                }
                 if written < 0 {
-                    if errno == EINTR { continue }
                     throw GPIOError(operation: "send to simulator", message: osError(errno))
                 }
                 offset += written
@@ -154,8 +155,7 @@ public final class SimGPIOClient: GPIOBackend {
         var chunk = [UInt8](repeating: 0, count: 4096)
         let decoder = JSONDecoder()
         while true {
-            let count = chunk.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
-            if count < 0, errno == EINTR { continue }
+            let count = SystemCall.retrying { chunk.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) } }
             if count <= 0 { break }
             buffer.append(contentsOf: chunk[0 ..< count])
             while let newline = buffer.firstIndex(of: 0x0A) {

@@ -28,6 +28,16 @@ struct BellMachineTests {
         #expect(bell.state == .alarm)
     }
 
+    @Test("a press's first actions are the outputs: the strobe and siren come before the alarm and the state")
+    func outputsComeFirst() {
+        var bell = BellMachine(id: "b1", timing: timing)
+        _ = bell.start(active: false, now: t(0))
+        let actions = bell.edge(active: true, at: t(100))
+        let firstOther = actions.firstIndex { if case .output = $0 { false } else { true } } ?? actions.count
+        #expect(firstOther == 2, "outputs first, then the rest: \(actions)")
+        #expect(actions[firstOther...].allSatisfy { if case .output = $0 { false } else { true } })
+    }
+
     @Test("a bouncing press is one press and one release")
     func bouncingPressIsOnePress() {
         var bell = BellMachine(id: "b1", timing: timing)

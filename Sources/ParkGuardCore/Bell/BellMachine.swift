@@ -31,7 +31,8 @@ public enum OutputRequest: Sendable, Equatable {
 
 /// The lifecycle of one bell: debounce, press/hold/release, stuck → fault → recovery, the hub's
 /// acknowledgement, and the outputs that follow. Pure: it takes events with their monotonic time
-/// and returns actions; ``deadline`` says when ``tick(now:)`` must be called next.
+/// and returns actions, to be carried out in order (a press's outputs come first); ``deadline``
+/// says when ``tick(now:)`` must be called next.
 public struct BellMachine: Sendable {
     /// What the runtime must do.
     public enum Action: Sendable, Equatable {
@@ -161,7 +162,9 @@ public struct BellMachine: Sendable {
             pressed = true
             pressedSince = change.at
             holdReported = false
-            return [.alarm(.press, at: change.at, detail: detail), .output(.on(.strobe)), .output(.on(.siren))]
+            // The outputs first: the runtime carries actions out in order, and annunciation never
+            // waits for the alarm's publish or its state.
+            return [.output(.on(.strobe)), .output(.on(.siren)), .alarm(.press, at: change.at, detail: detail)]
                 + move(to: lineFaulted ? .fault : .alarm)
         }
         pressed = false
