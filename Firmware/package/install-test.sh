@@ -310,7 +310,11 @@ expect "no new privileges" "$(status_of NoNewPrivs)" "1"
 expect "seccomp filter on" "$(status_of Seccomp)" "2"
 expect "supplementary group gpio (by gid)" "$(status_of Groups | tr ' \t' '\n\n' | grep -cx "$(in_root getent group gpio | cut -d: -f3)")" "1"
 expect "state directory" "$(ns stat -c '%a %U:%G' /var/lib/parkguard 2>&1)" "750 parkguard:parkguard"
-if wait_until 20 has_status online; then pass "retained status online on the broker"; else fail "retained status online on the broker"; fi
+if wait_until 20 has_status online; then pass "retained status online on the broker"; else
+  fail "retained status online on the broker"
+  echo "  the agent's journal so far:"
+  ns journalctl -u parkguardd -o cat --no-pager 2>&1 | tail -25 | sed 's/^/    /'
+fi
 boot_id=$(last_payload /status bootId || true)
 expect "status carries the kernel's boot id (readable in the sandbox)" "$boot_id" "$(cat /proc/sys/kernel/random/boot_id)"
 check "outbox in the state directory" ns test -e /var/lib/parkguard/outbox

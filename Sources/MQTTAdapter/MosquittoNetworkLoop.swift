@@ -15,9 +15,9 @@ import Synchronization
 ///
 /// A client created with a network loop has no thread of its own. Each client keeps its own
 /// jittered ``ReconnectBackoff``, and keep-alives are served by `loop_misc` once a second.
-/// Connects (`mosquitto_connect_bind_async`, `mosquitto_reconnect_async`) resolve the broker's
-/// name with a blocking `getaddrinfo`, so they run on a connector queue of their own: a slow DNS
-/// server never holds the loop, and with it the bells' outputs. A field unit runs one loop; the
+/// Connects (`mosquitto_connect_bind_v5`, `mosquitto_reconnect`) resolve the broker's name and
+/// wait for the TCP handshake, so they run on a connector queue of their own: a slow DNS server or
+/// an unreachable broker never holds the loop, and with it the bells' outputs. A field unit runs one loop; the
 /// fleet simulator runs thousands of agents on one.
 public final class MosquittoNetworkLoop: Sendable {
     private let epoll: Int32
@@ -124,6 +124,8 @@ public final class MosquittoNetworkLoop: Sendable {
         var connectDue: ContinuousClock.Instant?
         /// A connect runs on the connector queue: the loop leaves the handle alone until it ends.
         var connecting = false
+        /// Whether the broker accepted the connection since the last connect (a CONNACK).
+        var accepted = false
         var stopping = false
         var backoff: ReconnectBackoff
 
@@ -163,7 +165,10 @@ public final class MosquittoNetworkLoop: Sendable {
                 }
             }
             guard slot.socket >= 0 else { return }
-            if slot.client.box.connectedOnce { slot.backoff.reset() }
+            if slot.client.box.connectedOnce {
+                slot.backoff.reset()
+                slot.accepted = true
+            }
             let wantsWrite = mosquitto_want_write(slot.handle)
             if wantsWrite != slot.watchingWrites {
                 var event = epoll_event()
@@ -179,6 +184,16 @@ public final class MosquittoNetworkLoop: Sendable {
             guard !slot.stopping else { return }
             let wait = slot.backoff.next { Double.random(in: 0 ..< 1) }
             slot.connectDue = ContinuousClock.now + wait
+            if !slot.accepted {
+                // Closed before any CONNACK (refused by TLS, reset, or the broker went away): no
+                // disconnect callback says so, so this does.
+                let settings = slot.client.settings
+                slot.client.box.yield(.connectFailed(MQTTError(code: Int32(MOSQ_ERR_CONN_LOST.rawValue),
+                                                               operation: "connect \(settings.host):\(settings.port)",
+                                                               message: "the connection closed before the broker accepted it"),
+                                                     retryIn: wait))
+            }
+            slot.accepted = false
         }
 
         /// Starts a connect on the connector queue; ``connectEnded(_:failure:)`` takes it from there.
@@ -191,9 +206,14 @@ public final class MosquittoNetworkLoop: Sendable {
             connector.async { [self] in
                 let settings = client.settings
                 let keepalive = Int32(max(5, settings.keepalive.components.seconds))
+                // The blocking connect, off the loop: it resolves the name and tries each of its
+                // addresses until one accepts (the async one stops at the first whose connect is
+                // merely in progress: `localhost` gave ::1 to a broker on 127.0.0.1 only, and no
+                // error). The socket is non-blocking afterwards; CONNECT and any TLS handshake go
+                // out on the loop.
                 let rc = first
-                    ? mosquitto_connect_bind_async(client.handle, settings.host, Int32(settings.port), keepalive, nil)
-                    : mosquitto_reconnect_async(client.handle)
+                    ? mosquitto_connect_bind_v5(client.handle, settings.host, Int32(settings.port), keepalive, nil, nil)
+                    : mosquitto_reconnect(client.handle)
                 // errno is this thread's: take the text here.
                 let failure = rc == MOSQ_ERR_SUCCESS.rawValue ? nil
                     : MQTTError(code: rc, operation: "connect \(settings.host):\(settings.port)", message: errorText(rc))

@@ -87,6 +87,27 @@ struct SharedNetworkLoopTests {
         try await broker.stop()
     }
 
+    @Test("a broker that refuses the connection is reported as a failed connect with its reason, again after each backoff")
+    func refusedConnectIsReported() async throws {
+        let network = try MosquittoNetworkLoop()
+        let port = freePort()  // nothing listens there
+        let client = try MosquittoClient(settings: MQTTSettings(host: "127.0.0.1", port: port, clientID: "refused-\(getpid())",
+                                                                reconnectInitial: .milliseconds(100), reconnectMax: .milliseconds(300)),
+                                         network: network, logger: logger)
+        let failures = Locked<[String]>([])
+        Task {
+            for await event in client.events {
+                if case .connectFailed(let error, _) = event { failures.withLock { $0.append(error.description) } }
+            }
+        }
+        client.start()
+        #expect(try await eventually(timeout: .seconds(10)) { failures.withLock { $0.count } >= 2 })
+        let first = failures.withLock { $0.first } ?? ""
+        #expect(first.contains("127.0.0.1:\(port)"), "names the broker: \(first)")
+        #expect(first.lowercased().contains("refused") || first.contains("closed before"), "says why: \(first)")
+        await client.stop()
+    }
+
     @Test("stop() on a shared-loop client sends DISCONNECT, so the broker does not publish its Will")
     func cleanStopSuppressesWill() async throws {
         let directory = try ScratchDirectory()

@@ -7,7 +7,8 @@ import ParkGuardCore
 /// freshness, and remembers the newest accepted timestamp of each hub on disk so that a replay
 /// is refused even after a restart.
 final class CommandAuthenticator: @unchecked Sendable {
-    // @unchecked: used only from the MQTT session's one task; the mutable state is `lastAccepted`.
+    // @unchecked: used only from the MQTT session's one task; the mutable state is `lastAccepted`
+    // (the writer queue gets copies).
     private let keys: [String: P256.Signing.PublicKey]
     private let required: Set<String>
     private let freshness: CommandFreshness
@@ -15,6 +16,9 @@ final class CommandAuthenticator: @unchecked Sendable {
     private let path: String
     private var lastAccepted: [String: Int64]
     private let clock: any AgentClock
+    /// Where the counters are written: off the MQTT session's task, which runs on the unit's loop
+    /// (a stalled disk must not hold the outputs), one write at a time, in order.
+    private let writer = DispatchQueue(label: "parkguard.commands.replay")
 
     /// Loads the hub keys.
     /// - Throws: ``StartupError`` (exit 78) naming a missing or unreadable key file.
@@ -81,9 +85,11 @@ final class CommandAuthenticator: @unchecked Sendable {
         try freshness.check(command, unit: unit, name: name, lastAccepted: lastAccepted[command.hub], now: stamp.wall,
                             clockSynced: stamp.clockSynced)
         lastAccepted[command.hub] = command.timestamp
-        // A failed write is not fatal: the in-memory counter still refuses replays until the next restart.
-        if let data = try? JSONEncoder().encode(lastAccepted), FileManager.default.createFile(atPath: path + ".tmp", contents: data) {
-            rename(path + ".tmp", path)
+        // Written durably in the background. A failed write is not fatal: the in-memory counter
+        // still refuses replays until the next restart.
+        if let data = try? JSONEncoder().encode(lastAccepted) {
+            let bytes = [UInt8](data)
+            writer.async { [path] in try? DurableFile.replace(path: path, with: bytes) }
         }
         return command.payload
     }
