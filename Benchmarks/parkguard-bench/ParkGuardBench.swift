@@ -251,7 +251,11 @@ struct ParkGuardBench: AsyncParsableCommand {
         let agentChild = try Child(daemonPath(dir), ["--config", work + "/agent.yaml", "--log-level", "warning"], in: scratch, name: "agent")
         let agent = agentChild.process
         defer { agentChild.signal(SIGTERM) }
-        _ = try await inbox.next(timeout: .seconds(10), "the daemon's status online") { $0.topic.hasSuffix("/status") && String(decoding: $0.payload, as: UTF8.self).contains("online") }
+        // Live, not retained: a retained `online` left by an earlier daemon of the same unit would
+        // let the presses start before this one is connected.
+        _ = try await inbox.next(timeout: .seconds(10), "the daemon's status online") {
+            $0.topic.hasSuffix("/status") && !$0.retained && String(decoding: $0.payload, as: UTF8.self).contains("online")
+        }
         try await waitUntil { chip.lines().contains { $0.consumer == "parkguardd" } }
         let idleRSS = residentKiB(pid: agent.processIdentifier)
 
@@ -270,7 +274,12 @@ struct ParkGuardBench: AsyncParsableCommand {
             let start = VirtualChip.monotonicNow()
             try chip.setContact(line: line, active: true)
             let isPress: @Sendable (MQTTMessage) -> Bool = { $0.topic.hasSuffix("/alarm") && String(decoding: $0.payload, as: UTF8.self).contains(#""kind":"press""#) }
-            let arrived = try await inbox.next(timeout: .seconds(5), "press \(i)'s alarm", isPress)
+            let arrived: UInt64
+            do { arrived = try await inbox.next(timeout: .seconds(5), "press \(i)'s alarm", isPress) } catch {
+                // What the daemon said (warnings and worse) is the first thing to read.
+                let said = agentChild.stderr.split(separator: "\n").suffix(20).joined(separator: "\n")
+                throw HarnessError("\(error); the daemon's log:\n\(said)")
+            }
             if i >= 50 { latencies.append(Double(arrived - start) / 1e6) }
             if hub != nil, let press = inbox.first(where: isPress),
                let id = (try? JSONSerialization.jsonObject(with: Data(press.payload)) as? [String: Any])?["id"] as? String {
