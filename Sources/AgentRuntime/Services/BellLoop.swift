@@ -98,9 +98,8 @@ struct BellLoop: Service {
             }
             let now = clock.now()
             if let interval = notifier.watchdogInterval, now >= nextPing {
-                // Ping only when the publisher answers too: a wedged publisher must get the agent
-                // restarted, not kept alive by a loop that still runs.
-                _ = await publisher.isConnected
+                // This runs on the network loop, the publisher's and controller's executor too: a
+                // wedged loop stops these pings, and systemd restarts the agent.
                 notifier.notify("WATCHDOG=1")
                 nextPing = now + interval
             }
