@@ -48,7 +48,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        // MARK: C libraries (the only two C surfaces of the agent).
+        // MARK: C libraries (the agent's C surfaces: GPIO, MQTT, and the certificate checks of its doctor).
         .systemLibrary(
             name: "CGPIOD",
             pkgConfig: "libgpiod",
@@ -58,6 +58,13 @@ let package = Package(
             name: "CMosquitto",
             pkgConfig: "libmosquitto",
             providers: [.apt(["libmosquitto-dev"])]
+        ),
+
+        // The unit certificate's expiry and chain for `parkguardd doctor` (libmosquitto's TLS maps it already).
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
         ),
 
         .systemLibrary(
@@ -120,9 +127,12 @@ let package = Package(
                 "MQTTAdapter",
                 "CameraProbe",
                 "CSystemClock",
+                "COpenSSL",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

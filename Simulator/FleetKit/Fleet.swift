@@ -146,8 +146,9 @@ public final class Fleet: Sendable {
         let consumer = config.gpio.consumer
         var unitLogger = Logger(label: "fleet.\(config.unit)")
         unitLogger.logLevel = Logger.Level(rawValue: plan.unitLogLevel) ?? .error
-        let environment = AgentEnvironment(network: network, openBackend: { InProcessGPIO(chip: chip, consumer: consumer) },
+        var environment = AgentEnvironment(network: network, openBackend: { InProcessGPIO(chip: chip, consumer: consumer) },
                                            shutdownSignals: [])
+        environment.controlSocket = false
         let instance = try await Agent.assemble(config: config, logger: unitLogger, environment: environment)
         instances.withLock { $0.append(instance) }
         tally.withLock { tally in

@@ -5,17 +5,35 @@ import Foundation
 import Logging
 import ParkGuardCore
 
-/// `parkguardd`: the ParkGuard field agent.
+/// `parkguardd`: the ParkGuard field agent; `parkguardd doctor` checks the unit it runs on.
 @main
 struct ParkGuardDaemon: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "parkguardd",
         abstract: "ParkGuard field agent: emergency bells over GPIO to the district hub over MQTT.",
+        version: ParkGuardVersion.current,
+        subcommands: [RunAgent.self, Doctor.self],
+        defaultSubcommand: RunAgent.self)
+}
+
+/// Loads the configuration or exits 78 with every problem in it.
+func loadConfig(_ path: String, command: String) throws -> AgentConfig {
+    do { return try ConfigFile.load(path: path) } catch {
+        FileHandle.standardError.write(Data("\(error)\n".utf8))
+        FileHandle.standardError.write(Data("\(command): configuration invalid (\(error.count) problem\(error.count == 1 ? "" : "s"))\n".utf8))
+        throw ExitCode(ExitCodeValue.config.rawValue)
+    }
+}
+
+/// The daemon itself (the default: `parkguardd --config FILE`).
+struct RunAgent: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the agent (the default when no subcommand is given).",
         discussion: """
         Exit codes: 0 ok, 64 bad command line, 69 MQTT library unavailable, 74 state directory \
         not writable, 78 bad configuration.
-        """,
-        version: ParkGuardVersion.current)
+        """)
 
     @Option(name: .long, help: "The configuration file.")
     var config = "/etc/parkguard/agent.yaml"
@@ -33,12 +51,7 @@ struct ParkGuardDaemon: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let agentConfig: AgentConfig
-        do { agentConfig = try ConfigFile.load(path: config) } catch {
-            FileHandle.standardError.write(Data("\(error)\n".utf8))
-            FileHandle.standardError.write(Data("parkguardd: configuration invalid (\(error.count) problem\(error.count == 1 ? "" : "s"))\n".utf8))
-            throw ExitCode(ExitCodeValue.config.rawValue)
-        }
+        let agentConfig = try loadConfig(config, command: "parkguardd")
         if checkConfig {
             print("\(config): OK — site \(agentConfig.site), unit \(agentConfig.unit), \(agentConfig.bells.count) bell(s), \(agentConfig.inputs.count) input(s), \(agentConfig.outputs.count) output(s)")
             return
@@ -52,6 +65,78 @@ struct ParkGuardDaemon: AsyncParsableCommand {
             logger.critical("cannot start: \(error.message)")
             throw ExitCode(error.code.rawValue)
         }
+    }
+}
+
+/// `parkguardd doctor`: one command that proves a freshly wired unit works.
+struct Doctor: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "doctor",
+        abstract: "Check this unit: configuration, storage, clock, certificate, broker, bells, outputs, cameras.",
+        discussion: """
+        With the daemon running it asks the daemon over its control socket (the daemon holds the \
+        lines; run as root or as a member of the parkguard group); with the daemon stopped it opens \
+        the lines itself. On a terminal it asks you to press each bell and shows the press, its \
+        debounce and its release; Enter skips a bell. While the daemon runs, each press is a real \
+        alarm at the control room.
+        Exit codes: 0 working (warnings allowed), 1 a check failed, 64 bad command line, 78 bad configuration.
+        """)
+
+    @Option(name: .long, help: "The configuration file.")
+    var config = "/etc/parkguard/agent.yaml"
+
+    @Flag(name: .long, help: "Print the report as JSON (no prompts) for scripts.")
+    var json = false
+
+    @Flag(name: .long, help: "Switch each output on for half a second and read it back.")
+    var outputs = false
+
+    @Flag(name: .customLong("no-press"), help: "Do not ask for bell presses (the default when not on a terminal).")
+    var noPress = false
+
+    @Flag(name: .long, help: "Ask for bell presses even when not on a terminal (for scripted tests).")
+    var press = false
+
+    @Option(name: .customLong("press-timeout"), help: "Seconds to wait for each bell's press (5 to 300).")
+    var pressTimeout = 30
+
+    func validate() throws {
+        guard (5 ... 300).contains(pressTimeout) else { throw ValidationError("--press-timeout must be from 5 to 300 seconds") }
+        if press && noPress { throw ValidationError("--press and --no-press exclude each other") }
+        if press && json { throw ValidationError("--press asks on the screen; --json prints only the report") }
+    }
+
+    func run() async throws {
+        let agentConfig = try loadConfig(config, command: "parkguardd doctor")
+        let terminal = isatty(0) == 1 && isatty(1) == 1
+        let pressTest = press || (terminal && !noPress && !json)
+        let options = DoctorOptions(configPath: config, switchOutputs: outputs, pressTest: pressTest, pressTimeout: .seconds(pressTimeout))
+        let keyboard = pressTest ? StandardInputLines.start() : nil
+        let doctor = UnitDoctor(config: agentConfig, options: options, keyboard: keyboard) { text in
+            guard !json else { return }
+            // A closed pipe (`| head`) is not a crash: the write fails and the checks go on.
+            try? FileHandle.standardOutput.write(contentsOf: Data((text + "\n").utf8))
+        }
+        let report = await doctor.run()
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            try? FileHandle.standardOutput.write(contentsOf: ((try? encoder.encode(report)) ?? Data()) + Data("\n".utf8))
+        }
+        if report.exitCode != 0 { throw ExitCode(report.exitCode) }
+    }
+}
+
+/// Lines typed on standard input, read by a thread of their own (a blocking read never holds
+/// a task); the thread ends with the process.
+enum StandardInputLines {
+    static func start() -> AsyncStream<String> {
+        let (lines, sink) = AsyncStream.makeStream(of: String.self)
+        Thread.detachNewThread {
+            while let line = readLine() { sink.yield(line) }
+            sink.finish()
+        }
+        return lines
     }
 }
 

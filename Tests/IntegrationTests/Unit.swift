@@ -16,6 +16,8 @@ final class Unit: @unchecked Sendable {
     let simulator: Child
     let controlAddress: String
     let configPath: String
+    /// The daemon's control socket (`parkguardd doctor` asks it while the daemon runs).
+    var controlSocket: String { directory.file("state.control.sock") }
     private(set) var agent: Child?
     let root = "parkguard/v1/test-park/unit-1"
     private var agentRuns = 0
@@ -137,6 +139,7 @@ final class Unit: @unchecked Sendable {
             bells: [b1]
         heartbeatInterval: 2s
         stateDirectory: \(state)
+        controlSocket: \(state).control.sock
         # No hub runs in these tests: the broker's PUBACK retires alarms (the receipt tests run a hub).
         delivery: {retireOn: puback}
         """

@@ -102,9 +102,11 @@ public final class Child: @unchecked Sendable {
     public let process = Process()
     public let stdoutPath: String
     public let stderrPath: String
+    /// The child's standard input, when started `withInput` (else it reads /dev/null).
+    public let input: Pipe?
 
     public init(_ executable: String, _ arguments: [String], in directory: ScratchDirectory, name: String,
-         environment: [String: String] = [:]) throws {
+         environment: [String: String] = [:], withInput: Bool = false) throws {
         stdoutPath = directory.file("\(name).out")
         stderrPath = directory.file("\(name).err")
         _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
@@ -113,7 +115,8 @@ public final class Child: @unchecked Sendable {
         process.arguments = arguments
         process.standardOutput = FileHandle(forWritingAtPath: stdoutPath)
         process.standardError = FileHandle(forWritingAtPath: stderrPath)
-        process.standardInput = FileHandle.nullDevice
+        input = withInput ? Pipe() : nil
+        process.standardInput = input ?? FileHandle.nullDevice
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "NOTIFY_SOCKET")
         env.removeValue(forKey: "JOURNAL_STREAM")
@@ -127,6 +130,8 @@ public final class Child: @unchecked Sendable {
     }
 
     public var stdout: String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
+    /// Types `text` on the child's standard input (started `withInput`).
+    public func type(_ text: String) { try? input?.fileHandleForWriting.write(contentsOf: Data(text.utf8)) }
     public var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
 
     public func signal(_ signal: Int32) { if process.isRunning { kill(process.processIdentifier, signal) } }

@@ -31,6 +31,11 @@ public actor AgentController {
     private var linesUp = false
     /// Edge read → outputs switched, for telemetry.
     private var annunciation = AnnunciationWindow()
+    /// Why the lines are not held, while they are not.
+    private var gpioProblem: String? = "GPIO not opened yet"
+    /// The control socket's `watch` clients: edges, bell states and alarms as they happen.
+    private var watchers: [UInt64: @Sendable (ControlEvent) -> Void] = [:]
+    private var nextWatcher: UInt64 = 0
 
     public init(config: AgentConfig, clock: any AgentClock, publisher: Publisher, store: UnitStateStore,
                 version: String, bootID: String, cameraHealth: CameraHealthBoard = CameraHealthBoard(), logger: Logger) {
@@ -68,6 +73,7 @@ public actor AgentController {
         for bell in config.bells where bell.enabled { levels[bell.setup.line] = try await backend.requestInput(bell.setup) }
         for input in config.inputs { levels[input.setup.line] = try await backend.requestInput(input.setup) }
         gpio = backend
+        gpioProblem = nil
         let now = clock.now()
         let wasDown = !linesUp
         linesUp = true
@@ -89,6 +95,7 @@ public actor AgentController {
     public func detach(reason: String) async {
         gpio?.close()
         gpio = nil
+        gpioProblem = reason
         linesUp = false
         let now = clock.now()
         for id in bellOrder {
@@ -109,6 +116,9 @@ public actor AgentController {
             let changes = input.edge(active: edge.active, at: edge.at)
             supervisory[edge.line] = input
             await report(changes, input: input.config)
+        }
+        if !watchers.isEmpty {
+            tell(ControlEvent(event: "edge", line: edge.line, bell: bellByLine[edge.line], active: edge.active, mono: edge.at.milliseconds))
         }
     }
 
@@ -192,6 +202,21 @@ public actor AgentController {
 
     /// Pulses every output that is not on for an alarm and reads it back; reads every input.
     private func selfTest() async -> SelfTestReport {
+        let outputChecks = await testOutputs()
+        var inputChecks: [SelfTestReport.InputCheck] = []
+        for bell in config.bells where bell.enabled {
+            inputChecks.append(await check(line: bell.setup.line, id: bell.id, kind: "bell",
+                                           activeProblem: "reads pressed at rest (stuck contact or wiring short?)"))
+        }
+        for input in config.inputs {
+            inputChecks.append(await check(line: input.setup.line, id: input.id, kind: input.kind.rawValue,
+                                           activeProblem: "reads open"))
+        }
+        return SelfTestReport(outputs: outputChecks, inputs: inputChecks)
+    }
+
+    /// Pulses every output that is not on for an alarm for half a second and reads it back.
+    public func testOutputs() async -> [SelfTestReport.OutputCheck] {
         let now = clock.now()
         var outputChecks: [SelfTestReport.OutputCheck] = []
         for output in config.outputs {
@@ -214,16 +239,52 @@ public actor AgentController {
                 outputChecks.append(.init(id: output.id, role: output.role.rawValue, ok: false, detail: error.description))
             }
         }
-        var inputChecks: [SelfTestReport.InputCheck] = []
-        for bell in config.bells where bell.enabled {
-            inputChecks.append(await check(line: bell.setup.line, id: bell.id, kind: "bell",
-                                           activeProblem: "reads pressed at rest (stuck contact or wiring short?)"))
+        return outputChecks
+    }
+
+    // MARK: Control socket
+
+    /// The unit as `status` on the control socket reports it: every line read now.
+    public func controlStatus() async -> ControlStatus {
+        var lines: [ControlStatus.Line] = []
+        func read(_ line: Int) async -> (Bool?, String?) {
+            guard let gpio else { return (nil, gpioProblem ?? "GPIO is not available") }
+            do { return (try await gpio.read(line: line), nil) } catch { return (nil, error.description) }
+        }
+        for bell in config.bells {
+            guard bell.enabled else {
+                lines.append(.init(kind: "bell", id: bell.id, line: bell.setup.line, active: nil, state: bells[bell.id]?.state, problem: "disabled"))
+                continue
+            }
+            let (active, problem) = await read(bell.setup.line)
+            lines.append(.init(kind: "bell", id: bell.id, line: bell.setup.line, active: active, state: bells[bell.id]?.state, problem: problem))
         }
         for input in config.inputs {
-            inputChecks.append(await check(line: input.setup.line, id: input.id, kind: input.kind.rawValue,
-                                           activeProblem: "reads open"))
+            let (active, problem) = await read(input.setup.line)
+            lines.append(.init(kind: input.kind.rawValue, id: input.id, line: input.setup.line, active: active, problem: problem))
         }
-        return SelfTestReport(outputs: outputChecks, inputs: inputChecks)
+        for output in config.outputs {
+            lines.append(.init(kind: output.role.rawValue, id: output.id, line: output.line, active: outputs.isOn(output.id)))
+        }
+        return ControlStatus(site: config.site, unit: config.unit, version: version, session: store.session, gpio: gpio != nil,
+                             gpioProblem: gpio == nil ? (gpioProblem ?? "GPIO is not available") : nil,
+                             brokerConnected: await publisher.isConnected, brokerDetail: await publisher.linkNote,
+                             queued: await publisher.held, awaitingReceipt: await publisher.awaitingReceipt, lines: lines)
+    }
+
+    /// Adds a `watch` client; it is told every edge, bell state and alarm until ``unwatch(_:)``.
+    public func watch(_ sink: @escaping @Sendable (ControlEvent) -> Void) -> UInt64 {
+        nextWatcher += 1
+        watchers[nextWatcher] = sink
+        return nextWatcher
+    }
+
+    public func unwatch(_ id: UInt64) {
+        watchers[id] = nil
+    }
+
+    private func tell(_ event: ControlEvent) {
+        for sink in watchers.values { sink(event) }
     }
 
     private func check(line: Int, id: String, kind: String, activeProblem: String) async -> SelfTestReport.InputCheck {
@@ -304,9 +365,11 @@ public actor AgentController {
             switch action {
             case .alarm(let kind, let at, let detail):
                 await publishAlarm(bell: id, kind: kind, state: stateAfter, at: at, detail: detail, input: nil, cameras: cameras)
+                if !watchers.isEmpty { tell(ControlEvent(event: "alarm", bell: id, kind: kind, mono: at.milliseconds)) }
             case .state(let state):
                 await publisher.send(.json(BellStatePayload(bell: id, state: state, stamp: clock.stamp()),
                                            topic: topics.bellState(id), qos: 1, retain: true, kind: .retainedState))
+                if !watchers.isEmpty { tell(ControlEvent(event: "state", bell: id, state: state, mono: clock.now().milliseconds)) }
             case .output:
                 break
             }

@@ -258,8 +258,10 @@ public actor Publisher {
         case .connected(let reason, let text):
             guard reason == 0 else {
                 logger.error("broker refused the connection", metadata: ["reason": "\(text)"])
+                linkNote = "the broker refused the connection: \(text)"
                 return nil
             }
+            linkNote = "connected"
             if everConnected { reconnects += 1 }
             everConnected = true
             logger.notice("connected to broker", metadata: ["inflight": "\(queue.inflight)", "held": "\(queue.count)"])
@@ -275,8 +277,10 @@ public actor Publisher {
                            metadata: ["reason": "\(text)", "code": "\(reason)"])
             }
             queue.disconnected()
+            linkNote = "disconnected: \(text)"
         case .connectFailed(let error, let retryIn):
             logger.warning("cannot reach broker", metadata: ["error": "\(error)", "retryIn": "\(retryIn)"])
+            linkNote = "cannot reach the broker: \(error)"
         case .published(let mid, let reason):
             if let probe, probe.mid == mid {
                 lastRTT = probe.sent.duration(to: clock.now())
@@ -356,6 +360,12 @@ public actor Publisher {
 
     /// Whether the broker link is up.
     public var isConnected: Bool { queue.isConnected }
+
+    /// The last thing the connection reported, for the control socket's `status`.
+    public private(set) var linkNote = "not connected yet"
+
+    /// Messages held for delivery (queued and in flight).
+    public var held: Int { queue.count }
 
     /// Publishes `last` (the offline status), waits up to `timeout` for everything in flight to be
     /// acknowledged, then disconnects cleanly.

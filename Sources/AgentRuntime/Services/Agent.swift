@@ -39,6 +39,8 @@ public struct AgentEnvironment: Sendable {
     public var openBackend: (@Sendable () async throws(GPIOError) -> any GPIOBackend)?
     /// Signals that shut the unit down gracefully (none for a unit inside a fleet).
     public var shutdownSignals: [UnixSignal]
+    /// Whether the unit opens its control socket (`controlSocket`); a fleet's units do not.
+    public var controlSocket = true
 
     /// A field unit: its own loop thread, the configured chip, SIGTERM and SIGINT.
     public static let fieldUnit = AgentEnvironment(network: nil, openBackend: nil, shutdownSignals: [.sigterm, .sigint])
@@ -164,13 +166,18 @@ public enum Agent {
                                   interval: config.heartbeatInterval, diskPath: config.stateDirectory, clock: clock, started: clock.now())
         let cameras = CameraMonitor(cameras: config.cameras, credentials: cameraCredentials, config: config.cameraHealth,
                                     board: cameraHealth, publisher: publisher, topics: topics, clock: clock, logger: logger)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: session, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "mqtt"),
+            .init(service: loop, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "bells"),
+            .init(service: heartbeat, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "heartbeat"),
+            .init(service: cameras, successTerminationBehavior: .ignore, serviceName: "cameras"),
+        ]
+        if environment.controlSocket, let path = config.controlSocket {
+            services.append(.init(service: ControlSocket(path: path, controller: controller, logger: logger),
+                                  successTerminationBehavior: .ignore, serviceName: "control"))
+        }
         let group = ServiceGroup(configuration: .init(
-            services: [
-                .init(service: session, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "mqtt"),
-                .init(service: loop, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "bells"),
-                .init(service: heartbeat, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "heartbeat"),
-                .init(service: cameras, successTerminationBehavior: .ignore, serviceName: "cameras"),
-            ],
+            services: services,
             gracefulShutdownSignals: environment.shutdownSignals,
             cancellationSignals: [],
             logger: logger))

@@ -18,6 +18,10 @@ public struct AgentConfig: Sendable, Equatable {
     public var logLevel: LogLevel
     /// Where the unit is; each bell without a location of its own is reported here.
     public var location: Location? = nil
+    /// The daemon's local control socket (for `parkguardd doctor`); `nil` when `controlSocket: off`.
+    public var controlSocket: String? = AgentConfig.defaultControlSocket
+
+    public static let defaultControlSocket = "/run/parkguard/control.sock"
 
     /// The topic root `parkguard/v1/{site}/{unit}`.
     public var topics: Topics { Topics(site: site, unit: unit) }

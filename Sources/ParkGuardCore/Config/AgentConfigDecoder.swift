@@ -33,6 +33,12 @@ public enum AgentConfigDecoder {
         let delivery = top.mapping("delivery", readDelivery) ?? DeliveryConfig()
         let logLevel = top.choice("logLevel", LogLevel.allCases.map { ($0.rawValue, $0) }, default: .info)
         let location = top.mapping("location", readLocation) ?? nil
+        var controlSocket = top.string("controlSocket", default: AgentConfig.defaultControlSocket)
+        if controlSocket == "off" {
+            controlSocket = nil
+        } else if let path = controlSocket, !path.hasPrefix("/") || path.utf8.count > 107 {
+            top.fail("controlSocket", "must be an absolute path of at most 107 bytes (a Unix socket's limit), or 'off'")
+        }
         top.finish()
 
         let config = AgentConfig(
@@ -41,7 +47,7 @@ public enum AgentConfigDecoder {
             gpio: gpio ?? GPIOConfig(backend: .sim(socket: ""), consumer: "parkguardd"),
             bells: bells, inputs: inputs, outputs: outputs, cameras: cameras, cameraHealth: cameraHealth, commands: commands,
             heartbeatInterval: heartbeat, stateDirectory: stateDirectory, outbox: outbox, delivery: delivery,
-            logLevel: logLevel, location: location)
+            logLevel: logLevel, location: location, controlSocket: controlSocket)
         crossCheck(config, root: root, file: file, sink: sink)
         if !sink.isEmpty { throw sink.thrown }
         return config

@@ -144,8 +144,8 @@ public struct CommandResultPayload: Encodable, Sendable {
 }
 
 /// What the self-test found.
-public struct SelfTestReport: Encodable, Sendable, Equatable {
-    public struct OutputCheck: Encodable, Sendable, Equatable {
+public struct SelfTestReport: Codable, Sendable, Equatable {
+    public struct OutputCheck: Codable, Sendable, Equatable {
         public var id: String
         public var role: String
         public var ok: Bool
@@ -157,7 +157,7 @@ public struct SelfTestReport: Encodable, Sendable, Equatable {
             self.detail = detail
         }
     }
-    public struct InputCheck: Encodable, Sendable, Equatable {
+    public struct InputCheck: Codable, Sendable, Equatable {
         public var id: String
         /// `bell`, `tamper` or `door`.
         public var kind: String
