@@ -200,8 +200,14 @@ public struct ControlAPI: Service {
                 if interval > 0 { try await sleepUntil(monotonic: planned) }
                 try chip.setContact(line: line, active: final, at: planned)
             }
+        case "wiring":
+            let name = query["fault"] ?? ""
+            guard name == "none" || VirtualChip.WiringFault(rawValue: name) != nil else {
+                throw SimError.badRequest("query 'fault' must be \((VirtualChip.WiringFault.allCases.map(\.rawValue) + ["none"]).joined(separator: ", "))")
+            }
+            try chip.setWiring(line: line, fault: VirtualChip.WiringFault(rawValue: name))
         default:
-            throw SimError.badRequest("unknown action '\(action)': use press, release, click, hold or bounce")
+            throw SimError.badRequest("unknown action '\(action)': use press, release, click, hold, bounce or wiring")
         }
     }
 

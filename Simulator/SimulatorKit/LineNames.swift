@@ -5,8 +5,8 @@ import ParkGuardCore
 public struct LineNames: Sendable {
     /// What a named line is.
     public enum Role: String, Sendable {
-        case bell, tamper, door, strobe, siren, callAccepted
-        var isOutput: Bool { self == .strobe || self == .siren || self == .callAccepted }
+        case bell, tamper, door, strobe, siren, callAccepted, testDrive
+        var isOutput: Bool { self == .strobe || self == .siren || self == .callAccepted || self == .testDrive }
     }
 
     public struct Entry: Sendable {
@@ -18,6 +18,8 @@ public struct LineNames: Sendable {
 
     public private(set) var byName: [String: Entry] = [:]
     public private(set) var byLine: [Int: Entry] = [:]
+    /// Test drive output line → the bell line its relay closes (`bells[].testDrive`).
+    public private(set) var drives: [Int: Int] = [:]
 
     public init() {}
 
@@ -29,6 +31,9 @@ public struct LineNames: Sendable {
         }
         for output in config.outputs {
             add(Entry(name: output.id, line: output.line, role: Role(rawValue: output.role.rawValue) ?? .strobe, activeLow: output.activeLow))
+        }
+        for bell in config.bells {
+            if let drive = bell.testDrive, let output = config.outputs.first(where: { $0.id == drive }) { drives[output.line] = bell.setup.line }
         }
     }
 

@@ -23,10 +23,26 @@ public final class VirtualChip: Sendable {
         /// For outputs: when the agent last set the line, in `CLOCK_MONOTONIC` nanoseconds (the
         /// clock of the edges' `ts`), so press → output can be timed.
         public var drivenAt: UInt64?
+        /// An injected wiring fault on an input (``WiringFault``).
+        public var wiringFault: String?
+    }
+
+    /// What can be wrong with a bell's wiring, for the self-test to find.
+    public enum WiringFault: String, Sendable, CaseIterable {
+        /// The line never changes: presses and the test drive do nothing (a cut wire).
+        case stuck
+        /// The test drive's relay does not reach the bell; presses still work.
+        case driveCut = "drive-cut"
     }
 
     private struct Line {
+        /// What the agent reads: the person's contact or the test drive, through the faults.
         var active = false
+        /// The contact closed by a person (press, hold, bounce).
+        var pressed = false
+        /// The test drive's relay closes the circuit.
+        var driven = false
+        var fault: WiringFault?
         var direction: String?
         var activeLow = false
         var bias = "as-is"
@@ -122,8 +138,14 @@ public final class VirtualChip: Sendable {
                     return fail("line \(offset) is not requested as an output by this connection")
                 }
                 guard let value = request.value else { return fail("'value' is required for set") }
+                let now = Self.monotonicNow()
                 state.lines[offset].outputLevel = value
-                state.lines[offset].drivenAt = Self.monotonicNow()
+                state.lines[offset].drivenAt = now
+                // A test drive closes (or opens) its bell's circuit like a press would.
+                if let bell = names.drives[offset], state.lines.indices.contains(bell) {
+                    state.lines[bell].driven = value != (names.byLine[offset]?.activeLow ?? false)
+                    Self.settle(&state, line: bell, at: now)
+                }
                 return SimWire.Message(ev: .ok, id: request.id, line: offset, value: value)
             case .get:
                 guard line.owner == connection else { return fail("line \(offset) is not requested by this connection") }
@@ -143,18 +165,41 @@ public final class VirtualChip: Sendable {
     ///   does not stretch it into separate presses.
     public func setContact(line offset: Int, active: Bool, at stamp: UInt64? = nil) throws(SimError) -> Bool {
         let now = min(stamp ?? .max, Self.monotonicNow())
-        let (changed, subscriber) = try state.withLock { state throws(SimError) -> (Bool, AsyncStream<SimWire.Message>.Continuation?) in
+        return try state.withLock { state throws(SimError) -> Bool in
             guard state.lines.indices.contains(offset) else { throw SimError.noSuchLine(offset) }
             if state.lines[offset].direction == "output" { throw SimError.notAnInput(offset) }
-            guard state.lines[offset].active != active else { return (false, nil) }
-            state.lines[offset].active = active
-            guard state.lines[offset].direction == "input", let owner = state.lines[offset].owner else { return (true, nil) }
-            return (true, state.subscribers[owner])
+            state.lines[offset].pressed = active
+            return Self.settle(&state, line: offset, at: now)
         }
-        if changed, let subscriber {
-            subscriber.yield(SimWire.Message(ev: .edge, line: offset, value: active, rising: active, ts: now))
+    }
+
+    /// Injects (or, with `nil`, clears) a wiring fault on input `line`.
+    public func setWiring(line offset: Int, fault: WiringFault?) throws(SimError) {
+        try state.withLock { state throws(SimError) in
+            guard state.lines.indices.contains(offset) else { throw SimError.noSuchLine(offset) }
+            if state.lines[offset].direction == "output" { throw SimError.notAnInput(offset) }
+            state.lines[offset].fault = fault
+            Self.settle(&state, line: offset, at: Self.monotonicNow())
         }
-        return changed
+    }
+
+    /// Brings the level the agent reads in line with the contact, the drive and the faults;
+    /// tells the line's owner of an edge. Returns whether the level changed.
+    @discardableResult
+    private static func settle(_ state: inout State, line offset: Int, at now: UInt64) -> Bool {
+        var line = state.lines[offset]
+        let active = switch line.fault {
+        case .stuck: line.active
+        case .driveCut: line.pressed
+        case nil: line.pressed || line.driven
+        }
+        guard active != line.active else { return false }
+        line.active = active
+        state.lines[offset] = line
+        if line.direction == "input", let owner = line.owner {
+            state.subscribers[owner]?.yield(SimWire.Message(ev: .edge, line: offset, value: active, rising: active, ts: now))
+        }
+        return true
     }
 
     /// When the agent last set output `line` (`CLOCK_MONOTONIC` ns), and to which level.
@@ -177,7 +222,7 @@ public final class VirtualChip: Sendable {
                 }
                 return LineInfo(line: offset, name: known?.name, role: known?.role.rawValue, direction: line.direction,
                                 consumer: line.consumer, active: line.active, level: level, on: on,
-                                drivenAt: line.direction == "output" ? line.drivenAt : nil)
+                                drivenAt: line.direction == "output" ? line.drivenAt : nil, wiringFault: line.fault?.rawValue)
             }
         }
     }

@@ -14,7 +14,7 @@ struct ParkGuardSim: AsyncParsableCommand {
         commandName: "parkguard-sim",
         abstract: "Virtual GPIO chip, virtual cameras and control API for running parkguardd without hardware.",
         version: ParkGuardVersion.current,
-        subcommands: [Serve.self, Press.self, Release.self, Click.self, Hold.self, Bounce.self, Lines.self, Outputs.self,
+        subcommands: [Serve.self, Press.self, Release.self, Click.self, Hold.self, Bounce.self, Wiring.self, Lines.self, Outputs.self,
                       Cameras.self, Camera.self, FleetCommand.self])
 }
 
@@ -227,6 +227,21 @@ struct Bounce: AsyncParsableCommand {
     func run() async throws {
         try await options.send("POST", "/v1/inputs/\(input.name)/bounce?edges=\(edges)&intervalUs=\(intervalUs)&final=\(final)")
     }
+}
+
+struct Wiring: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Break (or mend) a bell's wiring, for the self-test to find.",
+        discussion: "Faults: stuck (the line never changes: presses and the test drive do nothing), drive-cut (the test drive does not reach the bell; presses still work), none (mended).")
+    @OptionGroup var input: InputArgument
+    @Option(help: "stuck, drive-cut or none.") var fault: String
+    @OptionGroup var options: ControlOptions
+    func validate() throws {
+        guard fault == "none" || VirtualChip.WiringFault(rawValue: fault) != nil else {
+            throw ValidationError("--fault must be stuck, drive-cut or none")
+        }
+    }
+    func run() async throws { try await options.send("POST", "/v1/inputs/\(input.name)/wiring?fault=\(fault)") }
 }
 
 struct Lines: AsyncParsableCommand {

@@ -58,12 +58,16 @@ public struct Console: Service {
     let tls: TLSConfiguration?
     /// The map tile URL template the page draws incidents' places with (see ``tileOrigin(of:)``).
     let mapTiles: String?
+    /// A unit whose last self-test is older than this is listed as overdue.
+    let selfTestMaxAge: TimeInterval
     let onBound: @Sendable (Int) -> Void
 
     /// - Parameter names: host names the console answers to besides loopback, the bound address
     ///   and this machine's name (see ``ConsoleRequestPolicy``).
     public init(hub: Hub, access: ConsoleAccess, incidents: any IncidentLog, host: String, port: Int, names: [String] = [], timeZone: String = "UTC",
-                tls: TLSConfiguration? = nil, mapTiles: String? = nil, logger: Logger, onBound: @escaping @Sendable (Int) -> Void = { _ in }) {
+                tls: TLSConfiguration? = nil, mapTiles: String? = nil, selfTestMaxAge: TimeInterval = 8 * 86_400, logger: Logger,
+                onBound: @escaping @Sendable (Int) -> Void = { _ in }) {
+        self.selfTestMaxAge = selfTestMaxAge
         precondition(mapTiles.map { Self.tileOrigin(of: $0) != nil } ?? true, "the caller validates the tile template")
         self.timeZone = timeZone
         self.tls = tls
@@ -121,6 +125,14 @@ public struct Console: Service {
                 let offset = min(max(request.uri.queryParameters.get("offset", as: Int.self) ?? 0, 0), 1_000_000_000)
                 let page = try await incidents.openIncidents(offset: offset, limit: Self.incidentsPerPage)
                 return try await Self.json(ConsoleState(incidents: page, pageSize: Self.incidentsPerPage, counts: hub.counts))
+            }
+        }
+        // Units whose self-test failed, is overdue or never came, and certificates about to expire.
+        let selfTestMaxAge = selfTestMaxAge
+        router.get("/api/checks") { request, context in
+            await Self.authorized(request, context, access, logger: logger) { _ in
+                try await Self.json(ChecksAnswer(maxAgeDays: Int(selfTestMaxAge / 86_400),
+                                                 items: UnitChecks.attention(await hub.units, now: Date(), maxAge: selfTestMaxAge)))
             }
         }
         router.get("/api/incidents/:id") { request, context in
@@ -508,4 +520,10 @@ public struct ConsoleRequestContext: RequestContext, RemoteAddressRequestContext
     public var maxUploadSize: Int { Console.maxBodyBytes }
     /// The client's address as the audit trail shows it.
     var address: String { remoteAddress?.ipAddress ?? "unknown" }
+}
+
+/// The answer to `GET /api/checks`.
+struct ChecksAnswer: Encodable {
+    var maxAgeDays: Int
+    var items: [UnitCheckItem]
 }

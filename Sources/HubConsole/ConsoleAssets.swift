@@ -39,6 +39,10 @@ enum ConsoleAssets {
       <p id="detail-outcome" class="quiet"></p>
       <table id="timeline"><thead><tr><th data-t="colWhen">When</th><th data-t="colWhat">What</th><th data-t="colWho">Who</th><th data-t="colDetail">Detail</th></tr></thead><tbody></tbody></table>
     </section>
+    <section id="checks-section" hidden>
+      <h2><span data-t="checks">Self-tests and certificates</span> <span id="check-count" class="count">0</span></h2>
+      <table id="checks"><thead><tr><th data-t="colUnit">Unit</th><th data-t="colCheck">Check</th><th data-t="colDetail">Detail</th><th data-t="colWhen">When</th></tr></thead><tbody></tbody></table>
+    </section>
     <section id="units-section">
       <h2><span data-t="units">Units</span> <span id="unit-summary" class="quiet"></span></h2>
       <div class="unit-filter">
@@ -633,6 +637,7 @@ enum ConsoleAssets {
       }
       $('counts').textContent = t('counts', message.counts);
       scheduleUnits();
+      scheduleChecks();
     }
 
     // The last answer to a supervisor's command per unit, kept across re-renders of the table.
@@ -650,6 +655,34 @@ enum ConsoleAssets {
       }
       renderUnits();
     }
+
+    // Units whose self-test failed, is overdue or never came, and certificates about to expire.
+    function renderChecks(answer) {
+      const body = $('checks').tBodies[0];
+      body.replaceChildren();
+      for (const item of answer.items) {
+        const tr = document.createElement('tr');
+        tr.className = 'check ' + item.kind;
+        const when = item.time ? formatTime(item.time) : '';
+        for (const text of [item.site + ' / ' + item.unit, t('check.' + item.kind, {days: answer.maxAgeDays}), item.detail, when]) {
+          const td = document.createElement('td');
+          td.textContent = text;
+          tr.append(td);
+        }
+        body.append(tr);
+      }
+      $('check-count').textContent = answer.items.length;
+      $('checks-section').hidden = answer.items.length === 0;
+    }
+    let checksTimer;
+    function scheduleChecks() {
+      if (checksTimer) return;
+      checksTimer = setTimeout(() => {
+        checksTimer = null;
+        if (me) api('/api/checks').then((a) => { if (a.status === 200) renderChecks(a.body); }).catch(() => {});
+      }, 1000);
+    }
+    setInterval(scheduleChecks, 60000);
 
     function renderAudit(entries) {
       const body = $('audit').tBodies[0];

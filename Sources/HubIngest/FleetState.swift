@@ -19,6 +19,37 @@ public struct UnitView: Sendable, Codable, Equatable {
     public var oldestAwaitingSeconds: Double?
     /// Where the unit is, from its status.
     public var location: Location?
+    /// When its TLS certificate expires (its status says), RFC 3339.
+    public var certificateExpires: String?
+    /// Its latest self-test report.
+    public var selfTest: SelfTestView?
+
+    public init(key: UnitKey, online: Bool, lastSeen: Date, bells: [String: BellState], cameras: [String: CameraView]) {
+        self.key = key
+        self.online = online
+        self.lastSeen = lastSeen
+        self.bells = bells
+        self.cameras = cameras
+    }
+}
+
+/// A unit's latest self-test, as the console lists it.
+public struct SelfTestView: Sendable, Codable, Equatable {
+    /// The unit's time of the test (RFC 3339).
+    public var time: String
+    public var trigger: String
+    public var passed: Bool
+    /// What failed, at most 8 items.
+    public var problems: [String]
+    public var nextDue: String?
+
+    public init(time: String, trigger: String, passed: Bool, problems: [String], nextDue: String?) {
+        self.time = time
+        self.trigger = trigger
+        self.passed = passed
+        self.problems = problems
+        self.nextDue = nextDue
+    }
 }
 
 public struct CameraView: Sendable, Codable, Equatable {
@@ -95,6 +126,8 @@ public enum HubAction: Sendable, Equatable {
     case requestRebirth(UnitKey, reason: String)
     /// The unit's view changed (status, bell, camera, telemetry): refresh the console.
     case unitChanged(UnitKey)
+    /// A unit's self-test found problems (a live report, not a retained one replayed).
+    case selfTestFailed(unit: UnitKey, summary: String)
     /// A command's answer from a unit.
     /// `detail` is what the answer reports besides ok or not (a self-test's findings).
     case commandAnswered(unit: UnitKey, command: String, ok: Bool, correlationID: String?, error: String?, detail: String? = nil)
@@ -109,5 +142,12 @@ public struct SeqWatermark: Sendable, Equatable {
     public init(session: UInt64, seq: UInt64) {
         self.session = session
         self.seq = seq
+    }
+}
+
+/// The contract's times as dates.
+enum RFC3339 {
+    static func date(_ text: String) -> Date? {
+        WallTime(rfc3339: text).map { Date(timeIntervalSince1970: Double($0.millisecondsSinceEpoch) / 1000) }
     }
 }

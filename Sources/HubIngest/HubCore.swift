@@ -118,6 +118,7 @@ public struct HubCore: Sendable {
             if view.session != status.session { view.lastSeq = nil }
             view.session = status.session
             view.location = status.location?.usable
+            view.certificateExpires = status.certificateExpires.flatMap { RFC3339.date($0) != nil ? $0 : nil }
             units[key] = view
             // A unit republishes its retained state at every connect itself; a rebirth is asked
             // only when a new session shows up in a later message (see alarms and telemetry).
@@ -190,6 +191,24 @@ public struct HubCore: Sendable {
             view.cameras[camera] = CameraView(status: health.status, reasons: health.reasons, since: since)
             units[key] = view
             return [.unitChanged(key)]
+        case .selfTest:
+            if payload.isEmpty { return [] }
+            let report = try HubPayload.decode(SelfTestResultPayload.self, payload, topic: topic, schema: schemas["selfTest"]!) { $0.schema }
+            guard report.site == key.site, report.unit == key.unit else {
+                throw HubInputError(topic: topic, field: "unit", "names \(quote(report.site))/\(quote(report.unit)), not the topic's unit")
+            }
+            guard RFC3339.date(report.time) != nil else { throw HubInputError(topic: topic, field: "time", "is not an RFC 3339 time") }
+            var view = view(key, now)
+            let problems = report.problems
+            view.selfTest = SelfTestView(time: report.time, trigger: String(report.trigger.prefix(16)), passed: report.passed,
+                                         problems: problems.prefix(8).map { String($0.prefix(160)) }, nextDue: report.nextDue)
+            if let certificate = report.certificate, RFC3339.date(certificate.expires) != nil { view.certificateExpires = certificate.expires }
+            units[key] = view
+            var actions: [HubAction] = [.unitChanged(key)]
+            if !report.passed, !retained {
+                actions.append(.selfTestFailed(unit: key, summary: problems.prefix(8).joined(separator: "; ")))
+            }
+            return actions
         case .commandResult(let command):
             let result = try HubPayload.decode(HubPayload.CommandResult.self, payload, topic: topic, schema: schemas["commandResult"]!) { $0.schema }
             guard result.command == command else { throw HubInputError(topic: topic, field: "command", "is \(quote(result.command)), not the topic's") }

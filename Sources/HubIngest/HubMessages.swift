@@ -25,6 +25,7 @@ enum TopicKind: Equatable {
     case bellState(bell: String)
     case cameraHealth(camera: String)
     case commandResult(command: String)
+    case selfTest
     /// A command to a unit (published by a hub, ours or another): not telemetry, ignored.
     case command(String)
     case rttProbe
@@ -44,6 +45,7 @@ enum TopicKind: Equatable {
             case "telemetry": .telemetry
             case "event": .event
             case "rtt": .rttProbe
+            case "selftest": .selfTest
             default: nil
             }
         case 2 where rest[0] == "cmd": .command(rest[1])
@@ -92,6 +94,7 @@ enum HubPayload {
         var time: String
         var reason: String?
         var location: Location?
+        var certificateExpires: String?
     }
 
     struct Telemetry: Decodable {
@@ -170,7 +173,7 @@ enum HubPayload {
     static let schemas: [String: String] = [
         "status": "parkguard/status/1", "telemetry": "parkguard/telemetry/1", "alarm": "parkguard/alarm/1",
         "bellState": "parkguard/bell-state/1", "cameraHealth": "parkguard/camera-health/1",
-        "commandResult": "parkguard/cmd-result/1", "event": "parkguard/event/1",
+        "commandResult": "parkguard/cmd-result/1", "event": "parkguard/event/1", "selfTest": "parkguard/selftest/1",
     ]
 
     /// One decoder for every message: it holds only its options, so sharing it is safe, and the

@@ -293,6 +293,8 @@ public actor Hub: Service {
                     waiter.resume(returning: CommandOutcome(ok: ok, error: error, detail: detail))
                 }
                 if !ok { logger.warning("command refused by unit", metadata: ["unit": "\(unit)", "command": "\(command)", "error": "\(error ?? "")"]) }
+            case .selfTestFailed(let unit, let summary):
+                logger.warning("unit self-test failed", metadata: ["unit": "\(unit)", "problems": "\(summary.prefix(600))"])
             case .refused(let error):
                 logger.warning("message refused: outside the contract", metadata: ["topic": "\(error.topic.prefix(200))", "field": "\(error.field)", "error": "\(error.message)"])
         }

@@ -37,8 +37,25 @@ public actor AgentController {
     private var watchers: [UInt64: @Sendable (ControlEvent) -> Void] = [:]
     private var nextWatcher: UInt64 = 0
 
+    /// When the unit's TLS certificate expires, for its status (nil without one).
+    private let certificateExpires: WallTime?
+    /// Bells whose circuit a test drive closes now: their edges are the test's, not presses.
+    private var testDrives: [String: TestDriveProgress] = [:]
+
+    /// What a running test drive has seen on its bell's line.
+    public struct TestDriveProgress: Sendable, Equatable {
+        public var drivenAt: MonotonicInstant
+        public var releasedAt: MonotonicInstant?
+        /// The line went active after the drive closed the circuit.
+        public var activeAt: MonotonicInstant?
+        /// The line went inactive after the drive was released.
+        public var inactiveAt: MonotonicInstant?
+    }
+
     public init(config: AgentConfig, clock: any AgentClock, publisher: Publisher, store: UnitStateStore,
-                version: String, bootID: String, cameraHealth: CameraHealthBoard = CameraHealthBoard(), logger: Logger) {
+                version: String, bootID: String, cameraHealth: CameraHealthBoard = CameraHealthBoard(),
+                certificateExpires: WallTime? = nil, logger: Logger) {
+        self.certificateExpires = certificateExpires
         self.config = config
         self.cameraHealth = cameraHealth
         topics = config.topics
@@ -108,7 +125,11 @@ public actor AgentController {
 
     /// One edge from the GPIO backend.
     public func handle(_ edge: LineEdge) async {
-        if let id = bellByLine[edge.line], var machine = bells[id] {
+        if let id = bellByLine[edge.line], var progress = testDrives[id] {
+            if edge.active, progress.activeAt == nil { progress.activeAt = edge.at }
+            if !edge.active, progress.releasedAt != nil, progress.activeAt != nil, progress.inactiveAt == nil { progress.inactiveAt = edge.at }
+            testDrives[id] = progress
+        } else if let id = bellByLine[edge.line], var machine = bells[id] {
             let actions = machine.edge(active: edge.active, at: edge.at)
             bells[id] = machine
             await execute(actions, bell: id, readAt: edge.readAt)
@@ -176,11 +197,10 @@ public actor AgentController {
             }
             payload = CommandResultPayload(command: name, correlationID: correlationID, stamp: stamp, bell: command.bell)
         case .test:
-            let report = await selfTest()
-            payload = CommandResultPayload(command: name, correlationID: correlationID, stamp: stamp, selfTest: report)
-            await publisher.send(.json(EventPayload(event: .selfTest, message: report.passed ? "self-test passed" : "self-test found problems",
-                                                    session: store.session, stamp: stamp),
-                                       topic: topics.event, qos: 1, retain: false, kind: .event))
+            // The bell loop hands `test` to the SelfTestService, which answers it when the test
+            // is done; reaching this is a wiring mistake, answered rather than crashed on.
+            payload = CommandResultPayload(command: name, correlationID: correlationID, stamp: stamp,
+                                           error: CommandError(field: nil, "the self-test runs in its own service"))
         case .rebirth:
             for message in retainedSnapshot(awaitingReceipt: await publisher.awaitingReceipt) { await publisher.send(message) }
             // Whatever awaits a receipt goes again: the hub saw a gap and may have lost it.
@@ -200,9 +220,8 @@ public actor AgentController {
         return .json(payload, topic: topics.commandResult(topicName), qos: 1, retain: false, kind: .result, correlationData: correlationData)
     }
 
-    /// Pulses every output that is not on for an alarm and reads it back; reads every input.
-    private func selfTest() async -> SelfTestReport {
-        let outputChecks = await testOutputs()
+    /// Reads every enabled bell and every input at rest.
+    public func readInputs() async -> [SelfTestReport.InputCheck] {
         var inputChecks: [SelfTestReport.InputCheck] = []
         for bell in config.bells where bell.enabled {
             inputChecks.append(await check(line: bell.setup.line, id: bell.id, kind: "bell",
@@ -212,14 +231,64 @@ public actor AgentController {
             inputChecks.append(await check(line: input.setup.line, id: input.id, kind: input.kind.rawValue,
                                            activeProblem: "reads open"))
         }
-        return SelfTestReport(outputs: outputChecks, inputs: inputChecks)
+        return inputChecks
     }
 
-    /// Pulses every output that is not on for an alarm for half a second and reads it back.
-    public func testOutputs() async -> [SelfTestReport.OutputCheck] {
+    // MARK: Test drives
+
+    /// Closes `bell`'s circuit with its test drive; until ``endTestDrive(_:)`` the bell's edges
+    /// are the test's. Refused (with the reason) when the bell is not idle, the lines are down,
+    /// or another drive runs.
+    public func beginTestDrive(_ bell: BellConfig) -> String? {
+        guard let drive = bell.testDrive, let output = config.outputs.first(where: { $0.id == drive }) else { return "no test drive" }
+        guard let gpio else { return "GPIO is not available" }
+        guard testDrives.isEmpty else { return "another test drive runs" }
+        guard bells[bell.id]?.state == .idle else { return "not tested: the bell is \(bells[bell.id]?.state.rawValue ?? "unknown")" }
+        testDrives[bell.id] = TestDriveProgress(drivenAt: clock.now())
+        do { try gpio.set(line: output.line, level: !output.activeLow) } catch {
+            testDrives[bell.id] = nil
+            return "cannot drive \(drive): \(error)"
+        }
+        return nil
+    }
+
+    /// Opens the test drive's contact again.
+    public func releaseTestDrive(_ bell: BellConfig) {
+        guard let drive = bell.testDrive, let output = config.outputs.first(where: { $0.id == drive }) else { return }
+        testDrives[bell.id]?.releasedAt = clock.now()
+        do { try gpio?.set(line: output.line, level: output.activeLow) } catch {
+            logger.error("cannot release the test drive", metadata: ["output": "\(drive)", "error": "\(error)"])
+        }
+    }
+
+    /// What the running drive of `bell` has seen so far.
+    public func testDriveProgress(_ bell: String) -> TestDriveProgress? { testDrives[bell] }
+
+    /// Ends `bell`'s test drive. A line still active now is a real press (or a stuck contact)
+    /// that the closed circuit hid: the bell's machine gets the edge, and it raises its alarm.
+    public func endTestDrive(_ bell: BellConfig) async -> TestDriveProgress? {
+        guard let progress = testDrives.removeValue(forKey: bell.id) else { return nil }
+        if let gpio, let active = try? await gpio.read(line: bell.setup.line), active, var machine = bells[bell.id] {
+            logger.warning("bell active after its test drive: handled as a press", metadata: ["bell": "\(bell.id)"])
+            let now = clock.now()
+            let actions = machine.edge(active: true, at: now)
+            bells[bell.id] = machine
+            await execute(actions, bell: bell.id, readAt: now)
+        }
+        return progress
+    }
+
+    /// Every camera's published health now.
+    public func cameraChecks() -> [SelfTestResultPayload.CameraCheck] {
+        config.cameras.filter(\.probe).map { SelfTestResultPayload.CameraCheck(id: $0.id, status: cameraHealth.status(of: $0.id)) }
+    }
+
+    /// Pulses each of `chosen` (every output but the test drives when nil) that is not on for
+    /// an alarm for half a second and reads it back.
+    public func testOutputs(_ chosen: [OutputConfig]? = nil) async -> [SelfTestReport.OutputCheck] {
         let now = clock.now()
         var outputChecks: [SelfTestReport.OutputCheck] = []
-        for output in config.outputs {
+        for output in chosen ?? config.outputs.filter({ $0.role != .testDrive }) {
             guard let gpio else {
                 outputChecks.append(.init(id: output.id, role: output.role.rawValue, ok: false, detail: "GPIO is not available"))
                 continue
@@ -318,6 +387,7 @@ public actor AgentController {
                                     session: session ?? store.session, stamp: stamp, reason: reason)
         payload.awaitingReceipt = awaitingReceipt
         payload.location = config.location
+        payload.certificateExpires = certificateExpires?.rfc3339
         return .json(payload, topic: topics.status, qos: 1, retain: true, kind: .retainedState)
     }
 

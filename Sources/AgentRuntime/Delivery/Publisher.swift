@@ -347,6 +347,21 @@ public actor Publisher {
         }
     }
 
+    /// Times one broker round trip now (an empty QoS 1 publish and its PUBACK); nil when the
+    /// link is down or no PUBACK comes within `timeout`.
+    public func measureRoundTrip(timeout: Duration) async -> Duration? {
+        guard queue.isConnected else { return nil }
+        // One probe at a time: one already in flight (the heartbeat's) is as fresh as a new one.
+        probeRoundTrip()
+        guard probe != nil else { return nil }
+        let deadline = clock.now() + timeout
+        while clock.now() < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+            if probe == nil { return lastRTT }
+        }
+        return nil
+    }
+
     /// Figures for telemetry.
     public func figures() -> (depth: Int, bytes: Int, drops: TelemetryPayload.Drops, rtt: Duration?, link: TelemetryPayload.Link,
                               receipts: TelemetryPayload.Receipts) {

@@ -1,4 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import COpenSSL
+import ParkGuardCore
 
 /// What the doctor reads from the unit's TLS certificate: who it names, when it expires and
 /// whether it chains to the CA file. The one Swift owner of the libcrypto handles it opens, all
@@ -10,6 +14,8 @@ public struct UnitCertificate: Sendable, Equatable {
     public var daysLeft: Int
     /// `notAfter`, `2027-12-05 10:00 UTC` style.
     public var expires: String
+    /// `notAfter` as a wall time, for the unit's status.
+    public var expiresAt: WallTime?
     /// `nil` when the certificate chains to the CA file; else libcrypto's reason.
     public var chainProblem: String?
 
@@ -37,10 +43,13 @@ public struct UnitCertificate: Sendable, Equatable {
             throw Unreadable(description: "\(certificate): its expiry date cannot be read")
         }
         var moment = tm()
-        let expires = ASN1_TIME_to_tm(notAfter, &moment) == 1
+        let readable = ASN1_TIME_to_tm(notAfter, &moment) == 1
+        let expires = readable
             ? "\(moment.tm_year + 1900)-\(pad(moment.tm_mon + 1))-\(pad(moment.tm_mday)) \(pad(moment.tm_hour)):\(pad(moment.tm_min)) UTC"
             : "unknown"
-        var result = UnitCertificate(subject: subject, daysLeft: Int(days) - (seconds < 0 ? 1 : 0), expires: expires, chainProblem: nil)
+        let expiresAt = readable ? WallTime(millisecondsSinceEpoch: Int64(timegm(&moment)) * 1000) : nil
+        var result = UnitCertificate(subject: subject, daysLeft: Int(days) - (seconds < 0 ? 1 : 0), expires: expires, expiresAt: expiresAt,
+                                     chainProblem: nil)
         if let caFile { result.chainProblem = verify(cert, caFile: caFile) }
         return result
     }

@@ -133,8 +133,11 @@ public enum Agent {
         // What a previous run left unsent goes out first, in its original order.
         await publisher.restore(recovery.messages.compactMap { Outgoing(id: $0.id, restoring: $0.message) })
         let cameraHealth = CameraHealthBoard()
+        // The certificate's expiry goes into every status, so the hub warns before it lapses.
+        let certificateExpires = config.broker.tls?.certFile.flatMap { try? UnitCertificate.inspect(certificate: $0, caFile: nil).expiresAt }
         let controller = AgentController(config: config, clock: clock, publisher: publisher, store: store,
-                                         version: ParkGuardVersion.current, bootID: bootID, cameraHealth: cameraHealth, logger: logger)
+                                         version: ParkGuardVersion.current, bootID: bootID, cameraHealth: cameraHealth,
+                                         certificateExpires: certificateExpires, logger: logger)
         await publisher.setOnConnect { awaiting in await controller.retainedSnapshot(awaitingReceipt: awaiting) }
         let inbox = AgentInbox()
         let notifier = SystemdNotifier()
@@ -160,8 +163,11 @@ public enum Agent {
         await announce(recovery, controller: controller, logger: logger)
         let session = MQTTSession(client: client, publisher: publisher, controller: controller, inbox: inbox, topics: topics,
                                   bells: Set(config.bells.map(\.id)), authenticator: authenticator, clock: clock, logger: logger)
+        let (selfTestTriggers, selfTestSink) = AsyncStream.makeStream(of: SelfTestTrigger.self, bufferingPolicy: .bufferingNewest(4))
+        let selfTests = SelfTestService(config: config, controller: controller, publisher: publisher, clock: clock,
+                                        triggers: selfTestTriggers, sink: selfTestSink, logger: logger)
         let loop = BellLoop(controller: controller, publisher: publisher, inbox: inbox, openBackend: openBackend,
-                            clock: clock, notifier: notifier, logger: logger)
+                            clock: clock, notifier: notifier, selfTests: selfTestSink, logger: logger)
         let heartbeat = Heartbeat(publisher: publisher, controller: controller, outbox: outbox, storageFaults: faults, topics: topics,
                                   interval: config.heartbeatInterval, diskPath: config.stateDirectory, clock: clock, started: clock.now())
         let cameras = CameraMonitor(cameras: config.cameras, credentials: cameraCredentials, config: config.cameraHealth,
@@ -171,6 +177,7 @@ public enum Agent {
             .init(service: loop, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "bells"),
             .init(service: heartbeat, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "heartbeat"),
             .init(service: cameras, successTerminationBehavior: .ignore, serviceName: "cameras"),
+            .init(service: selfTests, successTerminationBehavior: .ignore, serviceName: "self-test"),
         ]
         if environment.controlSocket, let path = config.controlSocket {
             services.append(.init(service: ControlSocket(path: path, controller: controller, logger: logger),

@@ -14,6 +14,8 @@ struct BellLoop: Service {
     let openBackend: @Sendable () async throws(GPIOError) -> any GPIOBackend
     let clock: any AgentClock
     let notifier: SystemdNotifier
+    /// Where `test` goes: the self-test runs beside this loop, not in it.
+    let selfTests: AsyncStream<SelfTestTrigger>.Continuation
     let logger: Logger
 
     func run() async throws {
@@ -93,6 +95,8 @@ struct BellLoop: Service {
                 await controller.tick()
             case .gpioFailed(let reason):
                 await controller.detach(reason: reason)
+            case .command(let command, let correlation) where command.name == .test:
+                selfTests.yield(.command(command, correlationData: correlation))
             case .command(let command, let correlation):
                 await publisher.send(await controller.perform(command, correlationData: correlation))
             }

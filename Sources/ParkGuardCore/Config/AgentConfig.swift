@@ -20,6 +20,8 @@ public struct AgentConfig: Sendable, Equatable {
     public var location: Location? = nil
     /// The daemon's local control socket (for `parkguardd doctor`); `nil` when `controlSocket: off`.
     public var controlSocket: String? = AgentConfig.defaultControlSocket
+    /// The scheduled self-test; `nil` when `selfTest: {every: off}`.
+    public var selfTest: SelfTestConfig? = SelfTestConfig()
 
     public static let defaultControlSocket = "/run/parkguard/control.sock"
 
@@ -117,6 +119,8 @@ public struct BellConfig: Sendable, Equatable {
     public var cameras: [CameraLink]
     /// Where the bell is, when it is not where the unit is.
     public var location: Location? = nil
+    /// The `testDrive` output wired to close this bell's circuit, for the self-test.
+    public var testDrive: String? = nil
 }
 
 /// Where a unit or a bell is, for the control room: WGS 84 coordinates and a short description
@@ -198,6 +202,8 @@ public struct InputConfig: Sendable, Equatable {
 public struct OutputConfig: Sendable, Equatable {
     public enum Role: String, Sendable, Equatable, CaseIterable {
         case strobe, siren, callAccepted
+        /// Closes a bell's circuit (relay or optocoupler) for the self-test; no alarm drives it.
+        case testDrive
     }
     public var id: String
     public var role: Role
@@ -328,4 +334,24 @@ public struct OutboxConfig: Sendable, Equatable {
     public var path: String
     public var maxBytes: Int
     public var maxRecords: Int
+}
+
+/// `selfTest`: when the unit tests itself, and which outputs the test switches.
+public struct SelfTestConfig: Sendable, Equatable {
+    public var schedule: SelfTestSchedule = .weekly
+    /// The outputs the scheduled test switches on for half a second; `nil` = every output but
+    /// the sirens (a siren at 03:00 wakes the park's neighbours) and the test drives (they have
+    /// their own step).
+    public var cycleOutputs: [String]? = nil
+
+    public init(schedule: SelfTestSchedule = .weekly, cycleOutputs: [String]? = nil) {
+        self.schedule = schedule
+        self.cycleOutputs = cycleOutputs
+    }
+
+    /// The outputs of `outputs` the test cycles.
+    public func cycled(_ outputs: [OutputConfig]) -> [OutputConfig] {
+        if let cycleOutputs { return outputs.filter { cycleOutputs.contains($0.id) } }
+        return outputs.filter { $0.role != .siren && $0.role != .testDrive }
+    }
 }

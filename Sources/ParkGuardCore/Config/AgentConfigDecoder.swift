@@ -39,6 +39,7 @@ public enum AgentConfigDecoder {
         } else if let path = controlSocket, !path.hasPrefix("/") || path.utf8.count > 107 {
             top.fail("controlSocket", "must be an absolute path of at most 107 bytes (a Unix socket's limit), or 'off'")
         }
+        let selfTest: SelfTestConfig? = top.mapping("selfTest", readSelfTest) ?? SelfTestConfig()
         top.finish()
 
         let config = AgentConfig(
@@ -47,10 +48,32 @@ public enum AgentConfigDecoder {
             gpio: gpio ?? GPIOConfig(backend: .sim(socket: ""), consumer: "parkguardd"),
             bells: bells, inputs: inputs, outputs: outputs, cameras: cameras, cameraHealth: cameraHealth, commands: commands,
             heartbeatInterval: heartbeat, stateDirectory: stateDirectory, outbox: outbox, delivery: delivery,
-            logLevel: logLevel, location: location, controlSocket: controlSocket)
+            logLevel: logLevel, location: location, controlSocket: controlSocket, selfTest: selfTest)
         crossCheck(config, root: root, file: file, sink: sink)
         if !sink.isEmpty { throw sink.thrown }
         return config
+    }
+
+    /// `selfTest: {every: 7d, at: "03:00", jitter: 1h, cycleOutputs: [strobe-1]}`; `every: off` turns it off.
+    static func readSelfTest(_ r: inout ConfigReader) -> SelfTestConfig? {
+        let defaults = SelfTestSchedule.weekly
+        if r.isScalar("every"), r.string("every", default: nil)?.lowercased() == "off" {
+            return nil
+        }
+        let every = r.duration("every", default: defaults.every, in: .seconds(3600) ... .seconds(90 * 86_400))
+        var at = defaults.at
+        if let text = r.string("at", default: nil) {
+            let parts = text.split(separator: ":", omittingEmptySubsequences: false).map { $0.count == 2 ? Int($0) : nil }
+            if parts.count == 2 || parts.count == 3, let hour = parts[0], let minute = parts[1], let second = parts.count == 3 ? parts[2] : 0,
+               (0 ..< 24).contains(hour), (0 ..< 60).contains(minute), (0 ..< 60).contains(second) {
+                at = (hour * 60 + minute) * 60 + second
+            } else {
+                r.fail("at", "must be a local time of day as HH:MM or HH:MM:SS (\"03:00\"), got \(ConfigLimits.quote(text))")
+            }
+        }
+        let jitter = r.duration("jitter", default: defaults.jitter, in: .zero ... .seconds(90 * 86_400))
+        if jitter >= every { r.fail("jitter", "must be shorter than every (\(ConfigUnits.describe(every)))") }
+        return SelfTestConfig(schedule: SelfTestSchedule(every: every, at: at, jitter: jitter), cycleOutputs: r.strings("cycleOutputs"))
     }
 
     static func readDelivery(_ r: inout ConfigReader) -> DeliveryConfig {
@@ -215,9 +238,10 @@ public enum AgentConfigDecoder {
             CameraLink(id: c.identifier("id"), preset: c.string("preset", default: nil))
         }
         let location = r.mapping("location", readLocation) ?? nil
+        let testDrive = r.string("testDrive", default: nil)
         return BellConfig(id: id, setup: setup,
                           timing: BellTiming(debounce: debounce, holdAfter: hold, stuckAfter: stuck, acknowledgedFor: acked),
-                          enabled: enabled, cameras: cameras, location: location)
+                          enabled: enabled, cameras: cameras, location: location, testDrive: testDrive)
     }
 
     /// `location: {latitude: 37.5665, longitude: 126.978, description: "north gate"}`.
@@ -246,7 +270,7 @@ public enum AgentConfigDecoder {
     static func readOutput(_ r: inout ConfigReader, board: BoardProfile?) -> OutputConfig {
         let id = r.identifier("id")
         let role = r.choice("role", OutputConfig.Role.allCases.map { ($0.rawValue, $0) }, default: .strobe)
-        if !r.has("role") { r.fail(nil, "missing required key 'role' (strobe, siren or callAccepted)") }
+        if !r.has("role") { r.fail(nil, "missing required key 'role' (strobe, siren, callAccepted or testDrive)") }
         return OutputConfig(id: id, role: role,
                             line: readLine(&r, board: board),
                             activeLow: r.bool("activeLow", default: false),
@@ -300,6 +324,27 @@ public enum AgentConfigDecoder {
             for bell in output.bells where !bellIDs.contains(bell) {
                 report("outputs", i, "bells", "no bell has the id \(ConfigLimits.quote(bell))")
             }
+        }
+        var driven: [String: String] = [:]
+        for (i, bell) in config.bells.enumerated() {
+            guard let drive = bell.testDrive else { continue }
+            guard let output = config.outputs.first(where: { $0.id == drive }) else {
+                report("bells", i, "testDrive", "no output has the id \(ConfigLimits.quote(drive))")
+                continue
+            }
+            if output.role != .testDrive {
+                report("bells", i, "testDrive", "output \(ConfigLimits.quote(drive)) has role \(output.role.rawValue); a test drive needs role testDrive")
+            } else if let other = driven[drive] {
+                report("bells", i, "testDrive", "output \(ConfigLimits.quote(drive)) already drives bell \(ConfigLimits.quote(other))")
+            }
+            driven[drive] = bell.id
+        }
+        for (i, output) in config.outputs.enumerated() where output.role == .testDrive && !output.bells.isEmpty {
+            report("outputs", i, "bells", "a testDrive output is named by its bell's testDrive key, not by bells")
+        }
+        let outputIDs = Set(config.outputs.map(\.id))
+        for name in config.selfTest?.cycleOutputs ?? [] where !outputIDs.contains(name) {
+            sink.add(ConfigError(file: file, line: 0, key: "selfTest.cycleOutputs", message: "no output has the id \(ConfigLimits.quote(name))"))
         }
         seen = []
         for (i, camera) in config.cameras.enumerated() where !seen.insert(camera.id).inserted {

@@ -29,6 +29,8 @@ public struct StatusPayload: Encodable, Sendable {
     public var awaitingReceipt: Int?
     /// Where the unit is (configured).
     public var location: Location?
+    /// When the unit's TLS certificate expires (RFC 3339), so the hub can warn before it does.
+    public var certificateExpires: String?
 
     public init(online: Bool, site: String, unit: String, version: String, bootID: String, session: UInt64,
                 stamp: Stamp, reason: String? = nil) {

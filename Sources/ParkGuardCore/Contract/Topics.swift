@@ -7,6 +7,8 @@ public struct Topics: Sendable, Equatable {
     public var status: String { "\(root)/status" }
     public var telemetry: String { "\(root)/telemetry" }
     public var event: String { "\(root)/event" }
+    /// The latest self-test report (retained).
+    public var selfTest: String { "\(root)/selftest" }
     /// The subscription filter for every command of this unit.
     public var commandFilter: String { "\(root)/cmd/+" }
     /// An empty QoS 1 publish used to measure the broker round trip; nobody subscribes to it.

@@ -26,6 +26,29 @@ public struct WallTime: Comparable, Hashable, Sendable, CustomStringConvertible 
 
     public var description: String { rfc3339 }
 
+    /// Parses the contract's form exactly (`2026-11-25T09:30:00.123Z`: 24 bytes, UTC, three
+    /// fractional digits); nil for anything else, including impossible dates.
+    public init?(rfc3339 text: String) {
+        let bytes = Array(text.utf8)
+        guard bytes.count == 24, bytes[4] == 0x2D, bytes[7] == 0x2D, bytes[10] == 0x54, bytes[13] == 0x3A, bytes[16] == 0x3A,
+              bytes[19] == 0x2E, bytes[23] == 0x5A else { return nil }
+        func number(_ range: Range<Int>) -> Int? {
+            var value = 0
+            for byte in bytes[range] {
+                guard (0x30 ... 0x39).contains(byte) else { return nil }
+                value = value * 10 + Int(byte - 0x30)
+            }
+            return value
+        }
+        guard let year = number(0 ..< 4), let month = number(5 ..< 7), let day = number(8 ..< 10), let hour = number(11 ..< 13),
+              let minute = number(14 ..< 16), let second = number(17 ..< 19), let milli = number(20 ..< 23),
+              (1 ... 12).contains(month), (1 ... 31).contains(day), hour < 24, minute < 60, second < 60 else { return nil }
+        let days = Self.daysFromCivil(year: year, month: month, day: day)
+        // 31 February becomes 3 March in the arithmetic: refuse what does not round-trip.
+        guard Self.civil(fromDays: days) == (Int64(year), Int64(month), Int64(day)) else { return nil }
+        millisecondsSinceEpoch = ((days * 24 + Int64(hour)) * 60 + Int64(minute)) * 60_000 + Int64(second) * 1000 + Int64(milli)
+    }
+
     /// Days since the epoch of a civil date (Howard Hinnant's days-from-civil).
     public static func daysFromCivil(year: Int, month: Int, day: Int) -> Int64 {
         let y = Int64(month <= 2 ? year - 1 : year)

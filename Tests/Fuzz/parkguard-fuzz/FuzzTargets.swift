@@ -68,6 +68,19 @@ enum FuzzTargets {
                 require(error.description.utf8.count <= maxErrorLine, "signed command refusal of \(error.description.utf8.count) bytes")
             }
         },
+        FuzzTarget(name: "control-request", summary: "requests on the daemon's local control socket (one line)",
+                   maxLength: 1 << 10) { bytes in
+            do throws(ControlRefusal) {
+                let request = try ControlRequest.parse(bytes)
+                require(bytes.count <= ControlRequest.maxLineBytes, "a request of \(bytes.count) bytes was accepted")
+                if case .watch(let seconds) = request {
+                    require((1 ... ControlRequest.maxWatchSeconds).contains(seconds), "a watch of \(seconds) s was accepted")
+                }
+                require((try? ControlRequest.parse(Array(request.line.utf8))) == request, "\(request) does not round-trip")
+            } catch {
+                require(!error.error.isEmpty && error.error.utf8.count <= maxErrorLine, "control refusal '\(error.error.prefix(200))'")
+            }
+        },
         FuzzTarget(name: "receipt", summary: "hub receipts on receipt/{unit}", maxLength: 160 << 10) { bytes in
             do throws(CommandError) {
                 let receipt = try Receipt.parse(bytes)
