@@ -32,15 +32,21 @@ struct DoctorTests {
         checks.filter { $0.value.verdict != "ok" }.map { "\($0.key) \($0.value)" }.sorted().joined(separator: "\n")
     }
 
-    @Test("with the daemon stopped the doctor opens the lines itself, switches the outputs, reaches the broker with the unit's certificate and exits 0")
+    /// Gives bell b1 a test drive on line 23.
+    static func withTestDrive(_ config: String) -> String {
+        config.replacingOccurrences(of: "  - id: b1\n", with: "  - id: b1\n    testDrive: drive-b1\n")
+            .replacingOccurrences(of: "outputs:\n", with: "outputs:\n  - {id: drive-b1, role: testDrive, line: 23}\n")
+    }
+
+    @Test("with the daemon stopped the doctor opens the lines itself, switches the outputs, runs the test drive, reaches the broker with the unit's certificate and exits 0")
     func stoppedUnitPasses() async throws {
-        let unit = try await Unit(startAgent: false, secured: true)
+        let unit = try await Unit(startAgent: false, secured: true, edit: Self.withTestDrive)
         let (status, running, checks) = try await doctor(unit, "--outputs")
         #expect(running == false)
         // Never started: the daemon makes its state directory at its first start.
         #expect(checks["state directory", default: Finding()].summary.hasSuffix("does not exist yet"))
         for area in ["configuration", "outbox", "certificate", "broker", "bell b1", "bell b2", "bell b3", "bell b4",
-                     "tamper t1", "output strobe", "output siren", "output accepted-b1", "camera cam-1"] {
+                     "tamper t1", "output strobe", "output siren", "output accepted-b1", "test drive b1", "camera cam-1"] {
             #expect(checks[area, default: Finding()].verdict == "ok", "\(area): \(checks[area, default: Finding()])")
         }
         let certificate = checks["certificate", default: Finding()].summary
@@ -100,6 +106,20 @@ struct DoctorTests {
         #expect(answer.output.contains(#""error":"request: unknown 'reboot'"#), "\(answer)")
         try await unit.sim("press", "b1")
         _ = try await unit.alarm("press")
+    }
+
+    @Test("with the daemon running, --outputs runs the daemon's whole self-test: a test drive whose wire is cut fails the doctor, and the report reaches the hub's topic")
+    func runningSelfTest() async throws {
+        let unit = try await Unit(edit: Self.withTestDrive)
+        try await unit.sim("wiring", "b1", "--fault", "drive-cut")
+        let (status, _, checks) = try await doctor(unit, "--outputs")
+        #expect(status == 1)
+        let drive = checks["test drive b1", default: Finding()]
+        #expect(drive.verdict == "failed" && drive.summary.contains("line 1 did not follow the test drive"), "\(drive)")
+        #expect(checks["self-test", default: Finding()].verdict == "failed")
+        let report = try await unit.subscriber.wait("the doctor's self-test report") { $0.topic == "\(unit.root)/selftest" }
+        #expect(report.string("trigger") == "doctor" && report.object?["passed"] as? Bool == false)
+        #expect(unit.alarms().isEmpty, "the test drive raised no alarm")
     }
 
     @Test("on a terminal the doctor asks for each press and shows it, its debounce and its release; an unpressed bell fails",

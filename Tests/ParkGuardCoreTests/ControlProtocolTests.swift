@@ -3,9 +3,9 @@ import Testing
 
 @Suite("Control socket requests")
 struct ControlProtocolTests {
-    @Test("status, outputs and a bounded watch are the requests; each parses from its own line")
+    @Test("status, outputs, a self-test and a bounded watch are the requests; each parses from its own line")
     func knownRequests() throws {
-        for request in [ControlRequest.status, .outputs, .watch(seconds: 30)] {
+        for request in [ControlRequest.status, .outputs, .selfTest, .watch(seconds: 30)] {
             #expect(try ControlRequest.parse(Array(request.line.utf8)) == request)
         }
     }
@@ -13,7 +13,7 @@ struct ControlProtocolTests {
     @Test("anything else is refused with a reason that names the part", arguments: [
         ("", "request is not JSON"),
         ("[1]", "request must be a JSON object, got an array"),
-        (#"{"request":"reboot"}"#, "request: unknown 'reboot'; known: status, outputs, watch"),
+        (#"{"request":"reboot"}"#, "request: unknown 'reboot'; known: status, outputs, selftest, watch"),
         (#"{"request":7}"#, "request: missing or not a string"),
         (#"{"request":"status","bell":"b1"}"#, "bell: not a field of 'status'"),
         (#"{"request":"watch"}"#, "seconds: a whole number from 1 to 600 is required"),

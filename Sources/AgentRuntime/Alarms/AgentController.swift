@@ -125,14 +125,17 @@ public actor AgentController {
 
     /// One edge from the GPIO backend.
     public func handle(_ edge: LineEdge) async {
-        if let id = bellByLine[edge.line], var progress = testDrives[id] {
-            if edge.active, progress.activeAt == nil { progress.activeAt = edge.at }
-            if !edge.active, progress.releasedAt != nil, progress.activeAt != nil, progress.inactiveAt == nil { progress.inactiveAt = edge.at }
-            testDrives[id] = progress
-        } else if let id = bellByLine[edge.line], var machine = bells[id] {
-            let actions = machine.edge(active: edge.active, at: edge.at)
-            bells[id] = machine
-            await execute(actions, bell: id, readAt: edge.readAt)
+        if let id = bellByLine[edge.line] {
+            if !testDrives.isEmpty, var progress = testDrives[id] {
+                // The test drive closes this bell's circuit now: the edge is the test's.
+                if edge.active, progress.activeAt == nil { progress.activeAt = edge.at }
+                if !edge.active, progress.releasedAt != nil, progress.activeAt != nil, progress.inactiveAt == nil { progress.inactiveAt = edge.at }
+                testDrives[id] = progress
+            } else if var machine = bells[id] {
+                let actions = machine.edge(active: edge.active, at: edge.at)
+                bells[id] = machine
+                await execute(actions, bell: id, readAt: edge.readAt)
+            }
         } else if var input = supervisory[edge.line] {
             let changes = input.edge(active: edge.active, at: edge.at)
             supervisory[edge.line] = input

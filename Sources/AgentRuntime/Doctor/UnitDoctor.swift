@@ -91,7 +91,7 @@ public struct UnitDoctor: Sendable {
         if options.switchOutputs {
             for check in await switchOutputs(running: status != nil, backend: backend) { add(check) }
         } else if !config.outputs.isEmpty {
-            add(DoctorCheck("outputs", .skipped, "not switched (--outputs switches each on for half a second)"))
+            add(DoctorCheck("outputs", .skipped, "not switched (--outputs switches each on for half a second and runs the test drives)"))
         }
         if options.pressTest, status != nil || backend != nil {
             for check in await pressTest(running: status != nil, backend: backend) { add(check, shown: true) }
@@ -337,22 +337,20 @@ public struct UnitDoctor: Sendable {
 
     private func switchOutputs(running: Bool, backend: (any GPIOBackend)?) async -> [DoctorCheck] {
         if running, let path = config.controlSocket {
+            // The daemon runs its whole self-test once (as the schedule does) and publishes it.
             do throws(ControlSocketClient.Unreachable) {
-                let report = try await ControlSocketClient.ask(path: path, .outputs, as: SelfTestReport.self)
-                return report.outputs.map { check in
-                    let line = config.outputs.first { $0.id == check.id }?.line
-                    return check.ok
-                        ? DoctorCheck("output \(check.id)", .ok, "\(check.role) switched and read back" + (check.detail.map { " (\($0))" } ?? ""))
-                        : DoctorCheck("output \(check.id)", .failed, "\(check.role): \(check.detail ?? "failed")",
-                                      advice: line.map { "check the driver or relay on \(where_($0)) and its supply" })
-                }
+                let report = try await ControlSocketClient.ask(path: path, .selfTest, as: SelfTestResultPayload.self, timeout: .seconds(60))
+                return report.outputs.map(outputCheck) + report.testDrives.map(driveCheck)
+                    + [DoctorCheck("self-test", report.passed ? .ok : .failed,
+                                   report.passed ? "the daemon's self-test passed; its report went to the hub"
+                                       : "the daemon's self-test found problems; its report went to the hub")]
             } catch {
-                return [DoctorCheck("outputs", .failed, "the daemon did not switch them: \(error)")]
+                return [DoctorCheck("outputs", .failed, "the daemon did not run its self-test: \(error)")]
             }
         }
         guard let backend else { return [] }
         var checks: [DoctorCheck] = []
-        for output in config.outputs {
+        for output in config.outputs where output.role != .testDrive {
             let on = !output.activeLow
             do throws(GPIOError) {
                 try backend.set(line: output.line, level: on)
@@ -368,7 +366,56 @@ public struct UnitDoctor: Sendable {
                 checks.append(DoctorCheck("output \(output.id)", .failed, "\(where_(output.line)): \(error)"))
             }
         }
+        for bell in config.bells where bell.enabled {
+            guard let drive = bell.testDrive, let output = config.outputs.first(where: { $0.id == drive }) else { continue }
+            checks.append(driveCheck(await testDrive(bell, output: output, backend: backend)))
+        }
         return checks
+    }
+
+    private func outputCheck(_ check: SelfTestReport.OutputCheck) -> DoctorCheck {
+        let line = config.outputs.first { $0.id == check.id }?.line
+        if check.ok, let detail = check.detail { return DoctorCheck("output \(check.id)", .skipped, "\(check.role): \(detail)") }
+        return check.ok
+            ? DoctorCheck("output \(check.id)", .ok, "\(check.role) switched on and off, read back")
+            : DoctorCheck("output \(check.id)", .failed, "\(check.role): \(check.detail ?? "failed")",
+                          advice: line.map { "check the driver or relay on \(where_($0)) and its supply" })
+    }
+
+    private func driveCheck(_ check: SelfTestResultPayload.TestDriveCheck) -> DoctorCheck {
+        let area = "test drive \(check.bell)"
+        if check.ok, let detail = check.detail { return DoctorCheck(area, .skipped, detail) }
+        return check.ok
+            ? DoctorCheck(area, .ok, "\(check.output) closed the bell's circuit; the line followed in \(check.responseMs ?? 0) ms and came back")
+            : DoctorCheck(area, .failed, check.detail ?? "failed",
+                          advice: "check the relay or optocoupler of \(check.output) and its wiring across the bell's contact")
+    }
+
+    /// Closes `bell`'s circuit with its test drive (the doctor holds the lines) and watches the line.
+    private func testDrive(_ bell: BellConfig, output: OutputConfig, backend: any GPIOBackend) async -> SelfTestResultPayload.TestDriveCheck {
+        let started = ContinuousClock.now
+        func waitFor(_ active: Bool) async -> Duration? {
+            let from = ContinuousClock.now
+            while ContinuousClock.now - from < .seconds(1) {
+                if (try? await backend.read(line: bell.setup.line)) == active { return ContinuousClock.now - started }
+                try? await Task.sleep(for: .milliseconds(5))
+            }
+            return nil
+        }
+        do throws(GPIOError) { try backend.set(line: output.line, level: !output.activeLow) } catch {
+            return .init(bell: bell.id, output: output.id, ok: false, responseMs: nil, detail: "cannot drive \(output.id): \(error)")
+        }
+        let followed = await waitFor(true)
+        try? backend.set(line: output.line, level: output.activeLow)
+        guard let followed else {
+            return .init(bell: bell.id, output: output.id, ok: false, responseMs: nil,
+                         detail: "\(where_(bell.setup.line)) did not follow the test drive within 1 s")
+        }
+        guard await waitFor(false) != nil else {
+            return .init(bell: bell.id, output: output.id, ok: false, responseMs: milliseconds(followed),
+                         detail: "\(where_(bell.setup.line)) stayed active after the test drive opened: a stuck contact or a welded relay")
+        }
+        return .init(bell: bell.id, output: output.id, ok: true, responseMs: milliseconds(followed), detail: nil)
     }
 
     // MARK: Press test
@@ -409,7 +456,7 @@ public struct UnitDoctor: Sendable {
         var iterator = inputs.makeAsyncIterator()
         var checks: [DoctorCheck] = []
         for bell in config.bells where bell.enabled {
-            show("  Press bell \(bell.id) (\(where_(bell.setup.line))) now and let go; Enter skips (\(options.pressTimeout.components.seconds) s)")
+            show("  Press bell \(bell.id) on \(where_(bell.setup.line)) now and let go; Enter skips (\(text(options.pressTimeout)))")
             // Edges or presses from before the prompt are not this bell's answer.
             let watch: Task<Void, Never>? = running ? Task {
                 guard let path = config.controlSocket else { return }

@@ -180,7 +180,8 @@ public enum Agent {
             .init(service: selfTests, successTerminationBehavior: .ignore, serviceName: "self-test"),
         ]
         if environment.controlSocket, let path = config.controlSocket {
-            services.append(.init(service: ControlSocket(path: path, controller: controller, logger: logger),
+            services.append(.init(service: ControlSocket(path: path, controller: controller, selfTest: { await selfTests.runOnce(.doctor) },
+                                                         logger: logger),
                                   successTerminationBehavior: .ignore, serviceName: "control"))
         }
         let group = ServiceGroup(configuration: .init(

@@ -15,6 +15,8 @@ import ServiceLifecycle
 struct ControlSocket: Service {
     let path: String
     let controller: AgentController
+    /// Runs the whole self-test once (the `selftest` request).
+    let selfTest: @Sendable () async -> SelfTestResultPayload
     let logger: Logger
 
     static let maxClients = 4
@@ -148,6 +150,9 @@ struct ControlSocket: Service {
                                 break loop
                             case .outputs:
                                 try await send(SelfTestReport(outputs: await controller.testOutputs(), inputs: []))
+                                break loop
+                            case .selfTest:
+                                try await send(await selfTest())
                                 break loop
                             case .watch(let seconds):
                                 watching = true

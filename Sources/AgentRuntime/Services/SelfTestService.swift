@@ -8,6 +8,16 @@ import ServiceLifecycle
 enum SelfTestTrigger: Sendable {
     case scheduled
     case command(Command, correlationData: [UInt8]?)
+    /// `parkguardd doctor` through the control socket.
+    case doctor
+
+    var name: String {
+        switch self {
+        case .scheduled: "scheduled"
+        case .command: "command"
+        case .doctor: "doctor"
+        }
+    }
 }
 
 /// Runs the unit's whole self-test, on its schedule (`selfTest`) and when the hub asks, beside
@@ -59,10 +69,11 @@ struct SelfTestService: Service {
         }
     }
 
-    /// Runs one self-test and publishes what it found.
-    func runOnce(_ trigger: SelfTestTrigger) async {
+    /// Runs one self-test, publishes what it found and returns it.
+    @discardableResult
+    func runOnce(_ trigger: SelfTestTrigger) async -> SelfTestResultPayload {
         let scheduled = if case .scheduled = trigger { true } else { false }
-        logger.notice("self-test", metadata: ["trigger": "\(scheduled ? "scheduled" : "command")"])
+        logger.notice("self-test", metadata: ["trigger": "\(trigger.name)"])
         // The hub's `test` switches every output it was always switched; the schedule spares the
         // sirens at night unless `cycleOutputs` names them.
         let outputs = await controller.testOutputs(scheduled ? (config.selfTest ?? SelfTestConfig()).cycled(config.outputs) : nil)
@@ -90,7 +101,7 @@ struct SelfTestService: Service {
         }
         let report = SelfTestReport(outputs: outputs, inputs: inputs)
         let payload = SelfTestResultPayload(site: config.site, unit: config.unit, session: await controller.session,
-                                            trigger: scheduled ? "scheduled" : "command", report: report, testDrives: drives,
+                                            trigger: trigger.name, report: report, testDrives: drives,
                                             cameras: cameras, broker: broker, certificate: certificate, nextDue: next, stamp: stamp)
         let topics = config.topics
         await publisher.send(.json(payload, topic: topics.selfTest, qos: 1, retain: true, kind: .retainedState))
@@ -104,6 +115,7 @@ struct SelfTestService: Service {
             await publisher.send(.json(result, topic: topics.commandResult(command.name.rawValue), qos: 1, retain: false, kind: .result,
                                        correlationData: correlationData))
         }
+        return payload
     }
 
     /// Closes `bell`'s circuit with its test drive and watches the line follow and come back.

@@ -10,6 +10,9 @@ public enum ControlRequest: Sendable, Equatable {
     case status
     /// Pulses each output that no alarm holds on and reads it back (the self-test's output part).
     case outputs
+    /// Runs the whole self-test once (outputs, inputs, test drives, broker) and publishes it, as
+    /// the schedule does; answers with the report.
+    case selfTest
     /// Streams edges, bell states and alarms for `seconds`.
     case watch(seconds: Int)
 
@@ -28,7 +31,7 @@ public enum ControlRequest: Sendable, Equatable {
         }
         guard case .object(let fields) = value else { throw ControlRefusal("request must be a JSON object, got \(value.typeName)") }
         guard case .string(let name)? = fields["request"] else { throw ControlRefusal("request: missing or not a string") }
-        let known = ["status", "outputs", "watch"]
+        let known = ["status", "outputs", "selftest", "watch"]
         let allowed: Set<String> = name == "watch" ? ["request", "seconds"] : ["request"]
         if let extra = fields.keys.sorted().first(where: { !allowed.contains($0) }) {
             throw ControlRefusal("\(extra.prefix(32)): not a field of '\(name.prefix(32))'")
@@ -36,6 +39,7 @@ public enum ControlRequest: Sendable, Equatable {
         switch name {
         case "status": return .status
         case "outputs": return .outputs
+        case "selftest": return .selfTest
         case "watch":
             guard case .number(let seconds)? = fields["seconds"], seconds == seconds.rounded(),
                   seconds >= 1, seconds <= Double(maxWatchSeconds) else {
@@ -52,6 +56,7 @@ public enum ControlRequest: Sendable, Equatable {
         switch self {
         case .status: #"{"request":"status"}"#
         case .outputs: #"{"request":"outputs"}"#
+        case .selfTest: #"{"request":"selftest"}"#
         case .watch(let seconds): #"{"request":"watch","seconds":\#(seconds)}"#
         }
     }
