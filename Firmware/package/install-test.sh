@@ -331,6 +331,22 @@ if wait_until 20 last_payload /camera/cam-loop/health; then
 else
   fail "camera health published" "no camera/cam-loop/health message"
 fi
+expect "control socket for root and the service group only" "$(ns stat -c '%a %U:%G' /run/parkguard/control.sock 2>&1)" "660 parkguard:parkguard"
+# The doctor asks the running daemon (it holds the lines): its broker session is up, and the
+# missing GPIO chip is the failure it names (exit 1).
+doctor=$(ns parkguardd doctor --json --config /etc/parkguard/agent.yaml 2>&1; echo "exit=$?")
+check "parkguardd doctor through the control socket: daemon running, broker up, the missing chip named, exit 1" \
+  python3 -c '
+import json, sys
+text = sys.argv[1]
+body, _, code = text.rpartition("exit=")
+report = json.loads(body)
+checks = {c["area"]: c for c in report["checks"]}
+assert report["daemonRunning"] and code.strip() == "1", (report["daemonRunning"], code)
+assert checks["broker"]["verdict"] == "ok", checks["broker"]
+assert checks["gpio"]["verdict"] == "failed" and "parkguard-absent" in checks["gpio"]["summary"], checks["gpio"]
+' "$doctor"
+[[ $doctor == *'"daemonRunning" : true'* ]] || echo "  doctor said: $(echo "$doctor" | head -c 1500)"
 online=$(ns systemd-analyze security parkguardd.service --no-pager 2>/dev/null | sed -n 's/.*Overall exposure level for parkguardd.service: \([0-9.]*\).*/\1/p')
 check "systemd-analyze security on the running unit: exposure $online <= 2.0" \
   ns systemd-analyze security parkguardd.service --threshold=20 --no-pager

@@ -131,8 +131,9 @@ public struct Console: Service {
         let selfTestMaxAge = selfTestMaxAge
         router.get("/api/checks") { request, context in
             await Self.authorized(request, context, access, logger: logger) { _ in
-                try await Self.json(ChecksAnswer(maxAgeDays: Int(selfTestMaxAge / 86_400),
-                                                 items: UnitChecks.attention(await hub.units, now: Date(), maxAge: selfTestMaxAge)))
+                let units = await hub.units
+                return try Self.json(ChecksAnswer(maxAgeDays: Int(selfTestMaxAge / 86_400),
+                                                  items: UnitChecks.attention(units, now: Date(), maxAge: selfTestMaxAge)))
             }
         }
         router.get("/api/incidents/:id") { request, context in

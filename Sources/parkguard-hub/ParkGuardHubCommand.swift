@@ -127,6 +127,9 @@ struct Run: AsyncParsableCommand {
     @Option(help: "MQTT 5 shared-subscription group: hub instances in one group split the stream.")
     var sharedGroup: String?
 
+    @Option(help: "The console lists a unit whose last self-test is older than this (days, 1 to 365; a weekly schedule plus a margin by default).")
+    var selfTestMaxAge = 8
+
     @Option(help: "Serve the control-room console here (host:port, port 0 picks a free one); none by default.")
     var console: String?
 
@@ -166,6 +169,7 @@ struct Run: AsyncParsableCommand {
         _ = try signing.signing()
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level '\(logLevel)'") }
         guard statsInterval == 0 || statsInterval >= 0.05 else { throw ValidationError("--stats-interval must be 0 or at least 0.05 s") }
+        guard (1 ... 365).contains(selfTestMaxAge) else { throw ValidationError("--self-test-max-age must be from 1 to 365 days") }
         if let console {
             guard let (host, _) = consoleAddress(console) else {
                 throw ValidationError("--console must be host:port, like 127.0.0.1:8080; got '\(console)'")
@@ -235,7 +239,8 @@ struct Run: AsyncParsableCommand {
             if try await log.accounts().isEmpty {
                 logger.warning("the console has no operators yet: add one with 'parkguard-hub operator add NAME --role supervisor'")
             }
-            services.append(.init(service: Console(hub: hub, access: access, incidents: log, host: host, port: port, names: consoleNames, timeZone: timeZone, tls: tls, mapTiles: mapTiles, logger: logger) { bound in
+            services.append(.init(service: Console(hub: hub, access: access, incidents: log, host: host, port: port, names: consoleNames, timeZone: timeZone, tls: tls, mapTiles: mapTiles,
+                                                  selfTestMaxAge: TimeInterval(selfTestMaxAge) * 86_400, logger: logger) { bound in
                 FileHandle.standardOutput.write(Data("console: \(scheme)://\(host):\(bound)/\n".utf8))
             }, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
         }

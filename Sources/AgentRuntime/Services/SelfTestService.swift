@@ -39,7 +39,7 @@ struct SelfTestService: Service {
     static let driveWait: Duration = .seconds(1)
 
     func run() async throws {
-        try? await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
                 if let selfTest = config.selfTest {
                     group.addTask { await schedule(selfTest.schedule) }
