@@ -128,6 +128,8 @@ public enum HubAction: Sendable, Equatable {
     case unitChanged(UnitKey)
     /// A unit's self-test found problems (a live report, not a retained one replayed).
     case selfTestFailed(unit: UnitKey, summary: String)
+    /// A self-test report newer than the one the hub had: keep it in the log.
+    case selfTestReported(unit: UnitKey, report: SelfTestView)
     /// A command's answer from a unit.
     /// `detail` is what the answer reports besides ok or not (a self-test's findings).
     case commandAnswered(unit: UnitKey, command: String, ok: Bool, correlationID: String?, error: String?, detail: String? = nil)

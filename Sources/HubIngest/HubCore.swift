@@ -48,6 +48,16 @@ public struct HubCore: Sendable {
         }
     }
 
+    /// The newest self-test of each unit from the log, so the console's list survives a restart
+    /// of the hub (and of a broker that forgot its retained reports).
+    public mutating func restore(selfTests latest: [UnitKey: SelfTestView], at now: Date) {
+        for (key, test) in latest {
+            var view = units[key] ?? UnitView(key: key, online: false, lastSeen: now, bells: [:], cameras: [:])
+            if view.selfTest.map({ $0.time < test.time }) ?? true { view.selfTest = test }
+            units[key] = view
+        }
+    }
+
     /// Remembers that `by` asked `unit` to acknowledge `bell` under `correlationID`.
     public mutating func expectAck(correlationID: String, unit: UnitKey, bell: String, by: String) {
         rememberAck(correlationID, unit: unit, bell: bell, by: by)
@@ -200,11 +210,16 @@ public struct HubCore: Sendable {
             guard RFC3339.date(report.time) != nil else { throw HubInputError(topic: topic, field: "time", "is not an RFC 3339 time") }
             var view = view(key, now)
             let problems = report.problems
-            view.selfTest = SelfTestView(time: report.time, trigger: String(report.trigger.prefix(16)), passed: report.passed,
-                                         problems: problems.prefix(8).map { String($0.prefix(160)) }, nextDue: report.nextDue)
+            let test = SelfTestView(time: report.time, trigger: String(report.trigger.prefix(16)), passed: report.passed,
+                                    problems: problems.prefix(8).map { String($0.prefix(160)) }, nextDue: report.nextDue)
+            // The contract's one RFC 3339 form sorts as text; an older report (a retained one the
+            // log already has) changes nothing.
+            let newer = view.selfTest.map { $0.time < test.time } ?? true
+            if newer { view.selfTest = test }
             if let certificate = report.certificate, RFC3339.date(certificate.expires) != nil { view.certificateExpires = certificate.expires }
             units[key] = view
             var actions: [HubAction] = [.unitChanged(key)]
+            if newer { actions.append(.selfTestReported(unit: key, report: test)) }
             if !report.passed, !retained {
                 actions.append(.selfTestFailed(unit: key, summary: problems.prefix(8).joined(separator: "; ")))
             }

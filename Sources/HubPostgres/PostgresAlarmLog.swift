@@ -115,6 +115,14 @@ public final class PostgresAlarmLog: HubDatabase {
             }
             try await connection.query("INSERT INTO parkguard_migrations (version, applied_at) VALUES (4, \(now))", logger: Self.quiet)
         } }
+        if !applied.contains(5) { try await client.withTransaction(logger: Self.quiet) { connection in
+            try await connection.query("""
+                CREATE TABLE self_test (
+                  site TEXT NOT NULL, unit TEXT NOT NULL, time TEXT NOT NULL, received_at DOUBLE PRECISION NOT NULL, trigger TEXT NOT NULL,
+                  passed BOOLEAN NOT NULL, problems TEXT NOT NULL, next_due TEXT, PRIMARY KEY (site, unit, time))
+                """, logger: Self.quiet)
+            try await connection.query("INSERT INTO parkguard_migrations (version, applied_at) VALUES (5, \(now))", logger: Self.quiet)
+        } }
     }
 
     static let quiet = Logger(label: "parkguard-hub.postgres")

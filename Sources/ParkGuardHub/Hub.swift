@@ -46,7 +46,7 @@ public struct HubSettings: Sendable {
 public actor Hub: Service {
     private let settings: HubSettings
     private let client: MosquittoClient
-    private let log: any AlarmLog
+    private let log: any AlarmLog & SelfTestLog
     private let logger: Logger
     private var core = HubCore()
     private var watchers: [UUID: AsyncStream<HubUpdate>.Continuation] = [:]
@@ -84,7 +84,7 @@ public actor Hub: Service {
     /// Alarms kept in memory while the log fails; beyond, the oldest go (the units still hold them).
     private let maxQueuedWork = 100_000
 
-    public init(settings: HubSettings, log: any AlarmLog, logger: Logger) throws {
+    public init(settings: HubSettings, log: any AlarmLog & SelfTestLog, logger: Logger) throws {
         self.settings = settings
         self.log = log
         self.logger = logger
@@ -100,6 +100,7 @@ public actor Hub: Service {
     /// hop between executors (the stream's iterator inherits the actor's isolation).
     public func run() async throws {
         await restoreWatermarks()
+        await restoreSelfTests()
         client.start()
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
@@ -114,6 +115,16 @@ public actor Hub: Service {
             }
         } onGracefulShutdown: { [client] in
             Task { await client.stop() }
+        }
+    }
+
+    /// Each unit's newest self-test from the log, for the console's list.
+    private func restoreSelfTests() async {
+        do {
+            let latest = try await log.latestSelfTests()
+            core.restore(selfTests: latest, at: Date())
+        } catch {
+            logger.error("cannot read self-test reports from the log; the console lists them as they arrive", metadata: ["error": "\(error)"])
         }
     }
 
@@ -295,6 +306,14 @@ public actor Hub: Service {
                 if !ok { logger.warning("command refused by unit", metadata: ["unit": "\(unit)", "command": "\(command)", "error": "\(error ?? "")"]) }
             case .selfTestFailed(let unit, let summary):
                 logger.warning("unit self-test failed", metadata: ["unit": "\(unit)", "problems": "\(summary.prefix(600))"])
+            case .selfTestReported(let unit, let report):
+                // Off the ingest path: a report is weekly per unit, and the console's list does
+                // not wait for the disk.
+                Task { [log, logger] in
+                    do { try await log.record(selfTest: report, of: unit, receivedAt: Date()) } catch {
+                        logger.error("cannot keep a self-test report in the log", metadata: ["unit": "\(unit)", "error": "\(error)"])
+                    }
+                }
             case .refused(let error):
                 logger.warning("message refused: outside the contract", metadata: ["topic": "\(error.topic.prefix(200))", "field": "\(error.field)", "error": "\(error.message)"])
         }

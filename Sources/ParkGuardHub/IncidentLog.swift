@@ -37,5 +37,6 @@ public enum ResolveResult: Sendable, Equatable {
     case resolved, notFound, notAcknowledged, alreadyResolved
 }
 
-/// The hub's database: alarms and their incidents, operators, sessions and the audit trail.
-public typealias HubDatabase = AlarmLog & IncidentLog & OperatorStore
+/// The hub's database: alarms and their incidents, operators, sessions, the audit trail and
+/// the units' self-test reports.
+public typealias HubDatabase = AlarmLog & IncidentLog & OperatorStore & SelfTestLog

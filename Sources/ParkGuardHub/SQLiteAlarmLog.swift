@@ -119,6 +119,13 @@ public final class SQLiteAlarmLog: HubDatabase {
                 for id in ids { try db.execute(sql: "UPDATE alarm SET incident = ? WHERE id = ?", arguments: [incident.id, id]) }
             }
         }
+        migrator.registerMigration("v5: self-tests") { db in
+            try db.execute(sql: """
+                CREATE TABLE self_test (
+                  site TEXT NOT NULL, unit TEXT NOT NULL, time TEXT NOT NULL, receivedAt DOUBLE NOT NULL, trigger TEXT NOT NULL,
+                  passed INTEGER NOT NULL, problems TEXT NOT NULL, nextDue TEXT, PRIMARY KEY (site, unit, time))
+                """)
+        }
         return migrator
     }
 

@@ -81,3 +81,26 @@ enum AlarmLogSpecification {
         #expect(try await log.openAlarms(limit: 10).map(\.id).contains("m-press-2"))
     }
 }
+
+/// What every backend keeps of the units' self-test reports.
+enum SelfTestLogSpecification {
+    static func keepsReports(_ log: any SelfTestLog, reopen: () async throws -> any SelfTestLog) async throws {
+        let unit = UnitKey(site: "north", unit: "gate-1"), other = UnitKey(site: "north", unit: "gate-2")
+        func report(_ day: Int, passed: Bool = true) -> SelfTestView {
+            SelfTestView(time: "2026-11-\(day < 10 ? "0" : "")\(day)T03:12:00.000Z", trigger: "scheduled", passed: passed,
+                         problems: passed ? [] : ["b2 test drive: line 2 did not follow"], nextDue: nil)
+        }
+        let received = Date(timeIntervalSince1970: 1_800_000_000)
+        try await log.record(selfTest: report(1), of: unit, receivedAt: received)
+        try await log.record(selfTest: report(8, passed: false), of: unit, receivedAt: received)
+        try await log.record(selfTest: report(8, passed: false), of: unit, receivedAt: received)  // the same report again
+        try await log.record(selfTest: report(3), of: other, receivedAt: received)
+        let reopened = try await reopen()
+        let latest = try await reopened.latestSelfTests()
+        #expect(latest == [unit: report(8, passed: false), other: report(3)])
+        #expect(try await reopened.selfTests(of: unit, limit: 10) == [report(8, passed: false), report(1)])
+        // The oldest go once a unit has more than the limit.
+        for day in 10 ... 28 { try await log.record(selfTest: report(day), of: other, receivedAt: received) }
+        #expect(try await log.selfTests(of: other, limit: 1000).count == min(20, SelfTestLogLimits.keptPerUnit))
+    }
+}

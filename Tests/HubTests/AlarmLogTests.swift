@@ -21,6 +21,13 @@ struct AlarmLogTests {
         try await AlarmLogSpecification.batchesAndWatermarks(try SQLiteAlarmLog(path: directory.file("hub.sqlite")))
     }
 
+    @Test("the units' self-test reports are kept once each, the newest of each unit found again after a reopen")
+    func selfTests() async throws {
+        let directory = try ScratchDirectory()
+        let path = directory.file("hub.sqlite")
+        try await SelfTestLogSpecification.keepsReports(try SQLiteAlarmLog(path: path)) { try SQLiteAlarmLog(path: path) }
+    }
+
     @Test("alarms, acknowledgements and clears committed together apply in their order")
     func mixedBatches() async throws {
         let directory = try ScratchDirectory()

@@ -23,6 +23,7 @@ struct PostgresAlarmLogTests {
         try await AlarmLogSpecification.mixedBatchesApplyInOrder(try await open())
         try await OperatorStoreSpecification.accountsSessionsAndAudit(try await open()) { try await open() }
         try await IncidentSpecification.lifecycle(try await open())
+        try await SelfTestLogSpecification.keepsReports(try await open()) { try await open() }
         await server.stop()
     }
 

@@ -38,7 +38,7 @@ struct SelfTestTests {
                 .replacingOccurrences(of: "  - id: b1\n", with: "  - id: b1\n    testDrive: drive-b1\n")
                 .replacingOccurrences(of: "  - id: b2\n    line: 2\n", with: "  - id: b2\n    line: 2\n    testDrive: drive-b2\n")
                 .replacingOccurrences(of: "outputs:\n", with: "outputs:\n  - {id: drive-b1, role: testDrive, line: 23}\n  - {id: drive-b2, role: testDrive, line: 24}\n")
-                + "\nselfTest: {every: 1h, at: \"AT\", jitter: 0s}\n"
+                + "\nselfTest: {every: 1h, at: \"00:00:00\", jitter: 0s}\n"
         }
         // b2's relay wire is cut: its test drive never reaches the bell (a press still would).
         try await unit.sim("wiring", "b2", "--fault", "drive-cut")
@@ -46,16 +46,19 @@ struct SelfTestTests {
         let hubTool = Products.path("parkguard-hub")
         let added = try await run("/bin/sh", ["-c", "echo 'correct horse battery' | \"$0\" operator add val --role viewer --db \"$1\"", hubTool, db])
         #expect(added.status == 0, "operator add: \(added.error)")
-        let hub = try Child(hubTool, ["run", "--broker", "127.0.0.1:\(unit.broker.port)", "--db", db, "--console", "127.0.0.1:0",
-                                      "--client-id", "selftest-hub-\(getpid())"], in: unit.directory, name: "hub")
+        func startHub(_ name: String) async throws -> (Child, String) {
+            let hub = try Child(hubTool, ["run", "--broker", "127.0.0.1:\(unit.broker.port)", "--db", db, "--console", "127.0.0.1:0",
+                                          "--client-id", "selftest-hub-\(getpid())"], in: unit.directory, name: name)
+            var console: String?
+            _ = try await eventually { console = hub.stdout.split(separator: "\n").first { $0.hasPrefix("console: ") }.map { String($0.dropFirst(9)) }; return console != nil }
+            return (hub, try #require(console, "the hub did not print its console address: \(hub.stderr.suffix(400))"))
+        }
+        let (hub, address) = try await startHub("hub")
         defer { hub.signal(SIGTERM) }
-        var console: String?
-        _ = try await eventually { console = hub.stdout.split(separator: "\n").first { $0.hasPrefix("console: ") }.map { String($0.dropFirst(9)) }; return console != nil }
-        let address = try #require(console, "the hub did not print its console address: \(hub.stderr.suffix(400))")
         // The slot is set just before the daemon starts (a slow start must not miss it: the next
         // would be an hour later).
         let text = try String(contentsOfFile: unit.configPath, encoding: .utf8)
-        try text.replacingOccurrences(of: "\"AT\"", with: "\"\(localTime(in: 8))\"").write(toFile: unit.configPath, atomically: true, encoding: .utf8)
+        try text.replacingOccurrences(of: "\"00:00:00\"", with: "\"\(localTime(in: 8))\"").write(toFile: unit.configPath, atomically: true, encoding: .utf8)
         try await unit.start()
 
         let report = try await unit.subscriber.wait(timeout: .seconds(40), "the scheduled self-test report") { $0.topic == "\(unit.root)/selftest" }
@@ -105,5 +108,18 @@ struct SelfTestTests {
         #expect(kinds == ["selfTestOverdue", "certificateExpiring"], "\(items)")
         let expiring = items.first { $0["kind"] as? String == "certificateExpiring" }
         #expect((expiring?["detail"] as? String ?? "").contains("expires in 1"), "12 or 11 days: \(expiring ?? [:])")
+
+        // The hub keeps the reports in its database: with the broker's retained copy cleared and
+        // the hub restarted, the console still lists the failed test.
+        try await publish(broker: unit.broker, topic: "\(unit.root)/selftest", payload: "", retain: true)
+        hub.signal(SIGTERM)
+        _ = try await hub.exitStatus(within: .seconds(20))
+        let (again, address2) = try await startHub("hub-2")
+        defer { again.signal(SIGTERM) }
+        _ = try await eventually(timeout: .seconds(10)) {
+            items = try await checks(address2)
+            return items.contains { $0["unit"] as? String == "unit-1" && $0["kind"] as? String == "selfTestFailed" }
+        }
+        #expect(items.contains { $0["unit"] as? String == "unit-1" && $0["kind"] as? String == "selfTestFailed" }, "\(items)")
     }
 }

@@ -143,7 +143,7 @@ public struct ConfigReader {
     public mutating func duration(_ key: String, default value: Duration, in range: ClosedRange<Duration>) -> Duration {
         guard let text = scalar(key) else { return value }
         guard let parsed = ConfigUnits.duration(text) else {
-            fail(key, "expected a duration with a unit (ms, s, m, h), like 30ms or 5s; got \(ConfigLimits.quote(text))")
+            fail(key, "expected a duration with a unit (ms, s, m, h, d), like 30ms or 5s; got \(ConfigLimits.quote(text))")
             return value
         }
         guard range.contains(parsed) else {
@@ -245,9 +245,9 @@ final class ConfigErrorSink {
 
 /// Parsing of the units used in configuration values.
 public enum ConfigUnits {
-    /// Parses `250ms`, `30s`, `2m`, `1h` (also fractional, `1.5s`).
+    /// Parses `250ms`, `30s`, `2m`, `1h`, `7d` (also fractional, `1.5s`).
     public static func duration(_ text: String) -> Duration? {
-        let units: [(String, Double)] = [("ms", 1e-3), ("s", 1), ("m", 60), ("h", 3600)]
+        let units: [(String, Double)] = [("ms", 1e-3), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
         for (suffix, scale) in units where text.hasSuffix(suffix) {
             let number = text.dropLast(suffix.count)
             // "ms" also ends in "s": make sure the rest is a number.
