@@ -83,6 +83,13 @@ struct SelfTestTests {
         }
         let failed = items.first { $0["unit"] as? String == "unit-1" && $0["kind"] as? String == "selfTestFailed" }
         #expect((failed?["detail"] as? String ?? "").contains("b2 test drive"), "\(items)")
+        // And the control room sees it on the console's page (headless Chromium).
+        let shown = try await run("/usr/bin/python3", [Products.packageRoot + "/Tests/peers/console_checks.py", address,
+                                                       "val:correct horse battery", unit.directory.file("checks.png")])
+        #expect(shown.status == 0, "browser: \(shown.error.suffix(800))")
+        let rows = ((try? JSONSerialization.jsonObject(with: Data(shown.output.utf8)) as? [String: Any])?["rows"] as? [[String]]) ?? []
+        #expect(rows.contains { $0.count == 4 && $0[0] == "test-park / unit-1" && $0[1] == "self-test failed" && $0[2].contains("b2 test drive") },
+                "\(rows)")
 
         // The bell works after its test: a press is an alarm as ever.
         try await unit.sim("press", "b1")
