@@ -10,7 +10,7 @@ extension PostgresAlarmLog {
             try await connection.query("""
                 INSERT INTO self_test (site, unit, time, received_at, trigger, passed, problems, next_due)
                 VALUES (\(unit.site), \(unit.unit), \(report.time), \(receivedAt.timeIntervalSince1970), \(report.trigger), \(report.passed),
-                        \(Self.json(report.problems)), \(report.nextDue))
+                        \(report.problemsJSON), \(report.nextDue))
                 ON CONFLICT (site, unit, time) DO NOTHING
                 """, logger: Self.quiet)
             // RFC 3339 in the contract's one form sorts as text.
@@ -42,13 +42,9 @@ extension PostgresAlarmLog {
         var result: [(String, String, SelfTestView)] = []
         for try await (site, unit, time, trigger, passed, problems, nextDue) in rows.decode((String, String, String, String, Bool, String, String?).self) {
             result.append((site, unit, SelfTestView(time: time, trigger: trigger, passed: passed,
-                                                    problems: (try? JSONDecoder().decode([String].self, from: Data(problems.utf8))) ?? [],
-                                                    nextDue: nextDue)))
+                                                    problems: SelfTestView.problems(from: problems), nextDue: nextDue)))
         }
         return result
     }
 
-    private static func json(_ problems: [String]) -> String {
-        String(decoding: (try? JSONEncoder().encode(problems)) ?? Data("[]".utf8), as: UTF8.self)
-    }
 }

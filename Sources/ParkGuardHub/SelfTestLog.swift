@@ -20,10 +20,10 @@ public enum SelfTestLogLimits {
 }
 
 extension SelfTestView {
-    /// The problems as stored (a JSON array), and back.
-    var problemsJSON: String { String(decoding: (try? JSONEncoder().encode(problems)) ?? Data("[]".utf8), as: UTF8.self) }
+    /// The problems as the logs store them (a JSON array), and back.
+    public var problemsJSON: String { String(decoding: (try? JSONEncoder().encode(problems)) ?? Data("[]".utf8), as: UTF8.self) }
 
-    static func problems(from json: String?) -> [String] {
+    public static func problems(from json: String?) -> [String] {
         (try? JSONDecoder().decode([String].self, from: Data((json ?? "[]").utf8))) ?? []
     }
 }

@@ -635,9 +635,7 @@ public struct UnitDoctor: Sendable {
     }
 }
 
-private func milliseconds(_ duration: Duration) -> Int {
-    Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
-}
+private func milliseconds(_ duration: Duration) -> Int { Int(duration.milliseconds) }
 
 private func megabytes(_ bytes: Int64) -> String {
     if bytes >= 10 << 30 { return "\(bytes >> 30) GB" }

@@ -151,7 +151,5 @@ struct SelfTestService: Service {
         return .init(bell: bell.id, output: output, ok: true, responseMs: response, detail: nil)
     }
 
-    static func ms(_ duration: Duration) -> Int {
-        Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
-    }
+    static func ms(_ duration: Duration) -> Int { Int(duration.milliseconds) }
 }

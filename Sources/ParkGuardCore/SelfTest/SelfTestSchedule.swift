@@ -22,7 +22,7 @@ public struct SelfTestSchedule: Sendable, Equatable {
     /// The first slot of `unit` strictly after `now`.
     /// - Parameter utcOffsetSeconds: local time minus UTC now (`+32400` in Seoul).
     public func next(after now: WallTime, unit: String, utcOffsetSeconds: Int) -> WallTime {
-        let everyMs = Self.milliseconds(every)
+        let everyMs = every.milliseconds
         // The anchor: 1970-01-01 at `at` local time, plus this unit's share of the jitter.
         let anchor = Int64(at) * 1000 - Int64(utcOffsetSeconds) * 1000 + offset(for: unit)
         let since = now.millisecondsSinceEpoch - anchor
@@ -34,7 +34,7 @@ public struct SelfTestSchedule: Sendable, Equatable {
     /// This unit's place in the jitter window: FNV-1a of its name, so it is the same on every
     /// start and differs between units.
     public func offset(for unit: String) -> Int64 {
-        let window = Self.milliseconds(jitter)
+        let window = jitter.milliseconds
         guard window > 0 else { return 0 }
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in unit.utf8 {
@@ -44,7 +44,4 @@ public struct SelfTestSchedule: Sendable, Equatable {
         return Int64(hash % UInt64(window))
     }
 
-    static func milliseconds(_ duration: Duration) -> Int64 {
-        duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
-    }
 }
