@@ -11,6 +11,7 @@ public struct HubCore: Sendable {
     public private(set) var counts = Counts()
     private var seenAlarms = RecentIDs(capacity: 200_000)
     private var lastRebirth: [UnitKey: Date] = [:]
+    private var lastSelfTestLogged: [UnitKey: Date] = [:]
     /// Who asked for an ack, by correlation id, so the log records the operator. Bounded: acks
     /// never answered (a unit gone for good) are forgotten oldest first.
     private var pendingAcks: [String: (unit: UnitKey, bell: String, by: String)] = [:]
@@ -53,7 +54,7 @@ public struct HubCore: Sendable {
     public mutating func restore(selfTests latest: [UnitKey: SelfTestView], at now: Date) {
         for (key, test) in latest {
             var view = units[key] ?? UnitView(key: key, online: false, lastSeen: now, bells: [:], cameras: [:])
-            if view.selfTest.map({ $0.time < test.time }) ?? true { view.selfTest = test }
+            view.selfTest = test
             units[key] = view
         }
     }
@@ -211,15 +212,19 @@ public struct HubCore: Sendable {
             var view = view(key, now)
             let problems = report.problems
             let test = SelfTestView(time: report.time, trigger: String(report.trigger.prefix(16)), passed: report.passed,
-                                    problems: problems.prefix(8).map { String($0.prefix(160)) }, nextDue: report.nextDue)
-            // The contract's one RFC 3339 form sorts as text; an older report (a retained one the
-            // log already has) changes nothing.
-            let newer = view.selfTest.map { $0.time < test.time } ?? true
-            if newer { view.selfTest = test }
+                                    problems: problems.prefix(8).map { String($0.prefix(160)) },
+                                    nextDue: report.nextDue.flatMap { RFC3339.date($0) != nil ? $0 : nil })
+            // The report received last is the unit's latest (the broker retains the newest), whatever
+            // its clock says; the one the log already has (retained, replayed at subscribe) is not
+            // logged again, and a unit that floods is logged at most once a minute.
+            let newer = view.selfTest?.time != test.time
+            view.selfTest = test
+            let logIt = newer && (lastSelfTestLogged[key].map { now.timeIntervalSince($0) >= 60 } ?? true)
+            if logIt { lastSelfTestLogged[key] = now }
             if let certificate = report.certificate, RFC3339.date(certificate.expires) != nil { view.certificateExpires = certificate.expires }
             units[key] = view
             var actions: [HubAction] = [.unitChanged(key)]
-            if newer { actions.append(.selfTestReported(unit: key, report: test)) }
+            if logIt { actions.append(.selfTestReported(unit: key, report: test)) }
             if !report.passed, !retained {
                 actions.append(.selfTestFailed(unit: key, summary: problems.prefix(8).joined(separator: "; ")))
             }

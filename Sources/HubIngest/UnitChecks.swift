@@ -20,7 +20,8 @@ public struct UnitCheckItem: Sendable, Codable, Equatable {
 public enum UnitChecks {
     /// Every item for `units`, worst kind first, then by unit.
     /// - Parameters:
-    ///   - maxAge: a self-test older than this is overdue (the schedule's interval plus a margin).
+    ///   - maxAge: a self-test older than this is overdue, for a unit whose report does not say
+    ///     when the next is due (with `nextDue`, a day past it).
     ///   - certificateWarning: a certificate expiring within this is listed.
     public static func attention(_ units: [UnitView], now: Date, maxAge: TimeInterval,
                                  certificateWarning: TimeInterval = 30 * 86_400) -> [UnitCheckItem] {
@@ -29,10 +30,13 @@ public enum UnitChecks {
             let site = view.key.site, unit = view.key.unit
             if let test = view.selfTest {
                 let age = RFC3339.date(test.time).map { now.timeIntervalSince($0) } ?? .infinity
+                // A unit that says when its next test is due is overdue a day after that (its own
+                // schedule); one that does not, after `maxAge`.
+                let late = test.nextDue.flatMap(RFC3339.date).map { now.timeIntervalSince($0) > 86_400 } ?? (age > maxAge)
                 if !test.passed {
                     items.append(UnitCheckItem(site: site, unit: unit, kind: .selfTestFailed,
                                                detail: test.problems.isEmpty ? "failed" : test.problems.joined(separator: "; "), time: test.time))
-                } else if age > maxAge {
+                } else if late {
                     items.append(UnitCheckItem(site: site, unit: unit, kind: .selfTestOverdue,
                                                detail: "last self-test \(days(age)) ago", time: test.time))
                 }

@@ -13,10 +13,10 @@ extension PostgresAlarmLog {
                         \(report.problemsJSON), \(report.nextDue))
                 ON CONFLICT (site, unit, time) DO NOTHING
                 """, logger: Self.quiet)
-            // RFC 3339 in the contract's one form sorts as text.
+            // In the order received: a unit's clock may be wrong, the order of its reports is not.
             try await connection.query("""
                 DELETE FROM self_test WHERE site = \(unit.site) AND unit = \(unit.unit) AND time NOT IN
-                  (SELECT time FROM self_test WHERE site = \(unit.site) AND unit = \(unit.unit) ORDER BY time DESC LIMIT \(SelfTestLogLimits.keptPerUnit))
+                  (SELECT time FROM self_test WHERE site = \(unit.site) AND unit = \(unit.unit) ORDER BY received_at DESC, time DESC LIMIT \(SelfTestLogLimits.keptPerUnit))
                 """, logger: Self.quiet)
         }
     }
@@ -24,7 +24,7 @@ extension PostgresAlarmLog {
     public func latestSelfTests() async throws -> [UnitKey: SelfTestView] {
         var latest: [UnitKey: SelfTestView] = [:]
         for (site, unit, view) in try await rows(client.query("""
-            SELECT DISTINCT ON (site, unit) site, unit, time, trigger, passed, problems, next_due FROM self_test ORDER BY site, unit, time DESC
+            SELECT DISTINCT ON (site, unit) site, unit, time, trigger, passed, problems, next_due FROM self_test ORDER BY site, unit, received_at DESC, time DESC
             """, logger: Self.quiet)) {
             latest[UnitKey(site: site, unit: unit)] = view
         }
@@ -34,7 +34,7 @@ extension PostgresAlarmLog {
     public func selfTests(of unit: UnitKey, limit: Int) async throws -> [SelfTestView] {
         try await rows(client.query("""
             SELECT site, unit, time, trigger, passed, problems, next_due FROM self_test
-            WHERE site = \(unit.site) AND unit = \(unit.unit) ORDER BY time DESC LIMIT \(limit)
+            WHERE site = \(unit.site) AND unit = \(unit.unit) ORDER BY received_at DESC, time DESC LIMIT \(limit)
             """, logger: Self.quiet)).map(\.2)
     }
 

@@ -10,10 +10,10 @@ extension SQLiteAlarmLog {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [unit.site, unit.unit, report.time, receivedAt.timeIntervalSince1970, report.trigger, report.passed,
                                  report.problemsJSON, report.nextDue])
-            // RFC 3339 in the contract's one form sorts as text.
+            // In the order received: a unit's clock may be wrong, the order of its reports is not.
             try db.execute(sql: """
                 DELETE FROM self_test WHERE site = ? AND unit = ? AND time NOT IN
-                  (SELECT time FROM self_test WHERE site = ? AND unit = ? ORDER BY time DESC LIMIT ?)
+                  (SELECT time FROM self_test WHERE site = ? AND unit = ? ORDER BY receivedAt DESC, time DESC LIMIT ?)
                 """, arguments: [unit.site, unit.unit, unit.site, unit.unit, SelfTestLogLimits.keptPerUnit])
         }
     }
@@ -21,8 +21,10 @@ extension SQLiteAlarmLog {
     public func latestSelfTests() async throws -> [UnitKey: SelfTestView] {
         try await database.read { db in
             var latest: [UnitKey: SelfTestView] = [:]
-            // SQLite returns the other columns of the row holding MAX(time).
-            for row in try Row.fetchAll(db, sql: "SELECT site, unit, MAX(time) AS time, trigger, passed, problems, nextDue FROM self_test GROUP BY site, unit") {
+            // SQLite returns the other columns of the row holding MAX(receivedAt).
+            for row in try Row.fetchAll(db, sql: """
+                SELECT site, unit, MAX(receivedAt) AS receivedAt, time, trigger, passed, problems, nextDue FROM self_test GROUP BY site, unit
+                """) {
                 latest[UnitKey(site: row["site"], unit: row["unit"])] = Self.selfTest(row)
             }
             return latest
@@ -31,7 +33,7 @@ extension SQLiteAlarmLog {
 
     public func selfTests(of unit: UnitKey, limit: Int) async throws -> [SelfTestView] {
         try await database.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM self_test WHERE site = ? AND unit = ? ORDER BY time DESC LIMIT ?",
+            try Row.fetchAll(db, sql: "SELECT * FROM self_test WHERE site = ? AND unit = ? ORDER BY receivedAt DESC, time DESC LIMIT ?",
                              arguments: [unit.site, unit.unit, limit]).map(Self.selfTest)
         }
     }

@@ -127,7 +127,7 @@ struct Run: AsyncParsableCommand {
     @Option(help: "MQTT 5 shared-subscription group: hub instances in one group split the stream.")
     var sharedGroup: String?
 
-    @Option(help: "The console lists a unit whose last self-test is older than this (days, 1 to 365; a weekly schedule plus a margin by default).")
+    @Option(help: "The console lists a unit whose last self-test is older than this (days, 1 to 365) when its report does not say when the next is due (then a day past that).")
     var selfTestMaxAge = 8
 
     @Option(help: "Serve the control-room console here (host:port, port 0 picks a free one); none by default.")

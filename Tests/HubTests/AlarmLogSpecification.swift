@@ -92,15 +92,25 @@ enum SelfTestLogSpecification {
         }
         let received = Date(timeIntervalSince1970: 1_800_000_000)
         try await log.record(selfTest: report(1), of: unit, receivedAt: received)
-        try await log.record(selfTest: report(8, passed: false), of: unit, receivedAt: received)
-        try await log.record(selfTest: report(8, passed: false), of: unit, receivedAt: received)  // the same report again
+        try await log.record(selfTest: report(8, passed: false), of: unit, receivedAt: received + 60)
+        try await log.record(selfTest: report(8, passed: false), of: unit, receivedAt: received + 120)  // the same report again
         try await log.record(selfTest: report(3), of: other, receivedAt: received)
+        // A unit whose clock ran fast: the report received last is its latest all the same.
+        try await log.record(selfTest: report(27), of: other, receivedAt: received + 60)
+        try await log.record(selfTest: report(5, passed: false), of: other, receivedAt: received + 120)
         let reopened = try await reopen()
         let latest = try await reopened.latestSelfTests()
-        #expect(latest == [unit: report(8, passed: false), other: report(3)])
+        #expect(latest == [unit: report(8, passed: false), other: report(5, passed: false)])
         #expect(try await reopened.selfTests(of: unit, limit: 10) == [report(8, passed: false), report(1)])
-        // The oldest go once a unit has more than the limit.
-        for day in 10 ... 28 { try await log.record(selfTest: report(day), of: other, receivedAt: received) }
-        #expect(try await log.selfTests(of: other, limit: 1000).count == min(20, SelfTestLogLimits.keptPerUnit))
+        // The oldest received go once a unit has more than the limit.
+        let third = UnitKey(site: "north", unit: "gate-3")
+        for index in 0 ..< SelfTestLogLimits.keptPerUnit + 3 {
+            let view = SelfTestView(time: WallTime(millisecondsSinceEpoch: 1_796_000_000_000 + Int64(index) * 86_400_000).rfc3339, trigger: "scheduled",
+                                    passed: true, problems: [], nextDue: nil)
+            try await log.record(selfTest: view, of: third, receivedAt: received + Double(index))
+        }
+        let kept = try await log.selfTests(of: third, limit: 1000)
+        #expect(kept.count == SelfTestLogLimits.keptPerUnit)
+        #expect(kept.last?.time == WallTime(millisecondsSinceEpoch: 1_796_000_000_000 + 3 * 86_400_000).rfc3339, "the three oldest went")
     }
 }

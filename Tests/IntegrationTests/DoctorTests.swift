@@ -122,6 +122,27 @@ struct DoctorTests {
         #expect(unit.alarms().isEmpty, "the test drive raised no alarm")
     }
 
+    @Test("a press while a test drive holds the bell's circuit is not lost: its edges go to the bell and the alarm is raised")
+    func pressDuringTestDrive() async throws {
+        let unit = try await Unit(edit: Self.withTestDrive)
+        // The relay's wire is cut: the drive holds the test open for its full second.
+        try await unit.sim("wiring", "b1", "--fault", "drive-cut")
+        let doctor = try Child(Products.path("parkguardd"), ["doctor", "--config", unit.configPath, "--json", "--outputs"],
+                               in: unit.directory, name: "doctor")
+        // A person presses while the drive is on.
+        guard try await eventually(timeout: .seconds(20), { try await unit.output("drive-b1") }) else {
+            throw HarnessError("the test drive never switched on: \(doctor.stdout) \(doctor.stderr)")
+        }
+        try await unit.sim("click", "b1", "--ms", "1500")
+        let status = try await doctor.exitStatus(within: .seconds(30))
+        #expect(status == 1)
+        let press = try await unit.alarm("press")
+        #expect(press.string("bell") == "b1")
+        let report = try await unit.subscriber.wait("the self-test report") { $0.topic == "\(unit.root)/selftest" }
+        let drive = (report.object?["testDrives"] as? [[String: Any]])?.first
+        #expect(drive?["ok"] as? Bool == false && (drive?["detail"] as? String ?? "").contains("went to the bell"), "\(drive ?? [:])")
+    }
+
     @Test("on a terminal the doctor asks for each press and shows it, its debounce and its release; an unpressed bell fails",
           arguments: [false, true])
     func interactivePresses(daemonRunning: Bool) async throws {

@@ -50,3 +50,51 @@ struct WallTimeParsingTests {
         }
     }
 }
+
+@Suite("Test drive recording")
+struct TestDriveRecordingTests {
+    func at(_ ms: UInt64) -> MonotonicInstant { MonotonicInstant(nanoseconds: (1_000 + ms) * 1_000_000) }
+
+    @Test("the line following the drive and coming back, each within the relay window, is the test and nothing else")
+    func healthy() {
+        var recording = TestDriveRecording(drivenAt: at(0))
+        recording.record(active: true, at: at(8))
+        recording.release(at: at(10))
+        recording.record(active: false, at: at(19))
+        #expect(recording.verdict == .healthy(response: .milliseconds(8)))
+        #expect(!recording.mustReplay)
+    }
+
+    @Test("a line that never moves fails the test and hides no press")
+    func noResponse() {
+        var recording = TestDriveRecording(drivenAt: at(0))
+        recording.release(at: at(1000))
+        #expect(recording.verdict == .noResponse && !recording.mustReplay)
+    }
+
+    @Test("anything else may hide a press: a late response, a late release, more edges, a line left active go back to the bell", arguments: [
+        [(true, 300), (false, 1010)],       // a relay that does not close, and a person pressing at 0.3 s
+        [(true, 5), (false, 1100)],         // released 300 ms after the drive opened: a press held through it
+        [(true, 5), (false, 1005), (true, 1050)],  // pressed again right after the test
+        [(true, 5)],                        // still active: a welded relay, a stuck contact or a press held
+        [(true, 5), (false, 100), (true, 150), (false, 1004)],  // released and pressed during the drive (a broken relay)
+    ])
+    func disturbed(edges: [(Bool, UInt64)]) {
+        var recording = TestDriveRecording(drivenAt: at(0))
+        for (active, ms) in edges where ms < 800 { recording.record(active: active, at: at(ms)) }
+        recording.release(at: at(800))
+        for (active, ms) in edges where ms >= 800 { recording.record(active: active, at: at(ms)) }
+        guard case .disturbed = recording.verdict else { Issue.record("\(recording.verdict)"); return }
+        #expect(recording.mustReplay)
+    }
+
+    @Test("past the edge limit the last edge is replaced, so the final level is always kept")
+    func bounded() {
+        var recording = TestDriveRecording(drivenAt: at(0))
+        for index in 0 ..< 1000 { recording.record(active: index % 2 == 0, at: at(UInt64(index))) }
+        recording.record(active: true, at: at(2000))
+        #expect(recording.edges.count == TestDriveRecording.maxEdges)
+        #expect(recording.edges.last?.active == true && recording.edges.last?.at == at(2000))
+        #expect(recording.mustReplay)
+    }
+}

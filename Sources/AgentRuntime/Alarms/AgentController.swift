@@ -39,18 +39,11 @@ public actor AgentController {
 
     /// When the unit's TLS certificate expires, for its status (nil without one).
     private let certificateExpires: WallTime?
-    /// Bells whose circuit a test drive closes now: their edges are the test's, not presses.
-    private var testDrives: [String: TestDriveProgress] = [:]
-
-    /// What a running test drive has seen on its bell's line.
-    public struct TestDriveProgress: Sendable, Equatable {
-        public var drivenAt: MonotonicInstant
-        public var releasedAt: MonotonicInstant?
-        /// The line went active after the drive closed the circuit.
-        public var activeAt: MonotonicInstant?
-        /// The line went inactive after the drive was released.
-        public var inactiveAt: MonotonicInstant?
-    }
+    /// Bells whose circuit a test drive closes now: their edges are the test's until it ends.
+    private var testDrives: [String: TestDriveRecording] = [:]
+    /// Tells the bell loop that ``deadline`` changed outside it (a self-test pulsed an output,
+    /// a test drive handed edges to a bell), so its timer is set again.
+    private var wake: (@Sendable () -> Void)?
 
     public init(config: AgentConfig, clock: any AgentClock, publisher: Publisher, store: UnitStateStore,
                 version: String, bootID: String, cameraHealth: CameraHealthBoard = CameraHealthBoard(),
@@ -126,11 +119,10 @@ public actor AgentController {
     /// One edge from the GPIO backend.
     public func handle(_ edge: LineEdge) async {
         if let id = bellByLine[edge.line] {
-            if !testDrives.isEmpty, var progress = testDrives[id] {
-                // The test drive closes this bell's circuit now: the edge is the test's.
-                if edge.active, progress.activeAt == nil { progress.activeAt = edge.at }
-                if !edge.active, progress.releasedAt != nil, progress.activeAt != nil, progress.inactiveAt == nil { progress.inactiveAt = edge.at }
-                testDrives[id] = progress
+            if !testDrives.isEmpty, testDrives[id] != nil {
+                // The test drive closes this bell's circuit now: the edge is recorded, and goes
+                // to the bell afterwards unless it is exactly the test's (TestDriveRecording).
+                testDrives[id]?.record(active: edge.active, at: edge.at)
             } else if var machine = bells[id] {
                 let actions = machine.edge(active: edge.active, at: edge.at)
                 bells[id] = machine
@@ -213,11 +205,13 @@ public actor AgentController {
         return .json(payload, topic: topics.commandResult(name), qos: 1, retain: false, kind: .result, correlationData: correlationData)
     }
 
-    /// The answer to a command that failed validation; nothing else happens. Its
-    /// `correlationId` is the MQTT 5 correlation data, else the request payload's own (3.1.1).
-    public func refuse(name: String, error: CommandError, correlationData: [UInt8]?, payload request: [UInt8] = []) -> Outgoing {
+    /// The answer to a command that failed validation or could not be taken; nothing else
+    /// happens. Its `correlationId` is the MQTT 5 correlation data, else `correlationID` (a parsed
+    /// command's), else the request payload's own (3.1.1).
+    public func refuse(name: String, error: CommandError, correlationData: [UInt8]?, payload request: [UInt8] = [],
+                       correlationID parsed: String? = nil) -> Outgoing {
         logger.warning("refused command", metadata: ["command": "\(name.prefix(64))", "error": "\(error)"])
-        let correlationID = correlationData.flatMap { String(validating: $0, as: UTF8.self) } ?? CommandParser.correlationID(in: request)
+        let correlationID = correlationData.flatMap { String(validating: $0, as: UTF8.self) } ?? parsed ?? CommandParser.correlationID(in: request)
         let payload = CommandResultPayload(command: String(name.prefix(64)), correlationID: correlationID, stamp: clock.stamp(), error: error)
         let topicName = Identifier.isValid(name) ? name : "invalid"
         return .json(payload, topic: topics.commandResult(topicName), qos: 1, retain: false, kind: .result, correlationData: correlationData)
@@ -239,15 +233,20 @@ public actor AgentController {
 
     // MARK: Test drives
 
+    /// Sets what tells the bell loop that ``deadline`` changed outside it.
+    public func setWake(_ wake: @escaping @Sendable () -> Void) { self.wake = wake }
+
     /// Closes `bell`'s circuit with its test drive; until ``endTestDrive(_:)`` the bell's edges
-    /// are the test's. Refused (with the reason) when the bell is not idle, the lines are down,
-    /// or another drive runs.
+    /// are recorded for the test. Refused (with the reason) when the bell is not idle and settled,
+    /// the lines are down, or another drive runs.
     public func beginTestDrive(_ bell: BellConfig) -> String? {
         guard let drive = bell.testDrive, let output = config.outputs.first(where: { $0.id == drive }) else { return "no test drive" }
         guard let gpio else { return "GPIO is not available" }
         guard testDrives.isEmpty else { return "another test drive runs" }
-        guard bells[bell.id]?.state == .idle else { return "not tested: the bell is \(bells[bell.id]?.state.rawValue ?? "unknown")" }
-        testDrives[bell.id] = TestDriveProgress(drivenAt: clock.now())
+        guard let machine = bells[bell.id], machine.state == .idle, machine.deadline == nil else {
+            return "not tested: the bell is \(bells[bell.id]?.state.rawValue ?? "unknown") or still settling"
+        }
+        testDrives[bell.id] = TestDriveRecording(drivenAt: clock.now())
         do { try gpio.set(line: output.line, level: !output.activeLow) } catch {
             testDrives[bell.id] = nil
             return "cannot drive \(drive): \(error)"
@@ -258,27 +257,35 @@ public actor AgentController {
     /// Opens the test drive's contact again.
     public func releaseTestDrive(_ bell: BellConfig) {
         guard let drive = bell.testDrive, let output = config.outputs.first(where: { $0.id == drive }) else { return }
-        testDrives[bell.id]?.releasedAt = clock.now()
+        testDrives[bell.id]?.release(at: clock.now())
         do { try gpio?.set(line: output.line, level: output.activeLow) } catch {
             logger.error("cannot release the test drive", metadata: ["output": "\(drive)", "error": "\(error)"])
         }
     }
 
-    /// What the running drive of `bell` has seen so far.
-    public func testDriveProgress(_ bell: String) -> TestDriveProgress? { testDrives[bell] }
+    /// What the running drive of `bell` has recorded so far.
+    public func testDriveProgress(_ bell: String) -> TestDriveRecording? { testDrives[bell] }
 
-    /// Ends `bell`'s test drive. A line still active now is a real press (or a stuck contact)
-    /// that the closed circuit hid: the bell's machine gets the edge, and it raises its alarm.
-    public func endTestDrive(_ bell: BellConfig) async -> TestDriveProgress? {
-        guard let progress = testDrives.removeValue(forKey: bell.id) else { return nil }
-        if let gpio, let active = try? await gpio.read(line: bell.setup.line), active, var machine = bells[bell.id] {
-            logger.warning("bell active after its test drive: handled as a press", metadata: ["bell": "\(bell.id)"])
-            let now = clock.now()
-            let actions = machine.edge(active: true, at: now)
-            bells[bell.id] = machine
-            await execute(actions, bell: bell.id, readAt: now)
+    /// Ends `bell`'s test drive. Unless the line did exactly what the drive made it do, every
+    /// recorded edge goes to the bell's machine in order, with its own time: a press during the
+    /// test raises its alarm (late by at most the test), never vanishes. The bell stays masked
+    /// until the replay is done, so an edge that arrives meanwhile is replayed after it.
+    public func endTestDrive(_ bell: BellConfig) async -> TestDriveRecording? {
+        guard let recording = testDrives[bell.id] else { return nil }
+        if recording.mustReplay {
+            logger.warning("edges during a test drive handed to the bell", metadata: ["bell": "\(bell.id)", "edges": "\(recording.edges.count)"])
+            var index = 0
+            while let edges = testDrives[bell.id]?.edges, index < edges.count, var machine = bells[bell.id] {
+                let edge = edges[index]
+                index += 1
+                let actions = machine.edge(active: edge.active, at: edge.at)
+                bells[bell.id] = machine
+                await execute(actions, bell: bell.id, readAt: clock.now())
+            }
         }
-        return progress
+        let final = testDrives.removeValue(forKey: bell.id) ?? recording
+        wake?()
+        return final
     }
 
     /// Every camera's published health now.
@@ -311,6 +318,8 @@ public actor AgentController {
                 outputChecks.append(.init(id: output.id, role: output.role.rawValue, ok: false, detail: error.description))
             }
         }
+        // The pulses end at the controller's deadline: the bell loop must set its timer for it.
+        wake?()
         return outputChecks
     }
 

@@ -277,6 +277,8 @@ public actor Publisher {
                            metadata: ["reason": "\(text)", "code": "\(reason)"])
             }
             queue.disconnected()
+            // A round-trip probe in flight lost its PUBACK with the connection.
+            probe = nil
             linkNote = "disconnected: \(text)"
         case .connectFailed(let error, let retryIn):
             logger.warning("cannot reach broker", metadata: ["error": "\(error)", "retryIn": "\(retryIn)"])

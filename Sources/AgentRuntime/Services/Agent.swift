@@ -140,6 +140,8 @@ public enum Agent {
                                          certificateExpires: certificateExpires, logger: logger)
         await publisher.setOnConnect { awaiting in await controller.retainedSnapshot(awaitingReceipt: awaiting) }
         let inbox = AgentInbox()
+        // A self-test changes the controller's deadline outside the bell loop: the loop is woken to set its timer.
+        await controller.setWake { [inbox] in inbox.post(.tick) }
         let notifier = SystemdNotifier()
         let gpio = config.gpio
         let configuredBackend: @Sendable () async throws(GPIOError) -> any GPIOBackend = { () async throws(GPIOError) -> any GPIOBackend in

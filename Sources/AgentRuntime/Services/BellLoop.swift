@@ -96,7 +96,11 @@ struct BellLoop: Service {
             case .gpioFailed(let reason):
                 await controller.detach(reason: reason)
             case .command(let command, let correlation) where command.name == .test:
-                selfTests.yield(.command(command, correlationData: correlation))
+                // A few requests wait their turn; beyond that the oldest is answered, not dropped.
+                if case .dropped(.command(let dropped, let data)) = selfTests.yield(.command(command, correlationData: correlation)) {
+                    await publisher.send(await controller.refuse(name: dropped.name.rawValue, error: CommandError(field: nil, "a self-test runs and others wait; try again"),
+                                                                 correlationData: data, correlationID: dropped.correlationID))
+                }
             case .command(let command, let correlation):
                 await publisher.send(await controller.perform(command, correlationData: correlation))
             }

@@ -119,6 +119,12 @@ struct ControlSocket: Service {
                     try? await Task.sleep(for: Self.requestDeadline)
                     sink.yield(.requestDeadline)
                 }
+                // However the client behaves (a watcher that never reads blocks our writes), the
+                // connection ends: closing the channel fails a blocked write.
+                tasks.addTask {
+                    try? await Task.sleep(for: Self.requestDeadline + .seconds(ControlRequest.maxWatchSeconds + 10))
+                    if !Task.isCancelled { client.channel.close(promise: nil) }
+                }
                 do {
                     var watching = false
                     loop: for await input in inputs {

@@ -34,6 +34,9 @@ struct SelfTestService: Service {
     let triggers: AsyncStream<SelfTestTrigger>
     let sink: AsyncStream<SelfTestTrigger>.Continuation
     let logger: Logger
+    /// One self-test at a time, whoever asks (the schedule, the hub, the doctor): two would
+    /// fight over the outputs and the test drives.
+    let oneAtATime = OneAtATime()
 
     /// How long a test drive waits for the line to follow (and to come back).
     static let driveWait: Duration = .seconds(1)
@@ -54,24 +57,35 @@ struct SelfTestService: Service {
     /// Posts `.scheduled` at each slot of the schedule.
     private func schedule(_ schedule: SelfTestSchedule) async {
         let unit = "\(config.site)/\(config.unit)"
+        var from = clock.stamp().wall
         while !Task.isCancelled {
-            let now = clock.stamp().wall
-            let due = schedule.next(after: now, unit: unit, utcOffsetSeconds: TimeZone.current.secondsFromGMT())
+            var due = schedule.next(after: from, unit: unit, utcOffsetSeconds: TimeZone.current.secondsFromGMT())
             logger.info("next self-test", metadata: ["due": "\(due.rfc3339)"])
-            // Woken at least hourly: a wall clock set by NTP, or a time zone change, moves the slot.
-            var left = Duration.milliseconds(due.millisecondsSinceEpoch - now.millisecondsSinceEpoch)
-            while left > .zero, !Task.isCancelled {
+            // Woken at least hourly: the slot is worked out again with the time zone's offset of
+            // the moment (a daylight-saving change moves it), and the time left with the wall
+            // clock of the moment (NTP may have set it).
+            while !Task.isCancelled {
+                due = schedule.next(after: from, unit: unit, utcOffsetSeconds: TimeZone.current.secondsFromGMT())
+                let left = Duration.milliseconds(due.millisecondsSinceEpoch - clock.stamp().wall.millisecondsSinceEpoch)
+                if left <= .zero { break }
                 try? await Task.sleep(for: min(left, .seconds(3600)))
-                left = .milliseconds(due.millisecondsSinceEpoch - clock.stamp().wall.millisecondsSinceEpoch)
             }
             if Task.isCancelled { return }
             sink.yield(.scheduled)
+            from = due
         }
     }
 
     /// Runs one self-test, publishes what it found and returns it.
     @discardableResult
     func runOnce(_ trigger: SelfTestTrigger) async -> SelfTestResultPayload {
+        await oneAtATime.enter()
+        let payload = await test(trigger)
+        await oneAtATime.leave()
+        return payload
+    }
+
+    private func test(_ trigger: SelfTestTrigger) async -> SelfTestResultPayload {
         let scheduled = if case .scheduled = trigger { true } else { false }
         logger.notice("self-test", metadata: ["trigger": "\(trigger.name)"])
         // The hub's `test` switches every output it was always switched; the schedule spares the
@@ -119,14 +133,19 @@ struct SelfTestService: Service {
     }
 
     /// Closes `bell`'s circuit with its test drive and watches the line follow and come back.
+    /// It runs in a task of its own, which does not inherit a shutdown's cancellation: the drive
+    /// is always released and the bell handed back after at most twice ``driveWait``.
     private func testDrive(_ bell: BellConfig) async -> SelfTestResultPayload.TestDriveCheck {
+        await Task { await drive(bell) }.value
+    }
+
+    private func drive(_ bell: BellConfig) async -> SelfTestResultPayload.TestDriveCheck {
         let output = bell.testDrive ?? ""
         if let refusal = await controller.beginTestDrive(bell) {
             // A bell with an open alarm is not tested now; that is not a wiring fault.
             return .init(bell: bell.id, output: output, ok: refusal.hasPrefix("not tested"), responseMs: nil, detail: refusal)
         }
         let started = clock.now()
-        // The sleeps ignore cancellation: the drive is always released and the bell handed back.
         while clock.now() < started + Self.driveWait, await controller.testDriveProgress(bell.id)?.activeAt == nil {
             try? await Task.sleep(for: .milliseconds(5))
         }
@@ -136,20 +155,39 @@ struct SelfTestService: Service {
               progress.activeAt != nil, progress.inactiveAt == nil {
             try? await Task.sleep(for: .milliseconds(5))
         }
-        guard let progress = await controller.endTestDrive(bell) else {
+        guard let recording = await controller.endTestDrive(bell) else {
             return .init(bell: bell.id, output: output, ok: false, responseMs: nil, detail: "the test drive was interrupted")
         }
-        guard let active = progress.activeAt else {
+        let response = recording.activeAt.map { Self.ms(recording.drivenAt.duration(to: $0)) }
+        switch recording.verdict {
+        case .healthy(let time):
+            return .init(bell: bell.id, output: output, ok: true, responseMs: Self.ms(time), detail: nil)
+        case .noResponse:
             return .init(bell: bell.id, output: output, ok: false, responseMs: nil,
                          detail: "line \(bell.setup.line) did not follow the test drive within \(Self.ms(Self.driveWait)) ms: check the bell's wiring and the relay on \(output)")
-        }
-        let response = Self.ms(progress.drivenAt.duration(to: active))
-        guard progress.inactiveAt != nil else {
+        case .disturbed(let what):
             return .init(bell: bell.id, output: output, ok: false, responseMs: response,
-                         detail: "line \(bell.setup.line) stayed active after the test drive opened: a stuck contact or a welded relay")
+                         detail: "line \(bell.setup.line): \(what); its edges went to the bell as presses")
         }
-        return .init(bell: bell.id, output: output, ok: true, responseMs: response, detail: nil)
     }
 
     static func ms(_ duration: Duration) -> Int { Int(duration.milliseconds) }
+}
+
+/// A lock for async code: callers enter in turn, in the order they arrived.
+actor OneAtATime {
+    private var busy = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    func enter() async {
+        guard busy else {
+            busy = true
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+
+    func leave() {
+        if waiting.isEmpty { busy = false } else { waiting.removeFirst().resume() }
+    }
 }

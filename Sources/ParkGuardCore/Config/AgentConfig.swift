@@ -351,7 +351,8 @@ public struct SelfTestConfig: Sendable, Equatable {
 
     /// The outputs of `outputs` the test cycles.
     public func cycled(_ outputs: [OutputConfig]) -> [OutputConfig] {
-        if let cycleOutputs { return outputs.filter { cycleOutputs.contains($0.id) } }
+        // A test drive closes a bell's circuit: only its bell's own test may switch it.
+        if let cycleOutputs { return outputs.filter { cycleOutputs.contains($0.id) && $0.role != .testDrive } }
         return outputs.filter { $0.role != .siren && $0.role != .testDrive }
     }
 }

@@ -343,8 +343,13 @@ public enum AgentConfigDecoder {
             report("outputs", i, "bells", "a testDrive output is named by its bell's testDrive key, not by bells")
         }
         let outputIDs = Set(config.outputs.map(\.id))
-        for name in config.selfTest?.cycleOutputs ?? [] where !outputIDs.contains(name) {
-            sink.add(ConfigError(file: file, line: 0, key: "selfTest.cycleOutputs", message: "no output has the id \(ConfigLimits.quote(name))"))
+        for name in config.selfTest?.cycleOutputs ?? [] {
+            if !outputIDs.contains(name) {
+                sink.add(ConfigError(file: file, line: 0, key: "selfTest.cycleOutputs", message: "no output has the id \(ConfigLimits.quote(name))"))
+            } else if config.outputs.contains(where: { $0.id == name && $0.role == .testDrive }) {
+                sink.add(ConfigError(file: file, line: 0, key: "selfTest.cycleOutputs",
+                                     message: "\(ConfigLimits.quote(name)) is a test drive: it closes a bell's circuit, and only its bell's test switches it"))
+            }
         }
         seen = []
         for (i, camera) in config.cameras.enumerated() where !seen.insert(camera.id).inserted {

@@ -7,7 +7,7 @@ public struct SelfTestResultPayload: Codable, Sendable, Equatable {
     public var site: String
     public var unit: String
     public var session: UInt64
-    /// `scheduled`, or `command` (the hub's `test`).
+    /// `scheduled`, `command` (the hub's `test`) or `doctor` (`parkguardd doctor --outputs`).
     public var trigger: String
     public var passed: Bool
     /// Outputs switched on for half a second and read back.
