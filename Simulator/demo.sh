@@ -34,7 +34,7 @@ mosquitto -c "$work/mosquitto.conf" > "$work/mosquitto.log" 2>&1 & pids+=($!)
 sed -e "s|host: hub.district.example|host: 127.0.0.1|" -e "s|port: 8883|port: $port|" \
     -e "s|^  backend: gpiod .*|  backend: sim|" -e "s|^  chip: .*|  socket: $work/gpio.sock|" \
     -e "s|/var/lib/parkguard|$work/state|g" -e "s|^heartbeatInterval: 30s|heartbeatInterval: 10s|" \
-    -e "s|^logLevel: info .*|logLevel: notice|" \
+    -e "s|^logLevel: info .*|logLevel: notice|" -e "s|/run/parkguard/control.sock|$work/control.sock|" \
     Firmware/config/agent.example.yaml | python3 -c '
 import re, socket, sys
 work = sys.argv[1]
@@ -105,6 +105,8 @@ say "a bell press now reports the linked camera's health with the alarm"; sim cl
 sleep 1
 say "both cameras are fixed: ok again after 2 good probes"
 sim camera cam-gate clear; sim camera cam-playground clear; sleep 6
+say "an installer checks the unit (parkguardd doctor, through the running daemon's control socket):"
+"$bin/parkguardd" doctor --config "$work/agent.yaml" --no-press | sed 's/^/    /' || true
 say "the hub's alarm log (parkguard-hub alarms):"
 "$bin/parkguard-hub" alarms --db "$work/hub.sqlite" --since 1h | cut -c1-160
 say "the same alarms as the operators deal with them: one incident per call, fault or tamper (parkguard-hub incidents):"
@@ -117,6 +119,7 @@ fi
 say "demo running: press bells yourself in another terminal, e.g."
 echo "    PARKGUARD_SIM_CONTROL=$control $bin/parkguard-sim press gate"
 echo "    mosquitto_pub -p $port -t $root_topic/cmd/ack -m '{\"bell\":\"gate\"}'"
+echo "    $bin/parkguardd doctor --config $work/agent.yaml --outputs     # on a terminal it asks you to press each bell"
 echo "    console: $(sed -n 's|^console: ||p' "$work/hub.out")  (log in as demo, password $console_password)"
 echo "Ctrl-C stops everything. Agent log: $work/agent.log, hub log: $work/hub.log"
 wait

@@ -35,6 +35,9 @@ def describe(short, p, payload):
         return "result ok=%s %s %s" % (p.get("ok"), p.get("state") or "", error)
     if short == "event":
         return "event  %s: %s" % (p.get("event"), p.get("message"))
+    if short == "selftest":
+        drives = ["%s(%s)" % (d.get("bell"), "ok" if d.get("ok") else "FAILED") for d in p.get("testDrives", [])]
+        return "SELFTEST %s passed=%s drives=%s" % (p.get("trigger"), p.get("passed"), drives)
     return payload[:120]
 
 

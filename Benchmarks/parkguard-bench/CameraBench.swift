@@ -119,6 +119,7 @@ func cameraBenchConfig(name: String, port: Int, socket: String, state: String, c
       - {id: b4, line: \(firstLine + 3)}
     heartbeatInterval: 30s
     stateDirectory: \(state)
+    controlSocket: off
     logLevel: warning
     cameraHealth: {concurrency: 16}
 

@@ -503,6 +503,7 @@ func benchConfig(port: Int, socket: String, state: String, retireOn: String = "p
       - {id: siren, role: siren, line: 21}
     heartbeatInterval: 30s
     stateDirectory: \(state)
+    controlSocket: off
     logLevel: warning
     delivery: {retireOn: \(retireOn)}
     """

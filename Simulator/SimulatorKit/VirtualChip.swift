@@ -33,6 +33,9 @@ public final class VirtualChip: Sendable {
         case stuck
         /// The test drive's relay does not reach the bell; presses still work.
         case driveCut = "drive-cut"
+        /// As `drive-cut`, and a person presses 0.3 s into the test drive and lets go 1.2 s later:
+        /// a press the test must hand to the bell, at a moment a test can count on.
+        case pressDuringTest = "press-during-test"
     }
 
     private struct Line {
@@ -143,7 +146,12 @@ public final class VirtualChip: Sendable {
                 state.lines[offset].drivenAt = now
                 // A test drive closes (or opens) its bell's circuit like a press would.
                 if let bell = names.drives[offset], state.lines.indices.contains(bell) {
-                    state.lines[bell].driven = value != (names.byLine[offset]?.activeLow ?? false)
+                    let driven = value != (names.byLine[offset]?.activeLow ?? false)
+                    if driven, !state.lines[bell].driven, state.lines[bell].fault == .pressDuringTest {
+                        DispatchQueue.global().asyncAfter(deadline: .now() + 0.3) { [self] in _ = try? setContact(line: bell, active: true) }
+                        DispatchQueue.global().asyncAfter(deadline: .now() + 1.5) { [self] in _ = try? setContact(line: bell, active: false) }
+                    }
+                    state.lines[bell].driven = driven
                     Self.settle(&state, line: bell, at: now)
                 }
                 return SimWire.Message(ev: .ok, id: request.id, line: offset, value: value)
@@ -190,7 +198,7 @@ public final class VirtualChip: Sendable {
         var line = state.lines[offset]
         let active = switch line.fault {
         case .stuck: line.active
-        case .driveCut: line.pressed
+        case .driveCut, .pressDuringTest: line.pressed
         case nil: line.pressed || line.driven
         }
         guard active != line.active else { return false }

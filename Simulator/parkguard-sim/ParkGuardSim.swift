@@ -232,13 +232,13 @@ struct Bounce: AsyncParsableCommand {
 struct Wiring: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Break (or mend) a bell's wiring, for the self-test to find.",
-        discussion: "Faults: stuck (the line never changes: presses and the test drive do nothing), drive-cut (the test drive does not reach the bell; presses still work), none (mended).")
+        discussion: "Faults: stuck (the line never changes: presses and the test drive do nothing), drive-cut (the test drive does not reach the bell; presses still work), press-during-test (drive-cut, and a person presses 0.3 s into each test drive for 1.2 s), none (mended).")
     @OptionGroup var input: InputArgument
-    @Option(help: "stuck, drive-cut or none.") var fault: String
+    @Option(help: "stuck, drive-cut, press-during-test or none.") var fault: String
     @OptionGroup var options: ControlOptions
     func validate() throws {
         guard fault == "none" || VirtualChip.WiringFault(rawValue: fault) != nil else {
-            throw ValidationError("--fault must be stuck, drive-cut or none")
+            throw ValidationError("--fault must be stuck, drive-cut, press-during-test or none")
         }
     }
     func run() async throws { try await options.send("POST", "/v1/inputs/\(input.name)/wiring?fault=\(fault)") }

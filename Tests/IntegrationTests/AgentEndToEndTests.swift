@@ -71,6 +71,8 @@ struct AgentEndToEndTests {
         let unit = try await Unit()
         try await unit.sim("press", "b1")
         _ = try await unit.alarm("press")
+        // The bell's state follows its alarm: counted before the commands, not after them.
+        _ = try await unit.subscriber.wait("bell state alarm") { $0.topic == "\(unit.root)/bell/b1/state" && $0.string("state") == "alarm" }
         let before = unit.subscriber.messages.count
         try await unit.command("ack", "this is not json")
         try await unit.command("ack", #"{"bell":"nope"}"#)
