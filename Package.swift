@@ -1,5 +1,28 @@
 // swift-tools-version:6.1
+import Foundation
 import PackageDescription
+
+/// libgpiod's API changed incompatibly at 2.0 (Debian 13, Raspberry Pi OS trixie, bookworm-backports)
+/// and the two cannot be installed side by side, so the GPIO adapter is compiled for the one that
+/// pkg-config finds: `LIBGPIOD_V2` selects `GPIODChipV2.swift` over `GPIODChip.swift`. No flag to
+/// remember; `PARKGUARD_LIBGPIOD=1|2` overrides the probe (cross builds, or pkg-config missing).
+let libgpiodMajor: Int = {
+    if let forced = ProcessInfo.processInfo.environment["PARKGUARD_LIBGPIOD"], let major = Int(forced) { return major }
+    #if os(Linux)
+    let probe = Process()
+    probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    probe.arguments = ["pkg-config", "--modversion", "libgpiod"]
+    let output = Pipe()
+    probe.standardOutput = output
+    probe.standardError = FileHandle.nullDevice
+    guard (try? probe.run()) != nil else { return 1 }
+    probe.waitUntilExit()
+    let version = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    return Int(version.split(separator: ".").first ?? "") ?? 1
+    #else
+    return 1
+    #endif
+}()
 
 /// One set of compiler settings for every target: Swift 6 language mode (strict concurrency)
 /// plus the upcoming features that keep existentials and imports honest.
@@ -92,7 +115,7 @@ let package = Package(
                 "CGPIOD",
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings + (libgpiodMajor >= 2 ? [.define("LIBGPIOD_V2")] : [])
         ),
         .target(
             name: "MQTTAdapter",

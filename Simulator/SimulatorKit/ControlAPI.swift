@@ -200,6 +200,8 @@ public struct ControlAPI: Service {
                 if interval > 0 { try await sleepUntil(monotonic: planned) }
                 try chip.setContact(line: line, active: final, at: planned)
             }
+        case "overflow":
+            try chip.dropEdges(line: line, count: UInt64(try number("lost", default: 100, in: 1 ... 1_000_000)))
         case "wiring":
             let name = query["fault"] ?? ""
             guard name == "none" || VirtualChip.WiringFault(rawValue: name) != nil else {
@@ -207,7 +209,7 @@ public struct ControlAPI: Service {
             }
             try chip.setWiring(line: line, fault: VirtualChip.WiringFault(rawValue: name))
         default:
-            throw SimError.badRequest("unknown action '\(action)': use press, release, click, hold, bounce or wiring")
+            throw SimError.badRequest("unknown action '\(action)': use press, release, click, hold, bounce, overflow or wiring")
         }
     }
 

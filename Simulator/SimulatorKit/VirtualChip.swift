@@ -53,6 +53,8 @@ public final class VirtualChip: Sendable {
         var consumer: String?
         var outputLevel = false
         var drivenAt: UInt64?
+        /// Edges numbered since the line was requested (libgpiod 2's `line_seqno`).
+        var seq: UInt64 = 0
     }
 
     private struct State {
@@ -128,6 +130,7 @@ public final class VirtualChip: Sendable {
                     return fail("'bias' must be one of as-is, disabled, pull-up, pull-down")
                 }
                 line.owner = connection
+                line.seq = 0
                 line.consumer = state.consumers[connection]
                 line.direction = direction
                 line.activeLow = request.activeLow ?? false
@@ -181,6 +184,17 @@ public final class VirtualChip: Sendable {
         }
     }
 
+    /// A kernel event-buffer overflow, as libgpiod 2 shows one: `count` edges of input `line`
+    /// happened and were dropped while the agent was not reading. The level is unchanged (the
+    /// kernel keeps the newest edges); the next edge's number jumps by `count`.
+    public func dropEdges(line offset: Int, count: UInt64) throws(SimError) {
+        try state.withLock { state throws(SimError) in
+            guard state.lines.indices.contains(offset) else { throw SimError.noSuchLine(offset) }
+            if state.lines[offset].direction == "output" { throw SimError.notAnInput(offset) }
+            state.lines[offset].seq += count
+        }
+    }
+
     /// Injects (or, with `nil`, clears) a wiring fault on input `line`.
     public func setWiring(line offset: Int, fault: WiringFault?) throws(SimError) {
         try state.withLock { state throws(SimError) in
@@ -203,9 +217,10 @@ public final class VirtualChip: Sendable {
         }
         guard active != line.active else { return false }
         line.active = active
+        line.seq += 1
         state.lines[offset] = line
         if line.direction == "input", let owner = line.owner {
-            state.subscribers[owner]?.yield(SimWire.Message(ev: .edge, line: offset, value: active, rising: active, ts: now))
+            state.subscribers[owner]?.yield(SimWire.Message(ev: .edge, line: offset, value: active, rising: active, ts: now, seq: line.seq))
         }
         return true
     }

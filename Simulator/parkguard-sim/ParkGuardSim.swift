@@ -14,7 +14,7 @@ struct ParkGuardSim: AsyncParsableCommand {
         commandName: "parkguard-sim",
         abstract: "Virtual GPIO chip, virtual cameras and control API for running parkguardd without hardware.",
         version: ParkGuardVersion.current,
-        subcommands: [Serve.self, Press.self, Release.self, Click.self, Hold.self, Bounce.self, Wiring.self, Lines.self, Outputs.self,
+        subcommands: [Serve.self, Press.self, Release.self, Click.self, Hold.self, Bounce.self, Overflow.self, Wiring.self, Lines.self, Outputs.self,
                       Cameras.self, Camera.self, FleetCommand.self])
 }
 
@@ -226,6 +226,21 @@ struct Bounce: AsyncParsableCommand {
     }
     func run() async throws {
         try await options.send("POST", "/v1/inputs/\(input.name)/bounce?edges=\(edges)&intervalUs=\(intervalUs)&final=\(final)")
+    }
+}
+
+struct Overflow: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Drop edges as an overflowing kernel event buffer would: the next edge's number jumps by --lost.",
+        discussion: "As libgpiod 2 shows an overflow: the line's level is unchanged, and the agent reports the gap (event edgesLost, telemetry edgesLost) when the next edge arrives.")
+    @OptionGroup var input: InputArgument
+    @Option(help: "Edges lost (1 to 1000000).") var lost = 100
+    @OptionGroup var options: ControlOptions
+    func validate() throws {
+        guard (1 ... 1_000_000).contains(lost) else { throw ValidationError("--lost must be from 1 to 1000000") }
+    }
+    func run() async throws {
+        try await options.send("POST", "/v1/inputs/\(input.name)/overflow?lost=\(lost)")
     }
 }
 

@@ -29,9 +29,12 @@ func monotonicNow() -> MonotonicInstant {
     return MonotonicInstant(nanoseconds: UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec))
 }
 
-/// What an input backend reports besides edges: a broken event source.
+/// What an input backend reports besides edges: lost edges, a broken event source.
 public enum GPIOEvent: Sendable, Equatable {
     case edge(LineEdge)
+    /// The kernel's event buffer for `line` overflowed and `count` edges were lost before the next
+    /// delivered edge (libgpiod 2's sequence numbers show the gap; the v1 uAPI cannot).
+    case edgesLost(line: Int, count: UInt64)
     /// The event source failed; edges may have been lost. The runtime raises a line fault.
     case failed(GPIOError)
 }
@@ -73,4 +76,11 @@ public protocol GPIOBackend: Sendable {
     func startEvents(_ sink: @escaping @Sendable (GPIOEvent) -> Void) throws(GPIOError)
     /// Releases every line.
     func close()
+    /// Whether lost edges are reported (``GPIOEvent/edgesLost(line:count:)``): true where the
+    /// event source numbers its edges (libgpiod 2, the simulator), false for libgpiod 1.6.
+    var reportsLostEdges: Bool { get }
+}
+
+extension GPIOBackend {
+    public var reportsLostEdges: Bool { false }
 }

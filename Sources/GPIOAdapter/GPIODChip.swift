@@ -1,12 +1,19 @@
+#if !LIBGPIOD_V2
 import CGPIOD
 import Foundation
 import ParkGuardCore
 
-/// libgpiod 1.6 (v1 API) backend: the one Swift owner of a `gpiod_chip` and its lines.
+/// libgpiod 1.6 (v1 API, Debian 12) backend: the one Swift owner of a `gpiod_chip` and its lines.
+/// `GPIODChipV2.swift` is the same backend for libgpiod 2; Package.swift compiles the one that
+/// pkg-config finds.
 ///
 /// Edge events are read from each input's event fd in bulk (`gpiod_line_event_read_fd_multiple`)
-/// on a thread of its own, because the kernel queues only 16 events per line and drops the rest.
+/// on a thread of its own, because the kernel queues only 16 events per line and drops the newest
+/// beyond them, silently: the v1 uAPI has no sequence numbers, so this backend cannot see a loss.
 public final class GPIODChip: GPIOBackend {
+    /// The libgpiod API this build uses, for the doctor and the logs.
+    public static var library: String { "libgpiod " + String(cString: gpiod_version_string()) + " (v1 API)" }
+
     // SAFETY: the chip pointer is set once in init and closed once in close()/deinit; every use of
     // it and of the line pointers is under `lines`' lock, except the event thread, which only
     // reads from event fds it was handed (the fds stay open until close() joins the thread).
@@ -185,4 +192,4 @@ public final class GPIODChip: GPIOBackend {
         }
     }
 }
-
+#endif

@@ -19,6 +19,8 @@ public final class SimGPIOClient: GPIOBackend {
         var early: [GPIOEvent] = []
         var closed = false
         var failure: GPIOError?
+        /// The last edge number seen per input line (the simulator numbers edges as libgpiod 2 does).
+        var lastSeq: [Int: UInt64] = [:]
         /// Sets written and not yet answered, by request id: their line.
         var unconfirmedSets: [UInt64: Int] = [:]
         /// A set the simulator refused, by line, for the next `set` of it to throw.
@@ -76,6 +78,9 @@ public final class SimGPIOClient: GPIOBackend {
     public func read(line: Int) async throws(GPIOError) -> Bool {
         try value(try await call(SimWire.Request(op: .get, id: 0, line: line)), operation: "read", line: line)
     }
+
+    /// The simulator numbers each line's edges as libgpiod 2 does, so a gap is reported.
+    public var reportsLostEdges: Bool { true }
 
     /// The sink is called on the reader thread, under the state lock, so the edges that came
     /// before this call and those after it reach it in order.
@@ -189,6 +194,14 @@ public final class SimGPIOClient: GPIOBackend {
             let event = GPIOEvent.edge(LineEdge(line: line, active: rising, at: MonotonicInstant(nanoseconds: ts), readAt: monotonicNow()))
             state.withLock { state in
                 guard state.inputs.contains(line), !state.closed else { return }
+                if let seq = message.seq {
+                    let last = state.lastSeq[line] ?? 0
+                    if seq > last + 1 {
+                        let lost = GPIOEvent.edgesLost(line: line, count: seq - last - 1)
+                        if let sink = state.sink { sink(lost) } else { state.early.append(lost) }
+                    }
+                    state.lastSeq[line] = max(last, seq)
+                }
                 if let sink = state.sink {
                     sink(event)
                 } else if state.early.count < Self.earlyLimit {

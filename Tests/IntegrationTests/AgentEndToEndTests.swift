@@ -47,6 +47,34 @@ struct AgentEndToEndTests {
         try await unit.validateContract()
     }
 
+    @Test("edges the chip dropped (an event-buffer overflow) are announced and counted, and the next press still raises its alarm")
+    func lostEdgesAreReported() async throws {
+        let unit = try await Unit()
+        // As libgpiod 2 shows an overflow: 476 edges numbered and dropped, the level unchanged.
+        try await unit.sim("overflow", "b1", "--lost", "476")
+        try await unit.sim("press", "b1")
+        let lost = try await unit.subscriber.wait("edgesLost event") { $0.topic == "\(unit.root)/event" && $0.string("event") == "edgesLost" }
+        let data = try #require(lost.object?["data"] as? [String: String])
+        #expect(data["count"] == "476")
+        #expect(data["total"] == "476")
+        #expect(data["bell"] == "b1")
+        #expect(lost.string("message")?.contains("476 edge(s)") == true)
+        _ = try await unit.alarm("press")
+        let telemetry = try await unit.subscriber.wait("telemetry counting the lost edges") {
+            $0.topic == "\(unit.root)/telemetry" && ($0.object?["edgesLost"] as? Int ?? 0) > 0
+        }
+        #expect(telemetry.object?["edgesLost"] as? Int == 476)
+        // A second overflow adds to the count.
+        try await unit.sim("overflow", "b1", "--lost", "24")
+        try await unit.sim("release", "b1")
+        let second = try await unit.subscriber.wait("second edgesLost") {
+            $0.topic == "\(unit.root)/event" && $0.string("event") == "edgesLost" && ($0.object?["data"] as? [String: String])?["count"] == "24"
+        }
+        #expect((second.object?["data"] as? [String: String])?["total"] == "500")
+        _ = try await unit.alarm("release")
+        try await unit.validateContract()
+    }
+
     @Test("the hub's ack lights call-accepted, moves the bell to acknowledged and answers with the correlation")
     func acknowledge() async throws {
         let unit = try await Unit()

@@ -31,6 +31,10 @@ public actor AgentController {
     private var linesUp = false
     /// Edge read → outputs switched, for telemetry.
     private var annunciation = AnnunciationWindow()
+    /// Edges lost to the kernel buffer's overflow (``edgesLost(line:count:)``).
+    private var edgesLostTotal: UInt64 = 0
+    /// Whether the attached backend can see lost edges at all (libgpiod 2, the simulator).
+    private var gpioCountsLostEdges = false
     /// Why the lines are not held, while they are not.
     private var gpioProblem: String? = "GPIO not opened yet"
     /// The control socket's `watch` clients: edges, bell states and alarms as they happen.
@@ -83,6 +87,7 @@ public actor AgentController {
         for bell in config.bells where bell.enabled { levels[bell.setup.line] = try await backend.requestInput(bell.setup) }
         for input in config.inputs { levels[input.setup.line] = try await backend.requestInput(input.setup) }
         gpio = backend
+        gpioCountsLostEdges = backend.reportsLostEdges
         gpioProblem = nil
         let now = clock.now()
         let wasDown = !linesUp
@@ -137,6 +142,25 @@ public actor AgentController {
             tell(ControlEvent(event: "edge", line: edge.line, bell: bellByLine[edge.line], active: edge.active, mono: edge.at.milliseconds))
         }
     }
+
+    /// The GPIO backend saw a gap in a line's edge numbers: the kernel's event buffer overflowed
+    /// and `count` edges of `line` were lost (libgpiod 2 only). The edges after the gap carry the
+    /// line's true level, so the bell's machine goes on from them; the loss itself is counted in
+    /// telemetry (`edgesLost`) and announced, so a missed press is never silent.
+    public func edgesLost(line: Int, count: UInt64) async {
+        edgesLostTotal += count
+        let bell = bellByLine[line]
+        let input = supervisory[line]?.config.id
+        logger.critical("GPIO edges lost: the kernel's event buffer overflowed",
+                        metadata: ["line": "\(line)", "count": "\(count)", "bell": "\(bell ?? input ?? "-")"])
+        var data = ["line": String(line), "count": String(count), "total": String(edgesLostTotal)]
+        data["bell"] = bell
+        data["input"] = input
+        await announce(.edgesLost, "\(count) edge(s) of line \(line)\(bell.map { " (bell \($0))" } ?? input.map { " (input \($0))" } ?? "") lost: the kernel's event buffer overflowed while the agent was not reading", data: data)
+    }
+
+    /// Edges the kernel dropped since the agent started (nil where the backend cannot tell).
+    public var edgesLostFigure: UInt64? { gpioCountsLostEdges ? edgesLostTotal : nil }
 
     /// Time has passed: runs every machine's due work.
     public func tick() async {

@@ -444,6 +444,7 @@ public struct UnitDoctor: Sendable {
                 try backend.startEvents { event in
                     switch event {
                     case .edge(let edge): sink.yield(.edge(line: edge.line, active: edge.active, at: edge.at))
+                    case .edgesLost: break  // the edges that follow carry the line's level
                     case .failed(let error): sink.yield(.failed(error.description))
                     }
                 }

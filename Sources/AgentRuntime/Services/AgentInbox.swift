@@ -5,6 +5,7 @@ import ParkGuardCore
 enum LoopInput: Sendable {
     case edge(LineEdge)
     case gpioFailed(String)
+    case edgesLost(line: Int, count: UInt64)
     case tick
     case command(Command, correlationData: [UInt8]?)
 }

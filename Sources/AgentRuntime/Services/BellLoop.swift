@@ -49,6 +49,8 @@ struct BellLoop: Service {
                     switch event {
                     case .edge(let edge):
                         inbox.post(.edge(edge))
+                    case .edgesLost(let line, let count):
+                        inbox.post(.edgesLost(line: line, count: count))
                     case .failed(let error):
                         inbox.post(.gpioFailed(error.description))
                         breaks.finish()
@@ -95,6 +97,8 @@ struct BellLoop: Service {
                 await controller.tick()
             case .gpioFailed(let reason):
                 await controller.detach(reason: reason)
+            case .edgesLost(let line, let count):
+                await controller.edgesLost(line: line, count: count)
             case .command(let command, let correlation) where command.name == .test:
                 // A few requests wait their turn; beyond that the oldest is answered, not dropped.
                 if case .dropped(.command(let dropped, let data)) = selfTests.yield(.command(command, correlationData: correlation)) {

@@ -183,6 +183,7 @@ struct Heartbeat: Service {
         payload.cpuTemperatureC = stats.cpuTemperature
         payload.storageFault = outbox.figures.storageFault
         payload.annunciation = await controller.annunciationFigures
+        payload.edgesLost = await controller.edgesLostFigure
         return .json(payload, topic: topics.telemetry, qos: 0, retain: false, kind: .telemetry)
     }
 }

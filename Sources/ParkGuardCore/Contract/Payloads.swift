@@ -138,6 +138,9 @@ public struct TelemetryPayload: Encodable, Sendable, Equatable {
     public var receipts: Receipts
     /// Edge read → outputs switched, over the recent presses; nil before the first.
     public var annunciation: Annunciation?
+    /// GPIO edges the kernel dropped since the agent started (its event buffer overflowed);
+    /// absent where the backend cannot tell (libgpiod 1.6).
+    public var edgesLost: UInt64?
 
     /// How quickly the outputs followed the presses (``AnnunciationWindow``).
     public struct Annunciation: Encodable, Sendable, Equatable {
@@ -219,6 +222,8 @@ public struct EventPayload: Encodable, Sendable {
         case receiptOverdue
         /// An overdue alarm was finally receipted.
         case receiptReceived
+        /// The kernel's GPIO event buffer overflowed and edges of a line were lost (libgpiod 2).
+        case edgesLost
     }
     public var schema = "parkguard/event/1"
     public var event: Name

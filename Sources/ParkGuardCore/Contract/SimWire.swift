@@ -43,19 +43,23 @@ public enum SimWire {
         public var rising: Bool?
         /// For edges: `CLOCK_MONOTONIC` nanoseconds.
         public var ts: UInt64?
+        /// For edges: the line's edge number since it was requested, from 1, as libgpiod 2's
+        /// `line_seqno`. A jump is edges the chip dropped (`parkguard-sim overflow`).
+        public var seq: UInt64?
         public var message: String?
         /// For `hello`: the simulator's chip label and line count.
         public var chip: String?
         public var lines: Int?
 
         public init(ev: Kind, id: UInt64? = nil, line: Int? = nil, value: Bool? = nil, rising: Bool? = nil,
-                    ts: UInt64? = nil, message: String? = nil, chip: String? = nil, lines: Int? = nil) {
+                    ts: UInt64? = nil, seq: UInt64? = nil, message: String? = nil, chip: String? = nil, lines: Int? = nil) {
             self.ev = ev
             self.id = id
             self.line = line
             self.value = value
             self.rising = rising
             self.ts = ts
+            self.seq = seq
             self.message = message
             self.chip = chip
             self.lines = lines
