@@ -390,3 +390,29 @@ let package = Package(
         ),
     ]
 )
+
+// MARK: The unit side alone.
+// `PARKGUARD_UNIT_ONLY=1` drops the control room's side (hub, console, alarm log), provisioning
+// and the benchmarks, with the integration tests that start a hub: what a unit runs, built and
+// tested in a root of another Debian release (Firmware/buildroot) without building PostgreSQL,
+// Hummingbird and GRDB clients a unit never links.
+if ProcessInfo.processInfo.environment["PARKGUARD_UNIT_ONLY"] == "1" {
+    let notOnAUnit: Set<String> = ["ParkGuardHub", "HubConsole", "HubPostgres", "parkguard-hub", "HubTests",
+                                   "ProvisioningKit", "parkguard-provision", "ProvisioningTests", "parkguard-bench"]
+    package.targets.removeAll { notOnAUnit.contains($0.name) }
+    package.products.removeAll { notOnAUnit.contains($0.name) }
+    // Their packages too, so nothing resolves or builds them.
+    let hubPackages = ["GRDB.swift", "hummingbird", "hummingbird-auth", "postgres-nio", "swift-nio-ssl", "swift-certificates", "swift-asn1"]
+    package.dependencies.removeAll { dependency in
+        guard case .sourceControl(_, let location, _) = dependency.kind else { return false }
+        return hubPackages.contains { location.hasSuffix("/\($0).git") }
+    }
+    for target in package.targets where target.name == "IntegrationTests" {
+        target.dependencies.removeAll { dependency in
+            if case .byNameItem(let name, _) = dependency { return notOnAUnit.contains(name) }
+            return false
+        }
+        // The suites that start a parkguard-hub.
+        target.exclude += ["ConsoleTests.swift", "ConsoleTLSTests.swift", "ReceiptTests.swift", "SelfTestTests.swift"]
+    }
+}

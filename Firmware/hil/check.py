@@ -4,6 +4,8 @@ import json
 import sys
 
 console_path, messages_path = sys.argv[1], sys.argv[2]
+# The libgpiod API the guest's parkguardd was built against: v1 (1.6) or v2 (2.x).
+api = sys.argv[3] if len(sys.argv) > 3 else "v1"
 console = [l.strip().replace("\r", "") for l in open(console_path, errors="replace")]
 hil = [l for l in console if l.startswith("HIL ")]
 messages = []
@@ -63,6 +65,21 @@ states = [p.get("state") for t, p in messages if t == root + "bell/b1/state"]
 check("acknowledged" in states, "b1 went to acknowledged (states %s)" % states)
 check(any(t == root + "status" and p.get("state") == "offline" and p.get("reason") == "clean shutdown" for t, p in messages),
       "clean offline on SIGTERM in the guest")
+burst = next((int(l.split()[3]) for l in hil if l.startswith("HIL burst b3 ")), None)
+lost = [p for t, p in messages if t == root + "event" and p.get("event") == "edgesLost"]
+if burst is None:
+    check(False, "the overflow burst ran")
+elif api == "v2":
+    data = lost[0].get("data", {}) if lost else {}
+    check(len(lost) == 1 and data.get("bell") == "b3" and data.get("count") == str(burst - 1024),
+          "v2 overflow: %d edges in a full 1024-event buffer are reported as %d lost (got %s)"
+          % (burst, burst - 1024, [p.get("message") for p in lost]))
+    if lost:
+        print("     event edgesLost: " + json.dumps(lost[0].get("data"), sort_keys=True) + " - " + lost[0].get("message", ""))
+    figures = [p.get("edgesLost") for t, p in messages if t == root + "telemetry" and "edgesLost" in p]
+    check(figures and figures[-1] == burst - 1024, "v2 telemetry counts the lost edges (edgesLost %s)" % (figures[-1:] or None))
+else:
+    check(not lost, "v1: the kernel kept 16 of the %d edges and dropped the rest unseen (no sequence numbers: no report is possible)" % burst)
 check("HIL done" in hil, "the guest script ran to the end")
 print("hil: %d passed, %d failed" % (passed, len(failures)))
 sys.exit(1 if failures else 0)

@@ -35,6 +35,7 @@ gpio: {backend: gpiod, chip: parkguard-hil}
 bells:
   - {id: b1, line: 0, debounce: 20ms, holdAfter: 1s, stuckAfter: 30s, acknowledgedFor: 2s}
   - {id: b2, line: 1, debounce: 100ms}   # wide: TCG on a busy host can stretch the 2 ms toggles
+  - {id: b3, line: 3, debounce: 20ms}    # the overflow burst
 inputs:
   - {id: t1, kind: tamper, line: 2, bell: b1}
 outputs:
@@ -65,6 +66,14 @@ for i in 1 2 3 4 5 6 7; do pull 1 pull-down; usleep 2000; pull 1 pull-up; usleep
 pull 1 pull-down; sleep 1; pull 1 pull-up
 sleep 1; echo "HIL tamper t1"; pull 2 pull-down; sleep 1; pull 2 pull-up
 sleep 2
+# More edges than the kernel keeps while the agent cannot read them (stopped): v1 keeps 16 and
+# drops the rest silently; v2 keeps the newest 1024 and its sequence numbers show the gap.
+burst=1300
+echo "HIL burst b3 $((burst * 2)) edges while parkguardd is stopped"
+kill -STOP $(pidof parkguardd)
+i=0; while [ $i -lt $burst ]; do pull 3 pull-down; pull 3 pull-up; i=$((i + 1)); done
+kill -CONT $(pidof parkguardd)
+sleep 3
 echo "HIL stopping"
 kill -TERM $(pidof parkguardd); sleep 3
 echo "HIL done"

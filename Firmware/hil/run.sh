@@ -4,7 +4,24 @@
 # presses through the simulated pulls, and checks on the host — against a mosquitto on the host's
 # loopback, reached through QEMU's user networking — the alarms, states, outputs and the kernel's
 # event timestamps. One command on a fresh Debian 12 machine: Firmware/hil/run.sh
+#
+#   Firmware/hil/run.sh [--binary PATH --libs DIR --api v2]
+#
+# By default it builds parkguardd here (Debian 12: libgpiod 1.6, the v1 API). --binary boots one
+# built elsewhere, with the shared libraries collect-libs.sh gathered beside it (DIR), and --api
+# names the libgpiod API it was built for, which decides what the overflow burst must show.
 set -euo pipefail
+binary="" libs="" api=v1
+while (($#)); do
+  case $1 in
+    --binary) binary=${2:?}; shift 2 ;;
+    --libs) libs=${2:?}; shift 2 ;;
+    --api) api=${2:?}; shift 2 ;;
+    *) echo "hil: unknown argument '$1'" >&2; exit 64 ;;
+  esac
+done
+[[ $api == v1 || $api == v2 ]] || { echo "hil: --api must be v1 or v2" >&2; exit 64; }
+[[ -z $binary || -n $libs ]] || { echo "hil: --binary needs --libs (collect-libs.sh)" >&2; exit 64; }
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 export PATH="/opt/swift/usr/bin:$PATH"
@@ -14,9 +31,12 @@ started=$(date +%s)
 kernel=$("$here/build-kernel.sh")
 echo "== kernel: $kernel ($(( $(date +%s) - started )) s so far)"
 
-echo "== parkguardd with the static Swift stdlib"
-(cd "$root" && swift build -c release --static-swift-stdlib --product parkguardd --scratch-path .build-static 2>&1 | tail -1)
-binary="$root/.build-static/release/parkguardd"
+if [[ -z $binary ]]; then
+  echo "== parkguardd with the static Swift stdlib"
+  (cd "$root" && swift build -c release --static-swift-stdlib --product parkguardd --scratch-path .build-static 2>&1 | tail -1)
+  binary="$root/.build-static/release/parkguardd"
+fi
+echo "== booting $binary (libgpiod $api API)"
 
 work=$(mktemp -d /tmp/parkguard-hil-XXXXXX)
 pids=()
@@ -29,10 +49,14 @@ mkdir -p "$rootfs"/{bin,sbin,proc,sys,dev,tmp,etc,lib64,usr/lib/x86_64-linux-gnu
 cp /bin/busybox "$rootfs/bin/busybox"
 for applet in $("$rootfs/bin/busybox" --list); do [[ $applet == busybox ]] || ln -sf busybox "$rootfs/bin/$applet"; done
 cp "$binary" "$rootfs/bin/parkguardd"
-for lib in $(ldd "$binary" | grep -o '/[^ ]*'); do
-  mkdir -p "$rootfs$(dirname "$lib")"
-  cp -L "$lib" "$rootfs$lib"
-done
+if [[ -n $libs ]]; then
+  cp -a "$libs/." "$rootfs/"
+else
+  for lib in $(ldd "$binary" | grep -o '/[^ ]*'); do
+    mkdir -p "$rootfs$(dirname "$lib")"
+    cp -L "$lib" "$rootfs$lib"
+  done
+fi
 cp "$here/init.sh" "$rootfs/init"
 (cd "$rootfs" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/initramfs.gz"
 echo "initramfs: $(du -h "$work/initramfs.gz" | cut -f1)"
@@ -61,7 +85,7 @@ timeout 180 qemu-system-x86_64 -kernel "$kernel" -initrd "$work/initramfs.gz" -m
 echo "guest ran $(python3 -c "import time; print(round(time.time() - $boot, 1))") s; total $(( $(date +%s) - started )) s"
 sleep 1
 grep -E '^(HIL|AGENT)' "$work/console.log" | tr -d '\r' | head -60
-python3 "$here/check.py" "$work/console.log" "$work/messages.jsonl"
+python3 "$here/check.py" "$work/console.log" "$work/messages.jsonl" "$api"
 python3 "$root/Tests/contract/validate.py" "$root/docs/asyncapi.yaml" <(python3 -c "
 import json,sys
 for line in open('$work/messages.jsonl'):

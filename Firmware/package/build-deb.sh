@@ -3,8 +3,13 @@
 # (dpkg-shlibdeps, dpkg-gencontrol, dpkg-deb) and a staging tree:
 #
 #   Firmware/package/build-deb.sh [--arch ARCH] [--version VERSION] [--binary PATH] [--provision-binary PATH]
-#                                 [--config FILE] [--maintainer 'Name <mail>'] [--out DIR]
+#                                 [--suite bookworm|trixie] [--config FILE] [--maintainer 'Name <mail>'] [--out DIR]
 #
+#   --suite    the Debian release the package is for (default bookworm): its changelog's
+#              distribution, and for trixie the version suffix +deb13 (0.1.0-1+deb13 sorts above
+#              bookworm's 0.1.0-1, so a unit upgraded to Debian 13 takes the trixie build). Run it
+#              on that release (Firmware/buildroot/run.sh for trixie): dpkg-shlibdeps writes
+#              Depends from the libraries there (libgpiod2 on bookworm, libgpiod3 on trixie).
 #   --arch     Debian architecture of the package (default: this machine's, dpkg --print-architecture).
 #              A foreign architecture needs --binary: this script never cross-compiles.
 #   --version  Debian version (default: the binary's `parkguardd --version` plus "-1"; for a
@@ -28,7 +33,7 @@ export PATH="/opt/swift/usr/bin:$PATH"
 
 native=$(dpkg --print-architecture)
 arch=$native version="" binary="" provision="" config="$root/Firmware/config/agent.example.yaml" out="$root/.build-deb"
-maintainer="ParkGuard maintainers <parkguard@district.example>"
+maintainer="ParkGuard maintainers <parkguard@district.example>" suite=bookworm
 die() { echo "build-deb: $*" >&2; exit 1; }
 while (($#)); do
   case $1 in
@@ -39,6 +44,7 @@ while (($#)); do
     --config) config=${2:?}; shift 2 ;;
     --maintainer) maintainer=${2:?}; shift 2 ;;
     --out) out=${2:?}; shift 2 ;;
+    --suite) suite=${2:?}; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
@@ -84,7 +90,9 @@ if [[ -z $version ]]; then
     upstream=$(sed -n 's/.*static let current = "\(.*\)".*/\1/p' "$root/Sources/ParkGuardCore/Version.swift")
   fi
   version="$upstream-1"
+  [[ $suite == trixie ]] && version+="+deb13"
 fi
+case $suite in bookworm|trixie) ;; *) die "--suite must be bookworm or trixie" ;; esac
 [[ $version =~ ^[0-9][A-Za-z0-9.+~-]*-[A-Za-z0-9.+~]+$ ]] || die "version '$version' is not UPSTREAM-REVISION (like 0.1.0-1)"
 
 # Reproducible: every timestamp is the last commit's.
@@ -147,7 +155,7 @@ gzip -9n < "$here/parkguardd.8" > "$stage/usr/share/man/man8/parkguardd.8.gz"
 
 # --- debian/changelog (also the changelog.Debian.gz shipped), control, substvars
 cat > "$work/debian/changelog" <<EOF
-parkguard ($version) bookworm; urgency=medium
+parkguard ($version) $suite; urgency=medium
 
   * parkguardd ${version%-*}, built from commit $commit
     of the ParkGuard repository.
@@ -157,7 +165,7 @@ EOF
 gzip -9n < "$work/debian/changelog" > "$doc/changelog.Debian.gz"
 sed "s|@MAINTAINER@|$maintainer|" "$here/debian/control" > "$work/debian/control"
 
-# Depends from the libraries the binary really links (libc6, libgpiod2, libmosquitto1, ...).
+# Depends from the libraries the binary really links (libc6, libgpiod2 or libgpiod3, libmosquitto1, ...).
 # A foreign architecture needs those libraries' :ARCH packages installed (multiarch).
 if ! (cd "$work" && dpkg-architecture -a"$arch" -f -c \
       dpkg-shlibdeps -Tdebian/substvars "${binaries[@]}" 2>"$work/shlibdeps.log"); then

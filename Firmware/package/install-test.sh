@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The package's install test, on a fresh Debian 12 root:
+# The package's install test, on a fresh Debian 12 root (or, with --suite trixie, Debian 13):
 #   1. static checks of the package (check-files.sh: lintian, systemd-analyze verify/security,
 #      binary, man page, udev rule, device-tree overlay);
-#   2. a minimal bookworm root (debootstrap --variant=minbase, cached as a tarball in
+#   2. a minimal bookworm (trixie) root (debootstrap --variant=minbase, cached as a tarball in
 #      ~/.cache/parkguard-deb, rebuilt weekly), where `apt-get install ./parkguard.deb` pulls the
 #      dependencies from the Debian mirror; checks the version, --check-config, the user and
 #      groups, file modes, the enabled unit;
@@ -15,7 +15,10 @@
 #      Restart=always after a SIGKILL, the watchdog, no system call refused by the filter, a clean
 #      stop that publishes offline.
 #
-#   Firmware/package/install-test.sh [--deb PACKAGE.deb | --binary PATH] [--no-boot] [--keep]
+#   Firmware/package/install-test.sh [--deb PACKAGE.deb | --binary PATH] [--suite bookworm|trixie]
+#                                    [--no-boot] [--keep]
+#
+# The trixie root boots under this machine's systemd-nspawn with its own systemd (257).
 #
 # Without --deb it builds the package with build-deb.sh (passing --binary on). Needs root,
 # debootstrap, systemd-container, mosquitto, mosquitto-clients (ci.sh installs them). Prints one
@@ -26,12 +29,13 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=checks.sh
 source "$here/checks.sh"
 
-deb1="" binary="" boot=1 keep=""
+deb1="" binary="" boot=1 keep="" suite=bookworm
 while (($#)); do
   case $1 in
     --deb) deb1=${2:?}; shift 2 ;;
     --binary) binary=${2:?}; shift 2 ;;
     --no-boot) boot=""; shift ;;
+    --suite) suite=${2:?}; shift 2 ;;
     --keep) keep=1; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "install-test: unknown argument '$1'" >&2; exit 64 ;;
@@ -45,7 +49,11 @@ started=$(date +%s)
 elapsed() { echo "$(( $(date +%s) - started )) s"; }
 cache=${PARKGUARD_DEB_CACHE:-$HOME/.cache/parkguard-deb}
 mirror=${PARKGUARD_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-suite=bookworm
+case $suite in
+  bookworm) release="Debian 12"; libgpiod=libgpiod2 ;;
+  trixie) release="Debian 13"; libgpiod=libgpiod3 ;;
+  *) echo "install-test: --suite must be bookworm or trixie" >&2; exit 64 ;;
+esac
 
 work=$(mktemp -d /tmp/parkguard-install-XXXXXX)
 rootfs="$work/root"
@@ -88,8 +96,8 @@ echo "packages: $(basename "$deb1") ($(( $(stat -c %s "$deb1") / 1024 )) KiB) an
 echo "== static checks (check-files.sh)"
 if "$here/check-files.sh" "$deb1"; then pass "static checks of the package (check-files.sh)"; else fail "static checks of the package (check-files.sh)"; fi
 
-# ---------------------------------------------------------------- a fresh Debian 12 root
-echo "== Debian 12 root ($(elapsed) so far)"
+# ---------------------------------------------------------------- a fresh Debian root
+echo "== $release root ($(elapsed) so far)"
 mkdir -p "$cache"
 key=$(printf '%s\n' "$suite" minbase "$mirror" | sha256sum | cut -c1-12)
 tarball="$cache/$suite-minbase-$key.tar.gz"
@@ -120,13 +128,13 @@ apt_in_root update > "$work/apt-update.log" 2>&1 || { cat "$work/apt-update.log"
 echo "== install $v1 ($(elapsed) so far)"
 cp "$deb1" "$rootfs/tmp/parkguard-1.deb"
 if apt_in_root install /tmp/parkguard-1.deb > "$work/install.log" 2>&1; then
-  pass "apt-get install ./$(basename "$deb1") in a minimal bookworm root (dependencies from the mirror)"
+  pass "apt-get install ./$(basename "$deb1") in a minimal $suite root (dependencies from the mirror)"
 else
   tail -20 "$work/install.log"; fail "apt-get install of the package"
 fi
 sed -n 's/^parkguard: /  postinst: /p' "$work/install.log"
 expect "dpkg status" "$(in_root dpkg-query -W -f='${Status} ${Version}' parkguard 2>&1)" "install ok installed $v1"
-for dep in libmosquitto1 libgpiod2 libturbojpeg0; do
+for dep in libmosquitto1 "$libgpiod" libturbojpeg0; do
   expect "dependency $dep installed" "$(in_root dpkg-query -W -f='${Status}' "$dep" 2>&1)" "install ok installed"
 done
 expect "parkguardd --version" "$(in_root parkguardd --version 2>&1)" "$upstream"

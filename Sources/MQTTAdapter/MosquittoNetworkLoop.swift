@@ -311,8 +311,9 @@ public final class MosquittoNetworkLoop: Sendable {
             // Rounded up: a timer due in 0.4 ms must not spin the loop with a 0 ms timeout.
             let wait = now.duration(to: nextDue)
             let timeout = idle ? Int32(clamping: max(0, (wait.nanoseconds + 999_999) / 1_000_000)) : 0
+            // Never empty; glibc 2.41 (Debian 13) declares the pointer nonnull, 2.36 does not.
             let count = events.withUnsafeMutableBufferPointer { buffer in
-                epoll_wait(epoll, buffer.baseAddress, Int32(buffer.count), timeout)
+                epoll_wait(epoll, buffer.baseAddress!, Int32(buffer.count), timeout)
             }
             requests.withLock { $0.sleeping = false }
             for index in 0 ..< max(0, Int(count)) {
