@@ -165,7 +165,10 @@ let package = Package(
                 "AgentRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings,
+            // Full RELRO on every release: Debian 12's ld adds it by default, Debian 13's (the one
+            // the toolchain uses there) does not, and lintian flags its absence.
+            linkerSettings: [.unsafeFlags(["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "relro", "-Xlinker", "-z", "-Xlinker", "now"])]
         ),
 
         // MARK: Simulator (placed by path, like swift-argument-parser's Examples/).

@@ -140,8 +140,11 @@ if [[ -n $provision ]]; then
 fi
 
 # --- systemd, udev, configuration, overlay, documentation
-install -D -m 0644 "$root/Firmware/systemd/parkguardd.service" "$stage/lib/systemd/system/parkguardd.service"
-install -D -m 0644 "$root/Firmware/udev/60-parkguard-gpio.rules" "$stage/lib/udev/rules.d/60-parkguard-gpio.rules"
+# Debian 13 has finished merging /usr: units and rules go under /usr/lib there (lintian's
+# aliased-location), and under /lib on Debian 12, as its debhelper does.
+libdir=/lib; [[ $suite == trixie ]] && libdir=/usr/lib
+install -D -m 0644 "$root/Firmware/systemd/parkguardd.service" "$stage$libdir/systemd/system/parkguardd.service"
+install -D -m 0644 "$root/Firmware/udev/60-parkguard-gpio.rules" "$stage$libdir/udev/rules.d/60-parkguard-gpio.rules"
 install -D -m 0644 "$config" "$stage/etc/parkguard/agent.yaml"
 install -D -m 0644 "$root/Firmware/overlays/parkguard-bells-overlay.dts" "$stage/usr/share/parkguard/parkguard-bells-overlay.dts"
 doc="$stage/usr/share/doc/parkguard"
