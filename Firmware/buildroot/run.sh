@@ -32,7 +32,7 @@ command -v debootstrap >/dev/null || { echo "buildroot: debootstrap is missing (
 packages=ca-certificates,git,pkg-config,gcc,g++,libc6-dev,binutils,libcurl4t64,libxml2,libsqlite3-dev,zlib1g-dev,libncurses6,libedit2,tzdata,python3,procps,util-linux,
 packages+=libgpiod-dev,gpiod,dpkg-dev,chrpath,libmosquitto-dev,libssl-dev,libturbojpeg0-dev,mosquitto,mosquitto-clients,file
 # Installed with apt after debootstrap, whose simple resolver trips over lintian's Perl modules.
-later=lintian
+later="lintian python3-jsonschema python3-yaml"
 mirror=${PARKGUARD_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 cache=${PARKGUARD_DEB_CACHE:-$HOME/.cache/parkguard-deb}
 key=$(printf '%s\n' "$suite" "$packages" "$later" "$mirror" | sha256sum | cut -c1-12)
@@ -82,6 +82,9 @@ bind /dev/shm
 bind /opt/swift
 bind /opt/swift-packages
 bind "$project"
+# SwiftPM's clones of the package mirror, shared with this machine's builds (only the clones: its
+# manifest cache would hand the root this machine's evaluation, libgpiod probe included).
+bind "$HOME/.cache/org.swift.swiftpm/repositories"
 
 chroot "$rootfs" env -i PATH=/opt/swift/usr/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C.UTF-8 \
   TERM="${TERM:-dumb}" CI="${CI:-}" ${PARKGUARD_BUILDROOT_ENV:-} \

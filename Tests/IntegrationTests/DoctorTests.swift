@@ -38,7 +38,8 @@ struct DoctorTests {
             .replacingOccurrences(of: "outputs:\n", with: "outputs:\n  - {id: drive-b1, role: testDrive, line: 23}\n")
     }
 
-    @Test("with the daemon stopped the doctor opens the lines itself, switches the outputs, runs the test drive, reaches the broker with the unit's certificate and exits 0")
+    @Test("with the daemon stopped the doctor opens the lines itself, switches the outputs, runs the test drive, reaches the broker with the unit's certificate and exits 0",
+          .enabled(if: Products.built("parkguard-provision"), "the unit's certificate comes from parkguard-provision, which a unit-side build leaves out"))
     func stoppedUnitPasses() async throws {
         let unit = try await Unit(startAgent: false, secured: true, edit: Self.withTestDrive)
         let (status, running, checks) = try await doctor(unit, "--outputs")
@@ -162,6 +163,9 @@ struct DoctorTests {
             screen.type("\n")
             try await waitFor("skip  press \(bell)")
         }
+        // Nothing more to type. Debian 13's script(1) (util-linux 2.41) waits for the end of its
+        // input before it exits, as a terminal session ends with the installer's logout.
+        screen.endInput()
         let status = try await screen.exitStatus(within: .seconds(30))
         let text = screen.stdout
         #expect(status == 1, "\(text)")

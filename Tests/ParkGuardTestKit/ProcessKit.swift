@@ -11,6 +11,9 @@ public enum Products {
         return (exe as NSString).deletingLastPathComponent
     }()
     public static func path(_ name: String) -> String { directory + "/" + name }
+    /// Whether `name` was built: every product is, except those a unit-side build
+    /// (`PARKGUARD_UNIT_ONLY=1`, in another Debian release's root) leaves out.
+    public static func built(_ name: String) -> Bool { FileManager.default.isExecutableFile(atPath: path(name)) }
     /// The package root (this file is Tests/ParkGuardTestKit/ProcessKit.swift).
     public static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path
@@ -132,6 +135,8 @@ public final class Child: @unchecked Sendable {
     public var stdout: String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
     /// Types `text` on the child's standard input (started `withInput`).
     public func type(_ text: String) { try? input?.fileHandleForWriting.write(contentsOf: Data(text.utf8)) }
+    /// Closes the child's standard input: end of input, as ^D at a terminal.
+    public func endInput() { try? input?.fileHandleForWriting.close() }
     public var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
 
     public func signal(_ signal: Int32) { if process.isRunning { kill(process.processIdentifier, signal) } }
