@@ -100,6 +100,13 @@ let package = Package(
         .target(name: "CSystemClock"),
 
         // MARK: Adapters.
+        // The system's libcrypto for the daemon: digests, ECDSA verification, certificate checks
+        // (swift-crypto stays on the hub and provisioning side; the daemon maps libcrypto anyway).
+        .target(
+            name: "SystemCrypto",
+            dependencies: ["ParkGuardCore", "COpenSSL"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "ConfigLoader",
             dependencies: [
@@ -132,10 +139,10 @@ let package = Package(
             dependencies: [
                 "ParkGuardCore",
                 "CTurboJPEG",
+                "SystemCrypto",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -150,10 +157,9 @@ let package = Package(
                 "MQTTAdapter",
                 "CameraProbe",
                 "CSystemClock",
-                "COpenSSL",
+                "SystemCrypto",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -359,8 +365,10 @@ let package = Package(
         .testTarget(
             name: "AgentRuntimeTests",
             dependencies: [
-                "AgentRuntime", "MQTTAdapter", "ParkGuardCore", "ParkGuardTestKit",
+                "AgentRuntime", "MQTTAdapter", "ParkGuardCore", "ParkGuardTestKit", "SystemCrypto",
                 .product(name: "Logging", package: "swift-log"),
+                // Signs as the hub does, to check the daemon's libcrypto verification against it.
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,15 +1,15 @@
-import Crypto
 import Foundation
+import SystemCrypto
 
-/// The hashes and encodings camera authentication needs, from swift-crypto.
+/// The hashes and encodings camera authentication needs; the digests from the system's libcrypto.
 public enum Hashing {
     /// Lowercase hex MD5 of UTF-8 text (HTTP Digest).
     public static func md5Hex(_ text: String) -> String {
-        Insecure.MD5.hash(data: Array(text.utf8)).map { hex[Int($0 >> 4)] + hex[Int($0 & 15)] }.joined()
+        Digest.md5(Array(text.utf8)).map { hex[Int($0 >> 4)] + hex[Int($0 & 15)] }.joined()
     }
 
     /// SHA-1 of bytes (WS-UsernameToken).
-    public static func sha1(_ bytes: [UInt8]) -> [UInt8] { Array(Insecure.SHA1.hash(data: bytes)) }
+    public static func sha1(_ bytes: [UInt8]) -> [UInt8] { Digest.sha1(bytes) }
 
     /// Standard Base64 with padding.
     public static func base64(_ bytes: [UInt8]) -> String { Data(bytes).base64EncodedString() }

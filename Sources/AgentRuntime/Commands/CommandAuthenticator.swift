@@ -1,7 +1,7 @@
-import Crypto
 import Foundation
 import Logging
 import ParkGuardCore
+import SystemCrypto
 
 /// Opens signed commands: verifies the hub's ECDSA signature, the addressee, the command name and
 /// freshness, and remembers the newest accepted timestamp of each hub on disk so that a replay
@@ -9,7 +9,7 @@ import ParkGuardCore
 final class CommandAuthenticator: @unchecked Sendable {
     // @unchecked: used only from the MQTT session's one task; the mutable state is `lastAccepted`
     // (the writer queue gets copies).
-    private let keys: [String: P256.Signing.PublicKey]
+    private let keys: [String: P256PublicKey]
     private let required: Set<String>
     private let freshness: CommandFreshness
     private let unit: String
@@ -23,12 +23,12 @@ final class CommandAuthenticator: @unchecked Sendable {
     /// Loads the hub keys.
     /// - Throws: ``StartupError`` (exit 78) naming a missing or unreadable key file.
     init(config: CommandSecurityConfig, unit: String, stateDirectory: String, clock: any AgentClock) throws {
-        var keys: [String: P256.Signing.PublicKey] = [:]
+        var keys: [String: P256PublicKey] = [:]
         for (hub, file) in config.hubKeys {
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
                 throw StartupError(code: .config, message: "commands.hubKeys \(hub): \(file) cannot be read")
             }
-            do { keys[hub] = try P256.Signing.PublicKey(pemRepresentation: text) } catch {
+            do { keys[hub] = try P256PublicKey(pem: text) } catch {
                 throw StartupError(code: .config, message: "commands.hubKeys \(hub): \(file) is not a PEM P-256 public key")
             }
         }
@@ -60,8 +60,7 @@ final class CommandAuthenticator: @unchecked Sendable {
         }
         let command = try SignedCommand.parse(payload, maxBytes: Receipt.maxPayloadBytes * 2)
         guard let key = keys[command.hub] else { throw CommandError(field: "hub", "'\(command.hub)' is not a hub this unit knows") }
-        guard let signature = try? P256.Signing.ECDSASignature(derRepresentation: command.signature),
-              key.isValidSignature(signature, for: command.signedBytes) else {
+        guard key.isValidSignature(der: command.signature, for: command.signedBytes) else {
             throw CommandError(field: "sig", "does not verify with hub '\(command.hub)''s key")
         }
         guard command.unit == unit else { throw CommandError(field: "signed.unit", "is for '\(command.unit.prefix(70))', not this unit (\(unit))") }
@@ -77,8 +76,7 @@ final class CommandAuthenticator: @unchecked Sendable {
         }
         let command = try SignedCommand.parse(payload)
         guard let key = keys[command.hub] else { throw CommandError(field: "hub", "'\(command.hub)' is not a hub this unit knows") }
-        guard let signature = try? P256.Signing.ECDSASignature(derRepresentation: command.signature),
-              key.isValidSignature(signature, for: command.signedBytes) else {
+        guard key.isValidSignature(der: command.signature, for: command.signedBytes) else {
             throw CommandError(field: "sig", "does not verify with hub '\(command.hub)''s key")
         }
         let stamp = clock.stamp()

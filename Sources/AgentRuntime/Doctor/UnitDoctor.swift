@@ -7,6 +7,7 @@ import GPIOAdapter
 import Logging
 import MQTTAdapter
 import ParkGuardCore
+import SystemCrypto
 
 /// What `parkguardd doctor` was asked to do.
 public struct DoctorOptions: Sendable {

@@ -6,6 +6,7 @@ import Logging
 import MQTTAdapter
 import ParkGuardCore
 import ServiceLifecycle
+import SystemCrypto
 import UnixSignals
 
 /// Exit codes of `parkguardd`, from `sysexits.h`, one per kind of failure.

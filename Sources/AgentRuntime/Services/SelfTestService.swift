@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import ParkGuardCore
 import ServiceLifecycle
+import SystemCrypto
 
 /// What starts a self-test: the schedule, or the hub's `test` command (answered on
 /// `cmd/test/result` once the test is done).

@@ -68,11 +68,5 @@ public struct UnitCertificate: Sendable, Equatable {
 
     private static func pad(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
 
-    /// The oldest queued libcrypto error as text (and clears the queue).
-    private static func lastError() -> String {
-        let code = ERR_get_error()
-        ERR_clear_error()
-        guard code != 0, let text = ERR_reason_error_string(code) else { return "unknown error" }
-        return String(cString: text)
-    }
+    private static func lastError() -> String { libcryptoError() }
 }
