@@ -48,7 +48,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
-        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
         // Already in the graph through SwiftNIO; the core uses its heap for the delivery queue.
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
@@ -96,6 +95,13 @@ let package = Package(
             providers: [.apt(["libturbojpeg0-dev"])]
         ),
 
+        // The configuration's YAML parser: libyaml itself, read event by event (ConfigLoader).
+        .systemLibrary(
+            name: "CYAML",
+            pkgConfig: "yaml-0.1",
+            providers: [.apt(["libyaml-dev"])]
+        ),
+
         // <sys/timex.h> is not in Glibc's module map: one inline function, nothing else.
         .target(name: "CSystemClock"),
 
@@ -111,7 +117,7 @@ let package = Package(
             name: "ConfigLoader",
             dependencies: [
                 "ParkGuardCore",
-                .product(name: "Yams", package: "Yams"),
+                "CYAML",
             ],
             swiftSettings: swiftSettings
         ),

@@ -30,7 +30,7 @@ command -v debootstrap >/dev/null || { echo "buildroot: debootstrap is missing (
 # toolchain's runtime needs (libcurl, libxml2, libsqlite3, ncurses, libedit, gcc's crt files and
 # libstdc++), the C libraries of the agent, and the real peers of its tests.
 packages=ca-certificates,git,pkg-config,gcc,g++,libc6-dev,binutils,libcurl4t64,libxml2,libsqlite3-dev,zlib1g-dev,libncurses6,libedit2,tzdata,python3,procps,util-linux,
-packages+=libgpiod-dev,gpiod,dpkg-dev,chrpath,libmosquitto-dev,libssl-dev,libturbojpeg0-dev,mosquitto,mosquitto-clients,file
+packages+=libgpiod-dev,gpiod,dpkg-dev,chrpath,libmosquitto-dev,libssl-dev,libturbojpeg0-dev,libyaml-dev,mosquitto,mosquitto-clients,file
 # Installed with apt after debootstrap, whose simple resolver trips over lintian's Perl modules.
 later="lintian python3-jsonschema python3-yaml"
 mirror=${PARKGUARD_DEBIAN_MIRROR:-http://deb.debian.org/debian}
