@@ -1,4 +1,7 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import FoundationEssentials
 import NIOCore
 import NIOHTTP1
 import ParkGuardCore
@@ -76,7 +79,7 @@ public struct CameraProber: Sendable {
                                headers: [("CSeq", "\(cseq)"), ("User-Agent", "parkguardd/\(ParkGuardVersion.current)")] + headers.map { (name: $0.0, value: $0.1) })
         }
         func checked(_ answer: RTSPMessage, _ sent: Int) throws(StepFailure) -> RTSPMessage {
-            if let echoed = answer.header("CSeq"), Int(echoed.trimmingCharacters(in: .whitespaces)) != sent {
+            if let echoed = answer.header("CSeq"), Int(echoed.trimmingWhitespace) != sent {
                 throw StepFailure(.protocolError("answer carries CSeq \(echoed.prefix(12)), expected \(sent)"))
             }
             return answer

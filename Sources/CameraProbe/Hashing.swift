@@ -1,4 +1,7 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import FoundationEssentials
 import SystemCrypto
 
 /// The hashes and encodings camera authentication needs; the digests from the system's libcrypto.

@@ -1,4 +1,7 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import FoundationEssentials
 import ParkGuardCore
 
 /// Loads the agent's YAML configuration: reads at most ``ConfigLimits/maxBytes``, parses with
@@ -16,16 +19,13 @@ public enum ConfigFile {
     /// `limits.maxBytes` without reading past the limit.
     public static func read(path: String, limits: ConfigLimits = .standard) throws(ConfigErrors) -> String {
         func failure(_ message: String) -> ConfigErrors { ConfigErrors([ConfigError(file: path, line: 0, key: "", message: message)]) }
-        let data: Data
-        do {
-            let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
-            defer { try? handle.close() }
-            data = try handle.read(upToCount: limits.maxBytes + 1) ?? Data()
-        } catch {
-            throw failure("cannot be read: \(describe(error))")
+        let data: [UInt8]
+        switch readPrefix(path: path, count: limits.maxBytes + 1) {
+        case .success(let bytes): data = bytes
+        case .failure(let code): throw failure("cannot be read: \(String(cString: strerror(code.rawValue)))")
         }
         guard data.count <= limits.maxBytes else { throw oversized(path, limits) }
-        guard let text = String(data: data, encoding: .utf8) else { throw failure("is not UTF-8 text") }
+        guard let text = String(validating: data, as: UTF8.self) else { throw failure("is not UTF-8 text") }
         return text
     }
 
@@ -48,11 +48,24 @@ public enum ConfigFile {
                                   message: "is larger than \(ConfigLimits.describe(bytes: limits.maxBytes)), the limit for a configuration file")])
     }
 
-    static func describe(_ error: any Error) -> String {
-        let ns = error as NSError
-        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-            return String(cString: strerror(Int32(underlying.code)))
+    /// Reads at most `count` bytes from the start of `path` (fewer at its end), retrying
+    /// interrupted reads; the errno of a failed open or read.
+    static func readPrefix(path: String, count: Int) -> Result<[UInt8], Errno> {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return .failure(Errno(rawValue: errno)) }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: count)
+        var filled = 0
+        while filled < count {
+            let got = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + filled, count - filled) }
+            if got < 0, errno == EINTR { continue }
+            guard got >= 0 else { return .failure(Errno(rawValue: errno)) }
+            if got == 0 { break }
+            filled += got
         }
-        return String(ns.localizedDescription.prefix(200))
+        return .success(Array(bytes.prefix(filled)))
     }
+
+    /// An `errno` value, as an error.
+    struct Errno: Error { var rawValue: Int32 }
 }

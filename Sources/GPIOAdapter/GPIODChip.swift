@@ -1,6 +1,10 @@
 #if !LIBGPIOD_V2
 import CGPIOD
-import Foundation
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
+import FoundationEssentials
 import ParkGuardCore
 
 /// libgpiod 1.6 (v1 API, Debian 12) backend: the one Swift owner of a `gpiod_chip` and its lines.
@@ -117,8 +121,7 @@ public final class GPIODChip: GPIOBackend {
         }
         let stop = stopPipe.read
         let exited = eventThreadExited
-        Thread.detachNewThread {
-            nameCurrentThread("pg-gpio")
+        detachThread(named: "pg-gpio") {
             Self.readEvents(watched, stop: stop, into: sink)
             exited.signal()
         }

@@ -1,6 +1,10 @@
 #if LIBGPIOD_V2
 import CGPIOD
-import Foundation
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
+import FoundationEssentials
 import ParkGuardCore
 
 /// libgpiod 2 (Debian 13, Raspberry Pi OS trixie, bookworm-backports) backend: the one Swift owner
@@ -126,8 +130,7 @@ public final class GPIODChip: GPIOBackend {
         }
         let stop = stopPipe.read
         let exited = eventThreadExited
-        Thread.detachNewThread {
-            nameCurrentThread("pg-gpio")
+        detachThread(named: "pg-gpio") {
             Self.readEvents(watched, stop: stop, into: sink)
             exited.signal()
         }

@@ -1,4 +1,7 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import FoundationEssentials
 import ParkGuardCore
 
 /// The `sim` backend: the simulator's virtual chip over a Unix stream socket, speaking
@@ -31,7 +34,7 @@ public final class SimGPIOClient: GPIOBackend {
     /// - Throws: ``GPIOError`` when the simulator is not running there.
     public init(socketPath: String, consumer: String) async throws(GPIOError) {
         socket = try Self.connect(path: socketPath)
-        Thread.detachNewThread { [self] in nameCurrentThread("pg-gpio-sim"); readLoop() }
+        detachThread(named: "pg-gpio-sim") { [self] in readLoop() }
         let reply = try await call(SimWire.Request(op: .hello, id: 0, consumer: consumer))
         if reply.ev == .error {
             throw GPIOError(operation: "hello", message: reply.message ?? "refused by the simulator")

@@ -1,4 +1,7 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import FoundationEssentials
 
 /// The adapter's one helper for system calls and libgpiod calls that set `errno`: it retries a
 /// call interrupted by a signal (`EINTR`), and names the error of one that failed.

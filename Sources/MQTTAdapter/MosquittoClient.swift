@@ -1,5 +1,8 @@
 import CMosquitto
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import FoundationEssentials
 import Logging
 import ParkGuardCore
 
@@ -120,8 +123,7 @@ public final class MosquittoClient: Sendable {
         if let network {
             network.register(self)
         } else {
-            Thread.detachNewThread { [self] in
-                nameCurrentThread("pg-mqtt")
+            detachThread(named: "pg-mqtt") { [self] in
                 runLoop()
             }
         }

@@ -1,6 +1,9 @@
 import CMosquitto
 import Dispatch
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import FoundationEssentials
 import ParkGuardCore
 import Synchronization
 
@@ -60,7 +63,7 @@ public final class MosquittoNetworkLoop: Sendable {
         event.events = EPOLLIN.rawValue
         event.data.fd = -1
         _ = epoll_ctl(epoll, EPOLL_CTL_ADD, wake.readDescriptor, &event)
-        Thread.detachNewThread { [self] in nameCurrentThread("pg-loop"); run() }
+        detachThread(named: "pg-loop") { [self] in run() }
     }
 
     // MARK: What clients ask for (any thread)

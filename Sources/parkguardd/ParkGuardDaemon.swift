@@ -1,7 +1,10 @@
 import AgentRuntime
 import ArgumentParser
 import ConfigLoader
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import FoundationEssentials
 import Logging
 import ParkGuardCore
 
@@ -16,11 +19,23 @@ struct ParkGuardDaemon: AsyncParsableCommand {
         defaultSubcommand: RunAgent.self)
 }
 
+/// Writes `text` whole to `fd` (standard output or error), retrying short and interrupted writes;
+/// a failed write (a closed pipe, `| head`) ends it quietly.
+func writeAll(_ fd: Int32, _ text: String) {
+    var bytes = Array(text.utf8)[...]
+    while !bytes.isEmpty {
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        if written < 0, errno == EINTR { continue }
+        guard written > 0 else { return }
+        bytes = bytes.dropFirst(written)
+    }
+}
+
 /// Loads the configuration or exits 78 with every problem in it.
 func loadConfig(_ path: String, command: String) throws -> AgentConfig {
     do { return try ConfigFile.load(path: path) } catch {
-        FileHandle.standardError.write(Data("\(error)\n".utf8))
-        FileHandle.standardError.write(Data("\(command): configuration invalid (\(error.count) problem\(error.count == 1 ? "" : "s"))\n".utf8))
+        writeAll(STDERR_FILENO, "\(error)\n")
+        writeAll(STDERR_FILENO, "\(command): configuration invalid (\(error.count) problem\(error.count == 1 ? "" : "s"))\n")
         throw ExitCode(ExitCodeValue.config.rawValue)
     }
 }
@@ -115,13 +130,13 @@ struct Doctor: AsyncParsableCommand {
         let doctor = UnitDoctor(config: agentConfig, options: options, keyboard: keyboard) { text in
             guard !json else { return }
             // A closed pipe (`| head`) is not a crash: the write fails and the checks go on.
-            try? FileHandle.standardOutput.write(contentsOf: Data((text + "\n").utf8))
+            writeAll(STDOUT_FILENO, text + "\n")
         }
         let report = await doctor.run()
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            try? FileHandle.standardOutput.write(contentsOf: ((try? encoder.encode(report)) ?? Data()) + Data("\n".utf8))
+            writeAll(STDOUT_FILENO, String(decoding: (try? encoder.encode(report)) ?? Data(), as: UTF8.self) + "\n")
         }
         if report.exitCode != 0 { throw ExitCode(report.exitCode) }
     }
@@ -132,7 +147,7 @@ struct Doctor: AsyncParsableCommand {
 enum StandardInputLines {
     static func start() -> AsyncStream<String> {
         let (lines, sink) = AsyncStream.makeStream(of: String.self)
-        Thread.detachNewThread {
+        detachThread(named: "pg-stdin") {
             while let line = readLine() { sink.yield(line) }
             sink.finish()
         }

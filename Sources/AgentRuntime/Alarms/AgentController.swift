@@ -1,4 +1,7 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import FoundationEssentials
 import GPIOAdapter
 import Logging
 import ParkGuardCore
@@ -431,7 +434,7 @@ public actor AgentController {
     public func announce(_ notices: [ReceiptNotice]) async {
         for notice in notices {
             let seconds = Double(notice.waited.milliseconds) / 1000
-            var data = ["id": notice.alarmID, "waitedSeconds": String(format: "%.1f", seconds)]
+            var data = ["id": notice.alarmID, "waitedSeconds": seconds.fixed(1)]
             data["seq"] = notice.seq.map(String.init)
             data["bell"] = notice.bell
             switch notice.kind {

@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import CameraProbe
-import Foundation
+import FoundationEssentials
 import GPIOAdapter
 import Logging
 import MQTTAdapter
@@ -641,7 +641,7 @@ private func milliseconds(_ duration: Duration) -> Int { Int(duration.millisecon
 
 private func megabytes(_ bytes: Int64) -> String {
     if bytes >= 10 << 30 { return "\(bytes >> 30) GB" }
-    return bytes >= 10 << 20 ? "\(bytes >> 20) MB" : String(format: "%.1f MB", Double(bytes) / 1_048_576)
+    return bytes >= 10 << 20 ? "\(bytes >> 20) MB" : (Double(bytes) / 1_048_576).fixed(1) + " MB"
 }
 
 /// "20 ms", "30 s": a configured duration as an installer reads it.

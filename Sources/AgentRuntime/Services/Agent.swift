@@ -1,6 +1,9 @@
 import CameraProbe
 import ConfigLoader
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import FoundationEssentials
 import GPIOAdapter
 import Logging
 import MQTTAdapter
@@ -94,7 +97,7 @@ public enum Agent {
             throw StartupError(code: .ioError, message: "state directory: \(error)")
         }
         let bootID = (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8))?
-            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "unknown"
+            .trimmingWhitespace ?? "unknown"
         let topics = config.topics
         let password = try readSecret(config.broker.passwordFile, key: "broker.passwordFile")
         if let keyFile = config.broker.tls?.keyFile { try checkPrivate(keyFile, key: "broker.tls.keyFile") }
@@ -238,6 +241,7 @@ public enum Agent {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw StartupError(code: .config, message: "\(key) \(path): cannot be read as UTF-8 text")
         }
-        return text.trimmingCharacters(in: .newlines)
+        // Line breaks only: a space may be part of a password.
+        return String(text.drop { $0.isNewline }.reversed().drop { $0.isNewline }.reversed())
     }
 }

@@ -1,4 +1,8 @@
-import Foundation
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
+import FoundationEssentials
 import Logging
 import ParkGuardCore
 
@@ -79,7 +83,7 @@ public final class Outbox: Sendable {
         initial.figures.fileBytes = fileBytes
         if fd < 0 { initial.figures.storageFault = "the outbox file cannot be opened" }
         state = Locked(initial)
-        Thread.detachNewThread { [self] in nameCurrentThread("pg-outbox"); writerLoop() }
+        detachThread(named: "pg-outbox") { [self] in writerLoop() }
     }
 
     /// Opens (or creates) the outbox at `path`, recovering what a crash or power loss left:
@@ -90,7 +94,7 @@ public final class Outbox: Sendable {
     public static func open(path: String, logger: Logger, onFault: @escaping @Sendable (String?) -> Void) -> (Outbox, Recovery) {
         var recovery = Recovery()
         let stamp = UInt64(Date().timeIntervalSince1970 * 1000)
-        let directory = (path as NSString).deletingLastPathComponent
+        let directory = parentDirectory(of: path)
         try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var live: [UInt64: [UInt8]] = [:]
         var order: [UInt64] = []

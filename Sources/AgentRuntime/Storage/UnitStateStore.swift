@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
+import FoundationEssentials
 import Logging
 import ParkGuardCore
 
@@ -37,7 +41,7 @@ public final class UnitStateStore: @unchecked Sendable {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
-            throw StateStoreError(path: directory, message: "cannot create the state directory: \(error.localizedDescription)")
+            throw StateStoreError(path: directory, message: "cannot create the state directory: \(error)")
         }
         var persisted = Persisted(session: 0, seqReserved: 0)
         if let data = FileManager.default.contents(atPath: path) {
@@ -139,7 +143,7 @@ enum DurableFile {
         guard rename(temporary, path) == 0 else {
             throw StateStoreError(path: path, message: "rename: \(String(cString: strerror(errno)))")
         }
-        let directory = (path as NSString).deletingLastPathComponent
+        let directory = parentDirectory(of: path)
         let dirFD = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dirFD >= 0 {
             _ = fsync(dirFD)

@@ -1,4 +1,7 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import FoundationEssentials
 import Logging
 
 /// A swift-log handler for stderr that journald understands: with `JOURNAL_STREAM` set, each

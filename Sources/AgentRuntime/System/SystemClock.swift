@@ -1,5 +1,8 @@
 import CSystemClock
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import FoundationEssentials
 import ParkGuardCore
 
 /// The clocks the agent reads: `CLOCK_MONOTONIC` for every interval (the kernel's GPIO timestamps

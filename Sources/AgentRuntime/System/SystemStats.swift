@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import FoundationEssentials
+import ParkGuardCore
 
 /// Reads the unit's health figures for telemetry from /proc, /sys and statvfs. Every figure is
 /// optional: a board without a thermal zone simply reports none.
@@ -55,6 +59,6 @@ public struct SystemStats: Sendable {
     }
 
     private static func text(_ path: String) -> String? {
-        (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingWhitespace
     }
 }

@@ -1,4 +1,7 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import FoundationEssentials
 
 /// `sd_notify` without libsystemd: one datagram per state change to `$NOTIFY_SOCKET`
 /// (a leading `@` names an abstract socket). Does nothing when not started by systemd.

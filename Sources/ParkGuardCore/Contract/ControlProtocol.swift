@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import FoundationEssentials
 
 /// The running daemon's local control socket (`controlSocket` in the configuration): one request

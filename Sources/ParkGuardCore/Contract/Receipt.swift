@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import FoundationEssentials
 
 /// `cmd/receipt`: the hub's word that alarms are committed in its alarm log.

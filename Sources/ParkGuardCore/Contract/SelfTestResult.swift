@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import FoundationEssentials
 
 /// `selftest` (retained): what the unit's latest self-test found, scheduled or asked for. The hub

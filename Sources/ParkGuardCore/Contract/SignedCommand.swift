@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import FoundationEssentials
 
 /// A command signed by a hub, so that a unit obeys `silence` and `test` only from the hub even

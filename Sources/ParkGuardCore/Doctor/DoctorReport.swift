@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import FoundationEssentials
 
 /// One finding of `parkguardd doctor`: what was checked, the verdict, one line of what was seen
