@@ -24,10 +24,7 @@ public final class GPIODChip: GPIOBackend {
     private nonisolated(unsafe) let chip: OpaquePointer
     private let consumer: String
     private let lines = Locked(LineTable())
-    private let stopPipe: (read: Int32, write: Int32)
-    /// Signalled by the event thread as it exits; `close()` waits for it before releasing the
-    /// lines, so the thread never reads an fd that was closed (or reused for something else).
-    private let eventThreadExited = DispatchSemaphore(value: 0)
+    private let eventThread: EventThreadStop
 
     private struct LineTable {
         // SAFETY: see the class comment; pointers stay inside this file.
@@ -44,22 +41,15 @@ public final class GPIODChip: GPIOBackend {
         guard let opened else {
             throw GPIOError(operation: "open chip '\(name)'", message: osError(errno) + " (is the chip label right? `gpiodetect` lists them)")
         }
+        do { eventThread = try EventThreadStop() } catch {
+            gpiod_chip_close(opened)
+            throw error
+        }
         chip = opened
         self.consumer = consumer
-        var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else {
-            gpiod_chip_close(opened)
-            throw GPIOError(operation: "pipe", message: osError(errno))
-        }
-        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        stopPipe = (fds[0], fds[1])
     }
 
-    deinit {
-        close()
-        Glibc.close(stopPipe.read)
-        Glibc.close(stopPipe.write)
-    }
+    deinit { close() }
 
     public func requestInput(_ setup: LineSetup) async throws(GPIOError) -> Bool {
         try lines.withLock { table throws(GPIOError) -> Bool in
@@ -119,22 +109,15 @@ public final class GPIODChip: GPIOBackend {
             table.eventsStarted = true
             return table.inputs.map { offset, line in (offset, gpiod_line_event_get_fd(line)) }
         }
-        let stop = stopPipe.read
-        let exited = eventThreadExited
-        detachThread(named: "pg-gpio") {
-            Self.readEvents(watched, stop: stop, into: sink)
-            exited.signal()
-        }
+        eventThread.start { stop in Self.readEvents(watched, stop: stop, into: sink) }
     }
 
     public func close() {
         lines.withLock { table in
             guard !table.closed else { return }
             table.closed = true
-            var byte: UInt8 = 1
-            _ = SystemCall.retrying { write(stopPipe.write, &byte, 1) }
             // Join the event thread (it takes no lock, so waiting under ours cannot deadlock).
-            if table.eventsStarted { eventThreadExited.wait() }
+            if table.eventsStarted { eventThread.stopAndJoin() }
             for line in table.inputs.values { gpiod_line_release(line) }
             for line in table.outputs.values { gpiod_line_release(line) }
             table.inputs = [:]

@@ -38,8 +38,7 @@ public final class GPIODChip: GPIOBackend {
     private nonisolated(unsafe) let chip: OpaquePointer
     private let consumer: String
     private let requests = Locked(RequestTable())
-    private let stopPipe: (read: Int32, write: Int32)
-    private let eventThreadExited = DispatchSemaphore(value: 0)
+    private let eventThread: EventThreadStop
 
     private struct RequestTable {
         // SAFETY: see the class comment; pointers stay inside this file.
@@ -54,22 +53,15 @@ public final class GPIODChip: GPIOBackend {
     /// the info of every chip in /dev. Labels are stable across kernels; numbers are not.
     public init(chip name: String, consumer: String) throws(GPIOError) {
         let (opened, _) = try Self.open(name)
+        do { eventThread = try EventThreadStop() } catch {
+            gpiod_chip_close(opened)
+            throw error
+        }
         chip = opened
         self.consumer = consumer
-        var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else {
-            gpiod_chip_close(opened)
-            throw GPIOError(operation: "pipe", message: osError(errno))
-        }
-        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        stopPipe = (fds[0], fds[1])
     }
 
-    deinit {
-        close()
-        Glibc.close(stopPipe.read)
-        Glibc.close(stopPipe.write)
-    }
+    deinit { close() }
 
     public func requestInput(_ setup: LineSetup) async throws(GPIOError) -> Bool {
         try requests.withLock { table throws(GPIOError) -> Bool in
@@ -128,22 +120,15 @@ public final class GPIODChip: GPIOBackend {
             table.eventsStarted = true
             return table.inputs.map { Watched(offset: $0.key, request: $0.value, fd: gpiod_line_request_get_fd($0.value)) }
         }
-        let stop = stopPipe.read
-        let exited = eventThreadExited
-        detachThread(named: "pg-gpio") {
-            Self.readEvents(watched, stop: stop, into: sink)
-            exited.signal()
-        }
+        eventThread.start { stop in Self.readEvents(watched, stop: stop, into: sink) }
     }
 
     public func close() {
         requests.withLock { table in
             guard !table.closed else { return }
             table.closed = true
-            var byte: UInt8 = 1
-            _ = SystemCall.retrying { write(stopPipe.write, &byte, 1) }
             // Join the event thread (it takes no lock, so waiting under ours cannot deadlock).
-            if table.eventsStarted { eventThreadExited.wait() }
+            if table.eventsStarted { eventThread.stopAndJoin() }
             for request in table.inputs.values { gpiod_line_request_release(request) }
             for request in table.outputs.values { gpiod_line_request_release(request) }
             table.inputs = [:]
