@@ -140,15 +140,20 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Non-blocking sockets for the daemon's few connections (camera probes, the control
+        // socket), waited on by one poll thread: the daemon carries no SwiftNIO.
+        .target(
+            name: "SocketIO",
+            dependencies: ["ParkGuardCore"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "CameraProbe",
             dependencies: [
                 "ParkGuardCore",
                 "CTurboJPEG",
                 "SystemCrypto",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
+                "SocketIO",
             ],
             swiftSettings: swiftSettings
         ),
@@ -164,10 +169,9 @@ let package = Package(
                 "CameraProbe",
                 "CSystemClock",
                 "SystemCrypto",
+                "SocketIO",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -371,7 +375,7 @@ let package = Package(
         .testTarget(
             name: "AgentRuntimeTests",
             dependencies: [
-                "AgentRuntime", "MQTTAdapter", "ParkGuardCore", "ParkGuardTestKit", "SystemCrypto",
+                "AgentRuntime", "MQTTAdapter", "ParkGuardCore", "ParkGuardTestKit", "SystemCrypto", "SocketIO",
                 .product(name: "Logging", package: "swift-log"),
                 // Signs as the hub does, to check the daemon's libcrypto verification against it.
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -2,9 +2,8 @@
 import Glibc
 #endif
 import FoundationEssentials
-import NIOCore
-import NIOHTTP1
 import ParkGuardCore
+import SocketIO
 
 /// A camera's user name and password (read from its password file; never logged).
 public struct CameraCredentials: Sendable {
@@ -50,8 +49,8 @@ public struct CameraProber: Sendable {
             }
         } else if let port = camera.onvif?.port ?? camera.snapshot?.port {
             do {
-                let (channel, time) = try await ProbeTransport.connect(host: camera.host, port: port, timeout: connectTimeout) { _ in }
-                channel.close(promise: nil)
+                let (socket, time) = try await ProbeTransport.connect(host: camera.host, port: port, timeout: connectTimeout)
+                socket.shutdown()
                 report.connect = .success(time)
             } catch {
                 report.connect = .failure(error)
@@ -165,7 +164,7 @@ public struct CameraProber: Sendable {
 
     private func soap(host: String, endpoint: CameraConfig.Endpoint, action: String, body: String) async throws(StepFailure) -> HTTPAnswer {
         try await HTTPExchange.request(
-            host: host, port: endpoint.port, method: .POST, path: endpoint.path,
+            host: host, port: endpoint.port, method: "POST", path: endpoint.path,
             headers: [("Content-Type", "application/soap+xml; charset=utf-8; action=\"http://www.onvif.org/ver10/device/wsdl/\(action)\"")],
             body: Array(body.utf8), connectTimeout: connectTimeout, timeout: stepTimeout, limit: 256 << 10)
     }
@@ -184,18 +183,18 @@ public struct CameraProber: Sendable {
 
     func snapshotCheck(host: String, endpoint: CameraConfig.Endpoint, credentials: CameraCredentials?) async -> Result<CameraProbeReport.SnapshotFindings, StepFailure> {
         do throws(StepFailure) {
-            var answer = try await HTTPExchange.request(host: host, port: endpoint.port, method: .GET, path: endpoint.path,
+            var answer = try await HTTPExchange.request(host: host, port: endpoint.port, method: "GET", path: endpoint.path,
                                                         connectTimeout: connectTimeout, timeout: stepTimeout, limit: snapshotLimit)
             var elapsed = answer.elapsed
             if answer.status == 401 {
                 guard let credentials else { throw StepFailure(.authFailed("snapshot needs credentials and none are configured")) }
-                guard let challenge = HTTPAuthentication.preferred(answer.headers["WWW-Authenticate"]) else {
+                guard let challenge = HTTPAuthentication.preferred(answer.headers("WWW-Authenticate")) else {
                     throw StepFailure(.authFailed("snapshot answered 401 without a usable Basic or Digest challenge"))
                 }
                 let authorization = HTTPAuthentication.authorization(
                     for: challenge, method: "GET", uri: endpoint.path, username: credentials.username, password: credentials.password,
                     cnonce: Hashing.base64(Hashing.random(12)), nonceCount: 1, md5Hex: Hashing.md5Hex, base64: Hashing.base64)
-                answer = try await HTTPExchange.request(host: host, port: endpoint.port, method: .GET, path: endpoint.path,
+                answer = try await HTTPExchange.request(host: host, port: endpoint.port, method: "GET", path: endpoint.path,
                                                         headers: [("Authorization", authorization)], connectTimeout: connectTimeout,
                                                         timeout: stepTimeout, limit: snapshotLimit)
                 elapsed = answer.elapsed

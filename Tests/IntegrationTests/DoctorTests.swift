@@ -109,6 +109,48 @@ struct DoctorTests {
         _ = try await unit.alarm("press")
     }
 
+    @Test("the control socket serves four clients at once, refuses a fifth, a request over 512 bytes and a silent client; a watcher gets the daemon's events; the daemon carries on")
+    func controlSocketBounds() async throws {
+        let unit = try await Unit()
+        let client = try Child("/usr/bin/python3", ["-c", """
+            import socket, sys, time
+            path = sys.argv[1]
+            def connect():
+                s = socket.socket(socket.AF_UNIX); s.settimeout(15); s.connect(path); return s
+            def answer(s):
+                data = b''
+                while not data.endswith(b'\\n'):
+                    chunk = s.recv(65536)
+                    if not chunk: break
+                    data += chunk
+                return data.decode().strip()
+            silent = [connect() for _ in range(4)]
+            time.sleep(0.3)
+            print('fifth', answer(connect()))
+            for s in silent: print('silent', answer(s))
+            long = connect(); long.sendall(b'x' * 70000); print('long', answer(long))
+            watcher = connect(); watcher.sendall(b'{"request":"watch","seconds":30}\\n')
+            print('watch', answer(watcher))
+            print('ready', flush=True)
+            print('event', answer(watcher), flush=True)
+            """, unit.controlSocket], in: unit.directory, name: "control-client")
+        #expect(try await eventually(timeout: .seconds(20)) { client.stdout.contains("ready") }, "\(client.stdout) \(client.stderr)")
+        try await unit.sim("press", "b1")
+        #expect(try await client.exitStatus(within: .seconds(20)) == 0, "\(client.stderr)")
+        let answer = client.stdout
+        let lines = answer.split(separator: "\n").map(String.init)
+        #expect(lines.first { $0.hasPrefix("fifth") }?.contains("busy: 4 clients are connected") == true, "\(answer)")
+        #expect(lines.filter { $0.hasPrefix("silent") && $0.contains("no request within") }.count == 4, "\(answer)")
+        #expect(lines.first { $0.hasPrefix("long") }?.contains("request is longer than 512 bytes") == true, "\(answer)")
+        #expect(lines.first { $0.hasPrefix("watch") }?.contains("watching") == true, "\(answer)")
+        #expect(lines.first { $0.hasPrefix("event") } != nil, "\(answer)")
+        _ = try await unit.alarm("press")
+        try await unit.sim("release", "b1")
+        _ = try await unit.alarm("release")
+        let (status, running, checks) = try await doctor(unit)
+        #expect(running == true && status == 0, "\(failures(checks))")
+    }
+
     @Test("with the daemon running, --outputs runs the daemon's whole self-test: a test drive whose wire is cut fails the doctor, and the report reaches the hub's topic")
     func runningSelfTest() async throws {
         let unit = try await Unit(edit: Self.withTestDrive)

@@ -2,9 +2,8 @@
 import Glibc
 #endif
 import FoundationEssentials
-import NIOCore
-import NIOPosix
 import ParkGuardCore
+import SocketIO
 
 /// The doctor's side of the daemon's control socket: one request per connection, answers read
 /// line by line (at most ``maxLineBytes`` each).
@@ -30,48 +29,34 @@ enum ControlSocketClient {
     /// closes, or `timeout` passes.
     static func exchange(path: String, _ request: ControlRequest, timeout: Duration,
                          onLine: @escaping @Sendable ([UInt8]) async -> Bool) async throws(Unreachable) {
-        let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
-        do {
-            channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .connect(unixDomainSocketPath: path) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-                    }
-                }
-        } catch {
-            let code = (error as? IOError)?.errnoCode
-            switch code {
-            case ENOENT, ECONNREFUSED: throw .notRunning("\(path): no daemon listening")
-            case EACCES, EPERM: throw .denied("\(path): permission denied (run as root or as a member of the parkguard group)")
+        let deadline = ContinuousClock.now + timeout
+        let socket: StreamSocket
+        do { socket = try await StreamSocket.connect(unixPath: path, deadline: deadline) } catch {
+            switch error.kind {
+            case .notFound, .refused: throw .notRunning("\(path): no daemon listening")
+            case .denied: throw .denied("\(path): permission denied (run as root or as a member of the parkguard group)")
             default: throw .failed("\(path): \(error)")
             }
         }
+        defer { socket.shutdown() }
         do {
-            try await channel.executeThenClose { inbound, outbound in
-                try await outbound.write(ByteBuffer(string: request.line + "\n"))
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask {
-                        var pending: [UInt8] = []
-                        for try await buffer in inbound {
-                            pending += buffer.readableBytesView
-                            while let end = pending.firstIndex(of: 0x0A) {
-                                let line = Array(pending[..<end])
-                                pending.removeSubrange(...end)
-                                if !(await onLine(line)) { return }
-                            }
-                            if pending.count > maxLineBytes { throw Unreachable.failed("\(path): an answer line longer than \(maxLineBytes) bytes") }
-                        }
-                    }
-                    group.addTask {
-                        try await Task.sleep(for: timeout)
-                        throw Unreachable.failed("\(path): no whole answer within \(timeout)")
-                    }
-                    try await group.next()
-                    group.cancelAll()
+            try await socket.send(Array((request.line + "\n").utf8), deadline: deadline)
+            var pending: [UInt8] = []
+            while true {
+                let bytes = try await socket.receive(upTo: 64 << 10, deadline: deadline)
+                if bytes.isEmpty { return }
+                pending += bytes
+                while let end = pending.firstIndex(of: 0x0A) {
+                    let line = Array(pending[..<end])
+                    pending.removeSubrange(...end)
+                    if !(await onLine(line)) { return }
                 }
+                if pending.count > maxLineBytes { throw Unreachable.failed("\(path): an answer line longer than \(maxLineBytes) bytes") }
             }
         } catch let error as Unreachable {
             throw error
+        } catch let error as SocketError where error.kind == .timeout {
+            throw .failed("\(path): no whole answer within \(timeout)")
         } catch {
             throw .failed("\(path): \(error)")
         }

@@ -3,10 +3,9 @@ import Glibc
 #endif
 import FoundationEssentials
 import Logging
-import NIOCore
-import NIOPosix
 import ParkGuardCore
 import ServiceLifecycle
+import SocketIO
 
 /// The daemon's local control socket (``ControlRequest``): a Unix socket that root and the
 /// service's group may open (mode 0660 in a 0750 runtime directory), for `parkguardd doctor`
@@ -23,19 +22,13 @@ struct ControlSocket: Service {
     static let requestDeadline: Duration = .seconds(5)
 
     func run() async throws {
-        let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+        let listener: UnixListener
         do {
             var info = stat()
             if lstat(path, &info) == 0, info.st_mode & S_IFMT != S_IFSOCK {
                 throw ControlRefusal("\(path) exists and is not a socket; it is left alone")
             }
-            server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .serverChannelOption(.backlog, value: 8)
-                .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-                    }
-                }
+            listener = try UnixListener(path: path, backlog: 8)
             guard chmod(path, 0o660) == 0 else { throw ControlRefusal("chmod \(path): \(String(cString: strerror(errno)))") }
         } catch {
             logger.error("control socket unavailable: `parkguardd doctor` cannot ask this daemon", metadata: ["path": "\(path)", "error": "\(error)"])
@@ -43,19 +36,22 @@ struct ControlSocket: Service {
         }
         logger.info("control socket ready", metadata: ["path": "\(path)"])
         let clients = Locked(0)
-        try? await cancelWhenGracefulShutdown {
-            try await withThrowingDiscardingTaskGroup { group in
-                try await server.executeThenClose { inbound in
-                    for try await client in inbound {
-                        let admitted = clients.withLock { count in
-                            guard count < Self.maxClients else { return false }
-                            count += 1
-                            return true
-                        }
-                        group.addTask {
-                            await serve(client, admitted: admitted)
-                            if admitted { clients.withLock { $0 -= 1 } }
-                        }
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                while true {
+                    let client: StreamSocket
+                    do throws(SocketError) { client = try await listener.accept() } catch {
+                        if error.kind != .cancelled { logger.error("control socket stopped accepting", metadata: ["error": "\(error)"]) }
+                        break
+                    }
+                    let admitted = clients.withLock { count in
+                        guard count < Self.maxClients else { return false }
+                        count += 1
+                        return true
+                    }
+                    group.addTask {
+                        await serve(client, admitted: admitted)
+                        if admitted { clients.withLock { $0 -= 1 } }
                     }
                 }
             }
@@ -75,14 +71,18 @@ struct ControlSocket: Service {
         case event(ControlEvent)
     }
 
-    private func serve(_ client: NIOAsyncChannel<ByteBuffer, ByteBuffer>, admitted: Bool) async {
-        try? await client.executeThenClose { inbound, outbound in
+    private func serve(_ client: StreamSocket, admitted: Bool) async {
+        // However the client behaves (a watcher that never reads blocks our writes), the
+        // connection ends by then: a write waits at most until this deadline.
+        let hardDeadline = ContinuousClock.now + Self.requestDeadline + .seconds(ControlRequest.maxWatchSeconds + 10)
+        defer { client.shutdown() }
+        do {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             func send(_ value: some Encodable) async throws {
                 var data = try encoder.encode(value)
                 data.append(0x0A)
-                try await outbound.write(ByteBuffer(bytes: data))
+                try await client.send(Array(data), deadline: hardDeadline)
             }
             guard admitted else {
                 try await send(ControlRefusal("busy: \(Self.maxClients) clients are connected; try again"))
@@ -96,34 +96,26 @@ struct ControlSocket: Service {
             await withTaskGroup(of: Void.self) { tasks in
                 tasks.addTask {
                     var line: [UInt8] = []
-                    var done = false
-                    do {
-                        // One iterator for the whole connection: after the request, reading on
-                        // only notices the hang-up.
-                        for try await buffer in inbound where !done {
-                            line += buffer.readableBytesView
-                            if let end = line.firstIndex(of: 0x0A) {
-                                sink.yield(.line(Array(line[..<end])))
-                                done = true
-                                line = []
-                            } else if line.count > ControlRequest.maxLineBytes {
-                                sink.yield(.tooLong)
-                                done = true
-                                line = []
-                            }
+                    // One reader for the whole connection: after the request, reading on only
+                    // notices the hang-up.
+                    reading: while true {
+                        guard let bytes = try? await client.receive(upTo: 4096, deadline: hardDeadline), !bytes.isEmpty else { break }
+                        line += bytes
+                        if let end = line.firstIndex(of: 0x0A) {
+                            sink.yield(.line(Array(line[..<end])))
+                            line = []
+                            while let more = try? await client.receive(upTo: 4096, deadline: hardDeadline), !more.isEmpty {}
+                            break reading
+                        } else if line.count > ControlRequest.maxLineBytes {
+                            sink.yield(.tooLong)
+                            break reading
                         }
-                    } catch {}
+                    }
                     sink.yield(.hangUp)
                 }
                 tasks.addTask {
                     try? await Task.sleep(for: Self.requestDeadline)
                     sink.yield(.requestDeadline)
-                }
-                // However the client behaves (a watcher that never reads blocks our writes), the
-                // connection ends: closing the channel fails a blocked write.
-                tasks.addTask {
-                    try? await Task.sleep(for: Self.requestDeadline + .seconds(ControlRequest.maxWatchSeconds + 10))
-                    if !Task.isCancelled { client.channel.close(promise: nil) }
                 }
                 do {
                     var watching = false
@@ -176,6 +168,6 @@ struct ControlSocket: Service {
                 sink.finish()
                 tasks.cancelAll()
             }
-        }
+        } catch {}
     }
 }

@@ -105,15 +105,7 @@ public enum RTSPParser {
         while lines.last == "" { lines.removeLast() }
         guard let first = lines.first else { throw RTSPParseError("empty message head") }
         let start = try startLine(first)
-        var headers: [(name: String, value: String)] = []
-        for line in lines.dropFirst() {
-            guard let colon = line.firstIndex(of: ":") else { throw RTSPParseError("header line without ':': '\(line.prefix(60))'") }
-            let name = String(line[..<colon])
-            guard !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
-                throw RTSPParseError("bad header name '\(name.prefix(60))'")
-            }
-            headers.append((name, line[line.index(after: colon)...].trimmingSpaces))
-        }
+        let headers = try headerFields(lines.dropFirst())
         var length = 0
         if let text = headers.first(where: { $0.name.lowercased() == "content-length" })?.value {
             guard let value = Int(text), value >= 0 else { throw RTSPParseError("bad Content-Length '\(text.prefix(20))'") }
@@ -141,7 +133,21 @@ public enum RTSPParser {
         return .request(method: parts[0], uri: parts[1])
     }
 
-    private static func endOfHead(_ buffer: [UInt8]) -> Int? {
+    /// `Name: value` lines, as RTSP and HTTP/1.1 write them (RFC 9112 §5).
+    static func headerFields(_ lines: some Sequence<String>) throws(RTSPParseError) -> [(name: String, value: String)] {
+        var headers: [(name: String, value: String)] = []
+        for line in lines {
+            guard let colon = line.firstIndex(of: ":") else { throw RTSPParseError("header line without ':': '\(line.prefix(60))'") }
+            let name = String(line[..<colon])
+            guard !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
+                throw RTSPParseError("bad header name '\(name.prefix(60))'")
+            }
+            headers.append((name, line[line.index(after: colon)...].trimmingSpaces))
+        }
+        return headers
+    }
+
+    static func endOfHead(_ buffer: [UInt8]) -> Int? {
         guard buffer.count >= 4 else { return nil }
         for index in 0 ... buffer.count - 4
         where buffer[index] == 13 && buffer[index + 1] == 10 && buffer[index + 2] == 13 && buffer[index + 3] == 10 {

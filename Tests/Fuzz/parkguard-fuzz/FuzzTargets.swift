@@ -104,6 +104,18 @@ enum FuzzTargets {
             require(consumed > 0 && consumed <= bytes.count, "consumed \(consumed) of \(bytes.count) bytes")
             require(consumed <= limits.head + limits.body, "a message of \(consumed) bytes passed limits of \(limits.head + limits.body)")
         },
+        FuzzTarget(name: "http-response", summary: "HTTP answers to the probe (head, lengths, chunks, close)", maxLength: 64 << 10) { bytes in
+            // Fed in two pieces at a point taken from the input, as a socket would deliver them.
+            let limits = HTTPResponseReader.Limits(head: 4096, body: 16 << 10)
+            var reader = HTTPResponseReader(limits: limits)
+            let split = bytes.isEmpty ? 0 : Int(bytes[0]) % (bytes.count + 1)
+            var response = try? reader.feed(Array(bytes[..<split]))
+            if response == nil { response = try? reader.feed(Array(bytes[split...])) }
+            if response == nil { response = try? reader.finish() }
+            guard let response else { return }
+            require((200 ... 599).contains(response.status), "status \(response.status) accepted")
+            require(response.body.count <= limits.body, "a body of \(response.body.count) bytes passed a limit of \(limits.body)")
+        },
         FuzzTarget(name: "sdp", summary: "session descriptions from DESCRIBE", maxLength: 16 << 10) { bytes in
             _ = try? SDPSummary.parse(String(decoding: bytes, as: UTF8.self))
         },
