@@ -49,7 +49,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
-        // Already in the graph through SwiftNIO; the core uses its heap for the delivery queue.
+        // The core's heap for the delivery queue (the simulator has it through SwiftNIO too).
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
@@ -179,6 +179,7 @@ let package = Package(
             name: "parkguardd",
             dependencies: [
                 "AgentRuntime",
+                "SystemCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings,

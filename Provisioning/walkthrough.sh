@@ -22,7 +22,7 @@ step "$bin/parkguard-provision" ca init --district district --name "North Distri
 # 2. A hub identity for the control room, and the broker's configuration.
 step "$bin/parkguard-provision" hub create --district district --name control --out hub
 # 3. A unit: on the unit, make the key and a request; at the district, sign it and bundle.
-step "$bin/parkguard-provision" unit csr --site north-park --unit gate-1 --out unit/tls
+step "$bin/parkguardd" csr --site north-park --unit gate-1 --out unit/tls
 step "$bin/parkguard-provision" unit sign --district district --site north-park --unit gate-1 --csr unit/tls/unit.csr --out gate-1.crt
 step "$bin/parkguard-provision" unit bundle --district district --site north-park --unit gate-1 --cert gate-1.crt \
   --broker "localhost:$port" --out bundle --etc "$work/unit"

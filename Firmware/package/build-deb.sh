@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Builds the Debian package `parkguard` from the parkguardd (and parkguard-provision) binaries with Debian's own tools
+# Builds the Debian package `parkguard` (the unit: parkguardd and its files) with Debian's own tools
 # (dpkg-shlibdeps, dpkg-gencontrol, dpkg-deb) and a staging tree:
 #
-#   Firmware/package/build-deb.sh [--arch ARCH] [--version VERSION] [--binary PATH] [--provision-binary PATH]
+#   Firmware/package/build-deb.sh [--arch ARCH] [--version VERSION] [--binary PATH]
 #                                 [--suite bookworm|trixie] [--config FILE] [--maintainer 'Name <mail>'] [--out DIR]
 #
 #   --suite    the Debian release the package is for (default bookworm): its changelog's
@@ -14,11 +14,13 @@
 #              A foreign architecture needs --binary: this script never cross-compiles.
 #   --version  Debian version (default: the binary's `parkguardd --version` plus "-1"; for a
 #              foreign binary, ParkGuardVersion.current from the sources plus "-1").
-#   --binary   a prebuilt parkguardd (release, static Swift stdlib). Without it the binaries are built
-#              here: swift build -c release --static-swift-stdlib --product parkguardd (and
-#              --product parkguard-provision)
-#   --provision-binary  a prebuilt parkguard-provision to ship with --binary (optional)
+#   --binary   a prebuilt parkguardd (release, static Swift stdlib). Without it the binary is built
+#              here: swift build -c release --static-swift-stdlib --product parkguardd
 #              --scratch-path .build-static
+#
+# parkguardd is the only binary on the unit: the unit's key and signing request are made by
+# `parkguardd csr` (libcrypto). parkguard-provision is the district's tool (CA, signing, broker
+# configuration) and is not in this package.
 #   --config   the agent.yaml to ship as the conffile /etc/parkguard/agent.yaml
 #              (default: Firmware/config/agent.example.yaml)
 #   --out      output folder (default: .build-deb)
@@ -32,7 +34,7 @@ root=$(cd "$here/../.." && pwd)
 export PATH="/opt/swift/usr/bin:$PATH"
 
 native=$(dpkg --print-architecture)
-arch=$native version="" binary="" provision="" config="$root/Firmware/config/agent.example.yaml" out="$root/.build-deb"
+arch=$native version="" binary="" config="$root/Firmware/config/agent.example.yaml" out="$root/.build-deb"
 maintainer="ParkGuard maintainers <parkguard@district.example>" suite=bookworm
 die() { echo "build-deb: $*" >&2; exit 1; }
 while (($#)); do
@@ -40,7 +42,6 @@ while (($#)); do
     --arch) arch=${2:?}; shift 2 ;;
     --version) version=${2:?}; shift 2 ;;
     --binary) binary=${2:?}; shift 2 ;;
-    --provision-binary) provision=${2:?}; shift 2 ;;
     --config) config=${2:?}; shift 2 ;;
     --maintainer) maintainer=${2:?}; shift 2 ;;
     --out) out=${2:?}; shift 2 ;;
@@ -61,14 +62,10 @@ musl). Build parkguardd natively on an $arch Debian 12 machine (the board itself
   swift build -c release --static-swift-stdlib --product parkguardd --scratch-path .build-static
 then package it there, or here with: $0 --arch $arch --binary PATH/TO/parkguardd"
   fi
-  for product in parkguardd parkguard-provision; do
-    echo "== swift build -c release --static-swift-stdlib --product $product --scratch-path .build-static" >&2
-    (cd "$root" && swift build -c release --static-swift-stdlib --product "$product" --scratch-path .build-static >&2)
-  done
+  echo "== swift build -c release --static-swift-stdlib --product parkguardd --scratch-path .build-static" >&2
+  (cd "$root" && swift build -c release --static-swift-stdlib --product parkguardd --scratch-path .build-static >&2)
   binary="$root/.build-static/release/parkguardd"
-  provision="$root/.build-static/release/parkguard-provision"
 fi
-[[ -z $provision || -f $provision ]] || die "no parkguard-provision at $provision"
 [[ -f $binary ]] || die "no binary at $binary"
 [[ -f $config ]] || die "no configuration at $config"
 
@@ -127,17 +124,7 @@ chmod 0755 "$stage/usr/sbin/parkguardd"
 if [[ $arch == "$native" ]]; then
   "$stage/usr/sbin/parkguardd" --version >/dev/null || die "the stripped binary does not run"
 fi
-# parkguard-provision, for the CSR flow on the unit (`unit csr`: the key is made here and never leaves).
 binaries=(stage/usr/sbin/parkguardd)
-if [[ -n $provision ]]; then
-  install -d "$stage/usr/bin"
-  "$objcopy" --strip-unneeded --remove-section=.comment "$provision" "$stage/usr/bin/parkguard-provision"
-  chrpath -d "$stage/usr/bin/parkguard-provision" >/dev/null
-  chmod 0755 "$stage/usr/bin/parkguard-provision"
-  binaries+=(stage/usr/bin/parkguard-provision)
-  install -d "$stage/usr/share/man/man1"
-  gzip -9n < "$here/parkguard-provision.1" > "$stage/usr/share/man/man1/parkguard-provision.1.gz"
-fi
 
 # --- systemd, udev, configuration, overlay, documentation
 # Debian 13 has finished merging /usr: units and rules go under /usr/lib there (lintian's

@@ -42,6 +42,8 @@ installed=$(dpkg-deb -c "$deb" | awk '$NF == "./usr/sbin/parkguardd" {print $3}'
 printf '  %-44s %8s KiB\n' "package $(basename "$deb")" "$(( $(stat -c %s "$deb") / 1024 ))"
 printf '  %-44s %8s KiB\n' "installed size (Installed-Size)" "$(dpkg-deb -f "$deb" Installed-Size)"
 printf '  %-44s %8s KiB\n' "/usr/sbin/parkguardd (stripped, installed)" "$(( installed / 1024 ))"
+printf '  %-44s %8s KiB\n' "every binary installed on the unit, stripped" \
+  "$(( $(dpkg-deb -c "$deb" | awk '$1 ~ /^-..x/ && $NF ~ /bin\// {s += $3} END {print s}') / 1024 ))"
 [[ -f $unstripped ]] && printf '  %-44s %8s KiB\n' "parkguardd before stripping" "$(( $(stat -c %s "$unstripped") / 1024 ))"
 debug="$(dirname "$deb")/parkguardd_${version}_${arch}.debug"
 [[ -f $debug ]] && printf '  %-44s %8s KiB\n' "detached debug info ($(basename "$debug"))" "$(( $(stat -c %s "$debug") / 1024 ))"

@@ -143,8 +143,8 @@ check "parkguardd --check-config --config /etc/parkguard/agent.yaml (the package
 printf 'site: north-park\nunit: B\n' > "$rootfs/tmp/bad.yaml"
 rc=0; in_root parkguardd --check-config --config /tmp/bad.yaml > "$work/bad.log" 2>&1 || rc=$?
 expect "--check-config on a bad file exits 78" "$rc" 78
-check "parkguard-provision unit csr on the unit (key 0600, request written)" \
-  in_root sh -c 'parkguard-provision unit csr --site test-park --unit unit-1 --out /tmp/csr && test "$(stat -c %a /tmp/csr/unit.key)" = 600 && grep -q "BEGIN CERTIFICATE REQUEST" /tmp/csr/unit.csr'
+check "parkguardd csr on the unit (key 0600, request written, a second run keeps the key: exit 73)" \
+  in_root sh -c 'parkguardd csr --site test-park --unit unit-1 --out /tmp/csr && test "$(stat -c %a /tmp/csr/unit.key)" = 600 && grep -q "BEGIN CERTIFICATE REQUEST" /tmp/csr/unit.csr && { parkguardd csr --site test-park --unit unit-1 --out /tmp/csr; test $? = 73; }'
 expect "parkguard user: home and shell" "$(in_root getent passwd parkguard | cut -d: -f6,7)" "/var/lib/parkguard:/usr/sbin/nologin"
 check "parkguard is a system user (uid < 1000)" test "$(in_root id -u parkguard)" -lt 1000
 check "group gpio exists" in_root getent group gpio

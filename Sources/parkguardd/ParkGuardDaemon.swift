@@ -7,6 +7,7 @@ import Glibc
 import FoundationEssentials
 import Logging
 import ParkGuardCore
+import SystemCrypto
 
 /// `parkguardd`: the ParkGuard field agent; `parkguardd doctor` checks the unit it runs on.
 @main
@@ -15,7 +16,7 @@ struct ParkGuardDaemon: AsyncParsableCommand {
         commandName: "parkguardd",
         abstract: "ParkGuard field agent: emergency bells over GPIO to the district hub over MQTT.",
         version: ParkGuardVersion.current,
-        subcommands: [RunAgent.self, Doctor.self],
+        subcommands: [RunAgent.self, Doctor.self, MakeRequest.self],
         defaultSubcommand: RunAgent.self)
 }
 
@@ -139,6 +140,57 @@ struct Doctor: AsyncParsableCommand {
             writeAll(STDOUT_FILENO, String(decoding: (try? encoder.encode(report)) ?? Data(), as: UTF8.self) + "\n")
         }
         if report.exitCode != 0 { throw ExitCode(report.exitCode) }
+    }
+}
+
+/// `parkguardd csr`: the unit's key and certificate signing request, made on the unit.
+struct MakeRequest: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "csr",
+        abstract: "Make this unit's key (it never leaves the unit) and a signing request for the district.",
+        discussion: """
+        Writes unit.key (mode 0600, never overwritten) and unit.csr into --out. Take unit.csr to \
+        the district: `parkguard-provision unit sign` makes the certificate and `unit bundle` the \
+        unit's configuration around this key.
+        Exit codes: 0 written, 64 bad command line, 73 a key is already there, 74 cannot write, 70 libcrypto failed.
+        """)
+
+    @Option(help: "Site id ([a-z0-9-]{1,32}).") var site: String
+    @Option(help: "Unit id ([a-z0-9-]{1,32}).") var unit: String
+    @Option(help: "Where to write unit.key (0600) and unit.csr.") var out = "/etc/parkguard/tls"
+
+    func validate() throws {
+        guard Identifier.isValid(site) else { throw ValidationError("--site must match [a-z0-9-]{1,32}; got '\(site.prefix(40))'") }
+        guard Identifier.isValid(unit) else { throw ValidationError("--unit must match [a-z0-9-]{1,32}; got '\(unit.prefix(40))'") }
+    }
+
+    func run() throws {
+        let request: UnitKeyRequest
+        do { request = try UnitKeyRequest.make(commonName: "unit:\(site):\(unit)") } catch {
+            writeAll(STDERR_FILENO, "parkguardd csr: \(error)\n")
+            throw ExitCode(ExitCodeValue.software.rawValue)
+        }
+        let keyPath = out + "/unit.key", requestPath = out + "/unit.csr"
+        do throws(StateStoreError) {
+            try makeDirectories(out)
+            try DurableFile.create(path: keyPath, with: request.keyPEM, mode: 0o600)
+            try DurableFile.replace(path: requestPath, with: request.requestPEM, mode: 0o644)
+        } catch {
+            writeAll(STDERR_FILENO, "parkguardd csr: \(error)\n")
+            throw ExitCode(error.message.hasPrefix("already exists") ? ExitCodeValue.cannotCreate.rawValue : ExitCodeValue.ioError.rawValue)
+        }
+        writeAll(STDOUT_FILENO, "key: \(keyPath) (0600, stays here)\nrequest: \(requestPath) — take it to the district for `parkguard-provision unit sign`\n")
+    }
+
+    /// `mkdir -p`, 0755 for what it makes.
+    private func makeDirectories(_ path: String) throws(StateStoreError) {
+        var prefix = path.hasPrefix("/") ? "" : "."
+        for part in path.split(separator: "/") {
+            prefix += "/" + part
+            if mkdir(prefix, 0o755) != 0, errno != EEXIST {
+                throw StateStoreError(path: prefix, message: String(cString: strerror(errno)))
+            }
+        }
     }
 }
 

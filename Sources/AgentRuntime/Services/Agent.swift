@@ -21,6 +21,8 @@ public enum ExitCode: Int32, Sendable {
     case unavailable = 69
     /// Internal error.
     case software = 70
+    /// A file that must not be replaced (the unit's key) is already there.
+    case cannotCreate = 73
     /// The state directory cannot be written.
     case ioError = 74
     /// Bad configuration (file, key, secret file).

@@ -113,16 +113,45 @@ public final class UnitStateStore: @unchecked Sendable {
 public struct StateStoreError: Error, Sendable, CustomStringConvertible {
     public var path: String
     public var message: String
+    public init(path: String, message: String) {
+        self.path = path
+        self.message = message
+    }
     public var description: String { "\(path): \(message)" }
 }
 
-/// Crash-safe replacement of a small file: write a temporary file, fsync it, rename it over the
-/// old one, fsync the directory.
-enum DurableFile {
-    static func replace(path: String, with bytes: [UInt8]) throws(StateStoreError) {
+/// Crash-safe writes of small files: write a temporary file, fsync it, put it in place, fsync
+/// the directory.
+public enum DurableFile {
+    /// Replaces `path` (or creates it) with `bytes`, readable as `mode`.
+    public static func replace(path: String, with bytes: [UInt8], mode: mode_t = 0o600) throws(StateStoreError) {
+        let temporary = try writeTemporary(for: path, bytes, mode: mode)
+        guard rename(temporary, path) == 0 else {
+            let message = String(cString: strerror(errno))
+            unlink(temporary)
+            throw StateStoreError(path: path, message: "rename: \(message)")
+        }
+        syncDirectory(of: path)
+    }
+
+    /// Creates `path` with `bytes`, refusing (`EEXIST`) to replace a file already there: a key
+    /// is never overwritten.
+    public static func create(path: String, with bytes: [UInt8], mode: mode_t = 0o600) throws(StateStoreError) {
+        let temporary = try writeTemporary(for: path, bytes, mode: mode)
+        defer { unlink(temporary) }
+        guard link(temporary, path) == 0 else {
+            throw StateStoreError(path: path, message: errno == EEXIST ? "already exists; not overwriting it" : String(cString: strerror(errno)))
+        }
+        syncDirectory(of: path)
+    }
+
+    private static func writeTemporary(for path: String, _ bytes: [UInt8], mode: mode_t) throws(StateStoreError) -> String {
         let temporary = path + ".tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        unlink(temporary)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard fd >= 0 else { throw StateStoreError(path: temporary, message: String(cString: strerror(errno))) }
+        // The umask must not narrow or widen what the caller asked for.
+        _ = fchmod(fd, mode)
         var offset = 0
         while offset < bytes.count {
             let written = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
@@ -130,6 +159,7 @@ enum DurableFile {
                 if errno == EINTR { continue }
                 let message = String(cString: strerror(errno))
                 close(fd)
+                unlink(temporary)
                 throw StateStoreError(path: temporary, message: message)
             }
             offset += written
@@ -137,12 +167,14 @@ enum DurableFile {
         guard fsync(fd) == 0 else {
             let message = String(cString: strerror(errno))
             close(fd)
+            unlink(temporary)
             throw StateStoreError(path: temporary, message: "fsync: \(message)")
         }
         close(fd)
-        guard rename(temporary, path) == 0 else {
-            throw StateStoreError(path: path, message: "rename: \(String(cString: strerror(errno)))")
-        }
+        return temporary
+    }
+
+    private static func syncDirectory(of path: String) {
         let directory = parentDirectory(of: path)
         let dirFD = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dirFD >= 0 {
