@@ -104,6 +104,7 @@ let package = Package(
 
         // <sys/timex.h> is not in Glibc's module map: one inline function, nothing else.
         .target(name: "CSystemClock"),
+        .target(name: "CEpoll"),
 
         // MARK: Adapters.
         // The system's libcrypto for the daemon: digests, ECDSA verification, certificate checks
@@ -141,10 +142,10 @@ let package = Package(
         ),
 
         // Non-blocking sockets for the daemon's few connections (camera probes, the control
-        // socket), waited on by one poll thread: the daemon carries no SwiftNIO.
+        // socket), waited on by one epoll thread: the daemon carries no SwiftNIO.
         .target(
             name: "SocketIO",
-            dependencies: ["ParkGuardCore"],
+            dependencies: ["ParkGuardCore", "CEpoll"],
             swiftSettings: swiftSettings
         ),
         .target(

@@ -133,6 +133,8 @@ struct ParkGuardBench: AsyncParsableCommand {
         defer { server.cancel() }
         try await waitUntil { FileManager.default.fileExists(atPath: work + "/gpio.sock") }
 
+        report.unitBinaries = try UnitBinaries.measure([daemonPath(dir)], scratch: work)
+        print("stripped binaries installed on the unit: \(report.unitBinaries!.totalBytes / 1024) KiB")
         if presses > 0 {
             report.latency = try await latency(chip: chip, port: port, dir: dir, scratch: scratch, logger: logger)
             print(report.latency!.markdown)

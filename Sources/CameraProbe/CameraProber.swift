@@ -57,12 +57,21 @@ public struct CameraProber: Sendable {
                 return report
             }
         }
+        // One HTTP connection per port for the probe's ONVIF calls and snapshot requests.
+        var connections: [Int: HTTPConnection] = [:]
+        func http(_ port: Int) -> HTTPConnection {
+            if let open = connections[port] { return open }
+            let connection = HTTPConnection(host: camera.host, port: port, connectTimeout: connectTimeout)
+            connections[port] = connection
+            return connection
+        }
         if let onvif = camera.onvif {
-            report.onvif = await onvifCheck(host: camera.host, endpoint: onvif, credentials: credentials)
+            report.onvif = await onvifCheck(http(onvif.port), endpoint: onvif, credentials: credentials)
         }
         if let snapshot = camera.snapshot {
-            report.snapshot = await snapshotCheck(host: camera.host, endpoint: snapshot, credentials: credentials)
+            report.snapshot = await snapshotCheck(http(snapshot.port), endpoint: snapshot, credentials: credentials)
         }
+        for connection in connections.values { connection.close() }
         return report
     }
 
@@ -128,10 +137,10 @@ public struct CameraProber: Sendable {
 
     // MARK: ONVIF
 
-    func onvifCheck(host: String, endpoint: CameraConfig.Endpoint, credentials: CameraCredentials?) async -> Result<CameraProbeReport.ONVIFFindings, StepFailure> {
+    func onvifCheck(_ http: HTTPConnection, endpoint: CameraConfig.Endpoint, credentials: CameraCredentials?) async -> Result<CameraProbeReport.ONVIFFindings, StepFailure> {
         do throws(StepFailure) {
             let before = wallClock()
-            let answer = try await soap(host: host, endpoint: endpoint, action: "GetSystemDateAndTime", body: ONVIF.getSystemDateAndTime)
+            let answer = try await soap(http, endpoint: endpoint, action: "GetSystemDateAndTime", body: ONVIF.getSystemDateAndTime)
             let after = wallClock()
             let text = try soapText(answer, call: "GetSystemDateAndTime")
             let cameraTime: WallTime
@@ -145,7 +154,7 @@ public struct CameraProber: Sendable {
                 let token = ONVIF.UsernameToken(username: credentials.username, password: credentials.password, nonce: Hashing.random(16),
                                                 created: created, sha1: Hashing.sha1, base64: Hashing.base64)
                 do throws(StepFailure) {
-                    let info = try await soap(host: host, endpoint: endpoint, action: "GetDeviceInformation",
+                    let info = try await soap(http, endpoint: endpoint, action: "GetDeviceInformation",
                                               body: ONVIF.getDeviceInformation(token: token))
                     let text = try soapText(info, call: "GetDeviceInformation")
                     guard let device = ONVIF.deviceInformation(in: text) else {
@@ -162,11 +171,11 @@ public struct CameraProber: Sendable {
         }
     }
 
-    private func soap(host: String, endpoint: CameraConfig.Endpoint, action: String, body: String) async throws(StepFailure) -> HTTPAnswer {
-        try await HTTPExchange.request(
-            host: host, port: endpoint.port, method: "POST", path: endpoint.path,
+    private func soap(_ http: HTTPConnection, endpoint: CameraConfig.Endpoint, action: String, body: String) async throws(StepFailure) -> HTTPAnswer {
+        try await http.request(
+            method: "POST", path: endpoint.path,
             headers: [("Content-Type", "application/soap+xml; charset=utf-8; action=\"http://www.onvif.org/ver10/device/wsdl/\(action)\"")],
-            body: Array(body.utf8), connectTimeout: connectTimeout, timeout: stepTimeout, limit: 256 << 10)
+            body: Array(body.utf8), timeout: stepTimeout, limit: 256 << 10)
     }
 
     private func soapText(_ answer: HTTPAnswer, call: String) throws(StepFailure) -> String {
@@ -181,10 +190,9 @@ public struct CameraProber: Sendable {
 
     // MARK: Snapshot
 
-    func snapshotCheck(host: String, endpoint: CameraConfig.Endpoint, credentials: CameraCredentials?) async -> Result<CameraProbeReport.SnapshotFindings, StepFailure> {
+    func snapshotCheck(_ http: HTTPConnection, endpoint: CameraConfig.Endpoint, credentials: CameraCredentials?) async -> Result<CameraProbeReport.SnapshotFindings, StepFailure> {
         do throws(StepFailure) {
-            var answer = try await HTTPExchange.request(host: host, port: endpoint.port, method: "GET", path: endpoint.path,
-                                                        connectTimeout: connectTimeout, timeout: stepTimeout, limit: snapshotLimit)
+            var answer = try await http.request(method: "GET", path: endpoint.path, timeout: stepTimeout, limit: snapshotLimit)
             var elapsed = answer.elapsed
             if answer.status == 401 {
                 guard let credentials else { throw StepFailure(.authFailed("snapshot needs credentials and none are configured")) }
@@ -194,9 +202,8 @@ public struct CameraProber: Sendable {
                 let authorization = HTTPAuthentication.authorization(
                     for: challenge, method: "GET", uri: endpoint.path, username: credentials.username, password: credentials.password,
                     cnonce: Hashing.base64(Hashing.random(12)), nonceCount: 1, md5Hex: Hashing.md5Hex, base64: Hashing.base64)
-                answer = try await HTTPExchange.request(host: host, port: endpoint.port, method: "GET", path: endpoint.path,
-                                                        headers: [("Authorization", authorization)], connectTimeout: connectTimeout,
-                                                        timeout: stepTimeout, limit: snapshotLimit)
+                answer = try await http.request(method: "GET", path: endpoint.path, headers: [("Authorization", authorization)],
+                                                timeout: stepTimeout, limit: snapshotLimit)
                 elapsed = answer.elapsed
                 if answer.status == 401 { throw StepFailure(.authFailed("the camera refused the credentials for the snapshot")) }
             }

@@ -57,6 +57,7 @@ final class RTSPConnection {
         let deadline = ContinuousClock.now + timeout
         do {
             try await socket.send(request.encoded(), deadline: deadline)
+            var first = buffer.isEmpty
             while true {
                 switch try RTSPParser.parse(buffer) {
                 case .message(let message, let consumed):
@@ -69,7 +70,8 @@ final class RTSPConnection {
                 guard buffer.count <= Self.bufferLimit else {
                     throw StepFailure(.protocolError("the camera sent more than 300 kB without a complete answer"))
                 }
-                let bytes = try await socket.receive(upTo: 64 << 10, deadline: deadline)
+                let bytes = try await socket.receive(upTo: 64 << 10, deadline: deadline, expectingWait: first)
+                first = false
                 guard !bytes.isEmpty else {
                     throw StepFailure(.protocolError(buffer.isEmpty ? "the camera closed the connection without answering"
                                                          : "the camera closed the connection in the middle of an answer"))
@@ -107,30 +109,78 @@ struct HTTPAnswer: Sendable {
     }
 }
 
-enum HTTPExchange {
-    /// One request on a fresh connection (`Connection: close`).
-    static func request(host: String, port: Int, method: String, path: String, headers extra: [(String, String)] = [],
-                        body: [UInt8] = [], connectTimeout: Duration, timeout: Duration, limit: Int) async throws(StepFailure) -> HTTPAnswer {
+/// HTTP/1.1 requests to one camera port, on one connection kept open between them while the
+/// camera allows it (a probe's ONVIF calls and snapshot requests share it: one TCP handshake
+/// instead of four). A kept connection the camera has meanwhile closed is noticed at the next
+/// request — no byte of an answer before the end or a reset — and that request is sent once
+/// more on a new connection; the requests the probe makes are all read-only.
+final class HTTPConnection {
+    let host: String
+    let port: Int
+    let connectTimeout: Duration
+    private var socket: StreamSocket?
+    /// TCP connections opened so far (the benchmark and the tests read it).
+    private(set) var connects = 0
+
+    init(host: String, port: Int, connectTimeout: Duration) {
+        self.host = host
+        self.port = port
+        self.connectTimeout = connectTimeout
+    }
+
+    deinit { socket?.shutdown() }
+
+    func close() {
+        socket?.shutdown()
+        socket = nil
+    }
+
+    /// One request and its answer; `elapsed` counts from the request's start, a connect included.
+    func request(method: String, path: String, headers extra: [(String, String)] = [], body: [UInt8] = [],
+                 timeout: Duration, limit: Int) async throws(StepFailure) -> HTTPAnswer {
         let clock = ContinuousClock()
         let start = clock.now
-        let (socket, _) = try await ProbeTransport.connect(host: host, port: port, timeout: connectTimeout)
-        defer { socket.shutdown() }
         var head = "\(method) \(path) HTTP/1.1\r\n"
         head += "Host: \(port == 80 ? host : (host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"))\r\n"
-        head += "User-Agent: parkguardd/\(ParkGuardVersion.current)\r\nConnection: close\r\n"
+        head += "User-Agent: parkguardd/\(ParkGuardVersion.current)\r\n"
         for (name, value) in extra { head += "\(name): \(value)\r\n" }
         if !body.isEmpty || method == "POST" { head += "Content-Length: \(body.count)\r\n" }
         head += "\r\n"
-        let deadline = clock.now + timeout
+        let request = Array(head.utf8) + body
+        if let kept = socket {
+            socket = nil
+            switch try await exchange(request, on: kept, reused: true, start: start, timeout: timeout, limit: limit) {
+            case .answer(let answer): return answer
+            case .stale: break
+            }
+        }
+        let (fresh, _) = try await ProbeTransport.connect(host: host, port: port, timeout: connectTimeout)
+        connects += 1
+        switch try await exchange(request, on: fresh, reused: false, start: start, timeout: timeout, limit: limit) {
+        case .answer(let answer): return answer
+        case .stale: throw StepFailure(.protocolError("the camera closed the connection without answering"))
+        }
+    }
+
+    private enum Outcome {
+        case answer(HTTPAnswer)
+        /// A kept connection that the camera had closed: send again on a new one.
+        case stale
+    }
+
+    private func exchange(_ request: [UInt8], on socket: StreamSocket, reused: Bool, start: ContinuousClock.Instant,
+                          timeout: Duration, limit: Int) async throws(StepFailure) -> Outcome {
+        let deadline = ContinuousClock.now + timeout
         var reader = HTTPResponseReader(limits: .init(body: limit))
         var received = 0
         do {
-            try await socket.send(Array(head.utf8) + body, deadline: deadline)
+            try await socket.send(request, deadline: deadline)
             while true {
-                let bytes = try await socket.receive(upTo: 64 << 10, deadline: deadline)
+                let bytes = try await socket.receive(upTo: 64 << 10, deadline: deadline, expectingWait: received == 0)
                 received += bytes.count
                 let response: HTTPResponse?
                 if bytes.isEmpty {
+                    if reused && received == 0 { return .stale }
                     do { response = try reader.finish() } catch {
                         throw StepFailure(.protocolError(received == 0 ? "the camera closed the connection without answering"
                                                              : "the camera closed the connection in the middle of an answer"))
@@ -139,17 +189,24 @@ enum HTTPExchange {
                     response = try reader.feed(bytes)
                 }
                 if let response {
-                    return HTTPAnswer(status: response.status, headers: response.headers, body: response.body, elapsed: clock.now - start)
+                    if response.keepAlive { self.socket = socket } else { socket.shutdown() }
+                    return .answer(HTTPAnswer(status: response.status, headers: response.headers, body: response.body,
+                                              elapsed: ContinuousClock.now - start))
                 }
             }
         } catch let error as StepFailure {
+            socket.shutdown()
             throw error
         } catch let error as HTTPParseError {
+            socket.shutdown()
             throw StepFailure(.protocolError("not an HTTP answer: \(error)"))
         } catch let error as SocketError {
+            socket.shutdown()
+            if reused && received == 0 && error.kind == .reset { return .stale }
             if error.kind == .timeout { throw StepFailure(.timeout("no complete answer within \(CameraHealthTracker.ms(timeout)) ms")) }
             throw ProbeTransport.classify(error, during: "")
         } catch {
+            socket.shutdown()
             throw StepFailure(.protocolError("\(error)"))
         }
     }

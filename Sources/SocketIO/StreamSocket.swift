@@ -79,16 +79,21 @@ public final class StreamSocket: Sendable {
     }
 
     /// Reads what has arrived, at most `limit` bytes, waiting until something has; an empty
-    /// answer means the peer closed its side.
-    public func receive(upTo limit: Int, deadline: ContinuousClock.Instant?) async throws(SocketError) -> [UInt8] {
+    /// answer means the peer closed its side. `expectingWait` (an answer to a request just
+    /// sent, which is never there yet) waits before the first read instead of after a read that
+    /// would find nothing: one system call less.
+    public func receive(upTo limit: Int, deadline: ContinuousClock.Instant?, expectingWait: Bool = false) async throws(SocketError) -> [UInt8] {
+        if expectingWait { try await reactor.wait(for: fd, writable: false, until: deadline) }
         while true {
-            var buffer = [UInt8](repeating: 0, count: Swift.max(1, limit))
-            let count = buffer.withUnsafeMutableBytes { raw in retryingEINTR { recv(fd, raw.baseAddress, raw.count, 0) } }
-            if count >= 0 {
-                buffer.removeLast(buffer.count - count)
-                return buffer
+            var failure: Int32 = 0
+            // Not zero-filled first: recv writes what it returns, and only that is kept.
+            let buffer = [UInt8](unsafeUninitializedCapacity: Swift.max(1, limit)) { raw, initialized in
+                let count = retryingEINTR { recv(fd, raw.baseAddress, raw.count, 0) }
+                if count < 0 { failure = errno }
+                initialized = Swift.max(0, count)
             }
-            guard errno == EAGAIN || errno == EWOULDBLOCK else { throw .system("recv", errno) }
+            if failure == 0 { return buffer }
+            guard failure == EAGAIN || failure == EWOULDBLOCK else { throw .system("recv", failure) }
             try await reactor.wait(for: fd, writable: false, until: deadline)
         }
     }

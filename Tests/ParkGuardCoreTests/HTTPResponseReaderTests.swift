@@ -39,6 +39,17 @@ struct HTTPResponseReaderTests {
         #expect(throws: HTTPParseError.self) { try read("", close: true) }
     }
 
+    @Test("an HTTP/1.1 answer framed by its length or chunks leaves the connection for the next request; a close, HTTP/1.0 or extra bytes do not")
+    func keepAlive() throws {
+        #expect(try read("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")?.keepAlive == true)
+        #expect(try read("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n")?.keepAlive == true)
+        #expect(try read("HTTP/1.1 200 OK\r\nConnection: Keep-Alive, Close\r\nContent-Length: 2\r\n\r\nok")?.keepAlive == false)
+        #expect(try read("HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")?.keepAlive == false)
+        #expect(try read("HTTP/1.1 200 OK\r\n\r\nok", close: true)?.keepAlive == false)
+        var reader = HTTPResponseReader(limits: Self.limits)
+        #expect(try reader.feed(Array("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1".utf8))?.keepAlive == false)
+    }
+
     @Test("interim 100 Continue answers are skipped; 204 has no body")
     func interim() throws {
         let response = try #require(try read("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n"))

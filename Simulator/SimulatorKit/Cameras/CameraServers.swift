@@ -194,6 +194,9 @@ final class HTTPCameraHandler: ChannelInboundHandler {
     let port: Int
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
+    /// The client asked to keep the connection (HTTP/1.1 without `Connection: close`), as real
+    /// cameras allow: the next request may come on it.
+    private var keepAlive = false
 
     init(camera: VirtualCamera, port: Int) {
         self.camera = camera
@@ -209,6 +212,7 @@ final class HTTPCameraHandler: ChannelInboundHandler {
         switch unwrapInboundIn(data) {
         case .head(let requestHead):
             head = requestHead
+            keepAlive = requestHead.isKeepAlive
             body = []
         case .body(var chunk):
             if body.count < 1 << 20 { body += chunk.readBytes(length: chunk.readableBytes) ?? [] }
@@ -301,7 +305,8 @@ final class HTTPCameraHandler: ChannelInboundHandler {
         let stall = camera.has(.stall)
         var headers = HTTPHeaders(extra)
         headers.add(name: "Content-Length", value: "\(payload.count)")
-        headers.add(name: "Connection", value: "close")
+        let close = !keepAlive || stall
+        if close { headers.add(name: "Connection", value: "close") }
         if stall { payload = Array(payload.prefix(payload.count / 2)) }
         let body = payload
         let channel = context.channel
@@ -314,7 +319,7 @@ final class HTTPCameraHandler: ChannelInboundHandler {
             if stall {
                 context.flush()
             } else {
-                context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+                context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil))).whenComplete { _ in if close { channel.close(promise: nil) } }
             }
         }
         let delay = camera.has(.slow) ? Int64(camera.settings.delayMs) : 0

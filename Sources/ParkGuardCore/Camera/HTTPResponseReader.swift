@@ -5,6 +5,16 @@ public struct HTTPResponse: Sendable, Equatable {
     /// Headers in order; names compared without case.
     public var headers: [(name: String, value: String)]
     public var body: [UInt8]
+    /// Whether the connection may carry another request: HTTP/1.1 without `Connection: close`,
+    /// a body framed by its length or chunks (not by the close), and nothing sent after it.
+    public var keepAlive = false
+
+    public init(status: Int, reason: String, headers: [(name: String, value: String)], body: [UInt8]) {
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        self.body = body
+    }
 
     public static func == (lhs: HTTPResponse, rhs: HTTPResponse) -> Bool {
         lhs.status == rhs.status && lhs.reason == rhs.reason && lhs.body == rhs.body
@@ -58,6 +68,8 @@ public struct HTTPResponseReader: Sendable {
     private var phase = Phase.head
     private var interim = 0
     private var response = HTTPResponse(status: 0, reason: "", headers: [], body: [])
+    /// HTTP/1.1 and no `Connection: close`.
+    private var persistent = false
 
     public init(limits: Limits) { self.limits = limits }
 
@@ -88,7 +100,9 @@ public struct HTTPResponseReader: Sendable {
         while true {
             switch phase {
             case .done:
-                return response
+                var done = response
+                done.keepAlive = persistent && pending.isEmpty
+                return done
             case .head:
                 guard try readHead() else { return nil }
             case .fixed(let remaining):
@@ -190,6 +204,8 @@ public struct HTTPResponseReader: Sendable {
             return try readHead()
         }
         response = HTTPResponse(status: status, reason: parts.count > 2 ? String(parts[2].prefix(120)) : "", headers: headers, body: [])
+        let connection = response.headers("Connection").flatMap { $0.split(separator: ",").map { $0.trimmingSpaces.lowercased() } }
+        persistent = parts[0] == "HTTP/1.1" && !connection.contains("close")
         let codings = response.headers("Transfer-Encoding").flatMap { $0.split(separator: ",").map { $0.trimmingSpaces.lowercased() } }
         let lengths = Set(response.headers("Content-Length").flatMap { $0.split(separator: ",").map { $0.trimmingSpaces } })
         if status == 204 || status == 304 {
@@ -205,6 +221,7 @@ public struct HTTPResponseReader: Sendable {
             phase = .fixed(remaining: length)
         } else {
             phase = .untilClose
+            persistent = false
         }
         return true
     }

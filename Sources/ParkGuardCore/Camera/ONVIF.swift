@@ -138,7 +138,10 @@ public enum XMLElementText {
         for c in text {
             if c == "<" { inTag = true } else if c == ">" { inTag = false } else if !inTag { out.append(c) }
         }
-        return out.trimmingSpaces
+        let trimmed = out.trimmingSpaces
+        // Most values carry no entity: skip the five passes over the text.
+        guard trimmed.utf8.contains(UInt8(ascii: "&")) else { return trimmed }
+        return trimmed
             .replacing("&lt;", with: "<").replacing("&gt;", with: ">").replacing("&quot;", with: "\"")
             .replacing("&apos;", with: "'").replacing("&amp;", with: "&")
     }
