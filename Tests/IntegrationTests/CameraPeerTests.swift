@@ -32,6 +32,10 @@ struct CameraPeerTests {
         }
         #expect(rtsp.sdp.offersVideo)
         #expect(rtsp.sdp.videoCodec == "JPEG")
+        // Again: the remembered challenge is answered up front (or, if the server takes a nonce
+        // only once, the probe is refused once and answers the new challenge).
+        let again = await prober.probe(camera, credentials: CameraCredentials(username: "viewer", password: "s3cret"))
+        #expect({ if case .success? = again.rtsp { true } else { false } }(), "\(String(describing: again.rtsp))")
 
         let refused = await prober.probe(camera, credentials: CameraCredentials(username: "viewer", password: "wrong"))
         guard case .failure(let failure)? = refused.rtsp, case .authFailed = failure.failure else {
@@ -40,6 +44,39 @@ struct CameraPeerTests {
         }
         let anonymous = await prober.probe(camera, credentials: nil)
         #expect({ if case .failure(let f)? = anonymous.rtsp, case .authFailed = f.failure { true } else { false } }())
+    }
+
+    @Test("a camera's Digest challenge is answered up front on the next probe, on Python's HTTP/1.1 server: 6 snapshots cost 2 refusals, one of them an expired nonce the probe recovers from at once")
+    func digestChallengeReused() async throws {
+        let directory = try ScratchDirectory()
+        let image = directory.file("snap.jpg")
+        let made = try await run("/usr/bin/ffmpeg", ["-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=320x240", "-frames:v", "1", image])
+        try #require(made.status == 0, "ffmpeg: \(made.error)")
+        let port = freePort()
+        // The server's nonce changes at its 7th request.
+        let server = try Child("/usr/bin/python3", [Products.packageRoot + "/Tests/peers/digest_snapshot_server.py", "\(port)", "viewer", "s3cret", image, "7"],
+                               in: directory, name: "digest")
+        defer { server.signal(SIGTERM) }
+        #expect(try await eventually(timeout: .seconds(10)) { server.stdout.contains("ready") }, "digest server: \(server.stderr)")
+        let camera = CameraConfig(id: "py", host: "127.0.0.1", rtsp: nil, snapshot: .init(port: port, path: "/snap.jpg"))
+        let prober = CameraProber(connectTimeout: .seconds(2), stepTimeout: .seconds(5))
+        for probe in 1 ... 6 {
+            let report = await prober.probe(camera, credentials: CameraCredentials(username: "viewer", password: "s3cret"))
+            guard case .success(let snapshot)? = report.snapshot else {
+                Issue.record("probe \(probe): \(String(describing: report.snapshot))")
+                return
+            }
+            #expect(snapshot.width == 320 && snapshot.height == 240)
+        }
+        let lines = server.stdout.split(separator: "\n").map(String.init)
+        // Without reuse: 12 requests, 6 of them refused. With it: the first probe's challenge,
+        // then one request per probe, and one refusal when the nonce expired.
+        #expect(lines.filter { $0.hasPrefix("401") } == ["401 no credentials", "401 stale nonce"], "\(lines)")
+        #expect(lines.filter { $0.hasPrefix("200") } == ["200 nc=00000001", "200 nc=00000002", "200 nc=00000003", "200 nc=00000004",
+                                                         "200 nc=00000005", "200 nc=00000001"], "\(lines)")
+        // A wrong password is still refused, whatever was remembered.
+        let refused = await prober.probe(camera, credentials: CameraCredentials(username: "viewer", password: "wrong"))
+        #expect({ if case .failure(let f)? = refused.snapshot, case .authFailed = f.failure { true } else { false } }(), "\(String(describing: refused.snapshot))")
     }
 
     @Test("ffprobe, a real RTSP client, accepts the simulated camera's answers up to and including DESCRIBE with Digest",
