@@ -170,7 +170,8 @@ public final class SocketReactor: Sendable {
                 let (seconds, attoseconds) = left.components
                 timeout = left <= .zero ? 0 : Int32(clamping: seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000)
             }
-            let count = events.withUnsafeMutableBufferPointer { epoll_wait(epoll, $0.baseAddress, Int32($0.count), timeout) }
+            // baseAddress! : glibc 2.41 (Debian 13) declares the events pointer non-optional.
+            let count = events.withUnsafeMutableBufferPointer { epoll_wait(epoll, $0.baseAddress!, Int32($0.count), timeout) }
             if count < 0, errno != EINTR {
                 // Only a bad descriptor or no memory; pause a millisecond so a failing wait cannot spin a core.
                 usleep(1000)

@@ -16,13 +16,19 @@ struct SocketIOTests {
 
     static func soon(_ seconds: Int = 5) -> ContinuousClock.Instant { .now + .seconds(seconds) }
 
-    @Test("a Unix listener accepts a client; bytes go both ways and a shutdown reads as the end")
-    func roundTrip() async throws {
-        let path = Self.socketPath()
+    /// Both ends of one connection through a new listener.
+    static func connectedPair() async throws -> (client: StreamSocket, server: StreamSocket, listener: UnixListener) {
+        let path = socketPath()
         let listener = try UnixListener(path: path, backlog: 4)
         async let accepted = listener.accept()
-        let client = try await StreamSocket.connect(unixPath: path, deadline: Self.soon())
-        let server = try await accepted
+        let client = try await StreamSocket.connect(unixPath: path, deadline: soon())
+        return (client, try await accepted, listener)
+    }
+
+    @Test("a Unix listener accepts a client; bytes go both ways and a shutdown reads as the end")
+    func roundTrip() async throws {
+        let (client, server, listener) = try await Self.connectedPair()
+        _ = listener
         try await client.send(Array("ping\n".utf8), deadline: Self.soon())
         #expect(try await server.receive(upTo: 100, deadline: Self.soon()) == Array("ping\n".utf8))
         // A megabyte does not fit the socket's buffer: the sender waits while the reader drains.
@@ -37,11 +43,8 @@ struct SocketIOTests {
 
     @Test("a read that nothing answers ends at its deadline as a timeout; a cancelled one ends as cancelled")
     func deadlineAndCancellation() async throws {
-        let path = Self.socketPath()
-        let listener = try UnixListener(path: path, backlog: 4)
-        async let accepted = listener.accept()
-        let client = try await StreamSocket.connect(unixPath: path, deadline: Self.soon())
-        let server = try await accepted
+        let (client, server, listener) = try await Self.connectedPair()
+        _ = listener
         await #expect(throws: SocketError.self) { _ = try await client.receive(upTo: 10, deadline: .now + .milliseconds(100)) }
         do throws(SocketError) {
             _ = try await client.receive(upTo: 10, deadline: .now + .milliseconds(50))

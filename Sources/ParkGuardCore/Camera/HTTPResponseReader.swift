@@ -106,11 +106,9 @@ public struct HTTPResponseReader: Sendable {
             case .head:
                 guard try readHead() else { return nil }
             case .fixed(let remaining):
-                let take = min(remaining, pending.count)
-                response.body += pending.prefix(take)
-                pending.removeFirst(take)
-                if remaining - take > 0 {
-                    phase = .fixed(remaining: remaining - take)
+                let left = takeBody(remaining)
+                guard left == 0 else {
+                    phase = .fixed(remaining: left)
                     return nil
                 }
                 phase = .done
@@ -131,11 +129,9 @@ public struct HTTPResponseReader: Sendable {
                 guard response.body.count + size <= limits.body else { throw HTTPParseError("body is longer than \(limits.body) bytes") }
                 phase = size == 0 ? .trailers(bytes: 0) : .chunkData(remaining: size)
             case .chunkData(let remaining):
-                let take = min(remaining, pending.count)
-                response.body += pending.prefix(take)
-                pending.removeFirst(take)
-                if remaining - take > 0 {
-                    phase = .chunkData(remaining: remaining - take)
+                let left = takeBody(remaining)
+                guard left == 0 else {
+                    phase = .chunkData(remaining: left)
                     return nil
                 }
                 phase = .chunkEnd
@@ -150,6 +146,14 @@ public struct HTTPResponseReader: Sendable {
                 phase = line.isEmpty ? .done : .trailers(bytes: bytes + line.count + 2)
             }
         }
+    }
+
+    /// Moves up to `remaining` body bytes that have arrived into the body; returns how many are still to come.
+    private mutating func takeBody(_ remaining: Int) -> Int {
+        let take = min(remaining, pending.count)
+        response.body += pending.prefix(take)
+        pending.removeFirst(take)
+        return remaining - take
     }
 
     /// A CRLF-ended line, without its CRLF; `nil` until one has arrived.
