@@ -119,8 +119,6 @@ final class HTTPConnection {
     let port: Int
     let connectTimeout: Duration
     private var socket: StreamSocket?
-    /// TCP connections opened so far (the benchmark and the tests read it).
-    private(set) var connects = 0
 
     init(host: String, port: Int, connectTimeout: Duration) {
         self.host = host
@@ -155,7 +153,6 @@ final class HTTPConnection {
             }
         }
         let (fresh, _) = try await ProbeTransport.connect(host: host, port: port, timeout: connectTimeout)
-        connects += 1
         switch try await exchange(request, on: fresh, reused: false, start: start, timeout: timeout, limit: limit) {
         case .answer(let answer): return answer
         case .stale: throw StepFailure(.protocolError("the camera closed the connection without answering"))
