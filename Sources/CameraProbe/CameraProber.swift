@@ -15,8 +15,8 @@ public struct CameraCredentials: Sendable {
     }
 }
 
-/// Probes one camera over the network: TCP connect, RTSP OPTIONS and DESCRIBE, ONVIF, HTTP
-/// snapshot, each step bounded by its timeout. What the results mean is the core's business
+/// Probes one camera over the network: TCP connect, RTSP OPTIONS and DESCRIBE (and, when asked,
+/// the video flow check), ONVIF, HTTP snapshot, each step bounded by its timeout. What the results mean is the core's business
 /// (``CameraHealthTracker``); this type only measures.
 public struct CameraProber: Sendable {
     public var connectTimeout: Duration
@@ -36,14 +36,19 @@ public struct CameraProber: Sendable {
         self.wallClock = wallClock
     }
 
-    /// Runs every configured step of `camera`.
-    public func probe(_ camera: CameraConfig, credentials: CameraCredentials?) async -> CameraProbeReport {
+    /// Runs every configured step of `camera`; the flow check too when `flowCheck` is set and the
+    /// camera has one configured.
+    public func probe(_ camera: CameraConfig, credentials: CameraCredentials?, flowCheck: Bool = false) async -> CameraProbeReport {
         var report = CameraProbeReport()
         if let rtsp = camera.rtsp {
             do {
                 let connection = try await RTSPConnection.open(host: camera.host, port: rtsp.port, timeout: connectTimeout)
                 report.connect = .success(connection.connectTime)
                 report.rtsp = await describe(connection, host: camera.host, endpoint: rtsp, credentials: credentials)
+                if flowCheck, let check = camera.flowCheck, case .success(let described)? = report.rtsp, described.sdp.offersVideo {
+                    report.flow = await flow(connection, host: camera.host, port: rtsp.port, described: described, check: check,
+                                             credentials: credentials)
+                }
                 connection.close()
             } catch {
                 report.connect = .failure(error)
@@ -79,66 +84,113 @@ public struct CameraProber: Sendable {
 
     // MARK: RTSP
 
+    /// An RTSP request with credentials as the camera asks for them: the last Digest challenge
+    /// answered up front, a 401 answered once with its new challenge. `elapsed` counts from the
+    /// request that was answered.
+    private func authorized(_ connection: RTSPConnection, _ method: String, uri: String, headers: [(String, String)],
+                            key: String, credentials: CameraCredentials?) async throws(StepFailure) -> (RTSPMessage, Duration) {
+        func authorization(_ challenge: HTTPAuthentication.Challenge, _ count: Int, _ credentials: CameraCredentials) -> (String, String) {
+            ("Authorization", HTTPAuthentication.authorization(
+                for: challenge, method: method, uri: uri, username: credentials.username, password: credentials.password,
+                cnonce: Hashing.base64(Hashing.random(12)), nonceCount: count, md5Hex: Hashing.md5Hex, base64: Hashing.base64))
+        }
+        let clock = ContinuousClock()
+        var started = clock.now
+        var first = headers
+        if let credentials, let (challenge, count) = digests.next(key) { first.append(authorization(challenge, count, credentials)) }
+        var answer = try await connection.exchange(method, uri: uri, headers: first, timeout: stepTimeout)
+        if answer.status == 401 {
+            digests.forget(key)
+            guard let credentials else { throw StepFailure(.authFailed("\(method) needs credentials and none are configured")) }
+            guard let challenge = HTTPAuthentication.preferred(answer.headers("WWW-Authenticate")) else {
+                throw StepFailure(.authFailed("\(method) answered 401 without a usable Basic or Digest challenge"))
+            }
+            started = clock.now
+            answer = try await connection.exchange(method, uri: uri, headers: headers + [authorization(challenge, 1, credentials)],
+                                                   timeout: stepTimeout)
+            if answer.status == 401 { throw StepFailure(.authFailed("the camera refused the credentials for \(method)")) }
+            digests.remember(key, challenge)
+        }
+        return (answer, clock.now - started)
+    }
+
     func describe(_ connection: RTSPConnection, host: String, endpoint: CameraConfig.Endpoint,
                   credentials: CameraCredentials?) async -> Result<CameraProbeReport.RTSPFindings, StepFailure> {
         let uri = "rtsp://\(host.contains(":") ? "[\(host)]" : host):\(endpoint.port)\(endpoint.path)"
-        var cseq = 0
-        func request(_ method: String, _ headers: [(String, String)]) -> RTSPMessage {
-            cseq += 1
-            return RTSPMessage(start: .request(method: method, uri: uri),
-                               headers: [("CSeq", "\(cseq)"), ("User-Agent", "parkguardd/\(ParkGuardVersion.current)")] + headers.map { (name: $0.0, value: $0.1) })
-        }
-        func checked(_ answer: RTSPMessage, _ sent: Int) throws(StepFailure) -> RTSPMessage {
-            if let echoed = answer.header("CSeq"), Int(echoed.trimmingWhitespace) != sent {
-                throw StepFailure(.protocolError("answer carries CSeq \(echoed.prefix(12)), expected \(sent)"))
-            }
-            return answer
-        }
         do throws(StepFailure) {
-            let options = try checked(try await connection.exchange(request("OPTIONS", []), timeout: stepTimeout), cseq)
+            let options = try await connection.exchange("OPTIONS", uri: uri, headers: [], timeout: stepTimeout)
             if options.status != 200, options.status != 401 {
                 throw StepFailure(.protocolError("OPTIONS answered \(options.status ?? 0) \(reason(options))"))
             }
-            let clock = ContinuousClock()
-            var started = clock.now
-            let key = "rtsp \(uri)"
-            var first: [(String, String)] = [("Accept", "application/sdp")]
-            if let credentials, let (challenge, count) = digests.next(key) {
-                first.append(("Authorization", HTTPAuthentication.authorization(
-                    for: challenge, method: "DESCRIBE", uri: uri, username: credentials.username, password: credentials.password,
-                    cnonce: Hashing.base64(Hashing.random(12)), nonceCount: count, md5Hex: Hashing.md5Hex, base64: Hashing.base64)))
-            }
-            var answer = try checked(try await connection.exchange(request("DESCRIBE", first), timeout: stepTimeout), cseq)
-            if answer.status == 401 {
-                digests.forget(key)
-                guard let credentials else { throw StepFailure(.authFailed("DESCRIBE needs credentials and none are configured")) }
-                guard let challenge = HTTPAuthentication.preferred(answer.headers("WWW-Authenticate")) else {
-                    throw StepFailure(.authFailed("DESCRIBE answered 401 without a usable Basic or Digest challenge"))
-                }
-                let authorization = HTTPAuthentication.authorization(
-                    for: challenge, method: "DESCRIBE", uri: uri, username: credentials.username, password: credentials.password,
-                    cnonce: Hashing.base64(Hashing.random(12)), nonceCount: 1, md5Hex: Hashing.md5Hex, base64: Hashing.base64)
-                started = clock.now
-                answer = try checked(try await connection.exchange(
-                    request("DESCRIBE", [("Accept", "application/sdp"), ("Authorization", authorization)]), timeout: stepTimeout), cseq)
-                if answer.status == 401 { throw StepFailure(.authFailed("the camera refused the credentials for DESCRIBE")) }
-                digests.remember(key, challenge)
-            }
-            let elapsed = clock.now - started
+            let (answer, elapsed) = try await authorized(connection, "DESCRIBE", uri: uri, headers: [("Accept", "application/sdp")],
+                                                         key: Self.digestKey(host, endpoint.port), credentials: credentials)
             guard answer.status == 200 else {
                 throw StepFailure(.protocolError("DESCRIBE answered \(answer.status ?? 0) \(reason(answer))"))
             }
             guard let text = String(validating: answer.body, as: UTF8.self), !answer.body.isEmpty else {
                 throw StepFailure(.protocolError("DESCRIBE answered 200 without a text session description"))
             }
+            let base = (answer.header("Content-Base") ?? answer.header("Content-Location")).map { String($0.prefix(512)) } ?? uri
             do {
-                return .success(.init(describeTime: elapsed, sdp: try SDPSummary.parse(text)))
+                return .success(.init(describeTime: elapsed, sdp: try SDPSummary.parse(text), base: base))
             } catch {
                 throw StepFailure(.protocolError("bad session description: \(error)"))
             }
         } catch {
             return .failure(error)
         }
+    }
+
+    static func digestKey(_ host: String, _ port: Int) -> String { "rtsp \(host) \(port)" }
+
+    /// The flow check: SETUP of the video stream over interleaved TCP, PLAY, RTP counted for at
+    /// most `check.listen` and `check.maxBytes`, TEARDOWN.
+    func flow(_ connection: RTSPConnection, host: String, port: Int, described: CameraProbeReport.RTSPFindings,
+              check: CameraConfig.FlowCheck, credentials: CameraCredentials?) async -> Result<VideoFlowFindings, StepFailure> {
+        let key = Self.digestKey(host, port)
+        let track = SDPSummary.resolve(described.sdp.videoControl, base: described.base)
+        let aggregate = SDPSummary.resolve(described.sdp.sessionControl, base: described.base)
+        do throws(StepFailure) {
+            for uri in [track, aggregate] where !Self.isRequestURI(uri) {
+                throw StepFailure(.protocolError("the description's control URI '\(uri.prefix(80))' cannot be requested"))
+            }
+            let (setup, _) = try await authorized(connection, "SETUP", uri: track,
+                                                  headers: [("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1")], key: key, credentials: credentials)
+            guard setup.status == 200 else { throw StepFailure(.protocolError("SETUP answered \(setup.status ?? 0) \(reason(setup))")) }
+            guard let session = setup.header("Session")?.split(separator: ";").first?.trimmingWhitespace, !session.isEmpty,
+                  session.count <= 256, session.allSatisfy({ $0.isASCII && !$0.isWhitespace }) else {
+                throw StepFailure(.protocolError("SETUP answered without a usable Session header"))
+            }
+            let channel = Self.interleavedChannel(setup.header("Transport"))
+            guard let channel else { throw StepFailure(.protocolError("SETUP did not agree to interleaved TCP: Transport '\((setup.header("Transport") ?? "").prefix(80))'")) }
+            let (play, _) = try await authorized(connection, "PLAY", uri: aggregate, headers: [("Session", session), ("Range", "npt=0.000-")],
+                                                 key: key, credentials: credentials)
+            guard play.status == 200 else { throw StepFailure(.protocolError("PLAY answered \(play.status ?? 0) \(reason(play))")) }
+            let started = ContinuousClock.now
+            let findings = try await connection.listen(channel: channel, started: started, deadline: started + check.listen, maxBytes: check.maxBytes)
+            if !findings.closedByCamera {
+                await connection.send("TEARDOWN", uri: aggregate, headers: [("Session", session)], timeout: .milliseconds(200))
+            }
+            return .success(findings)
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// The RTP channel of a SETUP answer's `Transport` (`interleaved=N-M`), `nil` when the camera
+    /// did not agree to interleaved TCP.
+    static func interleavedChannel(_ transport: String?) -> UInt8? {
+        guard let transport, transport.contains("TCP") else { return nil }
+        for parameter in transport.split(separator: ";") where parameter.trimmingWhitespace.hasPrefix("interleaved=") {
+            let value = parameter.trimmingWhitespace.dropFirst("interleaved=".count)
+            return UInt8(value.split(separator: "-").first ?? "")
+        }
+        return 0
+    }
+
+    /// Whether `uri` can stand in a request line: `rtsp://` and no spaces or control characters.
+    static func isRequestURI(_ uri: String) -> Bool {
+        uri.lowercased().hasPrefix("rtsp://") && uri.utf8.count <= 1024 && uri.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }
     }
 
     private func reason(_ message: RTSPMessage) -> String {

@@ -46,16 +46,20 @@ public enum JPEGCodec {
         return GreyImage(width: scaledWidth, height: scaledHeight, pixels: pixels)
     }
 
-    /// Encodes a grey image as a baseline JPEG.
-    public static func encodeGrey(_ pixels: [UInt8], width: Int, height: Int, quality: Int = 75) throws(Failure) -> [UInt8] {
+    /// Encodes a grey image as a baseline JPEG: one grey component, or (`colour`) three YCbCr
+    /// components with 4:2:0 chroma, as RTP/JPEG (RFC 2435, type 1) carries them.
+    public static func encodeGrey(_ pixels: [UInt8], width: Int, height: Int, quality: Int = 75, colour: Bool = false) throws(Failure) -> [UInt8] {
         guard pixels.count == width * height, width > 0, height > 0 else { throw Failure(description: "pixel count does not match \(width)x\(height)") }
         guard let handle = tjInitCompress() else { throw Failure(description: "cannot start the JPEG encoder") }
         defer { tjDestroy(handle) }
+        // libjpeg cannot turn a grey source into YCbCr: give it grey RGB.
+        let source = colour ? pixels.flatMap { [$0, $0, $0] } : pixels
+        let format = colour ? TJPF_RGB : TJPF_GRAY
         var output: UnsafeMutablePointer<UInt8>?
         var size: UInt = 0
-        let result = pixels.withUnsafeBufferPointer { source in
-            tjCompress2(handle, source.baseAddress, Int32(width), 0, Int32(height), Int32(TJPF_GRAY.rawValue), &output, &size,
-                        Int32(TJSAMP_GRAY.rawValue), Int32(quality), TJFLAG_FASTDCT)
+        let result = source.withUnsafeBufferPointer { source in
+            tjCompress2(handle, source.baseAddress, Int32(width), 0, Int32(height), Int32(format.rawValue), &output, &size,
+                        Int32((colour ? TJSAMP_420 : TJSAMP_GRAY).rawValue), Int32(quality), TJFLAG_FASTDCT)
         }
         defer { if let output { tjFree(output) } }
         guard result == 0, let output else { throw failure(handle, "encode") }

@@ -34,11 +34,13 @@ enum ProbeTransport {
 
 // MARK: RTSP
 
-/// One RTSP connection to a camera: requests answered in order, one outstanding at a time.
+/// One RTSP connection to a camera: requests answered in order, one outstanding at a time; after
+/// PLAY, the interleaved RTP frames between the answers.
 final class RTSPConnection {
     let socket: StreamSocket
     let connectTime: Duration
-    private var buffer: [UInt8] = []
+    private var reader = RTSPInterleavedReader()
+    private var cseq = 0
     /// Most bytes buffered without a complete answer.
     static let bufferLimit = 300_000
 
@@ -52,31 +54,37 @@ final class RTSPConnection {
         return RTSPConnection(socket: socket, connectTime: time)
     }
 
-    /// Sends `request` and waits for its response.
-    func exchange(_ request: RTSPMessage, timeout: Duration) async throws(StepFailure) -> RTSPMessage {
+    /// Sends `method` for `uri` with the next CSeq and waits for its answer; interleaved frames
+    /// that come before it are dropped.
+    func exchange(_ method: String, uri: String, headers: [(String, String)], timeout: Duration) async throws(StepFailure) -> RTSPMessage {
+        cseq += 1
+        let sent = cseq
+        let request = RTSPMessage(start: .request(method: method, uri: uri),
+                                  headers: [(name: "CSeq", value: "\(sent)"), (name: "User-Agent", value: "parkguardd/\(ParkGuardVersion.current)")]
+                                      + headers.map { (name: $0.0, value: $0.1) })
         let deadline = ContinuousClock.now + timeout
         do {
             try await socket.send(request.encoded(), deadline: deadline)
-            var first = buffer.isEmpty
+            var first = reader.buffered == 0
             while true {
-                switch try RTSPParser.parse(buffer) {
-                case .message(let message, let consumed):
-                    buffer.removeFirst(consumed)
+                while let item = try reader.next() {
+                    guard case .message(let message) = item else { continue }
                     guard message.status != nil else { throw RTSPParseError("the camera sent a request instead of a response") }
+                    if let echoed = message.header("CSeq"), Int(echoed.trimmingWhitespace) != sent {
+                        throw StepFailure(.protocolError("answer carries CSeq \(echoed.prefix(12)), expected \(sent)"))
+                    }
                     return message
-                case .incomplete:
-                    break
                 }
-                guard buffer.count <= Self.bufferLimit else {
+                guard reader.buffered <= Self.bufferLimit else {
                     throw StepFailure(.protocolError("the camera sent more than 300 kB without a complete answer"))
                 }
                 let bytes = try await socket.receive(upTo: 64 << 10, deadline: deadline, expectingWait: first)
                 first = false
                 guard !bytes.isEmpty else {
-                    throw StepFailure(.protocolError(buffer.isEmpty ? "the camera closed the connection without answering"
+                    throw StepFailure(.protocolError(reader.buffered == 0 ? "the camera closed the connection without answering"
                                                          : "the camera closed the connection in the middle of an answer"))
                 }
-                buffer += bytes
+                reader.feed(bytes)
             }
         } catch let error as StepFailure {
             throw error
@@ -88,6 +96,58 @@ final class RTSPConnection {
         } catch {
             throw StepFailure(.protocolError("\(error)"))
         }
+    }
+
+    /// Counts the packets of interleaved `channel` until `deadline` or `maxBytes` received,
+    /// whichever comes first; `started` is PLAY's answer. RTCP and RTSP messages between the
+    /// packets are skipped.
+    func listen(channel: UInt8, started: ContinuousClock.Instant, deadline: ContinuousClock.Instant,
+                maxBytes: Int) async throws(StepFailure) -> VideoFlowFindings {
+        var meter = VideoFlowMeter()
+        var received = 0
+        do {
+            while true {
+                while let item = try reader.next() {
+                    if case .packet(channel, let bytes) = item { meter.record(bytes, at: .now - started) }
+                }
+                if received >= maxBytes {
+                    return meter.finished(after: .now - started, byteLimitReached: true, closedByCamera: false)
+                }
+                guard let bytes = try await receiveUnlessTimedOut(upTo: min(64 << 10, maxBytes - received), deadline: deadline) else {
+                    return meter.finished(after: deadline - started, byteLimitReached: false, closedByCamera: false)
+                }
+                guard !bytes.isEmpty else {
+                    return meter.finished(after: .now - started, byteLimitReached: false, closedByCamera: true)
+                }
+                received += bytes.count
+                reader.feed(bytes)
+            }
+        } catch let error as RTSPParseError {
+            throw StepFailure(.protocolError("neither RTP nor RTSP after PLAY: \(error)"))
+        } catch let error as SocketError {
+            throw ProbeTransport.classify(error, during: "")
+        } catch {
+            throw StepFailure(.protocolError("\(error)"))
+        }
+    }
+
+    /// The next bytes, or `nil` when `deadline` passes first.
+    private func receiveUnlessTimedOut(upTo limit: Int, deadline: ContinuousClock.Instant) async throws -> [UInt8]? {
+        do {
+            return try await socket.receive(upTo: limit, deadline: deadline, expectingWait: true)
+        } catch {
+            if error.kind == .timeout { return nil }
+            throw error
+        }
+    }
+
+    /// Sends `method` without waiting for its answer (TEARDOWN: RTP may still be in flight
+    /// before it, and closing the connection ends an interleaved session anyway).
+    func send(_ method: String, uri: String, headers: [(String, String)], timeout: Duration) async {
+        cseq += 1
+        let request = RTSPMessage(start: .request(method: method, uri: uri),
+                                  headers: [(name: "CSeq", value: "\(cseq)")] + headers.map { (name: $0.0, value: $0.1) })
+        try? await socket.send(request.encoded(), deadline: .now + timeout)
     }
 
     func close() { socket.shutdown() }

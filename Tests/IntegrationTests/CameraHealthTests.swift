@@ -6,13 +6,15 @@ import Testing
 private struct CameraSet {
     let ids: [String]
     let passwordFile: String
+    /// `rtsp.flowCheck` of every camera, when set.
+    var flowCheck: String? = nil
 
     func yaml(interval: String = "1s") -> String {
         "cameras:\n" + ids.map { id in
             """
               - id: \(id)
                 host: 127.0.0.1
-                rtsp: { port: \(freePort()), path: /stream1 }
+                rtsp: { port: \(freePort()), path: /stream1\(flowCheck.map { ", flowCheck: \($0)" } ?? "") }
                 onvif: { port: \(freePortPair) }
                 snapshot: { port: \(freePortPair) }
                 username: parkguard
@@ -123,7 +125,7 @@ struct CameraHealthTests {
         }
         #expect(unit.health("cam-1").last?["status"] as? String == "ok")
         let codec = (unit.health("cam-1").last?["checks"] as? [String: Any])?["codec"] as? String
-        #expect(codec == "H264")
+        #expect(codec == "JPEG")
 
         // An alarm carries the published health of every linked camera.
         let skip = unit.subscriber.messages.count
@@ -140,6 +142,36 @@ struct CameraHealthTests {
         for item in expected {
             try await unit.waitHealth(item.camera, "ok")
         }
+        try await unit.validateContract()
+    }
+
+    @Test("the flow check finds a camera that describes its stream but sends no video, or stops after a few frames, and publishes what flowed")
+    func videoFlow() async throws {
+        let directory = try ScratchDirectory()
+        let set = CameraSet(ids: ["cam-1", "cam-nortp", "cam-stops"], passwordFile: try passwordFile(in: directory),
+                            flowCheck: "{ every: 10s, listen: 1s }")
+        let unit = try await Unit(edit: cameraConfig(set, policy: Self.policy, links: ["cam-1"]))
+        for camera in set.ids { try await unit.waitHealth(camera, "ok") }
+        let flow = try #require((unit.health("cam-1").last?["checks"] as? [String: Any])?["flow"] as? [String: Any])
+        // The simulator sends 10 frames a second.
+        #expect((7 ... 11).contains(flow["frames"] as? Int ?? 0), "\(flow)")
+        #expect((flow["kbps"] as? Int ?? 0) > 100, "\(flow)")
+        #expect(flow["listenMs"] as? Int == 1000, "\(flow)")
+
+        try await unit.sim("camera", "cam-nortp", "fault", "noRtp")
+        try await unit.sim("camera", "cam-stops", "fault", "rtpStops")
+        try await unit.waitHealth("cam-nortp", "degraded", reason: "noVideoFlow")
+        try await unit.waitHealth("cam-stops", "degraded", reason: "noVideoFlow")
+        let nortp = unit.health("cam-nortp").last?["reasons"] as? [[String: Any]] ?? []
+        #expect(nortp.map { $0["detail"] as? String } == ["flow: no video packet in 1000 ms after PLAY"])
+        let stops = unit.health("cam-stops").last?["reasons"] as? [[String: Any]] ?? []
+        #expect((stops.first?["detail"] as? String ?? "").hasPrefix("flow: video stopped after 5 frames"), "\(stops)")
+        #expect(unit.health("cam-1").last?["status"] as? String == "ok")
+
+        try await unit.sim("camera", "cam-nortp", "clear")
+        try await unit.sim("camera", "cam-stops", "clear")
+        try await unit.waitHealth("cam-nortp", "ok")
+        try await unit.waitHealth("cam-stops", "ok")
         try await unit.validateContract()
     }
 

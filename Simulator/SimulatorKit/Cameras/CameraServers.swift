@@ -95,12 +95,16 @@ enum RTSPCameraServer {
     }
 }
 
-/// One RTSP connection to a simulated camera.
+/// One RTSP connection to a simulated camera: OPTIONS, DESCRIBE, and one video session (SETUP
+/// over interleaved TCP, PLAY, TEARDOWN) whose RTP/JPEG frames go on the same connection.
 final class RTSPCameraHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
     let camera: VirtualCamera
     private var buffer: [UInt8] = []
+    /// The session SETUP made: its id and interleaved RTP channel.
+    private var session: (id: String, channel: UInt8)?
+    private var streaming: RepeatedTask?
 
     init(camera: VirtualCamera) { self.camera = camera }
 
@@ -111,10 +115,24 @@ final class RTSPCameraHandler: ChannelInboundHandler {
         context.fireChannelActive()
     }
 
+    func channelInactive(context: ChannelHandlerContext) {
+        streaming?.cancel()
+        streaming = nil
+        context.fireChannelInactive()
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
         buffer += bytes.readBytes(length: bytes.readableBytes) ?? []
         while true {
+            // A client may send RTCP receiver reports on the interleaved channels: skip them.
+            if buffer.first == UInt8(ascii: "$") {
+                guard buffer.count >= 4 else { return }
+                let length = 4 + (Int(buffer[2]) << 8 | Int(buffer[3]))
+                guard buffer.count >= length else { return }
+                buffer.removeFirst(length)
+                continue
+            }
             let outcome: RTSPParser.Outcome
             do { outcome = try RTSPParser.parse(buffer) } catch {
                 respond(context, RTSPMessage(start: .response(status: 400, reason: "Bad Request"), headers: [("Content-Type", "text/plain")],
@@ -123,13 +141,13 @@ final class RTSPCameraHandler: ChannelInboundHandler {
             }
             guard case .message(let request, let consumed) = outcome else { return }
             buffer.removeFirst(consumed)
-            respond(context, answer(request), close: false)
+            respond(context, answer(request, context), close: false)
         }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
 
-    private func answer(_ request: RTSPMessage) -> RTSPMessage {
+    private func answer(_ request: RTSPMessage, _ context: ChannelHandlerContext) -> RTSPMessage {
         let cseq = request.header("CSeq") ?? "0"
         func reply(_ status: Int, _ reason: String, _ headers: [(String, String)] = [], body: String = "") -> RTSPMessage {
             RTSPMessage(start: .response(status: status, reason: reason),
@@ -137,20 +155,82 @@ final class RTSPCameraHandler: ChannelInboundHandler {
                         body: Array(body.utf8))
         }
         guard case .request(let method, let uri) = request.start else { return reply(400, "Bad Request") }
+        if ["DESCRIBE", "SETUP", "PLAY"].contains(method), !camera.authorized(request.header("Authorization"), method: method) {
+            return reply(401, "Unauthorized", [("WWW-Authenticate", camera.challenge())])
+        }
         switch method {
         case "OPTIONS":
             return reply(200, "OK", [("Public", "OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN, GET_PARAMETER")])
         case "DESCRIBE":
-            guard camera.authorized(request.header("Authorization"), method: "DESCRIBE") else {
-                return reply(401, "Unauthorized", [("WWW-Authenticate", camera.challenge())])
-            }
             return reply(200, "OK", [("Content-Base", uri.hasSuffix("/") ? uri : uri + "/"), ("Content-Type", "application/sdp")],
                          body: camera.sessionDescription(uri: uri))
-        case "SETUP", "PLAY", "TEARDOWN", "GET_PARAMETER":
-            // The simulator describes streams; it does not send RTP.
-            return reply(455, "Method Not Valid in This State")
+        case "SETUP":
+            guard session == nil else { return reply(459, "Aggregate Operation Not Allowed") }
+            guard uri.hasSuffix("/trackID=0") else { return reply(404, "Not Found") }
+            // Video only over the RTSP connection (interleaved TCP), as many cameras behind NAT are used.
+            let transport = request.header("Transport") ?? ""
+            guard transport.contains("RTP/AVP/TCP"),
+                  let channel = transport.split(separator: ";").first(where: { $0.hasPrefix("interleaved=") })
+                      .flatMap({ UInt8($0.dropFirst("interleaved=".count).split(separator: "-").first ?? "") }), channel < 254 else {
+                return reply(461, "Unsupported Transport")
+            }
+            let id = String(UInt32.random(in: 0x1000_0000 ... 0xFFFF_FFFF), radix: 16)
+            session = (id, channel)
+            return reply(200, "OK", [("Session", "\(id);timeout=60"),
+                                     ("Transport", "RTP/AVP/TCP;unicast;interleaved=\(channel)-\(channel + 1);ssrc=1A2B3C4D;mode=play")])
+        case "PLAY":
+            guard let session, request.header("Session")?.split(separator: ";").first.map(String.init) == session.id else {
+                return reply(454, "Session Not Found")
+            }
+            camera.countPlay()
+            if streaming == nil { startStream(context, channel: session.channel) }
+            return reply(200, "OK", [("Session", session.id), ("Range", "npt=0.000-"),
+                                     ("RTP-Info", "url=\(uri.hasSuffix("/") ? uri : uri + "/")trackID=0;seq=0;rtptime=0")])
+        case "TEARDOWN":
+            guard let session, request.header("Session")?.split(separator: ";").first.map(String.init) == session.id else {
+                return reply(454, "Session Not Found")
+            }
+            streaming?.cancel()
+            streaming = nil
+            self.session = nil
+            return reply(200, "OK")
+        case "GET_PARAMETER":
+            return reply(200, "OK")
         default:
             return reply(501, "Not Implemented")
+        }
+    }
+
+    /// Sends the camera's video loop as RTP/JPEG on `channel`, ``VirtualCamera/framesPerSecond``
+    /// frames a second, after PLAY's answer (which a `slow` camera delays). `noRtp` sends
+    /// nothing; `rtpStops` stops after a few frames; a client that does not read loses frames.
+    private func startStream(_ context: ChannelHandlerContext, channel number: UInt8) {
+        let channel = context.channel
+        let camera = camera
+        let loop = VirtualCamera.videoLoop
+        guard !loop.isEmpty else { return }
+        let start = camera.has(.slow) ? Int64(camera.settings.delayMs) + 5 : 5
+        let counters = Locked((sequence: UInt16.random(in: 0 ... .max), frame: 0))
+        let ssrc: UInt32 = 0x1A2B_3C4D
+        streaming = context.eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(start),
+                                                           delay: .milliseconds(Int64(1000 / VirtualCamera.framesPerSecond))) { task in
+            if camera.has(.noRtp) { return }
+            guard channel.isActive else { return task.cancel() }
+            let packets = counters.withLock { state -> [[UInt8]]? in
+                if camera.has(.rtpStops), state.frame >= VirtualCamera.framesBeforeStop { return nil }
+                defer { state.frame += 1 }
+                guard channel.isWritable else { return [] }
+                return RTPJPEG.packets(loop[state.frame % loop.count], sequence: &state.sequence,
+                                       timestamp: UInt32(truncatingIfNeeded: state.frame * 90_000 / VirtualCamera.framesPerSecond), ssrc: ssrc)
+            }
+            guard let packets else { return task.cancel() }
+            for packet in packets {
+                var framed = channel.allocator.buffer(capacity: packet.count + 4)
+                framed.writeBytes([UInt8(ascii: "$"), number, UInt8(packet.count >> 8), UInt8(packet.count & 0xFF)])
+                framed.writeBytes(packet)
+                channel.write(framed, promise: nil)
+            }
+            channel.flush()
         }
     }
 

@@ -26,6 +26,10 @@ public enum CameraFault: String, Sendable, Codable, CaseIterable {
     case drift
     /// Every other RTSP connection is closed at once: a flapping link.
     case flap
+    /// PLAY is answered, but no RTP follows: a hung encoder.
+    case noRtp
+    /// RTP stops after ``VirtualCamera/framesBeforeStop`` frames of each PLAY.
+    case rtpStops
 }
 
 /// One simulated camera: its ports, credentials, faults and a moving picture.
@@ -48,6 +52,8 @@ public final class VirtualCamera: Sendable {
         public var faults: [CameraFault]
         public var settings: Settings
         public var connections: Int
+        /// PLAY requests answered (video sessions started).
+        public var plays: Int
     }
 
     public let id: String
@@ -66,6 +72,7 @@ public final class VirtualCamera: Sendable {
         var frame: UInt64 = 0
         var frozenImage: [UInt8]?
         var rtspConnections = 0
+        var plays = 0
         var nonce = ""
     }
     private let state: Locked<State>
@@ -84,7 +91,8 @@ public final class VirtualCamera: Sendable {
     public var info: Info {
         state.withLock { s in
             Info(id: id, rtspPort: rtsp?.port, httpPort: onvif?.port ?? snapshot?.port, auth: s.auth,
-                 faults: s.faults.sorted { $0.rawValue < $1.rawValue }, settings: s.settings, connections: s.rtspConnections)
+                 faults: s.faults.sorted { $0.rawValue < $1.rawValue }, settings: s.settings, connections: s.rtspConnections,
+                 plays: s.plays)
         }
     }
 
@@ -112,6 +120,9 @@ public final class VirtualCamera: Sendable {
 
     public func setAuth(_ mode: AuthMode) { state.withLock { $0.auth = username == nil ? .none : mode } }
 
+    /// Counts a PLAY.
+    func countPlay() { state.withLock { $0.plays += 1 } }
+
     /// Counts an RTSP connection; with `flap`, whether this one must be dropped.
     func dropsRTSPConnection() -> Bool {
         state.withLock { s in
@@ -136,13 +147,15 @@ public final class VirtualCamera: Sendable {
         authMode == .basic ? "Basic realm=\"\(realm)\"" : "Digest realm=\"\(realm)\", nonce=\"\(nonce)\", algorithm=MD5, qop=\"auth\""
     }
 
-    /// The session description DESCRIBE answers.
+    /// Frames per second of the RTP stream, and how many frames `rtpStops` lets through.
+    public static let framesPerSecond = 10
+    public static let framesBeforeStop = 5
+
+    /// The session description DESCRIBE answers: Motion-JPEG over RTP (RFC 2435).
     func sessionDescription(uri: String) -> String {
         let media = has(.badSdp)
             ? "m=audio 0 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=control:trackID=1\r\n"
-            : "m=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n"
-                + "a=fmtp:96 packetization-mode=1;profile-level-id=42C01E;sprop-parameter-sets=Z0LAHtkDxWhAAAADAEAAAAwDxYuS,aMuMsg==\r\n"
-                + "a=framerate:15\r\na=control:trackID=0\r\n"
+            : "m=video 0 RTP/AVP 26\r\na=rtpmap:26 JPEG/90000\r\na=framerate:\(Self.framesPerSecond)\r\na=control:trackID=0\r\n"
         return "v=0\r\no=- 1732521600 1 IN IP4 127.0.0.1\r\ns=ParkGuard simulated camera \(id)\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\n"
             + "a=control:\(uri)\r\na=range:npt=0-\r\n" + media
     }
@@ -159,8 +172,14 @@ public final class VirtualCamera: Sendable {
         return image
     }
 
+    /// The video sent after PLAY: a loop of 20 frames of the moving scene, ready for RTP/JPEG,
+    /// made once for all cameras.
+    static let videoLoop: [RTPJPEG.Frame] = (1 ... 20).compactMap { frame in
+        (try? render(frame: UInt64(frame), black: false, colour: true)).flatMap { try? RTPJPEG.frame($0) }
+    }
+
     /// A 320×240 grey scene: a gradient, a bar that moves every frame and a little noise.
-    static func render(frame: UInt64, black: Bool) throws -> [UInt8] {
+    static func render(frame: UInt64, black: Bool, colour: Bool = false) throws -> [UInt8] {
         let width = 320, height = 240
         var pixels = [UInt8](repeating: 0, count: width * height)
         var seed = frame &* 6_364_136_223_846_793_005 &+ 1
@@ -178,7 +197,7 @@ public final class VirtualCamera: Sendable {
                 }
             }
         }
-        return try JPEGCodec.encodeGrey(pixels, width: width, height: height, quality: 70)
+        return try JPEGCodec.encodeGrey(pixels, width: width, height: height, quality: 70, colour: colour)
     }
 
     /// The camera's clock as ONVIF reports it.

@@ -614,13 +614,14 @@ public struct UnitDoctor: Sendable {
             for (index, camera) in probed.enumerated() {
                 group.addTask {
                     let started = ContinuousClock.now
-                    let report = await prober.probe(camera, credentials: credentials[camera.id])
+                    // The doctor checks the video flow too, wherever it is configured.
+                    let report = await prober.probe(camera, credentials: credentials[camera.id], flowCheck: true)
                     var tracker = CameraHealthTracker(camera: camera.id, policy: policy)
                     let (status, reasons) = tracker.classify(report)
                     let why = reasons.map(\.detail).joined(separator: "; ")
                     let took = " (probed in \(milliseconds(ContinuousClock.now - started)) ms)"
                     let check = switch status {
-                    case .ok: DoctorCheck("camera \(camera.id)", .ok, "\(camera.host): stream, ONVIF and snapshot answer\(took)")
+                    case .ok: DoctorCheck("camera \(camera.id)", .ok, "\(camera.host): \(Self.answered(report))\(took)")
                     case .offline: DoctorCheck("camera \(camera.id)", .failed, "\(camera.host): \(why)\(took)",
                                                advice: "check the camera's power, network cable and address, and its credentials")
                     default: DoctorCheck("camera \(camera.id)", .warning, "\(camera.host) \(status.rawValue): \(why)\(took)",
@@ -634,6 +635,22 @@ public struct UnitDoctor: Sendable {
             return all
         }
         return results.sorted { $0.0 < $1.0 }.map(\.1)
+    }
+}
+
+extension UnitDoctor {
+    /// What a good probe found, as an installer reads it: "stream, ONVIF and snapshot answer;
+    /// video flows at 10.0 frame/s, 812 kbit/s".
+    static func answered(_ report: CameraProbeReport) -> String {
+        var parts: [String] = []
+        if case .success? = report.rtsp { parts.append("stream") }
+        if case .success? = report.onvif { parts.append("ONVIF") }
+        if case .success? = report.snapshot { parts.append("snapshot") }
+        var text = parts.count > 1 ? parts.dropLast().joined(separator: ", ") + " and " + parts.last! + " answer" : (parts.first ?? "camera") + " answers"
+        if case .success(let flow)? = report.flow {
+            text += "; video flows at \(flow.framesPerTenSeconds / 10).\(flow.framesPerTenSeconds % 10) frame/s, \(flow.kilobitsPerSecond) kbit/s"
+        }
+        return text
     }
 }
 

@@ -65,7 +65,8 @@ struct CameraMonitor: Service {
         while !Task.isCancelled {
             do { try await Task.sleep(for: wait) } catch { return }
             let started = clock.now()
-            let report = await limiter.run { await prober.probe(camera, credentials: credentials[camera.id]) }
+            let flowCheck = tracker.flowCheckDue(every: camera.flowCheck?.every, at: started)
+            let report = await limiter.run { await prober.probe(camera, credentials: credentials[camera.id], flowCheck: flowCheck) }
             let now = clock.now()
             let change = tracker.observe(report, at: now)
             guard let status = tracker.status else { continue }
@@ -76,7 +77,7 @@ struct CameraMonitor: Service {
             }
             if change != .unchanged || due || board.status(of: camera.id) == nil {
                 let payload = CameraHealthPayload(camera: camera.id, status: status, reasons: tracker.reasons, since: since, stamp: clock.stamp(),
-                                                  checks: .init(report: report, observed: tracker.lastObservation?.status))
+                                                  checks: .init(report: report, observed: tracker.lastObservation?.status, flow: lastFlow(tracker, now)))
                 let message = Outgoing.json(payload, topic: topics.cameraHealth(camera.id), qos: 1, retain: true, kind: .retainedState)
                 board.record(camera.id, status: status, message: message)
                 await publisher.send(message)
@@ -86,6 +87,11 @@ struct CameraMonitor: Service {
             wait = camera.interval * jitter - started.duration(to: now)
             if wait < .milliseconds(100) { wait = .milliseconds(100) }
         }
+    }
+
+    private func lastFlow(_ tracker: CameraHealthTracker, _ now: MonotonicInstant) -> (findings: VideoFlowFindings, age: Duration)? {
+        guard let (result, at) = tracker.lastFlow, case .success(let findings) = result else { return nil }
+        return (findings, at.duration(to: now))
     }
 
     private func log(_ camera: String, from: CameraStatus?, to: CameraStatus, reasons: [CameraReason]) {

@@ -24,7 +24,9 @@ public struct CameraReason: Sendable, Equatable, Codable {
     /// The stable reason codes.
     public enum Code: String, Sendable, Equatable, Codable, CaseIterable {
         case unreachable, refused, timeout, protocolError, noVideo, authFailed, slow, clockDrift, onvifFailed,
-             snapshotFailed, snapshotInvalid, frozen, black, unstable
+             snapshotFailed, snapshotInvalid, frozen, black, unstable,
+             /// The stream is described but no video flows after PLAY, or it stopped (flow check).
+             noVideoFlow
     }
     public var code: Code
     public var detail: String
@@ -50,13 +52,17 @@ public struct CameraProbeReport: Sendable, Equatable {
     public var rtsp: Result<RTSPFindings, StepFailure>?
     public var onvif: Result<ONVIFFindings, StepFailure>?
     public var snapshot: Result<SnapshotFindings, StepFailure>?
+    /// SETUP, PLAY, listening to RTP and TEARDOWN; only in the probes that run the flow check.
+    public var flow: Result<VideoFlowFindings, StepFailure>?
 
     public init(connect: Result<Duration, StepFailure>? = nil, rtsp: Result<RTSPFindings, StepFailure>? = nil,
-                onvif: Result<ONVIFFindings, StepFailure>? = nil, snapshot: Result<SnapshotFindings, StepFailure>? = nil) {
+                onvif: Result<ONVIFFindings, StepFailure>? = nil, snapshot: Result<SnapshotFindings, StepFailure>? = nil,
+                flow: Result<VideoFlowFindings, StepFailure>? = nil) {
         self.connect = connect
         self.rtsp = rtsp
         self.onvif = onvif
         self.snapshot = snapshot
+        self.flow = flow
     }
 
     /// A failed step.
@@ -70,9 +76,13 @@ public struct CameraProbeReport: Sendable, Equatable {
         /// Time from sending DESCRIBE (with credentials when needed) to its full answer.
         public var describeTime: Duration
         public var sdp: SDPSummary
-        public init(describeTime: Duration, sdp: SDPSummary) {
+        /// The base the description's control URIs are relative to (`Content-Base`, else the
+        /// DESCRIBE URI).
+        public var base: String
+        public init(describeTime: Duration, sdp: SDPSummary, base: String = "") {
             self.describeTime = describeTime
             self.sdp = sdp
+            self.base = base
         }
     }
 
@@ -169,6 +179,9 @@ public struct CameraHealthTracker: Sendable {
     private var pendingReasons: [[CameraReason]] = []
     private var recent: [Bool] = []
     private var previousThumbnail: [UInt8]?
+    /// The last flow check's outcome and when it ran. Its verdict holds for the probes between
+    /// two flow checks, which run less often than the probes.
+    public private(set) var lastFlow: (result: Result<VideoFlowFindings, CameraProbeReport.StepFailure>, at: MonotonicInstant)?
 
     public init(camera: String, policy: CameraHealthPolicy) {
         self.camera = camera
@@ -182,8 +195,28 @@ public struct CameraHealthTracker: Sendable {
         case unchanged
     }
 
+    /// Whether the probe about to start should run the flow check that runs every `every`
+    /// (`nil`: never): on the first probe, `every` after the last check, and on the first probe
+    /// after the camera's stream could not be described.
+    public func flowCheckDue(every: Duration?, at now: MonotonicInstant) -> Bool {
+        guard let every else { return false }
+        guard let last = lastFlow else { return true }
+        return last.at.duration(to: now) >= every
+    }
+
     /// Feeds one probe report.
     public mutating func observe(_ report: CameraProbeReport, at now: MonotonicInstant) -> Change {
+        let streamFailed: Bool
+        switch (report.connect, report.rtsp) {
+        case (.failure?, _), (_, .failure?): streamFailed = true
+        default: streamFailed = false
+        }
+        if let flow = report.flow {
+            lastFlow = (flow, now)
+        } else if streamFailed {
+            // Check the flow again as soon as the stream is back.
+            lastFlow = nil
+        }
         var (observed, why) = classify(report)
         recent.append(observed != .offline)
         if recent.count > policy.stabilityWindow { recent.removeFirst(recent.count - policy.stabilityWindow) }
@@ -244,7 +277,9 @@ public struct CameraHealthTracker: Sendable {
             case .refused(let t): worsen(level, CameraReason(.refused, "\(step): \(t)"))
             case .unreachable(let t): worsen(level, CameraReason(.unreachable, "\(step): \(t)"))
             case .timeout(let t): worsen(level, CameraReason(.timeout, "\(step): \(t)"))
-            case .protocolError(let t): worsen(level, CameraReason(offline ? .protocolError : step == "snapshot" ? .snapshotFailed : .onvifFailed, "\(step): \(t)"))
+            case .protocolError(let t):
+                let code: CameraReason.Code = offline ? .protocolError : step == "snapshot" ? .snapshotFailed : step == "flow" ? .noVideoFlow : .onvifFailed
+                worsen(level, CameraReason(code, "\(step): \(t)"))
             case .authFailed(let t): worsen(.degraded, CameraReason(.authFailed, "\(step): \(t)"))
             }
         }
@@ -269,6 +304,14 @@ public struct CameraHealthTracker: Sendable {
             }
         case nil:
             break
+        }
+        // The flow check of this probe, or else the last one's verdict.
+        if case .success(let rtsp)? = report.rtsp, rtsp.sdp.offersVideo, let flow = report.flow ?? lastFlow?.result {
+            switch flow {
+            case .failure(let error): failed("flow", error.failure, offline: false)
+            case .success(let findings):
+                if let problem = Self.flowProblem(findings) { worsen(.degraded, CameraReason(.noVideoFlow, "flow: \(problem)")) }
+            }
         }
         switch report.onvif {
         case .failure(let error)?:
@@ -301,6 +344,24 @@ public struct CameraHealthTracker: Sendable {
             break
         }
         return (status, reasons)
+    }
+
+    /// What is wrong with a flow check's findings, or `nil` when video flowed to the end.
+    /// Video that came but left the last half of the listening time silent has stopped.
+    static func flowProblem(_ flow: VideoFlowFindings) -> String? {
+        let listened = ms(flow.listened)
+        if flow.frames == 0 {
+            if flow.malformed > 0 { return "\(flow.malformed) packets after PLAY, none of them RTP" }
+            if flow.closedByCamera { return "the camera closed the connection \(listened) ms after PLAY without sending video" }
+            return "no video packet in \(listened) ms after PLAY"
+        }
+        if flow.closedByCamera {
+            return "the camera closed the connection \(listened) ms after PLAY, after \(flow.frames) frames"
+        }
+        if !flow.byteLimitReached, let last = flow.lastPacket, flow.listened - last > flow.listened / 2 {
+            return "video stopped after \(flow.frames) frames: nothing in the last \(ms(flow.listened - last)) ms of \(listened)"
+        }
+        return nil
     }
 
     /// Whole milliseconds of `duration`.

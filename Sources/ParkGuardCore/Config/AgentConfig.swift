@@ -236,10 +236,25 @@ public struct CameraConfig: Sendable, Equatable {
         }
     }
 
+    /// The video flow check after DESCRIBE: SETUP and PLAY over RTSP/TCP interleaved, RTP for
+    /// at most `listen` and `maxBytes`, TEARDOWN; run by one probe every `every`.
+    public struct FlowCheck: Sendable, Equatable {
+        public var every: Duration
+        public var listen: Duration
+        public var maxBytes: Int
+        public init(every: Duration = .seconds(600), listen: Duration = .seconds(3), maxBytes: Int = 4 << 20) {
+            self.every = every
+            self.listen = listen
+            self.maxBytes = maxBytes
+        }
+    }
+
     public var id: String
     public var host: String
     /// RTSP (OPTIONS, DESCRIBE); `nil` when `rtsp: false`.
     public var rtsp: Endpoint?
+    /// `rtsp.flowCheck`; `nil` when not configured (off).
+    public var flowCheck: FlowCheck?
     /// ONVIF device service; `nil` when not configured.
     public var onvif: Endpoint?
     /// HTTP snapshot (JPEG); `nil` when not configured.
@@ -254,10 +269,11 @@ public struct CameraConfig: Sendable, Equatable {
 
     public init(id: String, host: String, rtsp: Endpoint? = Endpoint(port: 554, path: "/"), onvif: Endpoint? = nil,
                 snapshot: Endpoint? = nil, username: String? = nil, passwordFile: String? = nil,
-                interval: Duration = .seconds(30), probe: Bool = true) {
+                interval: Duration = .seconds(30), probe: Bool = true, flowCheck: FlowCheck? = nil) {
         self.id = id
         self.host = host
         self.rtsp = rtsp
+        self.flowCheck = rtsp == nil ? nil : flowCheck
         self.onvif = onvif
         self.snapshot = snapshot
         self.username = username

@@ -162,20 +162,26 @@ public enum AgentConfigDecoder {
         if host.isEmpty || host.contains(where: { $0 == " " || $0 == "/" || $0 == "@" }) {
             r.fail("host", "must be a host name or IP address, without scheme, path or credentials")
         }
-        func endpoint(_ key: String, port: Int, path: String) -> CameraConfig.Endpoint? {
-            r.mapping(key) { e in
-                let endpoint = CameraConfig.Endpoint(port: e.int("port", default: port, in: 1 ... 65535) ?? port,
-                                                     path: e.string("path", default: path) ?? path)
-                if !endpoint.path.hasPrefix("/") || endpoint.path.contains(where: { $0 == " " || $0.isNewline }) {
-                    e.fail("path", "must start with '/' and contain no spaces")
-                }
-                return endpoint
+        func endpoint(_ e: inout ConfigReader, port: Int, path: String) -> CameraConfig.Endpoint {
+            let endpoint = CameraConfig.Endpoint(port: e.int("port", default: port, in: 1 ... 65535) ?? port,
+                                                 path: e.string("path", default: path) ?? path)
+            if !endpoint.path.hasPrefix("/") || endpoint.path.contains(where: { $0 == " " || $0.isNewline }) {
+                e.fail("path", "must start with '/' and contain no spaces")
             }
+            return endpoint
         }
-        // `rtsp: false` turns RTSP off; a mapping sets port and path.
+        func endpoint(_ key: String, port: Int, path: String) -> CameraConfig.Endpoint? {
+            r.mapping(key) { endpoint(&$0, port: port, path: path) }
+        }
+        // `rtsp: false` turns RTSP off; a mapping sets port, path and the flow check.
         let defaultRTSP = CameraConfig.Endpoint(port: 554, path: "/")
+        var flowCheck: CameraConfig.FlowCheck?
         let rtsp = r.isScalar("rtsp") ? (r.bool("rtsp", default: true) ? defaultRTSP : nil)
-            : (endpoint("rtsp", port: 554, path: "/") ?? defaultRTSP)
+            : (r.mapping("rtsp") { e in
+                let rtsp = endpoint(&e, port: 554, path: "/")
+                flowCheck = e.mapping("flowCheck", readFlowCheck)
+                return rtsp
+            } ?? defaultRTSP)
         let onvif = endpoint("onvif", port: 80, path: "/onvif/device_service")
         let snapshot = endpoint("snapshot", port: 80, path: "/snapshot.jpg")
         let username = r.string("username", default: nil)
@@ -187,7 +193,17 @@ public enum AgentConfigDecoder {
             r.fail(nil, "has nothing to probe: enable rtsp, onvif or snapshot, or set 'probe: false'")
         }
         return CameraConfig(id: id, host: host, rtsp: rtsp, onvif: onvif, snapshot: snapshot, username: username,
-                            passwordFile: passwordFile, interval: interval, probe: probe)
+                            passwordFile: passwordFile, interval: interval, probe: probe, flowCheck: flowCheck)
+    }
+
+    static func readFlowCheck(_ r: inout ConfigReader) -> CameraConfig.FlowCheck {
+        let defaults = CameraConfig.FlowCheck()
+        let check = CameraConfig.FlowCheck(
+            every: r.duration("every", default: defaults.every, in: .seconds(10) ... .seconds(86400)),
+            listen: r.duration("listen", default: defaults.listen, in: .milliseconds(500) ... .seconds(30)),
+            maxBytes: r.bytes("maxBytes", default: defaults.maxBytes, in: 64 << 10 ... 64 << 20))
+        if check.listen >= check.every { r.fail("listen", "must be shorter than 'every'") }
+        return check
     }
 
     static func readCommands(_ r: inout ConfigReader) -> CommandSecurityConfig {

@@ -268,8 +268,21 @@ public struct CameraHealthPayload: Encodable, Sendable {
         public var onvifMs: Int?
         public var device: [String: String]?
         public var snapshot: Snapshot?
+        /// The last flow check's figures (it runs less often than the probes).
+        public var flow: Flow?
         /// The status this probe alone showed, before hysteresis.
         public var observed: CameraStatus?
+
+        public struct Flow: Encodable, Sendable, Equatable {
+            public var frames: Int
+            public var fps: Double
+            public var kbps: Int
+            public var listenMs: Int
+            /// From PLAY's answer to the first video packet.
+            public var firstPacketMs: Int?
+            /// Seconds since the check ran.
+            public var ageS: Int
+        }
 
         public struct Snapshot: Encodable, Sendable, Equatable {
             public var width: Int
@@ -278,8 +291,13 @@ public struct CameraHealthPayload: Encodable, Sendable {
             public var meanLuma: Int
         }
 
-        public init(report: CameraProbeReport?, observed: CameraStatus?) {
+        public init(report: CameraProbeReport?, observed: CameraStatus?, flow: (findings: VideoFlowFindings, age: Duration)? = nil) {
             self.observed = observed
+            if let (findings, age) = flow {
+                self.flow = Flow(frames: findings.frames, fps: Double(findings.framesPerTenSeconds) / 10, kbps: findings.kilobitsPerSecond,
+                                 listenMs: CameraHealthTracker.ms(findings.listened), firstPacketMs: findings.firstPacket.map(CameraHealthTracker.ms),
+                                 ageS: Int(age.components.seconds))
+            }
             guard let report else { return }
             if case .success(let time)? = report.connect { connectMs = CameraHealthTracker.ms(time) }
             if case .success(let rtsp)? = report.rtsp {

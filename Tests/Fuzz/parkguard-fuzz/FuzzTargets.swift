@@ -104,6 +104,29 @@ enum FuzzTargets {
             require(consumed > 0 && consumed <= bytes.count, "consumed \(consumed) of \(bytes.count) bytes")
             require(consumed <= limits.head + limits.body, "a message of \(consumed) bytes passed limits of \(limits.head + limits.body)")
         },
+        FuzzTarget(name: "rtp-interleaved", summary: "what a camera sends after PLAY: interleaved RTP frames and RTSP answers", maxLength: 64 << 10) { bytes in
+            // Fed in two pieces, as a socket would deliver them; every packet goes to the meter.
+            var reader = RTSPInterleavedReader(limits: .init(head: 4096, body: 16 << 10))
+            var meter = VideoFlowMeter()
+            let split = bytes.isEmpty ? 0 : Int(bytes[0]) % (bytes.count + 1)
+            var taken = 0
+            for piece in [Array(bytes[..<split]), Array(bytes[split...])] {
+                reader.feed(piece)
+                while let item = try? reader.next() {
+                    taken += 1
+                    if case .packet(_, let packet) = item {
+                        require(packet.count <= 65535, "a frame of \(packet.count) bytes")
+                        if let header = try? RTPHeader.parse(packet) {
+                            require(header.payloadLength >= 0 && header.payloadLength <= packet.count - 12, "payload \(header.payloadLength) of \(packet.count)")
+                        }
+                        meter.record(packet, at: .milliseconds(taken))
+                    }
+                }
+            }
+            require(reader.buffered <= bytes.count, "buffered \(reader.buffered) of \(bytes.count) bytes")
+            let findings = meter.finished(after: .seconds(1), byteLimitReached: false, closedByCamera: false)
+            require(findings.frames <= findings.packets, "\(findings.frames) frames from \(findings.packets) packets")
+        },
         FuzzTarget(name: "http-response", summary: "HTTP answers to the probe (head, lengths, chunks, close)", maxLength: 64 << 10) { bytes in
             // Fed in two pieces at a point taken from the input, as a socket would deliver them.
             let limits = HTTPResponseReader.Limits(head: 4096, body: 16 << 10)
