@@ -163,7 +163,10 @@ extension Serve {
                 }
                 password = text.trimmingCharacters(in: .newlines)
             }
-            cameras.append(VirtualCamera(config: camera, password: password, auth: auth))
+            // Its PTZ presets: home, and every preset the agent's bells turn it to or back to.
+            let links = config.bells.flatMap(\.cameras).filter { $0.id == camera.id }
+            let presets = ["home"] + links.flatMap { [$0.preset, $0.home].compactMap { $0 } }
+            cameras.append(VirtualCamera(config: camera, password: password, auth: auth, presets: presets))
         }
         return cameras
     }

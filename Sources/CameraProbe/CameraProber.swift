@@ -202,20 +202,10 @@ public struct CameraProber: Sendable {
 
     func onvifCheck(_ http: HTTPConnection, endpoint: CameraConfig.Endpoint, credentials: CameraCredentials?) async -> Result<CameraProbeReport.ONVIFFindings, StepFailure> {
         do throws(StepFailure) {
-            let before = wallClock()
-            let answer = try await soap(http, endpoint: endpoint, action: "GetSystemDateAndTime", body: ONVIF.getSystemDateAndTime)
-            let after = wallClock()
-            let text = try soapText(answer, call: "GetSystemDateAndTime")
-            let cameraTime: WallTime
-            do { cameraTime = try ONVIF.utcDateTime(in: text) } catch { throw StepFailure(.protocolError("GetSystemDateAndTime: \(error)")) }
-            let middle = (before.millisecondsSinceEpoch + after.millisecondsSinceEpoch) / 2
-            let offset = Duration.milliseconds(cameraTime.millisecondsSinceEpoch - middle)
-            var findings = CameraProbeReport.ONVIFFindings(clockOffset: offset, responseTime: answer.elapsed)
+            let (offset, elapsed) = try await cameraClock(http, path: endpoint.path, credentials: credentials)
+            var findings = CameraProbeReport.ONVIFFindings(clockOffset: offset, responseTime: elapsed)
             if let credentials {
-                // The token's Created time is in the camera's clock, so a drifting unit clock does not fail the digest.
-                let created = WallTime(millisecondsSinceEpoch: wallClock().millisecondsSinceEpoch + Int64(CameraHealthTracker.ms(offset))).rfc3339
-                let token = ONVIF.UsernameToken(username: credentials.username, password: credentials.password, nonce: Hashing.random(16),
-                                                created: created, sha1: Hashing.sha1, base64: Hashing.base64)
+                let token = usernameToken(credentials, offset: offset)
                 do throws(StepFailure) {
                     let info = try await soap(http, endpoint: endpoint, action: "GetDeviceInformation",
                                               body: ONVIF.getDeviceInformation(token: token))
@@ -234,17 +224,55 @@ public struct CameraProber: Sendable {
         }
     }
 
+    /// The camera's clock minus ours (`GetSystemDateAndTime`, taken at the middle of the exchange)
+    /// and how long the answer took. Asked without a token, as ONVIF allows; a camera that wants
+    /// one even for this is asked again with a token in the unit's own clock.
+    func cameraClock(_ http: HTTPConnection, path: String, credentials: CameraCredentials?) async throws(StepFailure) -> (offset: Duration, elapsed: Duration) {
+        for signed in [false, true] {
+            let token = signed ? credentials.map { usernameToken($0, offset: .zero) } : nil
+            let before = wallClock()
+            let answer = try await soap(http, path: path, action: "http://www.onvif.org/ver10/device/wsdl/GetSystemDateAndTime",
+                                        body: ONVIF.envelope(header: token?.header ?? "", body: "<tds:GetSystemDateAndTime/>"))
+            let after = wallClock()
+            let text: String
+            do { text = try soapText(answer, call: "GetSystemDateAndTime") } catch {
+                if !signed, credentials != nil, case .authFailed = error.failure { continue }
+                throw error
+            }
+            let cameraTime: WallTime
+            do { cameraTime = try ONVIF.utcDateTime(in: text) } catch { throw StepFailure(.protocolError("GetSystemDateAndTime: \(error)")) }
+            let middle = (before.millisecondsSinceEpoch + after.millisecondsSinceEpoch) / 2
+            return (.milliseconds(cameraTime.millisecondsSinceEpoch - middle), answer.elapsed)
+        }
+        throw StepFailure(.authFailed("GetSystemDateAndTime: refused with and without a token"))
+    }
+
+    /// A WS-UsernameToken whose `Created` is in the camera's clock (ours plus `offset`), so a
+    /// drifting unit clock does not fail the digest.
+    func usernameToken(_ credentials: CameraCredentials, offset: Duration) -> ONVIF.UsernameToken {
+        let created = WallTime(millisecondsSinceEpoch: wallClock().millisecondsSinceEpoch + Int64(CameraHealthTracker.ms(offset))).rfc3339
+        return ONVIF.UsernameToken(username: credentials.username, password: credentials.password, nonce: Hashing.random(16),
+                                   created: created, sha1: Hashing.sha1, base64: Hashing.base64)
+    }
+
     private func soap(_ http: HTTPConnection, endpoint: CameraConfig.Endpoint, action: String, body: String) async throws(StepFailure) -> HTTPAnswer {
+        try await soap(http, path: endpoint.path, action: "http://www.onvif.org/ver10/device/wsdl/\(action)", body: body)
+    }
+
+    /// A SOAP 1.2 call to the service at `path`; `action` is the operation's full action URI.
+    func soap(_ http: HTTPConnection, path: String, action: String, body: String) async throws(StepFailure) -> HTTPAnswer {
         try await http.request(
-            method: "POST", path: endpoint.path,
-            headers: [("Content-Type", "application/soap+xml; charset=utf-8; action=\"http://www.onvif.org/ver10/device/wsdl/\(action)\"")],
+            method: "POST", path: path,
+            headers: [("Content-Type", "application/soap+xml; charset=utf-8; action=\"\(action)\"")],
             body: Array(body.utf8), timeout: stepTimeout, limit: 256 << 10)
     }
 
-    private func soapText(_ answer: HTTPAnswer, call: String) throws(StepFailure) -> String {
+    func soapText(_ answer: HTTPAnswer, call: String) throws(StepFailure) -> String {
         guard let text = String(validating: answer.body, as: UTF8.self) else { throw StepFailure(.protocolError("\(call): answer is not UTF-8")) }
         if let fault = ONVIF.fault(in: text) {
-            throw StepFailure(fault.isNotAuthorized ? .authFailed("\(call): \(fault)") : .protocolError("\(call) fault: \(fault)"))
+            // Some cameras answer a refused token with HTTP 401 and a fault coded `Receiver`.
+            let refused = fault.isNotAuthorized || answer.status == 401
+            throw StepFailure(refused ? .authFailed("\(call): \(fault)") : .protocolError("\(call) fault: \(fault)"))
         }
         if answer.status == 401 { throw StepFailure(.authFailed("\(call): HTTP 401")) }
         guard answer.status == 200 else { throw StepFailure(.protocolError("\(call): HTTP \(answer.status)")) }

@@ -298,16 +298,20 @@ final class HTTPCameraHandler: ChannelInboundHandler {
             if body.count < 1 << 20 { body += chunk.readBytes(length: chunk.readableBytes) ?? [] }
         case .end:
             guard let head else { return }
-            let (status, headers, payload) = answer(head)
+            // No answer at all: a PTZ head that hangs (`ptzTimeout`).
+            guard let (status, headers, payload) = answer(head) else { return }
             send(context, status: status, headers: headers, body: payload)
         }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
 
-    private func answer(_ head: HTTPRequestHead) -> (HTTPResponseStatus, [(String, String)], [UInt8]) {
+    /// The media and PTZ services' paths, beside the device service on the ONVIF port.
+    static let mediaPath = "/onvif/media_service", ptzPath = "/onvif/ptz_service"
+
+    private func answer(_ head: HTTPRequestHead) -> (HTTPResponseStatus, [(String, String)], [UInt8])? {
         let path = String(head.uri.split(separator: "?").first ?? "")
-        if let onvif = camera.onvif, onvif.port == port, path == onvif.path {
+        if let onvif = camera.onvif, onvif.port == port, [onvif.path, Self.mediaPath, Self.ptzPath].contains(path) {
             guard head.method == .POST else { return (.methodNotAllowed, [("Allow", "POST")], []) }
             return onvifAnswer()
         }
@@ -321,12 +325,13 @@ final class HTTPCameraHandler: ChannelInboundHandler {
         return (.notFound, [("Content-Type", "text/plain")], Array("no such path on camera \(camera.id)\n".utf8))
     }
 
-    private func onvifAnswer() -> (HTTPResponseStatus, [(String, String)], [UInt8]) {
+    private func onvifAnswer() -> (HTTPResponseStatus, [(String, String)], [UInt8])? {
         let text = String(decoding: body, as: UTF8.self)
         let soap = [("Content-Type", "application/soap+xml; charset=utf-8")]
         if XMLElementText.first("GetSystemDateAndTime", in: text) != nil {
             return (.ok, soap, Array(Self.envelope(dateTime(camera.clock())).utf8))
         }
+        if let ptz = ptzAnswer(text) { return ptz.map { ($0.0, soap, Array(Self.envelope($0.1).utf8)) } }
         if XMLElementText.first("GetDeviceInformation", in: text) != nil {
             guard usernameTokenValid(text) else {
                 return (.badRequest, soap, Array(Self.envelope(Self.notAuthorized).utf8))
@@ -340,8 +345,74 @@ final class HTTPCameraHandler: ChannelInboundHandler {
         }
         return (.badRequest, soap, Array(Self.envelope("""
             <s:Fault><s:Code><s:Value>s:Sender</s:Value><s:Subcode><s:Value>ter:ActionNotSupported</s:Value></s:Subcode></s:Code>\
-            <s:Reason><s:Text xml:lang="en">The simulator answers GetSystemDateAndTime and GetDeviceInformation only</s:Text></s:Reason></s:Fault>
+            <s:Reason><s:Text xml:lang="en">The simulator answers GetSystemDateAndTime, GetDeviceInformation, GetCapabilities, GetServices, GetProfiles, GetPresets, GotoPreset and GetStatus only</s:Text></s:Reason></s:Fault>
             """).utf8))
+    }
+
+    /// The capabilities, media and PTZ calls: `nil` when `text` is none of them; an inner `nil`
+    /// for no answer at all.
+    private func ptzAnswer(_ text: String) -> (HTTPResponseStatus, String)?? {
+        let base = "http://127.0.0.1:\(port)"
+        let preAuth = ["GetCapabilities", "GetServices"]
+        let signed = ["GetProfiles", "GetPresets", "GotoPreset", "GetStatus"]
+        guard let call = (preAuth + signed).first(where: { XMLElementText.first($0, in: text) != nil }) else { return nil }
+        // A token, when sent, must be right; the media and PTZ calls need one.
+        let hasToken = XMLElementText.first("UsernameToken", in: text) != nil
+        if (hasToken || signed.contains(call)) && !usernameTokenValid(text) { return .some((.badRequest, Self.notAuthorized)) }
+        let ns = #"xmlns:trt="http://www.onvif.org/ver10/media/wsdl" xmlns:tptz="http://www.onvif.org/ver20/ptz/wsdl""#
+        switch call {
+        case "GetCapabilities":
+            return .some((.ok, """
+                <tds:GetCapabilitiesResponse><tds:Capabilities>\
+                <tt:Device><tt:XAddr>\(base)\(camera.onvif?.path ?? "/onvif/device_service")</tt:XAddr></tt:Device>\
+                <tt:Media><tt:XAddr>\(base)\(Self.mediaPath)</tt:XAddr><tt:StreamingCapabilities><tt:RTPMulticast>false</tt:RTPMulticast>\
+                <tt:RTP_TCP>true</tt:RTP_TCP><tt:RTP_RTSP_TCP>true</tt:RTP_RTSP_TCP></tt:StreamingCapabilities></tt:Media>\
+                <tt:PTZ><tt:XAddr>\(base)\(Self.ptzPath)</tt:XAddr></tt:PTZ></tds:Capabilities></tds:GetCapabilitiesResponse>
+                """))
+        case "GetServices":
+            func service(_ namespace: String, _ path: String) -> String {
+                "<tds:Service><tds:Namespace>\(namespace)</tds:Namespace><tds:XAddr>\(base)\(path)</tds:XAddr>"
+                    + "<tds:Version><tt:Major>2</tt:Major><tt:Minor>0</tt:Minor></tds:Version></tds:Service>"
+            }
+            return .some((.ok, "<tds:GetServicesResponse>"
+                + service("http://www.onvif.org/ver10/device/wsdl", camera.onvif?.path ?? "/onvif/device_service")
+                + service("http://www.onvif.org/ver10/media/wsdl", Self.mediaPath)
+                + service("http://www.onvif.org/ver20/ptz/wsdl", Self.ptzPath) + "</tds:GetServicesResponse>"))
+        case "GetProfiles":
+            return .some((.ok, """
+                <trt:GetProfilesResponse \(ns)><trt:Profiles token="profile-1" fixed="true"><tt:Name>main</tt:Name>\
+                <tt:PTZConfiguration token="ptz-1"><tt:Name>ptz</tt:Name><tt:UseCount>1</tt:UseCount>\
+                <tt:NodeToken>node-1</tt:NodeToken></tt:PTZConfiguration></trt:Profiles></trt:GetProfilesResponse>
+                """))
+        case "GetPresets":
+            let presets = camera.presets.map { preset in
+                "<tptz:Preset token=\"\(preset.token)\"><tt:Name>\(XMLElementText.escape(preset.name))</tt:Name><tt:PTZPosition>"
+                    + "<tt:PanTilt x=\"\(preset.pan)\" y=\"\(preset.tilt)\"/><tt:Zoom x=\"\(preset.zoom)\"/></tt:PTZPosition></tptz:Preset>"
+            }.joined()
+            return .some((.ok, "<tptz:GetPresetsResponse \(ns)>\(presets)</tptz:GetPresetsResponse>"))
+        case "GotoPreset":
+            if camera.has(.ptzTimeout) { return .some(nil) }
+            if camera.has(.ptzRefuses) { return .some((.badRequest, Self.fault("ter:Receiver", "ter:MovementFailed", "the PTZ head refused to move"))) }
+            let token = XMLElementText.first("PresetToken", in: text).map(XMLElementText.plain) ?? ""
+            guard camera.gotoPreset(token: token) else {
+                return .some((.badRequest, Self.fault("s:Sender", "ter:NoEntity", "no preset with token '\(XMLElementText.escape(String(token.prefix(32))))'")))
+            }
+            return .some((.ok, "<tptz:GotoPresetResponse \(ns)/>"))
+        default:
+            let position = camera.ptz
+            return .some((.ok, """
+                <tptz:GetStatusResponse \(ns)><tptz:PTZStatus><tt:Position><tt:PanTilt x="\(position.pan)" y="\(position.tilt)"/>\
+                <tt:Zoom x="\(position.zoom)"/></tt:Position><tt:MoveStatus><tt:PanTilt>IDLE</tt:PanTilt><tt:Zoom>IDLE</tt:Zoom>\
+                </tt:MoveStatus></tptz:PTZStatus></tptz:GetStatusResponse>
+                """))
+        }
+    }
+
+    static func fault(_ code: String, _ subcode: String, _ reason: String) -> String {
+        """
+        <s:Fault><s:Code><s:Value>\(code)</s:Value><s:Subcode><s:Value>\(subcode)</s:Value></s:Subcode></s:Code>\
+        <s:Reason><s:Text xml:lang="en">\(reason)</s:Text></s:Reason></s:Fault>
+        """
     }
 
     /// WS-UsernameToken with PasswordDigest, checked against the camera's password.

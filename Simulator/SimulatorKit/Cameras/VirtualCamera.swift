@@ -30,6 +30,10 @@ public enum CameraFault: String, Sendable, Codable, CaseIterable {
     case noRtp
     /// RTP stops after ``VirtualCamera/framesBeforeStop`` frames of each PLAY.
     case rtpStops
+    /// `GotoPreset` is answered with a SOAP fault; the camera does not move.
+    case ptzRefuses
+    /// `GotoPreset` is never answered (the connection stays open); the camera does not move.
+    case ptzTimeout
 }
 
 /// One simulated camera: its ports, credentials, faults and a moving picture.
@@ -54,7 +58,22 @@ public final class VirtualCamera: Sendable {
         public var connections: Int
         /// PLAY requests answered (video sessions started).
         public var plays: Int
+        /// Where the PTZ head points.
+        public var ptz: PTZPosition
     }
+
+    /// The PTZ head: the last preset it went to (by name), its position, and how many
+    /// `GotoPreset` moved it.
+    public struct PTZPosition: Sendable, Codable, Equatable {
+        public var preset: String?
+        public var pan: Double
+        public var tilt: Double
+        public var zoom: Double
+        public var moves: Int
+    }
+
+    /// The camera's PTZ presets in order: token ("1", "2", ...), name and position.
+    public let presets: [(token: String, name: String, pan: Double, tilt: Double, zoom: Double)]
 
     public let id: String
     public let rtsp: CameraConfig.Endpoint?
@@ -73,11 +92,17 @@ public final class VirtualCamera: Sendable {
         var frozenImage: [UInt8]?
         var rtspConnections = 0
         var plays = 0
+        var ptz = PTZPosition(preset: nil, pan: 0, tilt: 0, zoom: 0, moves: 0)
         var nonce = ""
     }
     private let state: Locked<State>
 
-    public init(config: CameraConfig, password: String?, auth: AuthMode) {
+    public init(config: CameraConfig, password: String?, auth: AuthMode, presets names: [String] = ["home"]) {
+        var unique: [String] = []
+        for name in names where !unique.contains(name) { unique.append(name) }
+        presets = unique.enumerated().map { index, name in
+            (token: "\(index + 1)", name: name, pan: Double(index % 8) * 0.25 - 1, tilt: index == 0 ? 0 : -0.25, zoom: index == 0 ? 0 : 0.5)
+        }
         id = config.id
         rtsp = config.rtsp
         onvif = config.onvif
@@ -92,7 +117,7 @@ public final class VirtualCamera: Sendable {
         state.withLock { s in
             Info(id: id, rtspPort: rtsp?.port, httpPort: onvif?.port ?? snapshot?.port, auth: s.auth,
                  faults: s.faults.sorted { $0.rawValue < $1.rawValue }, settings: s.settings, connections: s.rtspConnections,
-                 plays: s.plays)
+                 plays: s.plays, ptz: s.ptz)
         }
     }
 
@@ -119,6 +144,17 @@ public final class VirtualCamera: Sendable {
     }
 
     public func setAuth(_ mode: AuthMode) { state.withLock { $0.auth = username == nil ? .none : mode } }
+
+    /// Turns the head to the preset with `token`; `false` when there is none.
+    func gotoPreset(token: String) -> Bool {
+        guard let preset = presets.first(where: { $0.token == token }) else { return false }
+        state.withLock { s in
+            s.ptz = PTZPosition(preset: preset.name, pan: preset.pan, tilt: preset.tilt, zoom: preset.zoom, moves: s.ptz.moves + 1)
+        }
+        return true
+    }
+
+    var ptz: PTZPosition { state.withLock { $0.ptz } }
 
     /// Counts a PLAY.
     func countPlay() { state.withLock { $0.plays += 1 } }

@@ -51,6 +51,8 @@ public actor AgentController {
     /// Tells the bell loop that ``deadline`` changed outside it (a self-test pulsed an output,
     /// a test drive handed edges to a bell), so its timer is set again.
     private var wake: (@Sendable () -> Void)?
+    /// Where presses and releases of bells with linked cameras are told (``CameraMotion``).
+    private var cameraMotion: AsyncStream<CameraMotion.Request>.Continuation?
 
     public init(config: AgentConfig, clock: any AgentClock, publisher: Publisher, store: UnitStateStore,
                 version: String, bootID: String, cameraHealth: CameraHealthBoard = CameraHealthBoard(),
@@ -263,6 +265,8 @@ public actor AgentController {
     /// Sets what tells the bell loop that ``deadline`` changed outside it.
     public func setWake(_ wake: @escaping @Sendable () -> Void) { self.wake = wake }
 
+    func setCameraMotion(_ sink: AsyncStream<CameraMotion.Request>.Continuation) { cameraMotion = sink }
+
     /// Closes `bell`'s circuit with its test drive; until ``endTestDrive(_:)`` the bell's edges
     /// are recorded for the test. Refused (with the reason) when the bell is not idle and settled,
     /// the lines are down, or another drive runs.
@@ -473,7 +477,12 @@ public actor AgentController {
         for action in actions {
             switch action {
             case .alarm(let kind, let at, let detail):
-                await publishAlarm(bell: id, kind: kind, state: stateAfter, at: at, detail: detail, input: nil, cameras: cameras)
+                let alarm = await publishAlarm(bell: id, kind: kind, state: stateAfter, at: at, detail: detail, input: nil, cameras: cameras)
+                // The cameras turn after the alarm is on its way, without waiting for them.
+                if let cameraMotion, !cameras.isEmpty {
+                    if kind == .press { cameraMotion.yield(.pressed(bell: id, alarm: alarm, links: cameras)) }
+                    if kind == .release || kind == .recovered { cameraMotion.yield(.released(bell: id, links: cameras)) }
+                }
                 if !watchers.isEmpty { tell(ControlEvent(event: "alarm", bell: id, kind: kind, mono: at.milliseconds)) }
             case .state(let state):
                 await publisher.send(.json(BellStatePayload(bell: id, state: state, stamp: clock.stamp()),
@@ -494,8 +503,9 @@ public actor AgentController {
         }
     }
 
+    @discardableResult
     private func publishAlarm(bell: String, kind: AlarmKind, state: BellState, at: MonotonicInstant, detail: String?,
-                              input: String?, cameras: [CameraLink]) async {
+                              input: String?, cameras: [CameraLink]) async -> String {
         let id = AlarmID.make()
         var payload = AlarmPayload(id: id, seq: store.takeSeq(), session: store.session, site: config.site, unit: config.unit,
                                    bell: bell, kind: kind, state: state, input: input, detail: detail, stamp: clock.stamp(),
@@ -508,6 +518,7 @@ public actor AgentController {
         // Logged once handed over and written to the outbox: a logged alarm is never lost.
         let level: Logger.Level = kind == .press || kind == .lineFault || kind == .stuck || kind == .tamper ? .critical : .notice
         logger.log(level: level, "bell \(kind.rawValue)", metadata: ["bell": "\(bell)", "id": "\(id)", "seq": "\(payload.seq)"])
+        return id
     }
 
     private func drive(_ drives: [OutputController.Drive]) {

@@ -180,11 +180,17 @@ public enum Agent {
                                   interval: config.heartbeatInterval, diskPath: config.stateDirectory, clock: clock, started: clock.now())
         let cameras = CameraMonitor(cameras: config.cameras, credentials: cameraCredentials, config: config.cameraHealth,
                                     board: cameraHealth, publisher: publisher, topics: topics, clock: clock, logger: logger)
+        let (motionRequests, motionSink) = AsyncStream.makeStream(of: CameraMotion.Request.self, bufferingPolicy: .bufferingNewest(64))
+        await controller.setCameraMotion(motionSink)
+        let motion = CameraMotion(cameras: Dictionary(config.cameras.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first }),
+                                  credentials: cameraCredentials, requests: motionRequests, sink: motionSink, controller: controller,
+                                  config: config.cameraHealth, clock: clock, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: session, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "mqtt"),
             .init(service: loop, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "bells"),
             .init(service: heartbeat, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "heartbeat"),
             .init(service: cameras, successTerminationBehavior: .ignore, serviceName: "cameras"),
+            .init(service: motion, successTerminationBehavior: .ignore, serviceName: "camera-motion"),
             .init(service: selfTests, successTerminationBehavior: .ignore, serviceName: "self-test"),
         ]
         if environment.controlSocket, let path = config.controlSocket {

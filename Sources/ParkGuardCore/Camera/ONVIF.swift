@@ -12,11 +12,12 @@ public enum ONVIF {
         envelope(header: token.map(\.header) ?? "", body: #"<tds:GetDeviceInformation/>"#)
     }
 
-    static func envelope(header: String, body: String) -> String {
+    public static func envelope(header: String, body: String) -> String {
         """
         <?xml version="1.0" encoding="UTF-8"?>\
         <s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" \
-        xmlns:tds="http://www.onvif.org/ver10/device/wsdl" xmlns:tt="http://www.onvif.org/ver10/schema">\
+        xmlns:tds="http://www.onvif.org/ver10/device/wsdl" xmlns:tt="http://www.onvif.org/ver10/schema" \
+        xmlns:trt="http://www.onvif.org/ver10/media/wsdl" xmlns:tptz="http://www.onvif.org/ver20/ptz/wsdl">\
         \(header.isEmpty ? "" : "<s:Header>\(header)</s:Header>")<s:Body>\(body)</s:Body></s:Envelope>
         """
     }
@@ -39,7 +40,8 @@ public enum ONVIF {
             digest = base64(sha1(nonce + Array(created.utf8) + Array(password.utf8)))
         }
 
-        var header: String {
+        /// The `wsse:Security` header element.
+        public var header: String {
             """
             <wsse:Security xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd" \
             xmlns:wsu="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd">\
@@ -112,23 +114,45 @@ public enum XMLElementText {
 
     /// The inner text of every element named `localName`, outermost first.
     public static func all(_ localName: String, in xml: some StringProtocol, limit: Int = 64) -> [String] {
+        elements(localName, in: xml, limit: limit).map(\.inner)
+    }
+
+    /// Every element named `localName`, outermost first: its opening tag (for ``attribute(_:in:)``)
+    /// and its inner text.
+    public static func elements(_ localName: String, in xml: some StringProtocol, limit: Int = 64) -> [(tag: String, inner: String)] {
         let chars = Array(xml.utf8)
-        var results: [String] = []
+        var results: [(tag: String, inner: String)] = []
         var index = 0
         while index < chars.count, results.count < limit {
             guard chars[index] == UInt8(ascii: "<") else { index += 1; continue }
             guard let (name, tagEnd, selfClosing) = openTag(chars, at: index), local(name) == localName else { index += 1; continue }
+            let tag = String(decoding: chars[index ..< tagEnd], as: UTF8.self)
             if selfClosing {
-                results.append("")
+                results.append((tag, ""))
                 index = tagEnd
                 continue
             }
             let closing = Array("</\(name)>".utf8)
             guard let close = find(closing, in: chars, from: tagEnd) else { return results }
-            results.append(String(decoding: chars[tagEnd ..< close], as: UTF8.self))
+            results.append((tag, String(decoding: chars[tagEnd ..< close], as: UTF8.self)))
             index = close + closing.count
         }
         return results
+    }
+
+    /// The value of attribute `name` (any prefix) in an opening tag, entities decoded.
+    public static func attribute(_ name: String, in tag: String) -> String? {
+        var rest = Substring(tag)
+        while let equals = rest.firstIndex(of: "=") {
+            let key = rest[..<equals].split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }).last ?? ""
+            var after = rest[rest.index(after: equals)...].drop(while: { $0 == " " })
+            guard let quote = after.first, quote == "\"" || quote == "'" else { return nil }
+            after = after.dropFirst()
+            guard let end = after.firstIndex(of: quote) else { return nil }
+            if (key.split(separator: ":").last ?? key) == name { return plain(String(after[..<end])) }
+            rest = after[after.index(after: end)...]
+        }
+        return nil
     }
 
     /// Inner text without tags and with the five predefined entities decoded.

@@ -99,14 +99,40 @@ public struct LineSetup: Sendable, Equatable {
 /// also carries the camera's health at the moment of the alarm.
 public struct CameraLink: Sendable, Equatable, Codable {
     public var id: String
+    /// The PTZ preset (by name) the camera turns to when the bell is pressed.
     public var preset: String?
     /// The camera's published health when the alarm was raised; `nil` before its first probe
     /// or for a camera that is not probed.
     public var health: CameraStatus?
-    public init(id: String, preset: String? = nil, health: CameraStatus? = nil) {
+    /// The preset the camera goes back to `returnAfter` the bell's release (no other bell holding
+    /// it); `nil`: it stays where the press turned it. Configuration only, not in the contract.
+    public var home: String?
+    public var returnAfter: Duration
+
+    public static let defaultReturnAfter = Duration.seconds(120)
+
+    public init(id: String, preset: String? = nil, health: CameraStatus? = nil, home: String? = nil,
+                returnAfter: Duration = CameraLink.defaultReturnAfter) {
         self.id = id
         self.preset = preset
         self.health = health
+        self.home = home
+        self.returnAfter = returnAfter
+    }
+
+    private enum CodingKeys: String, CodingKey { case id, preset, health }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(id: try container.decode(String.self, forKey: .id), preset: try container.decodeIfPresent(String.self, forKey: .preset),
+                  health: try container.decodeIfPresent(CameraStatus.self, forKey: .health))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encodeIfPresent(preset, forKey: .preset)
+        try container.encodeIfPresent(health, forKey: .health)
     }
 }
 

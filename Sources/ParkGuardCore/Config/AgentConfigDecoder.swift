@@ -251,7 +251,15 @@ public enum AgentConfigDecoder {
         if hold <= debounce { r.fail("holdAfter", "must be longer than debounce (\(ConfigUnits.describe(debounce)))") }
         let enabled = r.bool("enabled", default: true)
         let cameras = r.list("cameras") { c in
-            CameraLink(id: c.identifier("id"), preset: c.string("preset", default: nil))
+            let link = CameraLink(id: c.identifier("id"), preset: c.string("preset", default: nil), home: c.string("home", default: nil),
+                                  returnAfter: c.duration("returnAfter", default: CameraLink.defaultReturnAfter, in: .seconds(5) ... .seconds(86400)))
+            for (key, name) in [("preset", link.preset), ("home", link.home)] {
+                if let name, name.isEmpty || name.utf8.count > 64 || name.contains(where: { $0.isNewline || $0 == "<" || $0 == "&" }) {
+                    c.fail(key, "must be a preset name of 1 to 64 characters, without line breaks, '<' or '&'")
+                }
+            }
+            if link.home != nil, link.preset == nil { c.fail("home", "needs 'preset' too: a camera the press does not turn has nothing to return from") }
+            return link
         }
         let location = r.mapping("location", readLocation) ?? nil
         let testDrive = r.string("testDrive", default: nil)

@@ -224,6 +224,10 @@ public struct EventPayload: Encodable, Sendable {
         case receiptReceived
         /// The kernel's GPIO event buffer overflowed and edges of a line were lost (libgpiod 2).
         case edgesLost
+        /// A PTZ camera was (or could not be) turned to a bell's preset, or back home; `data`
+        /// names the camera, preset, bell, `outcome` (moved, refused, timedOut, failed) and, for
+        /// a press, its `alarmId`.
+        case ptz
     }
     public var schema = "parkguard/event/1"
     public var event: Name

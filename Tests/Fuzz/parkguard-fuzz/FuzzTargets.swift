@@ -142,11 +142,16 @@ enum FuzzTargets {
         FuzzTarget(name: "sdp", summary: "session descriptions from DESCRIBE", maxLength: 16 << 10) { bytes in
             _ = try? SDPSummary.parse(String(decoding: bytes, as: UTF8.self))
         },
-        FuzzTarget(name: "onvif", summary: "ONVIF SOAP answers: faults, clock, device information", maxLength: 64 << 10) { bytes in
+        FuzzTarget(name: "onvif", summary: "ONVIF SOAP answers: faults, clock, device information, PTZ services, profiles, presets", maxLength: 64 << 10) { bytes in
             let xml = String(decoding: bytes, as: UTF8.self)
             if let fault = ONVIF.fault(in: xml) { require(fault.reason.count <= 200, "a fault reason of \(fault.reason.count) characters") }
             _ = try? ONVIF.utcDateTime(in: xml)
             _ = ONVIF.deviceInformation(in: xml)
+            // The PTZ answers: service paths, PTZ profiles, presets by name.
+            let paths = ONVIFPTZ.servicePaths(in: xml)
+            for path in [paths.media, paths.ptz].compactMap({ $0 }) { require(path.hasPrefix("/") && path.utf8.count <= 512, "path \(path.prefix(40))") }
+            require(ONVIFPTZ.ptzProfiles(in: xml).allSatisfy { $0.count <= 64 }, "a profile token over 64 characters")
+            require(ONVIFPTZ.presets(in: xml).count <= 256, "more than 256 presets")
         },
         FuzzTarget(name: "http-auth", summary: "WWW-Authenticate challenges and Authorization headers", maxLength: 8 << 10) { bytes in
             let text = String(decoding: bytes, as: UTF8.self)

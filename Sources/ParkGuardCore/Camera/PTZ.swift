@@ -1,0 +1,149 @@
+/// The ONVIF calls that turn a PTZ camera to a preset (ONVIF Core §8.1.2.1 `GetCapabilities`,
+/// Media `GetProfiles`, PTZ `GetPresets` and `GotoPreset`), as SOAP 1.2 bodies and the values
+/// read from their answers.
+public enum ONVIFPTZ {
+    public static func getCapabilities(token: ONVIF.UsernameToken?) -> String {
+        ONVIF.envelope(header: token.map(\.header) ?? "", body: "<tds:GetCapabilities><tds:Category>All</tds:Category></tds:GetCapabilities>")
+    }
+
+    public static func getProfiles(token: ONVIF.UsernameToken?) -> String {
+        ONVIF.envelope(header: token.map(\.header) ?? "", body: "<trt:GetProfiles/>")
+    }
+
+    public static func getPresets(profile: String, token: ONVIF.UsernameToken?) -> String {
+        ONVIF.envelope(header: token.map(\.header) ?? "",
+                       body: "<tptz:GetPresets><tptz:ProfileToken>\(XMLElementText.escape(profile))</tptz:ProfileToken></tptz:GetPresets>")
+    }
+
+    public static func gotoPreset(profile: String, preset: String, token: ONVIF.UsernameToken?) -> String {
+        ONVIF.envelope(header: token.map(\.header) ?? "", body: """
+            <tptz:GotoPreset><tptz:ProfileToken>\(XMLElementText.escape(profile))</tptz:ProfileToken>\
+            <tptz:PresetToken>\(XMLElementText.escape(preset))</tptz:PresetToken></tptz:GotoPreset>
+            """)
+    }
+
+    /// The request paths of the media and PTZ services from a `GetCapabilitiesResponse`: only the
+    /// path of each `XAddr` is kept, because a camera behind NAT reports an address the unit
+    /// cannot use; the unit asks at the configured host and ONVIF port.
+    public static func servicePaths(in xml: String) -> (media: String?, ptz: String?) {
+        func path(_ service: String) -> String? {
+            guard let block = XMLElementText.first(service, in: xml), let address = XMLElementText.first("XAddr", in: block) else { return nil }
+            return requestPath(XMLElementText.plain(address))
+        }
+        return (path("Media"), path("PTZ"))
+    }
+
+    /// The path (and query) of an `http://` URL, or `nil` when it has none usable.
+    static func requestPath(_ url: String) -> String? {
+        guard url.utf8.count <= 512 else { return nil }
+        let path: String
+        if url.hasPrefix("/") {
+            path = url
+        } else if let scheme = url.firstRange(of: "://") {
+            let rest = url[scheme.upperBound...]
+            guard let slash = rest.firstIndex(of: "/") else { return "/" }
+            path = String(rest[slash...])
+        } else {
+            return nil
+        }
+        return path.allSatisfy({ $0.isASCII && !$0.isWhitespace }) ? path : nil
+    }
+
+    /// The tokens of the media profiles that have a PTZ configuration, in order.
+    public static func ptzProfiles(in xml: String) -> [String] {
+        XMLElementText.elements("Profiles", in: xml).compactMap { profile in
+            guard XMLElementText.first("PTZConfiguration", in: profile.inner) != nil else { return nil }
+            return XMLElementText.attribute("token", in: profile.tag).map { String($0.prefix(64)) }
+        }
+    }
+
+    /// Preset names and their tokens from a `GetPresetsResponse` (at most 256).
+    public static func presets(in xml: String) -> [String: String] {
+        var found: [String: String] = [:]
+        for preset in XMLElementText.elements("Preset", in: xml, limit: 256) {
+            guard let token = XMLElementText.attribute("token", in: preset.tag), !token.isEmpty, token.utf8.count <= 64 else { continue }
+            let name = XMLElementText.first("Name", in: preset.inner).map { XMLElementText.plain($0) } ?? token
+            if found[name] == nil { found[name] = token }
+        }
+        return found
+    }
+}
+
+/// Which camera turns to which preset, and when: pure, with an injected clock. A press turns each
+/// linked camera with a preset at once; the bell's release schedules the return to each link's
+/// `home` after its `returnAfter`, unless another bell is holding the camera by then (a second
+/// press cancels the return; the last release brings it home). A press that would send a camera
+/// to the preset it was sent to less than ``repeatAfter`` ago sends nothing: a person pressing
+/// again and again does not flood the camera or the hub.
+public struct PTZPlanner: Sendable {
+    /// One move to make.
+    public struct Move: Sendable, Equatable {
+        public enum Reason: String, Sendable, Equatable { case press, home }
+        public var camera: String
+        public var preset: String
+        public var bell: String
+        /// The press's alarm id; `nil` for a return home.
+        public var alarm: String?
+        public var reason: Reason
+        public init(camera: String, preset: String, bell: String, alarm: String?, reason: Reason) {
+            self.camera = camera
+            self.preset = preset
+            self.bell = bell
+            self.alarm = alarm
+            self.reason = reason
+        }
+    }
+
+    private struct Camera {
+        /// Bells pressed and not yet released that turned this camera.
+        var holders: Set<String> = []
+        var home: (preset: String, bell: String, due: MonotonicInstant)?
+        var last: (preset: String, at: MonotonicInstant)?
+    }
+
+    /// How soon the same camera is sent to the same preset again.
+    public static let repeatAfter = Duration.seconds(10)
+    private var cameras: [String: Camera] = [:]
+
+    public init() {}
+
+    /// A press of `bell` at `now`: the moves to make now.
+    public mutating func pressed(bell: String, alarm: String, links: [CameraLink], at now: MonotonicInstant) -> [Move] {
+        links.compactMap { link in
+            guard let preset = link.preset else { return nil }
+            var camera = cameras[link.id, default: Camera()]
+            camera.holders.insert(bell)
+            camera.home = nil
+            defer { cameras[link.id] = camera }
+            if let last = camera.last, last.preset == preset, last.at.duration(to: now) < Self.repeatAfter { return nil }
+            camera.last = (preset, now)
+            return Move(camera: link.id, preset: preset, bell: bell, alarm: alarm, reason: .press)
+        }
+    }
+
+    /// The release of `bell` at `now`: its cameras' returns are scheduled.
+    public mutating func released(bell: String, links: [CameraLink], at now: MonotonicInstant) {
+        for link in links where link.preset != nil {
+            guard var camera = cameras[link.id], camera.holders.remove(bell) != nil else { continue }
+            if camera.holders.isEmpty, let home = link.home {
+                camera.home = (home, bell, now.advanced(by: link.returnAfter))
+            }
+            cameras[link.id] = camera
+        }
+    }
+
+    /// The returns due at `now`, each given once.
+    public mutating func due(at now: MonotonicInstant) -> [Move] {
+        var moves: [Move] = []
+        for (id, camera) in cameras.sorted(by: { $0.key < $1.key }) {
+            guard let home = camera.home, home.due <= now else { continue }
+            cameras[id]?.home = nil
+            cameras[id]?.last = (home.preset, now)
+            moves.append(Move(camera: id, preset: home.preset, bell: home.bell, alarm: nil, reason: .home))
+        }
+        return moves
+    }
+
+    /// When the next return is due.
+    public var nextDeadline: MonotonicInstant? { cameras.values.compactMap(\.home?.due).min() }
+}
