@@ -78,8 +78,13 @@ extension Unit {
 }
 
 private func passwordFile(in directory: ScratchDirectory) throws -> String {
-    let path = directory.file("camera.pass")
-    try "sesame-\(getpid())\n".write(toFile: path, atomically: true, encoding: .utf8)
+    try secretFile(in: directory, "camera.pass", "sesame-\(getpid())")
+}
+
+/// A camera password file, 0600 as the agent demands.
+func secretFile(in directory: ScratchDirectory, _ name: String, _ secret: String) throws -> String {
+    let path = directory.file(name)
+    try "\(secret)\n".write(toFile: path, atomically: true, encoding: .utf8)
     chmod(path, 0o600)
     return path
 }

@@ -45,10 +45,7 @@ private func ptzConfig(password: String) -> (String) -> String {
 }
 
 private func passwordFile(_ directory: ScratchDirectory, _ secret: String) throws -> String {
-    let path = directory.file("ptz.pass")
-    try "\(secret)\n".write(toFile: path, atomically: true, encoding: .utf8)
-    chmod(path, 0o600)
-    return path
+    try secretFile(in: directory, "ptz.pass", secret)
 }
 
 @Suite("PTZ at the bell: cameras turned to the bell's preset over ONVIF, and back home", .serialized)

@@ -16,12 +16,8 @@ struct CameraPeerTests {
     @Test("the probe passes Digest authentication of GStreamer's RTSP server and reads its video codec; a wrong password is authFailed",
           .enabled(if: gstAvailable, "needs Debian's python3-gst-1.0 and gir1.2-gst-rtsp-server-1.0"))
     func gstreamerRTSPServer() async throws {
-        let directory = try ScratchDirectory()
-        let port = freePort()
-        let server = try Child("/usr/bin/python3", [Products.packageRoot + "/Tests/peers/gst_rtsp_server.py", "\(port)", "viewer", "s3cret"],
-                               in: directory, name: "gst")
+        let (server, port) = try await Self.startGStreamer(in: try ScratchDirectory())
         defer { server.signal(SIGTERM) }
-        #expect(try await eventually(timeout: .seconds(20)) { server.stdout.contains("ready") }, "gst server: \(server.stderr)")
         let camera = CameraConfig(id: "gst", host: "127.0.0.1", rtsp: .init(port: port, path: "/stream1"))
         let prober = CameraProber(connectTimeout: .seconds(2), stepTimeout: .seconds(5))
 
@@ -46,6 +42,15 @@ struct CameraPeerTests {
         #expect({ if case .failure(let f)? = anonymous.rtsp, case .authFailed = f.failure { true } else { false } }())
     }
 
+    /// GStreamer's RTSP server on a free port with Digest for viewer/s3cret, once it is ready.
+    static func startGStreamer(in directory: ScratchDirectory) async throws -> (Child, Int) {
+        let port = freePort()
+        let server = try Child("/usr/bin/python3", [Products.packageRoot + "/Tests/peers/gst_rtsp_server.py", "\(port)", "viewer", "s3cret"],
+                               in: directory, name: "gst")
+        #expect(try await eventually(timeout: .seconds(20)) { server.stdout.contains("ready") }, "gst server: \(server.stderr)")
+        return (server, port)
+    }
+
     /// A probe of GStreamer's server, asked again once if it answers 503: it does while it tears
     /// down the shared media the previous client left (seen under load), and a camera's 503 is a
     /// real answer the probe must report, so the test waits for the server instead.
@@ -60,12 +65,8 @@ struct CameraPeerTests {
     @Test("the flow check receives GStreamer's RTP/JPEG over interleaved TCP behind Digest: frames, bit rate, then TEARDOWN",
           .enabled(if: gstAvailable, "needs Debian's python3-gst-1.0 and gir1.2-gst-rtsp-server-1.0"))
     func gstreamerVideoFlow() async throws {
-        let directory = try ScratchDirectory()
-        let port = freePort()
-        let server = try Child("/usr/bin/python3", [Products.packageRoot + "/Tests/peers/gst_rtsp_server.py", "\(port)", "viewer", "s3cret"],
-                               in: directory, name: "gst")
+        let (server, port) = try await Self.startGStreamer(in: try ScratchDirectory())
         defer { server.signal(SIGTERM) }
-        #expect(try await eventually(timeout: .seconds(20)) { server.stdout.contains("ready") }, "gst server: \(server.stderr)")
         let check = CameraConfig.FlowCheck(every: .seconds(60), listen: .seconds(2), maxBytes: 4 << 20)
         let camera = CameraConfig(id: "gst", host: "127.0.0.1", rtsp: .init(port: port, path: "/stream1"), flowCheck: check)
         let prober = CameraProber(connectTimeout: .seconds(2), stepTimeout: .seconds(5))
