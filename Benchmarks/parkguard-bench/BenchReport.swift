@@ -42,6 +42,8 @@ struct BenchReport: Codable {
     var outage: String?
     var idle: IdleResults?
     var cameras: CameraResults?
+    /// Press → GotoPreset at a PTZ camera.
+    var ptz: PTZResults?
     var fleet: FleetResults?
     var hub: HubIngestResults?
     /// The unit's binaries as the package installs them, stripped.
@@ -57,6 +59,7 @@ struct BenchReport: Codable {
     /// fleet size passing, a peer that could not be measured when one was asked for.
     var brokenBenchmarks: [String] {
         var broken: [String] = []
+        if let ptz, ptz.presses > 2, ptz.timed == 0 { broken.append("no PTZ move was timed") }
         if let drain = outbox?.drain, drain.delivered < drain.records {
             broken.append("outbox drain delivered \(drain.delivered) of \(drain.records) alarms")
         }
@@ -139,6 +142,7 @@ struct BenchReport: Codable {
         if let outbox { parts += ["", "## Outbox", "", outbox.markdown] }
         if let outage { parts += ["", outage] }
         if let cameras { parts += ["", "## Camera probes", "", cameras.markdown] }
+        if let ptz { parts += ["", "## PTZ at the bell", "", ptz.markdown] }
         if let fleet { parts += ["", "## Fleet", "", fleet.markdown] }
         if let hub { parts += ["", "## Hub ingest", "", hub.markdown] }
         return parts.joined(separator: "\n") + "\n"

@@ -44,6 +44,9 @@ struct ParkGuardBench: AsyncParsableCommand {
     @Option(help: "The mqtt-io peer script (default: Benchmarks/peers/mqtt_io_peer.py under the current directory).")
     var peerScript = "Benchmarks/peers/mqtt_io_peer.py"
 
+    @Option(help: "Presses timed from the contact to the PTZ camera's GotoPreset (0 skips it).")
+    var ptzPresses = 200
+
     @Option(help: "Simulated cameras for the probe-cost figure (0 skips it).")
     var cameras = 64
 
@@ -90,6 +93,7 @@ struct ParkGuardBench: AsyncParsableCommand {
             options.presses = 200; options.baseline = 200; options.outboxRecords = 1000; options.drainRecords = 200
             options.outageSeconds = 0; options.idleSeconds = 3; options.cameras = 4; options.cameraInterval = 1
             options.cameraSeconds = 3; options.fleetSizes = "20"; options.fleetHeartbeat = 2; options.hubMessages = 500
+            options.ptzPresses = 10
         }
         try await options.measureAll()
     }
@@ -164,6 +168,10 @@ struct ParkGuardBench: AsyncParsableCommand {
             report.idle = try await idleCost(seconds: idleSeconds, daemon: daemonPath(dir), peerScript: script, scratch: scratch,
                                              brokerPort: port, logger: logger)
             print("\n" + report.idle!.markdown)
+        }
+        if ptzPresses > 0 {
+            report.ptz = try await ptzLatency(presses: ptzPresses, daemon: daemonPath(dir), scratch: scratch, brokerPort: port, logger: logger)
+            print("\n" + report.ptz!.markdown)
         }
         if cameras > 0 {
             report.cameras = try await cameraProbeCost(count: cameras, interval: cameraInterval, seconds: cameraSeconds, daemon: daemonPath(dir),

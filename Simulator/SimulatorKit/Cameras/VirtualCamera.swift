@@ -62,14 +62,15 @@ public final class VirtualCamera: Sendable {
         public var ptz: PTZPosition
     }
 
-    /// The PTZ head: the last preset it went to (by name), its position, and how many
-    /// `GotoPreset` moved it.
+    /// The PTZ head: the last preset it went to (by name), its position, how many `GotoPreset`
+    /// moved it, and when the last one came (CLOCK_MONOTONIC, ns; the bench times presses by it).
     public struct PTZPosition: Sendable, Codable, Equatable {
         public var preset: String?
         public var pan: Double
         public var tilt: Double
         public var zoom: Double
         public var moves: Int
+        public var movedAt: UInt64?
     }
 
     /// The camera's PTZ presets in order: token ("1", "2", ...), name and position.
@@ -92,7 +93,7 @@ public final class VirtualCamera: Sendable {
         var frozenImage: [UInt8]?
         var rtspConnections = 0
         var plays = 0
-        var ptz = PTZPosition(preset: nil, pan: 0, tilt: 0, zoom: 0, moves: 0)
+        var ptz = PTZPosition(preset: nil, pan: 0, tilt: 0, zoom: 0, moves: 0, movedAt: nil)
         var nonce = ""
     }
     private let state: Locked<State>
@@ -149,12 +150,13 @@ public final class VirtualCamera: Sendable {
     func gotoPreset(token: String) -> Bool {
         guard let preset = presets.first(where: { $0.token == token }) else { return false }
         state.withLock { s in
-            s.ptz = PTZPosition(preset: preset.name, pan: preset.pan, tilt: preset.tilt, zoom: preset.zoom, moves: s.ptz.moves + 1)
+            s.ptz = PTZPosition(preset: preset.name, pan: preset.pan, tilt: preset.tilt, zoom: preset.zoom, moves: s.ptz.moves + 1,
+                                movedAt: VirtualChip.monotonicNow())
         }
         return true
     }
 
-    var ptz: PTZPosition { state.withLock { $0.ptz } }
+    public var ptz: PTZPosition { state.withLock { $0.ptz } }
 
     /// Counts a PLAY.
     func countPlay() { state.withLock { $0.plays += 1 } }
