@@ -33,9 +33,10 @@ let swiftSettings: [SwiftSetting] = [
 
 /// The unit's own modules are optimized for size in release builds: the daemon's stripped binary
 /// has a 20 MB budget (issue 21), and same-window benchmarks show no cost on the press path
-/// (docs/performance-notes.md). The camera probes' transport and codecs (CameraProbe, SocketIO)
-/// keep -O: the probes' CPU is most of the idle daemon's. The prebuilt standard library is not
-/// affected.
+/// (docs/performance-notes.md). The probes' transport and HTTP/ONVIF exchanges (CameraProbe,
+/// SocketIO) keep -O: the probes' CPU is most of the idle daemon's. The codecs they call in
+/// ParkGuardCore (RTSP, HTTP, XML, RTP) are -Osize with the rest of the core. The prebuilt
+/// standard library is not affected.
 let unitSettings: [SwiftSetting] = swiftSettings + [.unsafeFlags(["-Osize"], .when(configuration: .release))]
 
 let package = Package(

@@ -123,7 +123,7 @@ public struct CameraProber: Sendable {
                 throw StepFailure(.protocolError("OPTIONS answered \(options.status ?? 0) \(reason(options))"))
             }
             let (answer, elapsed) = try await authorized(connection, "DESCRIBE", uri: uri, headers: [("Accept", "application/sdp")],
-                                                         key: Self.digestKey(host, endpoint.port), credentials: credentials)
+                                                         key: Self.digestKey(host, endpoint.port, credentials), credentials: credentials)
             guard answer.status == 200 else {
                 throw StepFailure(.protocolError("DESCRIBE answered \(answer.status ?? 0) \(reason(answer))"))
             }
@@ -141,13 +141,17 @@ public struct CameraProber: Sendable {
         }
     }
 
-    static func digestKey(_ host: String, _ port: Int) -> String { "rtsp \(host) \(port)" }
+    /// One Digest challenge per RTSP server and user (an NVR serves many cameras on one port;
+    /// DESCRIBE, SETUP and PLAY of one probe share it).
+    static func digestKey(_ host: String, _ port: Int, _ credentials: CameraCredentials?) -> String {
+        "rtsp \(host) \(port) \(credentials?.username ?? "")"
+    }
 
     /// The flow check: SETUP of the video stream over interleaved TCP, PLAY, RTP counted for at
     /// most `check.listen` and `check.maxBytes`, TEARDOWN.
     func flow(_ connection: RTSPConnection, host: String, port: Int, described: CameraProbeReport.RTSPFindings,
               check: CameraConfig.FlowCheck, credentials: CameraCredentials?) async -> Result<VideoFlowFindings, StepFailure> {
-        let key = Self.digestKey(host, port)
+        let key = Self.digestKey(host, port, credentials)
         let track = SDPSummary.resolve(described.sdp.videoControl, base: described.base)
         let aggregate = SDPSummary.resolve(described.sdp.sessionControl, base: described.base)
         do throws(StepFailure) {

@@ -88,7 +88,8 @@ struct CameraPTZTests {
         _ = try await unit.alarm("press", skipping: skip)
         let refused = try await unit.ptzEvent(skipping: skip, "refused move") { $0["reason"] == "press" }
         #expect(refused.data["outcome"] == "refused", "\(refused.data)")
-        #expect((refused.data["detail"] ?? "").contains("MovementFailed"), "\(refused.data)")
+        let why = refused.data["detail"] ?? ""
+        #expect(why.contains("MovementFailed"), "\(refused.data)")
         try await unit.sim("release", "b1")
         _ = try await unit.ptzEvent(skipping: skip, "refused return") { $0["reason"] == "home" }
 

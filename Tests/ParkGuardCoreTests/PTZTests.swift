@@ -20,13 +20,17 @@ struct PTZTests {
         #expect(planner.nextDeadline == nil)
     }
 
-    @Test("pressing again and again sends the camera to the same preset at most once every 10 s; another preset goes at once")
+    @Test("pressing again and again sends the camera to the preset it moved to at most once every 10 s; another preset goes at once; a failed move is tried again")
     func repeatedPresses() {
         var planner = PTZPlanner()
+        #expect(planner.pressed(bell: "b1", alarm: "A0", links: [gate], at: t(0)).count == 1)
+        // The camera did not accept it: the next press tries again.
         #expect(planner.pressed(bell: "b1", alarm: "A1", links: [gate], at: t(0)).count == 1)
+        planner.moved(camera: "cam-gate", preset: "gate-bell", at: t(0))
         #expect(planner.pressed(bell: "b1", alarm: "A2", links: [gate], at: t(5)).isEmpty)
         let other = CameraLink(id: "cam-gate", preset: "path")
         #expect(planner.pressed(bell: "b2", alarm: "A3", links: [other], at: t(6)).map(\.preset) == ["path"])
+        planner.moved(camera: "cam-gate", preset: "path", at: t(6))
         #expect(planner.pressed(bell: "b1", alarm: "A4", links: [gate], at: t(7)).map(\.preset) == ["gate-bell"])
         #expect(planner.pressed(bell: "b1", alarm: "A5", links: [gate], at: t(17)).map(\.alarm) == ["A5"])
     }
@@ -89,6 +93,13 @@ struct PTZTests {
         #expect(ONVIFPTZ.presets(in: presets) == ["home": "1", "gate & bell": "7", "9": "9"])
         #expect(XMLElementText.attribute("token", in: #"<a:P x="1" a:token="t&amp;1">"#) == "t&1")
         #expect(XMLElementText.attribute("token", in: #"<P tokens="x">"#) == nil)
+    }
+
+    @Test("an answer with a tag that never ends is read up to that tag, not scanned again from every later '<'")
+    func unterminatedTag() {
+        let hostile = "<Envelope><Name>gate</Name><x a=\"" + String(repeating: "<Name q='", count: 20_000)
+        #expect(XMLElementText.all("Name", in: hostile) == ["gate"])
+        #expect(ONVIFPTZ.presets(in: "<Preset token=\"1\"><Name>" + String(repeating: "n", count: 500) + "</Name></Preset>").keys.first?.count == 64)
     }
 
     @Test("the requests escape the tokens they carry")

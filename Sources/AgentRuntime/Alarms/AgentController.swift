@@ -481,7 +481,10 @@ public actor AgentController {
                 // The cameras turn after the alarm is on its way, without waiting for them.
                 if let cameraMotion, !cameras.isEmpty {
                     if kind == .press { cameraMotion.yield(.pressed(bell: id, alarm: alarm, links: cameras)) }
-                    if kind == .release || kind == .recovered { cameraMotion.yield(.released(bell: id, links: cameras)) }
+                    // `recovered` also follows a re-attach with the bell still held: only a released bell lets go.
+                    if kind == .release || (kind == .recovered && bells[id]?.pressed == false) {
+                        cameraMotion.yield(.released(bell: id, links: cameras))
+                    }
                 }
                 if !watchers.isEmpty { tell(ControlEvent(event: "alarm", bell: id, kind: kind, mono: at.milliseconds)) }
             case .state(let state):

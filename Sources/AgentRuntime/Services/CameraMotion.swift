@@ -14,21 +14,48 @@ struct CameraMotion: Service {
         case released(bell: String, links: [CameraLink])
         /// A return home may be due (its own timer).
         case due
+        /// A move of `camera` ended; `moved`: the camera accepted it.
+        case finished(camera: String, preset: String, moved: Bool)
     }
 
     let cameras: [String: CameraConfig]
     let credentials: [String: CameraCredentials]
     let requests: AsyncStream<Request>
-    /// The same stream's input, for the timer of the returns home.
+    /// The same stream's input, for the timer of the returns home and the moves' ends.
     let sink: AsyncStream<Request>.Continuation
     let controller: AgentController
     let config: CameraHealthConfig
     let clock: any AgentClock
     let logger: Logger
 
+    /// One move at a time per camera, so two moves never race on one head: a move asked while
+    /// another is under way waits, and a newer one replaces it (not made, not announced); a move
+    /// to the preset the camera is already being sent to is dropped.
+    private struct Lanes {
+        var running: [String: String] = [:]
+        var waiting: [String: PTZPlanner.Move] = [:]
+
+        mutating func admit(_ move: PTZPlanner.Move) -> PTZPlanner.Move? {
+            guard let current = running[move.camera] else {
+                running[move.camera] = move.preset
+                return move
+            }
+            if current == move.preset, move.reason == .press { waiting[move.camera] = nil } else { waiting[move.camera] = move }
+            return nil
+        }
+
+        mutating func finish(_ camera: String) -> PTZPlanner.Move? {
+            running[camera] = nil
+            guard let next = waiting.removeValue(forKey: camera) else { return nil }
+            running[camera] = next.preset
+            return next
+        }
+    }
+
     func run() async throws {
         let mover = PTZMover(connectTimeout: config.connectTimeout, stepTimeout: config.stepTimeout)
         var planner = PTZPlanner()
+        var lanes = Lanes()
         var timer: Task<Void, Never>?
         await withDiscardingTaskGroup { group in
             for await request in requests.cancelOnGracefulShutdown() {
@@ -37,11 +64,18 @@ struct CameraMotion: Service {
                 case .pressed(let bell, let alarm, let links): moves = planner.pressed(bell: bell, alarm: alarm, links: links, at: clock.now())
                 case .released(let bell, let links): planner.released(bell: bell, links: links, at: clock.now())
                 case .due: break
+                case .finished(let camera, let preset, let moved):
+                    if moved { planner.moved(camera: camera, preset: preset, at: clock.now()) }
+                    if let next = lanes.finish(camera) { moves.append(next) }
                 }
                 moves += planner.due(at: clock.now())
                 for move in moves {
                     guard let camera = cameras[move.camera] else { continue }
-                    group.addTask { await perform(move, camera: camera, mover: mover) }
+                    guard lanes.admit(move) != nil else { continue }
+                    group.addTask { [sink] in
+                        let moved = await perform(move, camera: camera, mover: mover)
+                        sink.yield(.finished(camera: move.camera, preset: move.preset, moved: moved))
+                    }
                 }
                 timer?.cancel()
                 timer = planner.nextDeadline.map { deadline in
@@ -56,18 +90,22 @@ struct CameraMotion: Service {
         timer?.cancel()
     }
 
-    private func perform(_ move: PTZPlanner.Move, camera: CameraConfig, mover: PTZMover) async {
+    /// Makes one move and announces it; `true` when the camera accepted it.
+    private func perform(_ move: PTZPlanner.Move, camera: CameraConfig, mover: PTZMover) async -> Bool {
         let started = clock.now()
         let outcome = await mover.move(camera, to: move.preset, credentials: credentials[camera.id])
         let ms = started.duration(to: clock.now()).milliseconds
         var data = ["camera": move.camera, "preset": move.preset, "bell": move.bell, "reason": move.reason.rawValue,
                     "outcome": outcome.name, "ms": "\(ms)"]
         if let alarm = move.alarm { data["alarmId"] = alarm }
-        if let detail = outcome.detail { data["detail"] = String(detail.prefix(200)) }
+        // What the camera said is bounded before it goes anywhere: a camera is not trusted.
+        let detail = outcome.detail.map { String($0.prefix(200).map { $0.isNewline ? " " : $0 }) }
+        if let detail { data["detail"] = detail }
         let what = move.reason == .press ? "to preset '\(move.preset)' for bell \(move.bell)" : "back home to '\(move.preset)'"
         let message = outcome == .moved ? "camera \(move.camera) turned \(what) in \(ms) ms"
-            : "camera \(move.camera) did not turn \(what): \(outcome.name)\(outcome.detail.map { ", \($0)" } ?? "")"
+            : "camera \(move.camera) did not turn \(what): \(outcome.name)\(detail.map { ", \($0)" } ?? "")"
         logger.log(level: outcome == .moved ? .info : .warning, "\(message)")
         await controller.announce(.ptz, message, data: data)
+        return outcome == .moved
     }
 }

@@ -65,7 +65,7 @@ public enum ONVIF {
     public static func fault(in xml: String) -> Fault? {
         guard let fault = XMLElementText.first("Fault", in: xml) else { return nil }
         let values = XMLElementText.all("Value", in: fault).map { $0.trimmingSpaces }
-        let code = values.last.map { $0.split(separator: ":").last.map(String.init) ?? $0 } ?? "Fault"
+        let code = String((values.last.map { $0.split(separator: ":").last.map(String.init) ?? $0 } ?? "Fault").prefix(64))
         let reason = XMLElementText.first("Text", in: fault).map { XMLElementText.plain($0) } ?? ""
         return Fault(code: code, reason: String(reason.prefix(200)))
     }
@@ -125,7 +125,14 @@ public enum XMLElementText {
         var index = 0
         while index < chars.count, results.count < limit {
             guard chars[index] == UInt8(ascii: "<") else { index += 1; continue }
-            guard let (name, tagEnd, selfClosing) = openTag(chars, at: index), local(name) == localName else { index += 1; continue }
+            guard let (name, tagEnd, selfClosing) = openTag(chars, at: index) else {
+                // A tag that runs to the end of the text: what follows is not XML to trust, and
+                // scanning on from every later '<' would cost the square of its length.
+                if unterminated(chars, at: index) { return results }
+                index += 1
+                continue
+            }
+            guard local(name) == localName else { index += 1; continue }
             let tag = String(decoding: chars[index ..< tagEnd], as: UTF8.self)
             if selfClosing {
                 results.append((tag, ""))
@@ -191,6 +198,19 @@ public enum XMLElementText {
             index += 1
         }
         return nil
+    }
+
+    /// Whether the tag opening at `start` has no closing `>` before the end of the text.
+    private static func unterminated(_ chars: [UInt8], at start: Int) -> Bool {
+        var index = start + 1
+        guard index < chars.count, chars[index] != UInt8(ascii: "/"), chars[index] != UInt8(ascii: "?"), chars[index] != UInt8(ascii: "!") else { return false }
+        var quote: UInt8?
+        while index < chars.count {
+            let c = chars[index]
+            if let q = quote { if c == q { quote = nil } } else if c == UInt8(ascii: "\"") || c == UInt8(ascii: "'") { quote = c } else if c == UInt8(ascii: ">") { return false }
+            index += 1
+        }
+        return true
     }
 
     private static func local(_ name: String) -> Substring {

@@ -62,7 +62,7 @@ public enum ONVIFPTZ {
         var found: [String: String] = [:]
         for preset in XMLElementText.elements("Preset", in: xml, limit: 256) {
             guard let token = XMLElementText.attribute("token", in: preset.tag), !token.isEmpty, token.utf8.count <= 64 else { continue }
-            let name = XMLElementText.first("Name", in: preset.inner).map { XMLElementText.plain($0) } ?? token
+            let name = XMLElementText.first("Name", in: preset.inner).map { String(XMLElementText.plain($0).prefix(64)) } ?? token
             if found[name] == nil { found[name] = token }
         }
         return found
@@ -73,8 +73,9 @@ public enum ONVIFPTZ {
 /// linked camera with a preset at once; the bell's release schedules the return to each link's
 /// `home` after its `returnAfter`, unless another bell is holding the camera by then (a second
 /// press cancels the return; the last release brings it home). A press that would send a camera
-/// to the preset it was sent to less than ``repeatAfter`` ago sends nothing: a person pressing
-/// again and again does not flood the camera or the hub.
+/// to the preset it was moved to less than ``repeatAfter`` ago (``moved(camera:preset:at:)``)
+/// sends nothing: a person pressing again and again does not flood the camera or the hub; a move
+/// that failed does not count, so the next press tries again.
 public struct PTZPlanner: Sendable {
     /// One move to make.
     public struct Move: Sendable, Equatable {
@@ -116,7 +117,6 @@ public struct PTZPlanner: Sendable {
             camera.home = nil
             defer { cameras[link.id] = camera }
             if let last = camera.last, last.preset == preset, last.at.duration(to: now) < Self.repeatAfter { return nil }
-            camera.last = (preset, now)
             return Move(camera: link.id, preset: preset, bell: bell, alarm: alarm, reason: .press)
         }
     }
@@ -138,10 +138,14 @@ public struct PTZPlanner: Sendable {
         for (id, camera) in cameras.sorted(by: { $0.key < $1.key }) {
             guard let home = camera.home, home.due <= now else { continue }
             cameras[id]?.home = nil
-            cameras[id]?.last = (home.preset, now)
             moves.append(Move(camera: id, preset: home.preset, bell: home.bell, alarm: nil, reason: .home))
         }
         return moves
+    }
+
+    /// The camera accepted a move to `preset` at `now`.
+    public mutating func moved(camera: String, preset: String, at now: MonotonicInstant) {
+        cameras[camera, default: Camera()].last = (preset, now)
     }
 
     /// When the next return is due.
