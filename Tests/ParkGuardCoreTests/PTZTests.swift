@@ -95,6 +95,26 @@ struct PTZTests {
         #expect(XMLElementText.attribute("token", in: #"<P tokens="x">"#) == nil)
     }
 
+    @Test("one move at a time per camera: a move asked meanwhile waits and starts when the first ends, a newer one replaces it, a press to the preset under way is dropped")
+    func lanes() throws {
+        func move(_ camera: String, _ preset: String, _ reason: PTZPlanner.Move.Reason = .press) -> PTZPlanner.Move {
+            PTZPlanner.Move(camera: camera, preset: preset, bell: "b1", alarm: reason == .press ? "A" : nil, reason: reason)
+        }
+        var lanes = PTZLanes()
+        #expect(lanes.admit(move("c1", "gate")) == move("c1", "gate"))
+        #expect(lanes.admit(move("c2", "gate")) == move("c2", "gate"), "another camera is not held up")
+        #expect(lanes.admit(move("c1", "gate")) == nil, "the same preset is under way")
+        #expect(lanes.admit(move("c1", "home", .home)) == nil)
+        #expect(lanes.admit(move("c1", "path")) == nil)
+        let finished = lanes.finish("c1")
+        let next = try #require(finished)
+        #expect(next == move("c1", "path"), "the newest waiting move replaced the return home")
+        #expect(lanes.admit(next) == move("c1", "path"), "the waiting move starts when admitted")
+        let none = lanes.finish("c1")
+        #expect(none == nil)
+        #expect(lanes.admit(move("c1", "gate")) == move("c1", "gate"))
+    }
+
     @Test("an answer with a tag that never ends is read up to that tag, not scanned again from every later '<'")
     func unterminatedTag() {
         let hostile = "<Envelope><Name>gate</Name><x a=\"" + String(repeating: "<Name q='", count: 20_000)

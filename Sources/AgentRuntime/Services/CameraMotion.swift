@@ -28,34 +28,10 @@ struct CameraMotion: Service {
     let clock: any AgentClock
     let logger: Logger
 
-    /// One move at a time per camera, so two moves never race on one head: a move asked while
-    /// another is under way waits, and a newer one replaces it (not made, not announced); a move
-    /// to the preset the camera is already being sent to is dropped.
-    private struct Lanes {
-        var running: [String: String] = [:]
-        var waiting: [String: PTZPlanner.Move] = [:]
-
-        mutating func admit(_ move: PTZPlanner.Move) -> PTZPlanner.Move? {
-            guard let current = running[move.camera] else {
-                running[move.camera] = move.preset
-                return move
-            }
-            if current == move.preset, move.reason == .press { waiting[move.camera] = nil } else { waiting[move.camera] = move }
-            return nil
-        }
-
-        mutating func finish(_ camera: String) -> PTZPlanner.Move? {
-            running[camera] = nil
-            guard let next = waiting.removeValue(forKey: camera) else { return nil }
-            running[camera] = next.preset
-            return next
-        }
-    }
-
     func run() async throws {
         let mover = PTZMover(connectTimeout: config.connectTimeout, stepTimeout: config.stepTimeout)
         var planner = PTZPlanner()
-        var lanes = Lanes()
+        var lanes = PTZLanes()
         var timer: Task<Void, Never>?
         await withDiscardingTaskGroup { group in
             for await request in requests.cancelOnGracefulShutdown() {

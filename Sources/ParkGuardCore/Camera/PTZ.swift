@@ -151,3 +151,29 @@ public struct PTZPlanner: Sendable {
     /// When the next return is due.
     public var nextDeadline: MonotonicInstant? { cameras.values.compactMap(\.home?.due).min() }
 }
+
+/// One move at a time per camera, so two moves never race on one head: a move asked while another
+/// is under way waits, and a newer one replaces it (the replaced one is neither made nor
+/// announced); a press to the preset the camera is already being sent to is dropped.
+public struct PTZLanes: Sendable {
+    private var running: [String: String] = [:]
+    private var waiting: [String: PTZPlanner.Move] = [:]
+
+    public init() {}
+
+    /// `move` if it may start now; `nil` when it waits or is dropped.
+    public mutating func admit(_ move: PTZPlanner.Move) -> PTZPlanner.Move? {
+        guard let current = running[move.camera] else {
+            running[move.camera] = move.preset
+            return move
+        }
+        if current == move.preset, move.reason == .press { waiting[move.camera] = nil } else { waiting[move.camera] = move }
+        return nil
+    }
+
+    /// The move of `camera` ended: the one waiting for it, if any, to be admitted now.
+    public mutating func finish(_ camera: String) -> PTZPlanner.Move? {
+        running[camera] = nil
+        return waiting.removeValue(forKey: camera)
+    }
+}
