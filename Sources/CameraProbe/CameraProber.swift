@@ -236,7 +236,7 @@ public struct CameraProber: Sendable {
             let token = signed ? credentials.map { usernameToken($0, offset: .zero) } : nil
             let before = wallClock()
             let answer = try await soap(http, path: path, action: "http://www.onvif.org/ver10/device/wsdl/GetSystemDateAndTime",
-                                        body: ONVIF.envelope(header: token?.header ?? "", body: "<tds:GetSystemDateAndTime/>"))
+                                        body: ONVIF.signed("<tds:GetSystemDateAndTime/>", token: token))
             let after = wallClock()
             let text: String
             do { text = try soapText(answer, call: "GetSystemDateAndTime") } catch {

@@ -57,11 +57,8 @@ final class RTSPConnection {
     /// Sends `method` for `uri` with the next CSeq and waits for its answer; interleaved frames
     /// that come before it are dropped.
     func exchange(_ method: String, uri: String, headers: [(String, String)], timeout: Duration) async throws(StepFailure) -> RTSPMessage {
-        cseq += 1
+        let request = next(method, uri: uri, headers: headers)
         let sent = cseq
-        let request = RTSPMessage(start: .request(method: method, uri: uri),
-                                  headers: [(name: "CSeq", value: "\(sent)"), (name: "User-Agent", value: "parkguardd/\(ParkGuardVersion.current)")]
-                                      + headers.map { (name: $0.0, value: $0.1) })
         let deadline = ContinuousClock.now + timeout
         do {
             try await socket.send(request.encoded(), deadline: deadline)
@@ -144,10 +141,15 @@ final class RTSPConnection {
     /// Sends `method` without waiting for its answer (TEARDOWN: RTP may still be in flight
     /// before it, and closing the connection ends an interleaved session anyway).
     func send(_ method: String, uri: String, headers: [(String, String)], timeout: Duration) async {
+        try? await socket.send(next(method, uri: uri, headers: headers).encoded(), deadline: .now + timeout)
+    }
+
+    /// The next request on this connection, with its CSeq.
+    private func next(_ method: String, uri: String, headers: [(String, String)]) -> RTSPMessage {
         cseq += 1
-        let request = RTSPMessage(start: .request(method: method, uri: uri),
-                                  headers: [(name: "CSeq", value: "\(cseq)")] + headers.map { (name: $0.0, value: $0.1) })
-        try? await socket.send(request.encoded(), deadline: .now + timeout)
+        return RTSPMessage(start: .request(method: method, uri: uri),
+                           headers: [(name: "CSeq", value: "\(cseq)"), (name: "User-Agent", value: "parkguardd/\(ParkGuardVersion.current)")]
+                               + headers.map { (name: $0.0, value: $0.1) })
     }
 
     func close() { socket.shutdown() }

@@ -9,7 +9,12 @@ public enum ONVIF {
 
     /// `GetDeviceInformation`, signed with WS-UsernameToken when `token` is given.
     public static func getDeviceInformation(token: UsernameToken?) -> String {
-        envelope(header: token.map(\.header) ?? "", body: #"<tds:GetDeviceInformation/>"#)
+        signed(#"<tds:GetDeviceInformation/>"#, token: token)
+    }
+
+    /// `body` in an envelope, with `token` in its header when given.
+    public static func signed(_ body: String, token: UsernameToken?) -> String {
+        envelope(header: token?.header ?? "", body: body)
     }
 
     public static func envelope(header: String, body: String) -> String {
@@ -125,12 +130,13 @@ public enum XMLElementText {
         var index = 0
         while index < chars.count, results.count < limit {
             guard chars[index] == UInt8(ascii: "<") else { index += 1; continue }
-            guard let (name, tagEnd, selfClosing) = openTag(chars, at: index) else {
-                // A tag that runs to the end of the text: what follows is not XML to trust, and
-                // scanning on from every later '<' would cost the square of its length.
-                if unterminated(chars, at: index) { return results }
-                index += 1
-                continue
+            let name: String, tagEnd: Int, selfClosing: Bool
+            switch openTag(chars, at: index) {
+            case .tag(let found, let end, let closed): (name, tagEnd, selfClosing) = (found, end, closed)
+            case .notATag: index += 1; continue
+            // A tag that runs to the end of the text: what follows is not XML to trust, and
+            // scanning on from every later '<' would cost the square of its length.
+            case .unterminated: return results
             }
             guard local(name) == localName else { index += 1; continue }
             let tag = String(decoding: chars[index ..< tagEnd], as: UTF8.self)
@@ -182,35 +188,26 @@ public enum XMLElementText {
         text.replacing("&", with: "&amp;").replacing("<", with: "&lt;").replacing(">", with: "&gt;")
     }
 
-    private static func openTag(_ chars: [UInt8], at start: Int) -> (String, Int, Bool)? {
+    /// What starts at a '<': an opening tag (name, the index after its '>', self-closing), not an
+    /// opening tag at all, or one whose '>' never comes.
+    private enum Opening { case tag(String, Int, Bool), notATag, unterminated }
+
+    private static func openTag(_ chars: [UInt8], at start: Int) -> Opening {
         var index = start + 1
-        guard index < chars.count, chars[index] != UInt8(ascii: "/"), chars[index] != UInt8(ascii: "?"), chars[index] != UInt8(ascii: "!") else { return nil }
+        guard index < chars.count, chars[index] != UInt8(ascii: "/"), chars[index] != UInt8(ascii: "?"), chars[index] != UInt8(ascii: "!") else { return .notATag }
         let nameStart = index
         while index < chars.count, !isSpace(chars[index]), chars[index] != UInt8(ascii: ">"), chars[index] != UInt8(ascii: "/") { index += 1 }
-        guard index > nameStart else { return nil }
+        guard index > nameStart else { return .notATag }
         let name = String(decoding: chars[nameStart ..< index], as: UTF8.self)
         var quote: UInt8?
         while index < chars.count {
             let c = chars[index]
             if let q = quote { if c == q { quote = nil } } else if c == UInt8(ascii: "\"") || c == UInt8(ascii: "'") { quote = c } else if c == UInt8(ascii: ">") {
-                return (name, index + 1, index > 0 && chars[index - 1] == UInt8(ascii: "/"))
+                return .tag(name, index + 1, index > 0 && chars[index - 1] == UInt8(ascii: "/"))
             }
             index += 1
         }
-        return nil
-    }
-
-    /// Whether the tag opening at `start` has no closing `>` before the end of the text.
-    private static func unterminated(_ chars: [UInt8], at start: Int) -> Bool {
-        var index = start + 1
-        guard index < chars.count, chars[index] != UInt8(ascii: "/"), chars[index] != UInt8(ascii: "?"), chars[index] != UInt8(ascii: "!") else { return false }
-        var quote: UInt8?
-        while index < chars.count {
-            let c = chars[index]
-            if let q = quote { if c == q { quote = nil } } else if c == UInt8(ascii: "\"") || c == UInt8(ascii: "'") { quote = c } else if c == UInt8(ascii: ">") { return false }
-            index += 1
-        }
-        return true
+        return .unterminated
     }
 
     private static func local(_ name: String) -> Substring {

@@ -3,23 +3,22 @@
 /// read from their answers.
 public enum ONVIFPTZ {
     public static func getCapabilities(token: ONVIF.UsernameToken?) -> String {
-        ONVIF.envelope(header: token.map(\.header) ?? "", body: "<tds:GetCapabilities><tds:Category>All</tds:Category></tds:GetCapabilities>")
+        ONVIF.signed("<tds:GetCapabilities><tds:Category>All</tds:Category></tds:GetCapabilities>", token: token)
     }
 
     public static func getProfiles(token: ONVIF.UsernameToken?) -> String {
-        ONVIF.envelope(header: token.map(\.header) ?? "", body: "<trt:GetProfiles/>")
+        ONVIF.signed("<trt:GetProfiles/>", token: token)
     }
 
     public static func getPresets(profile: String, token: ONVIF.UsernameToken?) -> String {
-        ONVIF.envelope(header: token.map(\.header) ?? "",
-                       body: "<tptz:GetPresets><tptz:ProfileToken>\(XMLElementText.escape(profile))</tptz:ProfileToken></tptz:GetPresets>")
+        ONVIF.signed("<tptz:GetPresets><tptz:ProfileToken>\(XMLElementText.escape(profile))</tptz:ProfileToken></tptz:GetPresets>", token: token)
     }
 
     public static func gotoPreset(profile: String, preset: String, token: ONVIF.UsernameToken?) -> String {
-        ONVIF.envelope(header: token.map(\.header) ?? "", body: """
+        ONVIF.signed("""
             <tptz:GotoPreset><tptz:ProfileToken>\(XMLElementText.escape(profile))</tptz:ProfileToken>\
             <tptz:PresetToken>\(XMLElementText.escape(preset))</tptz:PresetToken></tptz:GotoPreset>
-            """)
+            """, token: token)
     }
 
     /// The request paths of the media and PTZ services from a `GetCapabilitiesResponse`: only the
