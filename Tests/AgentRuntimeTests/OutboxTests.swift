@@ -40,6 +40,27 @@ struct OutboxTests {
         #expect(again.reserveID() > ids.max()!, "ids never repeat across restarts")
     }
 
+    @Test("close keeps what was appended while the writer was busy with an earlier batch")
+    func closeDuringWrite() throws {
+        let directory = try ScratchDirectory()
+        // The writer takes the first record's batch while the others arrive; close follows at
+        // once. Each round varies the moment, so some land while that batch is written.
+        for round in 0 ..< 60 {
+            let path = directory.file("outbox-\(round)")
+            let (outbox, _) = Outbox.open(path: path, logger: logger) { _ in }
+            let first = outbox.reserveID()
+            outbox.append(alarm(0), id: first)
+            usleep(useconds_t(round % 12) * 50)
+            let second = outbox.reserveID()
+            outbox.append(alarm(1), id: second)
+            outbox.done(first)
+            outbox.close()
+            let (again, recovery) = Outbox.open(path: path, logger: logger) { _ in }
+            again.close()
+            #expect(recovery.messages.map(\.id) == [second], "round \(round)")
+        }
+    }
+
     @Test("compaction reclaims the space of done records and keeps the live ones")
     func compaction() async throws {
         let directory = try ScratchDirectory()

@@ -218,10 +218,14 @@ public final class Outbox: Sendable {
             // Woken by a put (or close); done marks alone are picked up once a second.
             if wake.wait(timeout: .now() + .seconds(1)) == .timedOut, state.withLock({ $0.pending.isEmpty }) { continue }
             while wake.wait(timeout: .now()) == .success {}  // coalesce every signal into one batch
+            // Read before the batch is taken: `close()` sets it after its caller's last append,
+            // so a stop seen here has everything in the batch. (Read after, it could stop
+            // with an append made during the write still pending, lost at shutdown.)
+            let stopping = state.withLock { $0.stopping }
             commit()
-            let (fd, needsSync, stopping) = state.withLock { state in
+            let (fd, needsSync) = state.withLock { state in
                 defer { state.needsSync = false }
-                return (state.fd, state.needsSync, state.stopping)
+                return (state.fd, state.needsSync)
             }
             let sync = needsSync || stopping
             if sync, fd >= 0, fsync(fd) != 0 {
