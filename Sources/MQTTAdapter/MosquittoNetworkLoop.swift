@@ -19,17 +19,24 @@ import Synchronization
 /// A client created with a network loop has no thread of its own. Each client keeps its own
 /// jittered ``ReconnectBackoff``, and keep-alives are served by `loop_misc` once a second.
 /// Connects (`mosquitto_connect_bind_v5`, `mosquitto_reconnect`) resolve the broker's name and
-/// wait for the TCP handshake, so they run on a connector queue of their own: a slow DNS server or
-/// an unreachable broker never holds the loop, and with it the bells' outputs. A field unit runs one loop; the
-/// fleet simulator runs thousands of agents on one.
+/// wait for the TCP handshake, so they run on connector queues of their own: a slow DNS server or
+/// an unreachable broker never holds the loop, and with it the bells' outputs. A field unit runs
+/// one loop; the fleet simulator runs thousands of agents on one, whose connects share
+/// ``connectLanes`` serial queues.
 public final class MosquittoNetworkLoop: Sendable {
     private let epoll: Int32
     private let wake: WakePipe
     private let requests = Locked(Requests())
     /// The loop thread's id once it runs (0 before), to know when a caller is already on it.
     private let loopThread = Atomic<UInt>(0)
-    /// Where connects run (they may block in name resolution). Serial: one connect at a time.
-    private let connector = DispatchQueue(label: "parkguard.mqtt.connect")
+    /// Where connects run (they block in name resolution and in the TCP handshake): each client
+    /// on one of these serial queues, so one client's connects never overlap. Several, because a
+    /// handshake whose SYN a flooded broker dropped waits 1 s for its retransmission, then 2 s
+    /// more, and on one queue every other client of a fleet waited behind it. A queue has a
+    /// thread only while it works, so a unit's single client costs one.
+    private let connectors = (0 ..< MosquittoNetworkLoop.connectLanes).map { DispatchQueue(label: "parkguard.mqtt.connect.\($0)") }
+    /// How many connects may wait for their handshakes at once.
+    public static let connectLanes = 16
 
     private struct Requests {
         var added: [MosquittoClient] = []
@@ -124,27 +131,35 @@ public final class MosquittoNetworkLoop: Sendable {
         var socket: Int32 = -1
         var watchingWrites = false
         var everConnected = false
-        var connectDue: ContinuousClock.Instant?
         /// A connect runs on the connector queue: the loop leaves the handle alone until it ends.
         var connecting = false
         /// Whether the broker accepted the connection since the last connect (a CONNACK).
         var accepted = false
         var stopping = false
         var backoff: ReconnectBackoff
+        /// Which connector queue runs this client's connects.
+        let lane: Int
 
-        init(_ client: MosquittoClient, now: ContinuousClock.Instant) {
+        init(_ client: MosquittoClient, lane: Int) {
             self.client = client
+            self.lane = lane
             backoff = ReconnectBackoff(initial: client.settings.reconnectInitial, maximum: client.settings.reconnectMax)
-            connectDue = now
         }
+
+        var id: ObjectIdentifier { ObjectIdentifier(client) }
 
         var handle: OpaquePointer { client.handle }
     }
 
     private func run() {
         var slots: [ObjectIdentifier: Slot] = [:]
-        var timers: [ObjectIdentifier: Timer] = [:]
+        // Both by owner, in deadline order: thousands of agents share a fleet's loop, and a
+        // dictionary scanned (and copied, when a timer fired during the scan) on every turn was
+        // a quarter of the fleet's CPU.
+        var timers = DeadlineQueue<ObjectIdentifier, ContinuousClock.Instant, Timer>()
+        var connectsDue = DeadlineQueue<ObjectIdentifier, ContinuousClock.Instant, Void>()
         var bySocket: [Int32: Slot] = [:]
+        var addedCount = 0
         var events = [epoll_event](repeating: epoll_event(), count: 512)
         var lastMisc = ContinuousClock.now
 
@@ -186,7 +201,7 @@ public final class MosquittoNetworkLoop: Sendable {
         func connectionEnded(_ slot: Slot) {
             guard !slot.stopping else { return }
             let wait = slot.backoff.next { Double.random(in: 0 ..< 1) }
-            slot.connectDue = ContinuousClock.now + wait
+            connectsDue.set(slot.id, at: ContinuousClock.now + wait, ())
             if !slot.accepted {
                 // Closed before any CONNACK (refused by TLS, reset, or the broker went away): no
                 // disconnect callback says so, so this does.
@@ -201,12 +216,11 @@ public final class MosquittoNetworkLoop: Sendable {
 
         /// Starts a connect on the connector queue; ``connectEnded(_:failure:)`` takes it from there.
         func connect(_ slot: Slot) {
-            slot.connectDue = nil
             slot.connecting = true
             let client = slot.client
             let first = !slot.everConnected
             slot.everConnected = true
-            connector.async { [self] in
+            connectors[slot.lane].async { [self] in
                 let settings = client.settings
                 let keepalive = Int32(max(5, settings.keepalive.components.seconds))
                 // The blocking connect, off the loop: it resolves the name and tries each of its
@@ -233,7 +247,7 @@ public final class MosquittoNetworkLoop: Sendable {
             if let failure {
                 let wait = slot.backoff.next { Double.random(in: 0 ..< 1) }
                 slot.client.box.yield(.connectFailed(failure, retryIn: wait))
-                slot.connectDue = ContinuousClock.now + wait
+                connectsDue.set(slot.id, at: ContinuousClock.now + wait, ())
             }
             sync(slot)
         }
@@ -252,6 +266,7 @@ public final class MosquittoNetworkLoop: Sendable {
                 _ = epoll_ctl(epoll, EPOLL_CTL_DEL, slot.socket, nil)
             }
             slots[ObjectIdentifier(slot.client)] = nil
+            connectsDue.cancel(slot.id)
             slot.client.loopEnded()
         }
 
@@ -267,7 +282,9 @@ public final class MosquittoNetworkLoop: Sendable {
                 }
                 let now = ContinuousClock.now
                 for client in taken.added where slots[ObjectIdentifier(client)] == nil {
-                    slots[ObjectIdentifier(client)] = Slot(client, now: now)
+                    slots[ObjectIdentifier(client)] = Slot(client, lane: addedCount % connectors.count)
+                    connectsDue.set(ObjectIdentifier(client), at: now, ())
+                    addedCount += 1
                 }
                 for (id, failure) in taken.connected {
                     guard let slot = slots[id] else { continue }
@@ -276,7 +293,7 @@ public final class MosquittoNetworkLoop: Sendable {
                 for id in taken.stopping {
                     guard let slot = slots[id] else { continue }
                     slot.stopping = true
-                    slot.connectDue = nil
+                    connectsDue.cancel(id)
                     if slot.connecting { continue }  // finished when the connect ends
                     if slot.socket >= 0 { _ = mosquitto_loop_write(slot.handle, 1) }
                     settle(slot)
@@ -286,13 +303,14 @@ public final class MosquittoNetworkLoop: Sendable {
                     _ = mosquitto_loop_write(slot.handle, 1)
                     settle(slot)
                 }
-                for (owner, timer) in taken.timers { timers[owner] = timer }
+                for (owner, timer) in taken.timers {
+                    if let timer { timers.set(owner, at: timer.deadline, timer) } else { timers.cancel(owner) }
+                }
                 for job in taken.jobs {
                     job.runSynchronously(isolatedTo: serial, taskExecutor: taskExecutor)
                 }
                 var fired = false
-                for (owner, timer) in timers where timer.deadline <= ContinuousClock.now {
-                    timers[owner] = nil
+                while let (_, timer) = timers.popDue(ContinuousClock.now) {
                     timer.fire()
                     fired = true
                 }
@@ -300,11 +318,11 @@ public final class MosquittoNetworkLoop: Sendable {
             }
             let now = ContinuousClock.now
             var nextDue = lastMisc + .seconds(1)
-            for timer in timers.values { nextDue = min(nextDue, timer.deadline) }
-            for slot in slots.values {
-                guard let due = slot.connectDue else { continue }
-                if due <= now { connect(slot) } else { nextDue = min(nextDue, due) }
+            if let due = timers.earliest() { nextDue = min(nextDue, due) }
+            while let (id, _) = connectsDue.popDue(now) {
+                if let slot = slots[id] { connect(slot) }
             }
+            if let due = connectsDue.earliest() { nextDue = min(nextDue, due) }
 
             let idle = requests.withLock { requests -> Bool in
                 guard requests.isEmpty else { return false }
