@@ -323,6 +323,19 @@ public actor Publisher {
         return perform(queue.tick(now: clock.now()))
     }
 
+    /// How long the receipt ticker may sleep before ``tickReceipts()``: until the queue's next
+    /// receipt timeout or overdue announcement, and never longer than one receipt timeout or the
+    /// overdue time (whichever is shorter), so an alarm handed over while it sleeps is looked at
+    /// in time; a second while disconnected, so the timeouts that passed meanwhile go again
+    /// within a second of the reconnect. `nil` when alarms retire on PUBACK: nothing to tick.
+    public func receiptTickWait() -> Duration? {
+        guard delivery.retireOn == .receipt else { return nil }
+        var wait = min(delivery.receiptTimeout, delivery.receiptOverdue)
+        if !queue.isConnected { wait = min(wait, .seconds(1)) }
+        if let deadline = queue.deadline() { wait = min(wait, clock.now().duration(to: deadline)) }
+        return max(wait, .milliseconds(1))
+    }
+
     /// The hub asked for `rebirth`: every alarm awaiting a receipt goes again now.
     public func resendAwaiting() {
         perform(queue.resendAwaiting(now: clock.now()))
