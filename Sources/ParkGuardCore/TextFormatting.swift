@@ -2,7 +2,10 @@ extension StringProtocol {
     /// The text without leading and trailing whitespace and line breaks (what Foundation's
     /// `trimmingCharacters(in: .whitespacesAndNewlines)` does, without Foundation).
     public var trimmingWhitespace: String {
-        String(drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed())
+        // Two index walks and one copy: through `reversed()` twice, each character went through
+        // unspecialised generic code, a quarter of a fleet's CPU as its units read /proc.
+        guard let first = firstIndex(where: { !$0.isWhitespace }), let last = lastIndex(where: { !$0.isWhitespace }) else { return "" }
+        return String(self[first ... last])
     }
 }
 

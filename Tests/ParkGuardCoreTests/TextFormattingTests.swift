@@ -34,5 +34,7 @@ struct TextFormattingTests {
         #expect("\tmulti word\n".trimmingWhitespace == "multi word")
         #expect("   ".trimmingWhitespace == "")
         #expect("x".trimmingWhitespace == "x")
+        #expect("".trimmingWhitespace == "")
+        #expect(" a b ".trimmingWhitespace == "a b")
     }
 }

@@ -16,8 +16,35 @@ public struct SystemStats: Sendable {
     public var diskTotal: UInt64?
     public var cpuTemperature: Double?
 
-    /// Reads everything now; `diskPath` is the file system of the outbox.
+    /// The process-wide figures of the last read, kept a second: a fleet simulator's thousands
+    /// of agents share one process, and each reading /proc for its heartbeat was a tenth of the
+    /// fleet's CPU in a mass reconnect. A unit's single agent reads them fresh every heartbeat.
+    private static let recent = Locked<(read: ContinuousClock.Instant, stats: SystemStats)?>(nil)
+
+    /// Reads everything (the process-wide figures at most a second old); `diskPath` is the file
+    /// system of the outbox.
     public static func read(diskPath: String) -> SystemStats {
+        let now = ContinuousClock.now
+        var stats: SystemStats
+        if let cached = recent.withLock({ $0 }), cached.read.duration(to: now) < .seconds(1) {
+            stats = cached.stats
+        } else {
+            stats = readProcessFigures()
+            recent.withLock { $0 = (now, stats) }
+        }
+        var fs = statvfs()
+        if statvfs(diskPath, &fs) == 0 {
+            stats.diskFree = UInt64(fs.f_bavail) * UInt64(fs.f_frsize)
+            stats.diskTotal = UInt64(fs.f_blocks) * UInt64(fs.f_frsize)
+        } else {
+            stats.diskFree = nil
+            stats.diskTotal = nil
+        }
+        return stats
+    }
+
+    /// Uptime, load, memory, this process's resident size and the CPU's temperature.
+    private static func readProcessFigures() -> SystemStats {
         var stats = SystemStats()
         if let uptime = text("/proc/uptime")?.split(separator: " ").first.flatMap({ Double($0) }) {
             stats.uptimeSeconds = UInt64(uptime)
@@ -36,11 +63,6 @@ public struct SystemStats: Sendable {
         }
         if let pages = text("/proc/self/statm")?.split(separator: " ").dropFirst().first.flatMap({ UInt64($0) }) {
             stats.rss = pages * UInt64(sysconf(Int32(_SC_PAGESIZE)))
-        }
-        var fs = statvfs()
-        if statvfs(diskPath, &fs) == 0 {
-            stats.diskFree = UInt64(fs.f_bavail) * UInt64(fs.f_frsize)
-            stats.diskTotal = UInt64(fs.f_blocks) * UInt64(fs.f_frsize)
         }
         stats.cpuTemperature = cpuTemperature()
         return stats
