@@ -171,6 +171,8 @@ private func fleetTrial(units: Int, heartbeat: Int, sim: String, hub: String?, s
     let restarted = observer.now
     let back: Void? = try? await waitUntil(timeout: .seconds(Int(reconnectAllowance))) { observer.onlineSince(restarted) >= units }
     let reconnect = back != nil ? observer.now - restarted : nil
+    // Counted now: once the shards stop, their offline statuses empty the count.
+    let backInTime = observer.onlineSince(restarted)
     let brokerAgain = broker.pid.map(cpuTicks) ?? 0
     // A few beats after the reconnect, then the fleet shuts down cleanly and reports.
     try await Task.sleep(for: .seconds(min(5, hb)))
@@ -203,7 +205,7 @@ private func fleetTrial(units: Int, heartbeat: Int, sim: String, hub: String?, s
     if failure == nil, startedUnits < units { failure = "\(units - startedUnits) units did not start: \(reports.flatMap(\.startFailures).prefix(2))" }
     if failure == nil, !verdict.onTime { failure = "\(verdict.lateUnits) units had a late heartbeat, \(verdict.missingUnits) missed one" }
     if failure == nil, missing > 0 { failure = "\(missing) alarms not delivered" }
-    if failure == nil, reconnect == nil { failure = "only \(observer.onlineSince(restarted)) of \(units) units back within \(Int(reconnectAllowance)) s of the broker restart" }
+    if failure == nil, reconnect == nil { failure = "only \(backInTime) of \(units) units back within \(Int(reconnectAllowance)) s of the broker restart" }
     await observer.stop()
     return FleetTrial(units: units, processes: processes, passed: failure == nil, failure: failure, started: startedUnits, heartbeats: verdict,
                       heartbeatIntervalSeconds: heartbeat, presses: pressed.values.reduce(0, +),
