@@ -46,6 +46,7 @@ struct DeadlineQueueTests {
     func churn() {
         var queue = DeadlineQueue<Int, Int, Int>()
         var expected: [Int: Int] = [:]
+        var lastStep: [Int: Int] = [:]
         var random = SeededRandom(seed: 7)
         for step in 0 ..< 100_000 {
             let owner = Int(random.next() % 50)
@@ -56,13 +57,15 @@ struct DeadlineQueueTests {
                 let deadline = Int(random.next() % 1_000_000)
                 queue.set(owner, at: deadline, step)
                 expected[owner] = deadline
+                lastStep[owner] = step
             }
         }
         #expect(queue.count == expected.count)
         var last = Int.min
         var seen: [Int: Int] = [:]
-        while let (owner, _) = queue.popDue(Int.max) {
+        while let (owner, step) = queue.popDue(Int.max) {
             let deadline = expected[owner] ?? -1
+            #expect(step == lastStep[owner], "the value set last comes out")
             #expect(deadline >= last)
             last = deadline
             seen[owner] = deadline

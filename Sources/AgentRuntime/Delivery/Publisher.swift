@@ -317,7 +317,7 @@ public actor Publisher {
     public func receiptRefused() { queue.receiptRefused() }
 
     /// Publishes again every alarm whose receipt is overdue by its timeout; reports alarms that
-    /// have waited past `delivery.receiptOverdue`. Called about once a second.
+    /// have waited past `delivery.receiptOverdue`. Called after ``receiptTickWait()``.
     public func tickReceipts() -> [ReceiptNotice] {
         guard delivery.retireOn == .receipt else { return [] }
         return perform(queue.tick(now: clock.now()))
@@ -326,12 +326,11 @@ public actor Publisher {
     /// How long the receipt ticker may sleep before ``tickReceipts()``: until the queue's next
     /// receipt timeout or overdue announcement, and never longer than one receipt timeout or the
     /// overdue time (whichever is shorter), so an alarm handed over while it sleeps is looked at
-    /// in time; a second while disconnected, so the timeouts that passed meanwhile go again
-    /// within a second of the reconnect. `nil` when alarms retire on PUBACK: nothing to tick.
+    /// in time. (A reconnect needs no tick: it sends every alarm awaiting a receipt again.) `nil`
+    /// when alarms retire on PUBACK: nothing to tick.
     public func receiptTickWait() -> Duration? {
         guard delivery.retireOn == .receipt else { return nil }
         var wait = min(delivery.receiptTimeout, delivery.receiptOverdue)
-        if !queue.isConnected { wait = min(wait, .seconds(1)) }
         if let deadline = queue.deadline() { wait = min(wait, clock.now().duration(to: deadline)) }
         return max(wait, .milliseconds(1))
     }

@@ -50,8 +50,7 @@ struct ControlSocket: Service {
                         return true
                     }
                     group.addTask {
-                        await serve(client, admitted: admitted)
-                        if admitted { clients.withLock { $0 -= 1 } }
+                        await serve(client, admitted: admitted) { clients.withLock { $0 -= 1 } }
                     }
                 }
             }
@@ -71,11 +70,16 @@ struct ControlSocket: Service {
         case event(ControlEvent)
     }
 
-    private func serve(_ client: StreamSocket, admitted: Bool) async {
+    /// - Parameter release: frees an admitted client's place; called before the connection is
+    ///   closed, so a client that saw the daemon hang up may connect again at once.
+    private func serve(_ client: StreamSocket, admitted: Bool, release: () -> Void) async {
         // However the client behaves (a watcher that never reads blocks our writes), the
         // connection ends by then: a write waits at most until this deadline.
         let hardDeadline = ContinuousClock.now + Self.requestDeadline + .seconds(ControlRequest.maxWatchSeconds + 10)
-        defer { client.shutdown() }
+        defer {
+            if admitted { release() }
+            client.shutdown()
+        }
         do {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

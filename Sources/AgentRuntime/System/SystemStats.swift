@@ -16,17 +16,18 @@ public struct SystemStats: Sendable {
     public var diskTotal: UInt64?
     public var cpuTemperature: Double?
 
-    /// The process-wide figures of the last read, kept a second: a fleet simulator's thousands
-    /// of agents share one process, and each reading /proc for its heartbeat was a tenth of the
-    /// fleet's CPU in a mass reconnect. A unit's single agent reads them fresh every heartbeat.
+    /// The process-wide figures of the last read, kept half a second: a fleet simulator's
+    /// thousands of agents share one process, and each reading /proc for its heartbeat was a
+    /// tenth of the fleet's CPU in a mass reconnect. A unit's single agent beats at most once a
+    /// second, so it reads them fresh every time.
     private static let recent = Locked<(read: ContinuousClock.Instant, stats: SystemStats)?>(nil)
 
-    /// Reads everything (the process-wide figures at most a second old); `diskPath` is the file
+    /// Reads everything (the process-wide figures at most half a second old); `diskPath` is the file
     /// system of the outbox.
     public static func read(diskPath: String) -> SystemStats {
         let now = ContinuousClock.now
         var stats: SystemStats
-        if let cached = recent.withLock({ $0 }), cached.read.duration(to: now) < .seconds(1) {
+        if let cached = recent.withLock({ $0 }), cached.read.duration(to: now) < .milliseconds(500) {
             stats = cached.stats
         } else {
             stats = readProcessFigures()
