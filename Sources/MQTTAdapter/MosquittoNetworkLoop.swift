@@ -260,12 +260,12 @@ public final class MosquittoNetworkLoop: Sendable {
         }
 
         func finish(_ slot: Slot) {
-            guard slots[ObjectIdentifier(slot.client)] != nil else { return }
+            guard slots[slot.id] != nil else { return }
             if slot.socket >= 0 {
                 if bySocket[slot.socket] === slot { bySocket[slot.socket] = nil }
                 _ = epoll_ctl(epoll, EPOLL_CTL_DEL, slot.socket, nil)
             }
-            slots[ObjectIdentifier(slot.client)] = nil
+            slots[slot.id] = nil
             connectsDue.cancel(slot.id)
             slot.client.loopEnded()
         }
