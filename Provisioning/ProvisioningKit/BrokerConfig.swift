@@ -5,7 +5,7 @@ import Foundation
 /// as the username, checks the CRL, and an ACL that confines every unit to its own topic root.
 public enum BrokerConfig {
     /// Topics a unit may publish under its root (everything it sends, nothing else: no commands).
-    static let unitWrites = ["status", "bell/+/alarm", "bell/+/state", "camera/+/health", "telemetry", "event", "selftest", "cmd/+/result", "rtt"]
+    static let unitWrites = ["status", "bell/+/alarm", "bell/+/state", "camera/+/health", "snapshot/+/+/+", "telemetry", "event", "selftest", "cmd/+/result", "rtt"]
 
     /// The ACL file.
     public static func acl(_ inventory: Inventory) -> String {

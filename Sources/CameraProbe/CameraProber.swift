@@ -287,6 +287,22 @@ public struct CameraProber: Sendable {
 
     func snapshotCheck(_ http: HTTPConnection, endpoint: CameraConfig.Endpoint, credentials: CameraCredentials?) async -> Result<CameraProbeReport.SnapshotFindings, StepFailure> {
         do throws(StepFailure) {
+            let (body, elapsed) = try await fetchSnapshot(http, endpoint: endpoint, credentials: credentials)
+            let info: JPEGInfo
+            do { info = try JPEGInfo.read(body) } catch { throw StepFailure(.protocolError("\(error)")) }
+            let thumbnail: JPEGCodec.GreyImage
+            do { thumbnail = try JPEGCodec.decodeThumbnail(body) } catch { throw StepFailure(.protocolError("\(error)")) }
+            return .success(.init(width: info.width, height: info.height, bytes: body.count, meanLuma: thumbnail.meanLuma,
+                                  thumbnail: thumbnail.pixels, responseTime: elapsed))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// GETs the snapshot, with credentials as the camera asks for them (Basic or Digest, a
+    /// Digest challenge answered up front when one is remembered); the body of a `200`, at most
+    /// `snapshotLimit` bytes.
+    func fetchSnapshot(_ http: HTTPConnection, endpoint: CameraConfig.Endpoint, credentials: CameraCredentials?) async throws(StepFailure) -> (body: [UInt8], elapsed: Duration) {
             let key = "http \(http.host):\(http.port)\(endpoint.path)"
             var first: [(String, String)] = []
             if let credentials, let (challenge, count) = digests.next(key) {
@@ -312,15 +328,7 @@ public struct CameraProber: Sendable {
                 digests.remember(key, challenge)
             }
             guard answer.status == 200 else { throw StepFailure(.protocolError("snapshot answered HTTP \(answer.status)")) }
-            let info: JPEGInfo
-            do { info = try JPEGInfo.read(answer.body) } catch { throw StepFailure(.protocolError("\(error)")) }
-            let thumbnail: JPEGCodec.GreyImage
-            do { thumbnail = try JPEGCodec.decodeThumbnail(answer.body) } catch { throw StepFailure(.protocolError("\(error)")) }
-            return .success(.init(width: info.width, height: info.height, bytes: answer.body.count, meanLuma: thumbnail.meanLuma,
-                                  thumbnail: thumbnail.pixels, responseTime: elapsed))
-        } catch {
-            return .failure(error)
-        }
+            return (answer.body, elapsed)
     }
 }
 

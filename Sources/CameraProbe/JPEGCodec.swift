@@ -66,6 +66,74 @@ public enum JPEGCodec {
         return Array(UnsafeBufferPointer(start: output, count: Int(size)))
     }
 
+    /// A picture made to fit a size and width bound.
+    public struct Fitted: Sendable, Equatable {
+        public var jpeg: [UInt8]
+        public var width: Int
+        public var height: Int
+        /// Decoded and encoded again, smaller.
+        public var scaled: Bool
+    }
+
+    /// `jpeg` as it is when it is within `maxBytes` and `maxWidth`; else decoded at the smallest
+    /// power-of-two reduction that brings it within `maxWidth` (the DCT does the scaling:
+    /// a 4K picture is never decoded whole) and encoded again (4:2:0), at lower quality and then
+    /// half the size until it is within `maxBytes`.
+    /// - Throws: ``Failure`` when the picture is not a JPEG TurboJPEG can read, or when even
+    ///   its smallest form is over `maxBytes`.
+    public static func fit(_ jpeg: [UInt8], maxBytes: Int, maxWidth: Int) throws(Failure) -> Fitted {
+        guard let handle = tjInitDecompress() else { throw Failure(description: "cannot start the JPEG decoder") }
+        defer { tjDestroy(handle) }
+        var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
+        let header = jpeg.withUnsafeBufferPointer { buffer in
+            tjDecompressHeader3(handle, buffer.baseAddress, UInt(buffer.count), &width, &height, &subsampling, &colorspace)
+        }
+        guard header == 0 else { throw failure(handle, "header") }
+        guard width > 0, height > 0, width <= 16384, height <= 16384 else {
+            throw Failure(description: "image dimensions \(width)x\(height) out of range")
+        }
+        if jpeg.count <= maxBytes, Int(width) <= maxWidth {
+            return Fitted(jpeg: jpeg, width: Int(width), height: Int(height), scaled: false)
+        }
+        var denominator = 1
+        while denominator < 8, (Int(width) + denominator - 1) / denominator > maxWidth { denominator *= 2 }
+        while denominator <= 8 {
+            let scaledWidth = (Int(width) + denominator - 1) / denominator
+            let scaledHeight = (Int(height) + denominator - 1) / denominator
+            var pixels = [UInt8](repeating: 0, count: scaledWidth * scaledHeight * 3)
+            let result = jpeg.withUnsafeBufferPointer { source in
+                pixels.withUnsafeMutableBufferPointer { target in
+                    tjDecompress2(handle, source.baseAddress, UInt(source.count), target.baseAddress, Int32(scaledWidth), 0,
+                                  Int32(scaledHeight), Int32(TJPF_RGB.rawValue), TJFLAG_FASTDCT)
+                }
+            }
+            guard result == 0 else { throw failure(handle, "data") }
+            for quality in [80, 65, 50, 35] {
+                let encoded = try encode(pixels, width: scaledWidth, height: scaledHeight, quality: quality)
+                if encoded.count <= maxBytes {
+                    return Fitted(jpeg: encoded, width: scaledWidth, height: scaledHeight, scaled: true)
+                }
+            }
+            denominator *= 2
+        }
+        throw Failure(description: "the picture (\(width)x\(height), \(jpeg.count) bytes) does not fit in \(maxBytes) bytes even at 1/8 of its size")
+    }
+
+    /// Encodes RGB pixels with 4:2:0 chroma.
+    private static func encode(_ rgb: [UInt8], width: Int, height: Int, quality: Int) throws(Failure) -> [UInt8] {
+        guard let handle = tjInitCompress() else { throw Failure(description: "cannot start the JPEG encoder") }
+        defer { tjDestroy(handle) }
+        var output: UnsafeMutablePointer<UInt8>?
+        var size: UInt = 0
+        let result = rgb.withUnsafeBufferPointer { source in
+            tjCompress2(handle, source.baseAddress, Int32(width), 0, Int32(height), Int32(TJPF_RGB.rawValue), &output, &size,
+                        Int32(TJSAMP_420.rawValue), Int32(quality), TJFLAG_FASTDCT)
+        }
+        defer { if let output { tjFree(output) } }
+        guard result == 0, let output else { throw failure(handle, "encode") }
+        return Array(UnsafeBufferPointer(start: output, count: Int(size)))
+    }
+
     private static func failure(_ handle: tjhandle, _ stage: String) -> Failure {
         let text = tjGetErrorStr2(handle).map { String(cString: $0) } ?? "unknown error"
         return Failure(description: "JPEG \(stage): \(text)")

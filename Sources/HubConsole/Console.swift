@@ -47,7 +47,7 @@ public struct Console: Service {
 
     let hub: Hub
     let access: ConsoleAccess
-    let incidents: any IncidentLog
+    let incidents: any IncidentLog & SnapshotLog
     let host: String
     let port: Int
     let logger: Logger
@@ -64,7 +64,7 @@ public struct Console: Service {
 
     /// - Parameter names: host names the console answers to besides loopback, the bound address
     ///   and this machine's name (see ``ConsoleRequestPolicy``).
-    public init(hub: Hub, access: ConsoleAccess, incidents: any IncidentLog, host: String, port: Int, names: [String] = [], timeZone: String = "UTC",
+    public init(hub: Hub, access: ConsoleAccess, incidents: any IncidentLog & SnapshotLog, host: String, port: Int, names: [String] = [], timeZone: String = "UTC",
                 tls: TLSConfiguration? = nil, mapTiles: String? = nil, selfTestMaxAge: TimeInterval = 8 * 86_400, logger: Logger,
                 onBound: @escaping @Sendable (Int) -> Void = { _ in }) {
         self.selfTestMaxAge = selfTestMaxAge
@@ -124,7 +124,8 @@ public struct Console: Service {
             await Self.authorized(request, context, access, logger: logger) { _ in
                 let offset = min(max(request.uri.queryParameters.get("offset", as: Int.self) ?? 0, 0), 1_000_000_000)
                 let page = try await incidents.openIncidents(offset: offset, limit: Self.incidentsPerPage)
-                return try await Self.json(ConsoleState(incidents: page, pageSize: Self.incidentsPerPage, counts: hub.counts))
+                let pictures = try await incidents.snapshots(ofIncidents: page.incidents.map(\.id))
+                return try await Self.json(ConsoleState(incidents: page, pageSize: Self.incidentsPerPage, counts: hub.counts, snapshots: pictures))
             }
         }
         // Units whose self-test failed, is overdue or never came, and certificates about to expire.
@@ -145,7 +146,23 @@ public struct Console: Service {
                 let actions = try await access.audit(since: incident.openedAt.addingTimeInterval(-1), limit: 10_000)
                     .filter { $0.target == key && $0.at <= (incident.resolvedAt ?? .distantFuture).addingTimeInterval(1) }
                     .map { entry in var entry = entry; if user.role < .supervisor { entry.address = "" }; return entry }
-                return try Self.json(IncidentDetail(incident: incident, alarms: try await incidents.alarms(ofIncident: incident.id), actions: actions))
+                return try Self.json(IncidentDetail(incident: incident, alarms: try await incidents.alarms(ofIncident: incident.id), actions: actions,
+                                                    snapshots: try await incidents.snapshots(ofIncidents: [incident.id])[incident.id] ?? []))
+            }
+        }
+        // A camera's picture of an alarm, as the unit sent it (its comment segment says what it is).
+        router.get("/api/snapshots/:id") { request, context in
+            await Self.authorized(request, context, access, logger: logger) { _ in
+                let text = context.parameters.get("id") ?? ""
+                guard text.utf8.count <= 19, let id = Int64(text), id > 0 else {
+                    throw ConsoleAccess.Refusal(status: 400, message: "picture id \(ConfigLimits.quote(text)) is not a positive number")
+                }
+                guard let (_, jpeg) = try await incidents.snapshot(id: id) else {
+                    throw ConsoleAccess.Refusal(status: 404, message: "no picture \(id)")
+                }
+                // A picture never changes: the browser may keep it, for this session only.
+                return Response(status: .ok, headers: [.contentType: "image/jpeg", .cacheControl: "private, max-age=86400"],
+                                body: .init(byteBuffer: ByteBuffer(bytes: jpeg)))
             }
         }
         router.post("/api/incidents/:id/ack") { request, context in
@@ -378,6 +395,8 @@ public struct Console: Service {
         var incidents: IncidentPage
         var pageSize: Int
         var counts: HubCore.Counts
+        /// The pictures of the page's incidents, by incident id.
+        var snapshots: [String: [SnapshotRef]]
     }
 
     /// An incident with its alarms and the operators' actions on its bell, oldest first.
@@ -385,6 +404,7 @@ public struct Console: Service {
         var incident: IncidentRecord
         var alarms: [AlarmRecord]
         var actions: [AuditEntry]
+        var snapshots: [SnapshotRef]
     }
 
     struct NoteRequest: Decodable {

@@ -94,6 +94,9 @@ enum ConsoleAssets {
     .incident .what { flex: 1; }
     .incident .what strong { font-size: 1.1rem; }
     .incident .cams { display: flex; gap: 0.4rem; flex-wrap: wrap; }
+    .incident .pictures { display: flex; gap: 0.5rem; flex-wrap: wrap; margin-top: 0.4rem; }
+    .incident .pictures a { display: flex; flex-direction: column; font-size: 0.8rem; color: inherit; text-decoration: none; }
+    .incident .pictures img { border-radius: 0.2rem; background: #222; object-fit: cover; }
     .incident .where { font-size: 0.95rem; margin: 0.15rem 0; }
     .map { position: relative; width: 240px; height: 150px; overflow: hidden; border-radius: 0.3rem; background: #dde3ea; flex: none; }
     .map img { position: absolute; width: 256px; height: 256px; }
@@ -302,7 +305,7 @@ enum ConsoleAssets {
 
     // The newest unacknowledged incident is the loudest on the page; the tone repeats while any
     // incident is unacknowledged (on any page) and stops when the last one is acknowledged.
-    function renderIncidents(page, pageSize) {
+    function renderIncidents(page, pageSize, pictures) {
       lastPage = page;
       const list = $('incidents');
       const keep = new Map([...list.children].map((li) => [li.dataset.key, li]));
@@ -313,6 +316,7 @@ enum ConsoleAssets {
         // with whatever the operator was typing into it.
         const key = incident.id + '|' + (incident.acknowledgedAt || '');
         const li = keep.get(key) || incidentCard(incident, key);
+        showPictures(li, pictures[incident.id] || []);
         li.querySelector('.when').dataset.events = incident.events;
         li.classList.toggle('newest', loudest && !incident.acknowledgedAt);
         if (!incident.acknowledgedAt) loudest = false;
@@ -330,6 +334,34 @@ enum ConsoleAssets {
       $('next').disabled = page.offset + page.incidents.length >= page.total;
       document.title = (page.unacknowledged ? '(' + page.unacknowledged + ') ' : '') + t('title');
       tone(page.unacknowledged > 0);
+    }
+
+    // The cameras' pictures of the incident's alarms, as they arrive: right after the press, and
+    // once a camera has turned to the bell. Each opens full size in a new tab.
+    function showPictures(li, pictures) {
+      const strip = li.querySelector('.pictures');
+      const ids = pictures.map((p) => String(p.id)).join(',');
+      if (strip.dataset.ids === ids) return;
+      strip.dataset.ids = ids;
+      strip.replaceChildren();
+      for (const p of pictures) {
+        const link = document.createElement('a');
+        link.href = '/api/snapshots/' + p.id;
+        link.target = '_blank';
+        link.rel = 'noopener';
+        const img = document.createElement('img');
+        img.src = link.href;
+        img.loading = 'lazy';
+        img.width = 160;
+        img.height = Math.max(1, Math.round(160 * p.height / p.width));
+        img.alt = t('pictureAlt', {camera: p.camera, stage: t('stage.' + p.stage), time: formatTime(p.takenAt, false)});
+        img.title = img.alt;
+        const caption = document.createElement('span');
+        caption.textContent = p.camera + ' · ' + t('stage.' + p.stage);
+        link.append(img, caption);
+        strip.append(link);
+      }
+      strip.hidden = pictures.length === 0;
     }
 
     function incidentCard(incident, key) {
@@ -360,7 +392,10 @@ enum ConsoleAssets {
         cams.append(badge((c.preset ? c.id + ' @ ' + c.preset : c.id) + ': ' + t('camera.' + health), health));
       }
       if (!incident.cameras.length) cams.append(badge(t('noCamera'), 'unknown'));
-      what.append(title, when, where, state, cams);
+      const pictures = document.createElement('div');
+      pictures.className = 'pictures';
+      pictures.hidden = true;
+      what.append(title, when, where, state, cams, pictures);
       const result = document.createElement('span');
       result.className = 'result quiet';
       const details = document.createElement('button');
@@ -760,7 +795,7 @@ enum ConsoleAssets {
         // The page emptied under us (incidents resolved elsewhere): back to the newest.
         if (offset > 0 && !state.incidents.incidents.length) { offset = 0; again = true; return; }
         pageSize = state.pageSize;
-        renderIncidents(state.incidents, state.pageSize);
+        renderIncidents(state.incidents, state.pageSize, state.snapshots || {});
         if (!$('detail').hidden) showTimeline($('detail').dataset.id).catch(() => {});
         $('counts').textContent = t('counts', state.counts);
         first = false;

@@ -130,6 +130,8 @@ public enum HubAction: Sendable, Equatable {
     case selfTestFailed(unit: UnitKey, summary: String)
     /// A self-test report newer than the one the hub had: keep it in the log.
     case selfTestReported(unit: UnitKey, report: SelfTestView)
+    /// A camera's picture for an alarm, checked: keep it with the alarm.
+    case snapshotReceived(SnapshotRecord)
     /// A command's answer from a unit.
     /// `detail` is what the answer reports besides ok or not (a self-test's findings).
     case commandAnswered(unit: UnitKey, command: String, ok: Bool, correlationID: String?, error: String?, detail: String? = nil)
@@ -151,5 +153,21 @@ public struct SeqWatermark: Sendable, Equatable {
 enum RFC3339 {
     static func date(_ text: String) -> Date? {
         WallTime(rfc3339: text).map { Date(timeIntervalSince1970: Double($0.millisecondsSinceEpoch) / 1000) }
+    }
+}
+
+/// A camera's picture for an alarm as the hub received it: the JPEG as the unit sent it (with
+/// its comment segment) and the fields read from the topic and the comment, which agree.
+public struct SnapshotRecord: Sendable, Equatable {
+    public var unit: UnitKey
+    public var meta: SnapshotMeta
+    public var receivedAt: Date
+    public var jpeg: [UInt8]
+
+    public init(unit: UnitKey, meta: SnapshotMeta, receivedAt: Date, jpeg: [UInt8]) {
+        self.unit = unit
+        self.meta = meta
+        self.receivedAt = receivedAt
+        self.jpeg = jpeg
     }
 }

@@ -78,6 +78,29 @@ public struct HubCore: Sendable {
     /// The longest topic the hub reads; contract topics are under 200 bytes.
     public static let maxTopicBytes = 512
 
+    /// The largest picture the hub takes: a unit sends at most `snapshots.maxBytes` (4 MiB at most).
+    public static let maxSnapshotBytes = 4 << 20
+
+    /// Checks a picture: a whole JPEG within bounds, whose comment segment names the topic's
+    /// alarm, camera and stage and the image's own dimensions.
+    private func snapshot(_ key: UnitKey, _ alarmId: String, _ camera: String, _ stage: SnapshotStage, _ payload: [UInt8],
+                          topic: String, at now: Date) throws(HubInputError) -> SnapshotRecord {
+        guard payload.count <= Self.maxSnapshotBytes else {
+            throw HubInputError(topic: topic, field: "payload", "is \(payload.count) bytes; a picture may have at most \(Self.maxSnapshotBytes)")
+        }
+        let info: JPEGInfo
+        do { info = try JPEGInfo.read(payload) } catch { throw HubInputError(topic: topic, field: "payload", "\(error)") }
+        let meta: SnapshotMeta
+        do { meta = try SnapshotMeta.read(from: payload) } catch { throw HubInputError(topic: topic, field: "payload", error.description) }
+        guard meta.alarmId == alarmId, meta.camera == camera, meta.stage == stage else {
+            throw HubInputError(topic: topic, field: "payload", "the image's comment names alarm \(quote(meta.alarmId)) camera \(quote(meta.camera)) stage \(meta.stage.rawValue), not the topic's")
+        }
+        guard meta.width == info.width, meta.height == info.height else {
+            throw HubInputError(topic: topic, field: "payload", "the comment says \(meta.width)x\(meta.height), the image is \(info.width)x\(info.height)")
+        }
+        return SnapshotRecord(unit: key, meta: meta, receivedAt: now, jpeg: payload)
+    }
+
     /// Applies one message; a refusal (``HubAction/refused(_:)``) changes nothing but the counters.
     public mutating func ingest(topic: String, payload: [UInt8], retained: Bool, at now: Date) -> [HubAction] {
         counts.messages += 1
@@ -94,13 +117,16 @@ public struct HubCore: Sendable {
             throw HubInputError(topic: String(topic.prefix(120)) + "…", field: "topic",
                                 "is \(topic.utf8.count) bytes; at most \(Self.maxTopicBytes) are read")
         }
-        guard payload.count <= Self.maxPayloadBytes else {
-            throw HubInputError(topic: topic, field: "payload", "is \(payload.count) bytes; at most \(Self.maxPayloadBytes) are read")
-        }
         let (key, kind): (UnitKey, TopicKind)
         switch TopicKind.parse(topic) {
         case .success(let parsed): (key, kind) = parsed
         case .failure(let error): throw error
+        }
+        if case .snapshot(let alarmId, let camera, let stage) = kind {
+            return [.snapshotReceived(try snapshot(key, alarmId, camera, stage, payload, topic: topic, at: now))]
+        }
+        guard payload.count <= Self.maxPayloadBytes else {
+            throw HubInputError(topic: topic, field: "payload", "is \(payload.count) bytes; at most \(Self.maxPayloadBytes) are read")
         }
         let schemas = HubPayload.schemas
         switch kind {
@@ -111,7 +137,7 @@ public struct HubCore: Sendable {
                 rememberAck(correlation, unit: key, bell: bell, by: request.by ?? "unknown")
             }
             return []
-        case .rttProbe:
+        case .rttProbe, .snapshot:
             return []
         case .status:
             if payload.isEmpty { return [] }  // a cleared retained status

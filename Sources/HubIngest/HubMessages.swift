@@ -29,6 +29,8 @@ enum TopicKind: Equatable {
     /// A command to a unit (published by a hub, ours or another): not telemetry, ignored.
     case command(String)
     case rttProbe
+    /// `snapshot/{alarmId}/{camera}/{stage}`: a JPEG.
+    case snapshot(alarmId: String, camera: String, stage: SnapshotStage)
 
     /// Parses `parkguard/v1/{site}/{unit}/...`; `nil` names what is wrong.
     static func parse(_ topic: String) -> Result<(UnitKey, TopicKind), HubInputError> {
@@ -38,6 +40,12 @@ enum TopicKind: Equatable {
         }
         let key = UnitKey(site: parts[2], unit: parts[3])
         let rest = Array(parts[4...])
+        if rest.count == 4, rest[0] == "snapshot" {
+            switch SnapshotMeta.topicFields(Array(rest[1...])) {
+            case .success(let fields): return .success((key, .snapshot(alarmId: fields.alarmId, camera: fields.camera, stage: fields.stage)))
+            case .failure(let problem): return .failure(HubInputError(topic: topic, field: "topic", problem.description))
+            }
+        }
         let kind: TopicKind? = switch rest.count {
         case 1:
             switch rest[0] {

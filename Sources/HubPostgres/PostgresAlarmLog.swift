@@ -123,6 +123,18 @@ public final class PostgresAlarmLog: HubDatabase {
                 """, logger: Self.quiet)
             try await connection.query("INSERT INTO parkguard_migrations (version, applied_at) VALUES (5, \(now))", logger: Self.quiet)
         } }
+        if !applied.contains(6) { try await client.withTransaction(logger: Self.quiet) { connection in
+            try await connection.query("""
+                CREATE TABLE snapshot (
+                  id BIGSERIAL PRIMARY KEY, alarm_id TEXT NOT NULL, site TEXT NOT NULL, unit TEXT NOT NULL, camera TEXT NOT NULL,
+                  stage TEXT NOT NULL, taken_at TEXT NOT NULL, received_at DOUBLE PRECISION NOT NULL, width INTEGER NOT NULL,
+                  height INTEGER NOT NULL, bytes INTEGER NOT NULL, scaled BOOLEAN NOT NULL, jpeg BYTEA NOT NULL,
+                  UNIQUE (alarm_id, camera, stage))
+                """, logger: Self.quiet)
+            try await connection.query("CREATE INDEX snapshot_received ON snapshot (received_at)", logger: Self.quiet)
+            try await connection.query("CREATE INDEX snapshot_alarm ON snapshot (alarm_id)", logger: Self.quiet)
+            try await connection.query("INSERT INTO parkguard_migrations (version, applied_at) VALUES (6, \(now))", logger: Self.quiet)
+        } }
     }
 
     static let quiet = Logger(label: "parkguard-hub.postgres")
@@ -221,7 +233,7 @@ public final class PostgresAlarmLog: HubDatabase {
 
     static let columns = "id, site, unit, bell, kind, seq, session, raised_at, delivered_at, acknowledged_at, acknowledged_by, cleared_at, cameras"
 
-    private static func count(_ rows: PostgresRowSequence) async throws -> Int {
+    static func count(_ rows: PostgresRowSequence) async throws -> Int {
         var count = 0
         for try await _ in rows { count += 1 }
         return count

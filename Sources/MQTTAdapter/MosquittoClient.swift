@@ -134,7 +134,8 @@ public final class MosquittoClient: Sendable {
     ///   `MOSQ_ERR_NO_CONN` is not thrown: the message is queued and goes out after reconnect.
     @discardableResult
     public func publish(topic: String, payload: [UInt8], qos: Int32, retain: Bool,
-                        correlationData: [UInt8]? = nil) throws(MQTTError) -> Int32 {
+                        correlationData: [UInt8]? = nil, contentType: String? = nil,
+                        userProperties: [(String, String)] = []) throws(MQTTError) -> Int32 {
         var mid: Int32 = 0
         var properties: OpaquePointer? = nil
         defer { mosquitto_property_free_all(&properties) }
@@ -144,6 +145,16 @@ public final class MosquittoClient: Sendable {
                                               bytes.baseAddress, UInt16(min(bytes.count, 65535)))
             }
             try check(rc, "correlation data")
+        }
+        // MQTT 3.1.1 has no properties: what they say must then travel in the payload.
+        if settings.mqtt5, let contentType {
+            try check(mosquitto_property_add_string(&properties, Int32(MQTT_PROP_CONTENT_TYPE.rawValue), contentType), "content type")
+        }
+        if settings.mqtt5 {
+            for (name, value) in userProperties {
+                try check(mosquitto_property_add_string_pair(&properties, Int32(MQTT_PROP_USER_PROPERTY.rawValue), name, value),
+                          "user property \(name)")
+            }
         }
         let rc = payload.withUnsafeBytes { bytes in
             mosquitto_publish_v5(handle, &mid, topic, Int32(bytes.count), bytes.baseAddress, qos, retain, properties)

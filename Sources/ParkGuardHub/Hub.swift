@@ -19,9 +19,12 @@ public struct HubSettings: Sendable {
     public var signing: (name: String, rawKey: Data)?
     /// Alarms committed in one transaction at most.
     public var maxBatch: Int
+    /// How long the cameras' pictures are kept, and how much of them.
+    public var snapshotRetention: SnapshotRetention
 
     public init(mqtt: MQTTSettings, sharedGroup: String? = nil, operatorName: String = "parkguard-hub",
-                signing: (name: String, rawKey: Data)? = nil, maxBatch: Int = 500) {
+                signing: (name: String, rawKey: Data)? = nil, maxBatch: Int = 500, snapshotRetention: SnapshotRetention = SnapshotRetention()) {
+        self.snapshotRetention = snapshotRetention
         self.mqtt = mqtt
         self.sharedGroup = sharedGroup
         self.operatorName = operatorName
@@ -46,7 +49,11 @@ public struct HubSettings: Sendable {
 public actor Hub: Service {
     private let settings: HubSettings
     private let client: MosquittoClient
-    private let log: any AlarmLog & SelfTestLog
+    private let log: any AlarmLog & SelfTestLog & SnapshotLog
+    /// Pictures being written; beyond ``maxSnapshotWrites`` a picture is dropped (counted).
+    private var snapshotWrites = 0
+    private static let maxSnapshotWrites = 32
+    private var lastSnapshotPrune: Date?
     private let logger: Logger
     private var core = HubCore()
     private var watchers: [UUID: AsyncStream<HubUpdate>.Continuation] = [:]
@@ -79,12 +86,15 @@ public actor Hub: Service {
         public var queued = 0
         /// Alarms dropped from the hub's queue while the log was failing (the units resend them).
         public var droppedWhileFailing = 0
+        /// Pictures kept in the log, and those that could not be (too many being written, or the log failed).
+        public var snapshotsStored = 0
+        public var snapshotsLost = 0
     }
 
     /// Alarms kept in memory while the log fails; beyond, the oldest go (the units still hold them).
     private let maxQueuedWork = 100_000
 
-    public init(settings: HubSettings, log: any AlarmLog & SelfTestLog, logger: Logger) throws {
+    public init(settings: HubSettings, log: any AlarmLog & SelfTestLog & SnapshotLog, logger: Logger) throws {
         self.settings = settings
         self.log = log
         self.logger = logger
@@ -314,8 +324,54 @@ public actor Hub: Service {
                         logger.error("cannot keep a self-test report in the log", metadata: ["unit": "\(unit)", "error": "\(error)"])
                     }
                 }
+            case .snapshotReceived(let snapshot):
+                storeSnapshot(snapshot)
             case .refused(let error):
                 logger.warning("message refused: outside the contract", metadata: ["topic": "\(error.topic.prefix(200))", "field": "\(error.field)", "error": "\(error.message)"])
+        }
+    }
+
+    // MARK: Snapshots
+
+    /// Keeps a picture off the ingest path (it waits for no alarm and no alarm waits for it);
+    /// the console is told once it is in the log. Old pictures are pruned at most every minute.
+    private func storeSnapshot(_ snapshot: SnapshotRecord) {
+        guard snapshotWrites < Self.maxSnapshotWrites else {
+            figures.snapshotsLost += 1
+            logger.warning("picture dropped: too many being written", metadata: ["unit": "\(snapshot.unit)", "alarm": "\(snapshot.meta.alarmId)",
+                                                                                 "camera": "\(snapshot.meta.camera)"])
+            return
+        }
+        snapshotWrites += 1
+        let now = Date()
+        let prune = lastSnapshotPrune.map { now.timeIntervalSince($0) >= 60 } ?? true
+        if prune { lastSnapshotPrune = now }
+        let retention = settings.snapshotRetention
+        Task { [log, logger] in
+            var stored = false
+            do {
+                stored = try await log.store(snapshot: snapshot)
+                if prune {
+                    let age = Double(retention.maxAge.components.seconds)
+                    let pruned = try await log.pruneSnapshots(receivedBefore: now.addingTimeInterval(-age), maxBytes: retention.maxBytes)
+                    if pruned > 0 { logger.notice("pictures past their retention deleted", metadata: ["count": "\(pruned)"]) }
+                }
+            } catch {
+                logger.error("cannot keep a picture in the log", metadata: ["unit": "\(snapshot.unit)", "alarm": "\(snapshot.meta.alarmId)",
+                                                                           "error": "\(String(describing: error).prefix(300))"])
+                await self.snapshotWritten(stored: false, failed: true)
+                return
+            }
+            await self.snapshotWritten(stored: stored, failed: false)
+        }
+    }
+
+    private func snapshotWritten(stored: Bool, failed: Bool) {
+        snapshotWrites -= 1
+        if failed { figures.snapshotsLost += 1 }
+        if stored {
+            figures.snapshotsStored += 1
+            broadcast(.alarmsChanged)
         }
     }
 

@@ -126,6 +126,16 @@ public final class SQLiteAlarmLog: HubDatabase {
                   passed INTEGER NOT NULL, problems TEXT NOT NULL, nextDue TEXT, PRIMARY KEY (site, unit, time))
                 """)
         }
+        migrator.registerMigration("v6: snapshots") { db in
+            try db.execute(sql: """
+                CREATE TABLE snapshot (
+                  id INTEGER PRIMARY KEY AUTOINCREMENT, alarmId TEXT NOT NULL, site TEXT NOT NULL, unit TEXT NOT NULL,
+                  camera TEXT NOT NULL, stage TEXT NOT NULL, takenAt TEXT NOT NULL, receivedAt DOUBLE NOT NULL,
+                  width INTEGER NOT NULL, height INTEGER NOT NULL, bytes INTEGER NOT NULL, scaled INTEGER NOT NULL, jpeg BLOB NOT NULL,
+                  UNIQUE (alarmId, camera, stage))
+                """)
+            try db.create(index: "snapshot_received", on: "snapshot", columns: ["receivedAt"])
+        }
         return migrator
     }
 

@@ -18,7 +18,7 @@ struct ParkGuardHubCommand: AsyncParsableCommand {
         commandName: "parkguard-hub",
         abstract: "Consume a ParkGuard fleet's telemetry: fleet state, de-duplicated alarm log, rebirth requests.",
         version: ParkGuardVersion.current,
-        subcommands: [Run.self, Alarms.self, Incidents.self, Operator.self, Audit.self])
+        subcommands: [Run.self, Alarms.self, Incidents.self, Snapshots.self, Operator.self, Audit.self])
 }
 
 /// Where the broker is and who the hub is there.
@@ -158,6 +158,12 @@ struct Run: AsyncParsableCommand {
     @Option(help: "How long a console session lasts without a request (an open console's event stream counts): 90s, 15m, 8h.")
     var sessionIdle = "15m"
 
+    @Option(help: "How long the cameras' pictures of the alarms are kept: an age (30d, 12h).")
+    var snapshotKeep = "90d"
+
+    @Option(help: "The most the cameras' pictures may take in the database, MiB; beyond, the oldest go.")
+    var snapshotMaxMiB = 2048
+
     @Option(help: "Seconds between lines with the ingest figures on stdout (0: none).")
     var statsInterval = 0.0
 
@@ -169,6 +175,10 @@ struct Run: AsyncParsableCommand {
         _ = try signing.signing()
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level '\(logLevel)'") }
         guard statsInterval == 0 || statsInterval >= 0.05 else { throw ValidationError("--stats-interval must be 0 or at least 0.05 s") }
+        guard let keep = Age.seconds(snapshotKeep), keep >= 3600, keep <= 10 * 365 * 86_400 else {
+            throw ValidationError("--snapshot-keep must be an age from 1h to 3650d, like 30d; got '\(snapshotKeep)'")
+        }
+        guard (1 ... 1 << 20).contains(snapshotMaxMiB) else { throw ValidationError("--snapshot-max-mib must be from 1 to 1048576") }
         guard (1 ... 365).contains(selfTestMaxAge) else { throw ValidationError("--self-test-max-age must be from 1 to 365 days") }
         if let console {
             guard let (host, _) = consoleAddress(console) else {
@@ -230,7 +240,9 @@ struct Run: AsyncParsableCommand {
             }
         }
         let log = try await openLog(db, logger: logger)
-        let hub = try Hub(settings: HubSettings(mqtt: try broker.settings(), sharedGroup: sharedGroup, signing: try signing.signing()),
+        let retention = SnapshotRetention(maxAge: .seconds(Int64(Age.seconds(snapshotKeep) ?? 90 * 86_400)), maxBytes: Int64(snapshotMaxMiB) << 20)
+        let hub = try Hub(settings: HubSettings(mqtt: try broker.settings(), sharedGroup: sharedGroup, signing: try signing.signing(),
+                                                snapshotRetention: retention),
                           log: log, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: hub)]
         if let console, let (host, port) = consoleAddress(console) {

@@ -28,6 +28,12 @@ struct AlarmLogTests {
         try await SelfTestLogSpecification.keepsReports(try SQLiteAlarmLog(path: path)) { try SQLiteAlarmLog(path: path) }
     }
 
+    @Test("the cameras' pictures are kept once each, found through their alarms' incident, read back byte for byte, and pruned by age and size")
+    func keepsPictures() async throws {
+        let directory = try ScratchDirectory()
+        try await SnapshotLogSpecification.keepsPictures(try SQLiteAlarmLog(path: directory.file("hub.sqlite")))
+    }
+
     @Test("alarms, acknowledgements and clears committed together apply in their order")
     func mixedBatches() async throws {
         let directory = try ScratchDirectory()

@@ -31,6 +31,40 @@ struct HubCoreTests {
         #expect(core.counts.alarms == 1 && core.counts.duplicates == 1)
     }
 
+    @Test("a camera's picture is taken when its comment names the topic's alarm, camera and stage and the image's size; anything else is refused with the reason, changing nothing")
+    func pictures() {
+        var core = HubCore()
+        let id = "3f2b8c1e-4d5a-4e6f-9a7b-1c2d3e4f5a6b"
+        let topic = "parkguard/v1/north/gate-1/snapshot/\(id)/cam-1/press"
+        // The least a JPEG is: start, a baseline frame header (240×320, one component), end.
+        let image: [UInt8] = [0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x0B, 0x08, 0x00, 0xF0, 0x01, 0x40, 0x01, 0x01, 0x11, 0x00, 0xFF, 0xD9]
+        let meta = SnapshotMeta(alarmId: id, camera: "cam-1", stage: .press, takenAt: "2026-12-06T10:00:00.000Z", width: 320, height: 240, scaled: false)
+        let taken = core.ingest(topic: topic, payload: meta.embedded(in: image), retained: false, at: start)
+        guard case .snapshotReceived(let record)? = taken.first else { Issue.record("not taken: \(taken)"); return }
+        #expect(record.unit == unit && record.meta == meta && record.receivedAt == start && record.jpeg == meta.embedded(in: image))
+
+        var otherCamera = meta
+        otherCamera.camera = "cam-2"
+        var wrongSize = meta
+        wrongSize.width = 640
+        let refusals: [(String, [UInt8], String)] = [
+            (topic, image, "no parkguard-snapshot/1 comment"),
+            (topic, otherCamera.embedded(in: image), "not the topic's"),
+            (topic, wrongSize.embedded(in: image), "the image is 320x240"),
+            (topic, Array("{}".utf8), "not a JPEG"),
+            (topic, meta.embedded(in: image) + Array(repeating: 0, count: HubCore.maxSnapshotBytes), "a picture may have at most"),
+            ("parkguard/v1/north/gate-1/snapshot/not-a-uuid/cam-1/press", meta.embedded(in: image), "is not a lowercase UUID"),
+            ("parkguard/v1/north/gate-1/snapshot/\(id)/cam-1/later", meta.embedded(in: image), "is not press or settled"),
+        ]
+        for (topic, payload, why) in refusals {
+            guard case .refused(let error)? = core.ingest(topic: topic, payload: payload, retained: false, at: start).first else {
+                Issue.record("not refused: \(why)"); continue
+            }
+            #expect("\(error)".contains(why), "\(error)")
+        }
+        #expect(core.counts.refused == refusals.count && core.units.isEmpty, "a refusal changes nothing")
+    }
+
     @Test("a payload of 64 KiB is read, one byte more is refused; a topic over 512 bytes is refused, cut short in the message")
     func boundedInput() {
         var core = HubCore()

@@ -24,6 +24,7 @@ struct PostgresAlarmLogTests {
         try await OperatorStoreSpecification.accountsSessionsAndAudit(try await open()) { try await open() }
         try await IncidentSpecification.lifecycle(try await open())
         try await SelfTestLogSpecification.keepsReports(try await open()) { try await open() }
+        try await SnapshotLogSpecification.keepsPictures(try await open())
         await server.stop()
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import ParkGuardCore
 import ParkGuardTestKit
 import Testing
 
@@ -6,7 +7,7 @@ import Testing
 /// simulator, mosquitto and `parkguard-hub`.
 @Suite("Hub console", .serialized)
 struct ConsoleTests {
-    @Test("in Chromium: operators log in; a press opens an incident live with its camera, the operator's Acknowledge reaches the unit and lights its call-accepted output, the operator resolves it with an outcome and a note; a viewer can do neither; all of it is audited")
+    @Test("in Chromium: operators log in; a press opens an incident live with its camera and the camera's pictures, the operator's Acknowledge reaches the unit and lights its call-accepted output, the operator resolves it with an outcome and a note; a viewer can do neither; all of it is audited")
     func browserAcknowledges() async throws {
         let unit = try await Unit()
         let db = unit.directory.file("hub.sqlite")
@@ -54,6 +55,11 @@ struct ConsoleTests {
         #expect((seen["signedInAs"] as? String)?.contains("anna") == true)
         #expect(seen["emphasised"] as? Bool == true, "a new incident is emphasised")
         #expect((seen["cameras"] as? String)?.contains("cam-1 @ gate") == true, "linked camera shown: \(seen["cameras"] ?? "")")
+        // The camera's pictures, as the hub keeps them, are in the card: 320×240 from the simulated camera.
+        let pictures = seen["pictures"] as? [[Any]] ?? []
+        #expect(pictures.count == 2 && pictures.allSatisfy { $0.count == 3 && $0[1] as? Int == 320 && $0[2] as? Int == 240 }
+                && pictures.contains { ($0[0] as? String)?.contains("cam-1 · at the press") == true }
+                && pictures.contains { ($0[0] as? String)?.contains("cam-1 · turned to the bell") == true }, "\(pictures)")
         // Where the bell is: its description and coordinates, and the district's map around it.
         #expect((seen["alarm"] as? String)?.contains("north gate, beside the toilets · 37.56702, 126.97695") == true, "\(seen["alarm"] ?? "")")
         #expect((seen["unitsBefore"] as? String)?.contains("north gate · 37.56650, 126.97800") == true, "\(seen["unitsBefore"] ?? "")")
@@ -110,6 +116,23 @@ struct ConsoleTests {
                 && incidents.first?["resolvedBy"] as? String == "anna" && incidents.first?["acknowledgedBy"] as? String == "anna"
                 && incidents.first?["kind"] as? String == "call", "\(incidents.first ?? [:])")
         #expect(incidents.last?["resolvedAt"] == nil && incidents.last?["acknowledgedAt"] == nil)
+        // The first incident's pictures, written out as the unit sent them (each says what it is).
+        let firstIncident = try #require(incidents.first?["id"] as? String)
+        let exportDirectory = unit.directory.file("pictures")
+        let exported = try await run(hubTool, ["snapshots", "--db", db, "--incident", firstIncident, "--export", exportDirectory, "--json"])
+        let files = exported.output.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            .compactMap { $0["file"] as? String }
+        #expect(exported.status == 0 && files.count == 2, "\(exported.output) \(exported.error)")
+        for file in files {
+            let jpeg = [UInt8]((try? Data(contentsOf: URL(fileURLWithPath: file))) ?? Data())
+            let meta = try SnapshotMeta.read(from: jpeg)
+            let info = try JPEGInfo.read(jpeg)
+            #expect(meta.alarmId == firstIncident && meta.camera == "cam-1" && info.width == 320, "\(file)")
+        }
+        let again = try await run(hubTool, ["snapshots", "--db", db, "--incident", firstIncident, "--export", exportDirectory])
+        #expect(again.status == 73 && again.error.contains("not overwritten"), "\(again.error)")
+        let unknown = try await run(hubTool, ["snapshots", "--db", db, "--incident", "no-such-incident"])
+        #expect(unknown.status == 66 && unknown.error.contains("no incident"), "\(unknown.error)")
         let openOnly = try await run(hubTool, ["incidents", "--db", db, "--since", "1h", "--open"])
         #expect(openOnly.output.split(separator: "\n").count == 1 && openOnly.output.contains("not acknowledged, open"), "\(openOnly.output)")
         let korean = try await run(hubTool, ["incidents", "--db", db, "--since", "1h", "--open", "--language", "ko"])

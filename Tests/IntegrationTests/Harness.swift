@@ -28,7 +28,9 @@ final class Subscriber: @unchecked Sendable {
     ///   `--cafile/--cert/--key` on a provisioned district's broker).
     init(broker: Broker, in directory: ScratchDirectory, name: String = "sub", mqtt5: Bool = true, persistent: Bool = false,
          host: String = "127.0.0.1", tls: [String] = []) async throws {
-        var arguments = ["-p", "\(broker.port)", "-h", host] + tls + ["-t", "parkguard/#", "-F", "%j",
+        // Pictures are binary, which the JSON lines of `-F %j` cannot carry (a zero byte ends a
+        // payload there); a ``SnapshotSubscriber`` sees them.
+        var arguments = ["-p", "\(broker.port)", "-h", host] + tls + ["-t", "parkguard/#", "-T", "parkguard/v1/+/+/snapshot/#", "-F", "%j",
                          "-V", mqtt5 ? "mqttv5" : "mqttv311", "-q", "1", "-i", "test-\(name)-\(getpid())-\(broker.port)"]
         if persistent { arguments += ["-c"] + (mqtt5 ? ["-x", "3600"] : []) }
         // mosquitto forwards QoS 0 (telemetry) only while the subscriber's QoS 1 window has room;
@@ -76,6 +78,80 @@ final class Subscriber: @unchecked Sendable {
         }
         try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
     }
+}
+
+/// `mosquitto_sub` on everything the units publish, binary-safe, for the pictures: each message's
+/// topic, MQTT 5 content type and user properties, and its payload (as hex on the wire).
+final class SnapshotSubscriber: @unchecked Sendable {
+    // @unchecked: used from one test at a time.
+    private let child: Child
+
+    struct Picture: Sendable {
+        var topic: String
+        var contentType: String
+        var properties: [String: String]
+        var jpeg: [UInt8]
+    }
+
+    init(broker: Broker, in directory: ScratchDirectory, mqtt5: Bool = true) async throws {
+        child = try Child("/usr/bin/mosquitto_sub", ["-p", "\(broker.port)", "-h", "127.0.0.1", "-t", "parkguard/v1/#",
+                                                     "-F", "%t|%C|%P|%x", "-V", mqtt5 ? "mqttv5" : "mqttv311", "-q", "1",
+                                                     "-i", "test-pictures-\(getpid())-\(broker.port)"],
+                          in: directory, name: "pictures")
+        try await Task.sleep(for: .milliseconds(300))
+    }
+
+    /// The pictures received, in order.
+    var pictures: [Picture] { messages.filter { $0.topic.contains("/snapshot/") } }
+
+    /// Every message received, in order.
+    var messages: [Picture] {
+        child.stdout.split(separator: "\n").compactMap { line in
+            let fields = line.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+            guard fields.count == 4, fields[3].count % 2 == 0 else { return nil }
+            var properties: [String: String] = [:]
+            for pair in fields[2].split(separator: " ") {
+                let parts = pair.split(separator: ":", maxSplits: 1).map(String.init)
+                if parts.count == 2 { properties[parts[0]] = parts[1] }
+            }
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(fields[3].count / 2)
+            var index = fields[3].startIndex
+            while index < fields[3].endIndex {
+                let next = fields[3].index(index, offsetBy: 2)
+                guard let byte = UInt8(fields[3][index ..< next], radix: 16) else { return nil }
+                bytes.append(byte)
+                index = next
+            }
+            return Picture(topic: fields[0], contentType: fields[1], properties: properties, jpeg: bytes)
+        }
+    }
+
+    /// Waits for the first picture that satisfies `match`.
+    func wait(timeout: Duration = .seconds(15), _ description: String, _ match: (Picture) -> Bool) async throws -> Picture {
+        var found: Picture?
+        _ = try await eventually(timeout: timeout) {
+            found = pictures.first(where: match)
+            return found != nil
+        }
+        guard let found else { throw HarnessError("timed out waiting for \(description); got: \(pictures.map(\.topic))") }
+        return found
+    }
+
+    /// Checks every picture against the contract (`Tests/contract/validate.py`, base64 lines).
+    func validateContract(in directory: ScratchDirectory) async throws {
+        let path = directory.file("pictures.jsonl")
+        let lines = try pictures.map { picture in
+            String(decoding: try JSONSerialization.data(withJSONObject: ["topic": picture.topic, "payload": Data(picture.jpeg).base64EncodedString(),
+                                                                         "encoding": "base64"]), as: UTF8.self)
+        }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        let result = try await run(Unit.python[0], Array(Unit.python.dropFirst()) + [Products.packageRoot + "/Tests/contract/validate.py",
+                                                                                    Products.packageRoot + "/docs/asyncapi.yaml", path])
+        #expect(result.status == 0, "contract violations:\n\(result.output)\(result.error)")
+    }
+
+    func stop() { child.signal(SIGTERM) }
 }
 
 /// Publishes with `mosquitto_pub` (an independent client, as the hub would be).

@@ -19,6 +19,7 @@ private struct Parcel: Deliverable, Equatable {
     static func result(_ name: String) -> Parcel { Parcel(deliveryClass: .result, qos: 1, name: name) }
     static func state(_ name: String) -> Parcel { Parcel(deliveryClass: .retainedState, qos: 1, name: name) }
     static func telemetry(_ name: String) -> Parcel { Parcel(deliveryClass: .telemetry, qos: 0, name: name) }
+    static func picture(_ name: String, size: Int = 100) -> Parcel { Parcel(deliveryClass: .snapshot, qos: 1, name: name, size: size) }
 }
 
 private typealias Queue = DeliveryQueue<Parcel>
@@ -40,8 +41,8 @@ private struct Rig {
     /// Set when one batch of actions published a non-alarm before an alarm.
     var alarmBehindOther = false
 
-    init(inflight: Int = 4, queued: Int = 100, bytes: Int = 1_000_000, delivery: DeliveryConfig = DeliveryConfig()) {
-        queue = Queue(limits: .init(maxInflight: inflight, maxQueued: queued, maxBytes: bytes, delivery: delivery))
+    init(inflight: Int = 4, queued: Int = 100, bytes: Int = 1_000_000, snapshotBytes: Int? = nil, delivery: DeliveryConfig = DeliveryConfig()) {
+        queue = Queue(limits: .init(maxInflight: inflight, maxQueued: queued, maxBytes: bytes, maxSnapshotBytes: snapshotBytes, delivery: delivery))
     }
 
     mutating func run(_ actions: [Queue.Action]) {
@@ -118,6 +119,39 @@ struct DeliveryQueueTests {
         rig.connect(snapshot: [.state("status"), .state("bell")])
         #expect(rig.newlyHanded() == ["a1", "a2", "status", "bell", "e1", "r1", "t1"])
         #expect(!rig.alarmBehindOther)
+    }
+
+    @Test("camera pictures go behind everything else: at the connect after alarms, states, events and telemetry; online after what was queued before them")
+    func picturesGoLast() {
+        var rig = Rig(inflight: 100)
+        rig.send(.picture("p1"), .event("e1"), .alarm("a1"), .telemetry("t1"), .picture("p2"))
+        rig.connect(snapshot: [.state("status")])
+        #expect(rig.newlyHanded() == ["a1", "status", "e1", "t1", "p1", "p2"])
+        var narrow = Rig(inflight: 1, delivery: DeliveryConfig(retireOn: .puback))
+        narrow.connect()
+        narrow.send(.event("e1"), .picture("p1"), .alarm("a1"), .event("e2"))
+        narrow.ack("e1")
+        narrow.ack("a1")
+        narrow.ack("e2")
+        #expect(narrow.handed.map(\.name) == ["e1", "a1", "e2", "p1"])
+    }
+
+    @Test("pictures are the first thing dropped for room, counted apart; beyond their share the oldest queued picture goes; one handed over stays")
+    func picturesDroppedFirst() {
+        var rig = Rig(inflight: 1, bytes: 1_000, snapshotBytes: 250, delivery: DeliveryConfig(retireOn: .puback))
+        rig.connect()
+        rig.send(.picture("p1"), .picture("p2"), .picture("p3"))
+        // p1 is in flight; p2 and p3 would make 300 bytes of pictures: the oldest queued one goes.
+        #expect(rig.dropped.map(\.name) == ["p2"] && rig.dropped.first?.reason == .snapshotShareFull)
+        #expect(rig.queue.drops.snapshots == 1 && rig.queue.drops.queueFull == 0)
+        // Over the whole queue's bytes, the queued picture goes before the telemetry and the alarm.
+        rig.disconnect()
+        rig.send(.telemetry("t1"), .alarm("a1", size: 850))
+        #expect(rig.dropped.map(\.name) == ["p2", "p3"] && rig.queue.drops.snapshots == 2)
+        #expect(rig.queue.alarmsOutstanding == 1)
+        // A picture over the share on its own is dropped at once.
+        rig.send(.picture("big", size: 300))
+        #expect(rig.dropped.last?.name == "big" && rig.queue.drops.snapshots == 3)
     }
 
     @Test("at most maxInflight QoS 1 messages are handed over unacknowledged; each PUBACK lets the next go, alarms still first")

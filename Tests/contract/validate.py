@@ -17,6 +17,7 @@ Exit status: 0 if every message passed, 1 if any failed, 2 on a usage or documen
 Needs only the standard library, `jsonschema` (4.10 or later) and PyYAML.
 """
 
+import base64
 import copy
 import json
 import re
@@ -155,9 +156,45 @@ def address_regex(address):
 
 
 class Message:
-    def __init__(self, name, validator):
+    def __init__(self, name, validator, image=False):
         self.name = name
-        self.validator = validator  # None: the payload must be empty
+        self.validator = validator  # None: the payload must be empty (unless an image)
+        self.image = image  # contentType image/jpeg: the payload is a JPEG, given base64
+
+
+COMMENT_TAG = b"parkguard-snapshot/1"
+
+
+def check_image(data, arguments):
+    """Returns None if `data` is a whole JPEG whose parkguard comment segment names the topic's
+    parameters, else the reason."""
+    if len(data) < 8 or data[:2] != b"\xff\xd8":
+        return "payload is not a JPEG (no SOI marker)"
+    if data.rstrip(b"\x00\r\n")[-2:] != b"\xff\xd9":
+        return "payload is a truncated JPEG (no EOI marker)"
+    if data[2:4] != b"\xff\xfe":
+        return "the JPEG has no comment segment right after its start marker"
+    length = int.from_bytes(data[4:6], "big")
+    body = data[6:4 + length]
+    if len(body) != length - 2 or not body.startswith(COMMENT_TAG + b"\n"):
+        return "the JPEG's first comment is not %s" % COMMENT_TAG.decode()
+    fields = {}
+    for line in body[len(COMMENT_TAG) + 1:].decode("utf-8", "replace").split("\n"):
+        name, equals, value = line.partition("=")
+        if not equals or name in fields:
+            return "comment line %r is not a new name=value" % line[:60]
+        fields[name] = value
+    wanted = {"alarmId", "camera", "stage", "takenAt", "width", "height", "scaled"}
+    if set(fields) != wanted:
+        return "comment fields are %s, the contract says %s" % (sorted(fields), sorted(wanted))
+    for name in ("alarmId", "camera", "stage"):
+        if name in arguments and fields[name] != arguments[name]:
+            return "comment %s=%r differs from topic parameter {%s}=%r" % (name, fields[name], name, arguments[name])
+    if not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", fields["takenAt"]):
+        return "comment takenAt=%r is not RFC 3339 with milliseconds" % fields["takenAt"]
+    if not all(re.fullmatch(r"[1-9]\d{0,4}", fields[name]) for name in ("width", "height")) or fields["scaled"] not in ("true", "false"):
+        return "comment width/height/scaled are not numbers and a boolean"
+    return None
 
 
 class Parameter:
@@ -231,7 +268,8 @@ def load_contract(path):
         for name, message in (channel.get("messages") or {}).items():
             message = deref(document, message)
             payload = message.get("payload")
-            messages.append(Message(name, None if payload is None else validator_for(payload)))
+            image = message.get("contentType") == "image/jpeg"
+            messages.append(Message(name, None if payload is None or image else validator_for(payload), image))
         if not messages:
             raise DocumentError("channel %r has no messages" % key)
         built = Channel(key, address, parameters, messages)
@@ -293,8 +331,18 @@ def pointer_value(document, pointer):
     return node, True
 
 
-def check_message(channel, message, arguments, payload):
+def check_message(channel, message, arguments, payload, encoding=None):
     """Returns None if `payload` is a valid `message`, else the reason."""
+    if message.image:
+        if encoding != "base64":
+            return "an image payload must be given base64 (\"encoding\": \"base64\")"
+        try:
+            data = base64.b64decode(payload, validate=True)
+        except ValueError:
+            return "payload is not valid base64"
+        return check_image(data, arguments)
+    if encoding is not None:
+        return "only image payloads are given encoded"
     if message.validator is None:
         return None if payload == "" else "payload must be empty (%d characters)" % len(payload)
     if payload.strip() == "":
@@ -321,7 +369,7 @@ def check_message(channel, message, arguments, payload):
     return None
 
 
-def check(channels, topic, payload, qos=None, retain=None):
+def check(channels, topic, payload, qos=None, retain=None, encoding=None):
     """Returns None if the message conforms, else the reason."""
     candidates = []
     for channel in channels:
@@ -344,7 +392,7 @@ def check(channels, topic, payload, qos=None, retain=None):
             continue
         message_reasons = []
         for message in channel.messages:
-            reason = check_message(channel, message, arguments, payload)
+            reason = check_message(channel, message, arguments, payload, encoding)
             if reason is None:
                 return None
             message_reasons.append(reason if len(channel.messages) == 1 else "%s: %s" % (message.name, reason))
@@ -385,13 +433,16 @@ def main(argv):
                     raise ValueError('"qos" must be 0, 1 or 2')
                 if retain is not None and not isinstance(retain, bool):
                     raise ValueError('"retain" must be a boolean')
-                unknown = sorted(set(record) - {"topic", "payload", "qos", "retain"})
+                encoding = record.get("encoding")
+                if encoding is not None and encoding != "base64":
+                    raise ValueError('"encoding" must be "base64"')
+                unknown = sorted(set(record) - {"topic", "payload", "qos", "retain", "encoding"})
                 if unknown:
                     raise ValueError("unknown fields %s" % ", ".join(unknown))
             except ValueError as error:
                 reason = "malformed line: %s" % error
             else:
-                reason = check(channels, topic, payload, qos, retain)
+                reason = check(channels, topic, payload, qos, retain, encoding)
             if reason is None:
                 passed += 1
             else:

@@ -5,7 +5,8 @@ through python3-selenium), as the people in the control room would:
   1. opens the console: the login form; a wrong password is refused on the page;
   2. logs in as the operator and waits for the live link and the unit online;
   3. presses the bell through the simulator's control API (the page is not reloaded);
-  4. waits for the incident to appear on top, with its linked camera and that camera's health;
+  4. waits for the incident to appear on top, with its linked camera and that camera's health,
+     and for the camera's two pictures (at the press, and once turned to the bell) in its card;
   5. takes a screenshot, clicks Acknowledge, waits for the unit's answer; opens the incident's
      timeline (the press, its release, the acknowledgement); resolves it with an outcome and a
      note and waits for it to leave the open list; logs out;
@@ -121,6 +122,11 @@ def main() -> int:
         cameras = alarm.find_element(By.CLASS_NAME, "cams").text
         seen["cameras"] = cameras
         seen["mapTiles"] = len(alarm.find_elements(By.CSS_SELECTOR, ".map img"))
+        step = "the linked camera's pictures arrive in the card: at the press, and once it has turned to the bell"
+        loaded = "return [...document.querySelectorAll('#incidents li.incident .pictures img')]" \
+                 ".filter((i) => i.complete && i.naturalWidth > 0).map((i) => [i.parentElement.textContent, i.naturalWidth, i.naturalHeight])"
+        wait.until(lambda d: len(d.execute_script(loaded)) >= 2)
+        seen["pictures"] = driver.execute_script(loaded)
         time.sleep(1.5)  # let the flash animation and the camera badges settle for the picture
         driver.save_screenshot(screenshot)
         step = "acknowledge"

@@ -53,6 +53,7 @@ public actor AgentController {
     private var wake: (@Sendable () -> Void)?
     /// Where presses and releases of bells with linked cameras are told (``CameraMotion``).
     private var cameraMotion: AsyncStream<CameraMotion.Request>.Continuation?
+    private var cameraSnapshots: AsyncStream<CameraSnapshots.Request>.Continuation?
 
     public init(config: AgentConfig, clock: any AgentClock, publisher: Publisher, store: UnitStateStore,
                 version: String, bootID: String, cameraHealth: CameraHealthBoard = CameraHealthBoard(),
@@ -266,6 +267,7 @@ public actor AgentController {
     public func setWake(_ wake: @escaping @Sendable () -> Void) { self.wake = wake }
 
     func setCameraMotion(_ sink: AsyncStream<CameraMotion.Request>.Continuation) { cameraMotion = sink }
+    func setCameraSnapshots(_ sink: AsyncStream<CameraSnapshots.Request>.Continuation) { cameraSnapshots = sink }
 
     /// Closes `bell`'s circuit with its test drive; until ``endTestDrive(_:)`` the bell's edges
     /// are recorded for the test. Refused (with the reason) when the bell is not idle and settled,
@@ -478,7 +480,11 @@ public actor AgentController {
             switch action {
             case .alarm(let kind, let at, let detail):
                 let alarm = await publishAlarm(bell: id, kind: kind, state: stateAfter, at: at, detail: detail, input: nil, cameras: cameras)
-                // The cameras turn after the alarm is on its way, without waiting for them.
+                // The cameras turn, and their pictures are taken, after the alarm is on its way,
+                // without waiting for them.
+                if let cameraSnapshots, kind == .press, !cameras.isEmpty {
+                    cameraSnapshots.yield(.pressed(alarm: alarm, cameras: cameras.map(\.id)))
+                }
                 if let cameraMotion, !cameras.isEmpty {
                     if kind == .press { cameraMotion.yield(.pressed(bell: id, alarm: alarm, links: cameras)) }
                     // `recovered` also follows a re-attach with the bell still held: only a released bell lets go.

@@ -24,6 +24,10 @@ public struct Outgoing: Sendable {
     public var alarmBell: String?
     /// The record in the durable outbox, once persisted.
     public var outboxID: UInt64?
+    /// MQTT 5 content type and user properties (not sent under 3.1.1, nor kept in the outbox:
+    /// only snapshots carry them, and they are never persisted).
+    public var contentType: String?
+    public var userProperties: [(String, String)] = []
 
     public init(topic: String, payload: [UInt8], qos: Int32, retain: Bool, kind: Class,
                 correlationData: [UInt8]? = nil, alarmID: String? = nil) {
@@ -52,7 +56,7 @@ extension Outgoing.Class {
         case .result: 1
         case .event: 2
         case .telemetry: 3
-        case .retainedState: nil
+        case .retainedState, .snapshot: nil
         }
     }
 
@@ -135,11 +139,13 @@ public actor Publisher {
     private var onConnect: (@Sendable (Int) async -> [Outgoing])?
 
     public init(client: MosquittoClient, loop: MosquittoNetworkLoop, topics: Topics, clock: any AgentClock, maxInflight: Int, maxQueued: Int,
-                maxBytes: Int, outbox: Outbox?, protocolName: String, delivery: DeliveryConfig = DeliveryConfig(), logger: Logger) {
+                maxBytes: Int, maxSnapshotBytes: Int? = nil, outbox: Outbox?, protocolName: String, delivery: DeliveryConfig = DeliveryConfig(),
+                logger: Logger) {
         self.client = client
         self.loop = loop
         self.delivery = delivery
-        queue = DeliveryQueue(limits: .init(maxInflight: maxInflight, maxQueued: maxQueued, maxBytes: maxBytes, delivery: delivery))
+        queue = DeliveryQueue(limits: .init(maxInflight: maxInflight, maxQueued: maxQueued, maxBytes: maxBytes,
+                                            maxSnapshotBytes: maxSnapshotBytes, delivery: delivery))
         self.outbox = outbox
         self.topics = topics
         self.clock = clock
@@ -173,7 +179,7 @@ public actor Publisher {
         var message = message
         let persisted: OutboxFormat.Message?
         switch message.kind {
-        case .telemetry where queue.isConnected, .retainedState:
+        case .telemetry where queue.isConnected, .retainedState, .snapshot:
             persisted = nil
         case .telemetry:
             message.qos = 1  // as the queue will send it
@@ -228,7 +234,8 @@ public actor Publisher {
         guard case .publish(let ticket, let message) = action else { return [] }
         do {
             let mid = try client.publish(topic: message.topic, payload: message.payload, qos: message.qos,
-                                         retain: message.retain, correlationData: message.correlationData)
+                                         retain: message.retain, correlationData: message.correlationData,
+                                         contentType: message.contentType, userProperties: message.userProperties)
             return queue.handedOver(ticket, mid: mid, now: clock.now())
         } catch {
             // Refused outright by the library (not queued): a malformed message will never go
@@ -243,7 +250,9 @@ public actor Publisher {
         switch reason {
         case .queueFull where message.kind == .alarm:
             logger.critical("queue full of alarms: dropped the oldest", metadata: ["id": "\(message.alarmID ?? "?")"])
-        case .queueFull, .telemetryCoalesced:
+        case _ where message.kind == .snapshot:
+            logger.warning("dropped a snapshot for room: alarms and state go first", metadata: ["topic": "\(message.topic)", "reason": "\(reason)"])
+        case .queueFull, .telemetryCoalesced, .snapshotShareFull:
             logger.warning("dropped a queued message", metadata: ["topic": "\(message.topic)", "reason": "\(reason)"])
         case .refusedByLibrary:
             break  // logged with the library's error

@@ -134,7 +134,8 @@ public enum Agent {
         let (faults, faultSink) = AsyncStream.makeStream(of: String?.self)
         let (outbox, recovery) = Outbox.open(path: config.outbox.path, logger: logger) { faultSink.yield($0) }
         let publisher = Publisher(client: client, loop: network, topics: topics, clock: clock, maxInflight: broker.maxInflight,
-                                  maxQueued: config.outbox.maxRecords, maxBytes: config.outbox.maxBytes, outbox: outbox,
+                                  maxQueued: config.outbox.maxRecords, maxBytes: config.outbox.maxBytes,
+                                  maxSnapshotBytes: config.snapshots?.queueBytes, outbox: outbox,
                                   protocolName: broker.protocolVersion.rawValue, delivery: config.delivery, logger: logger)
         // What a previous run left unsent goes out first, in its original order.
         await publisher.restore(recovery.messages.compactMap { Outgoing(id: $0.id, restoring: $0.message) })
@@ -180,11 +181,21 @@ public enum Agent {
                                   interval: config.heartbeatInterval, diskPath: config.stateDirectory, clock: clock, started: clock.now())
         let cameras = CameraMonitor(cameras: config.cameras, credentials: cameraCredentials, config: config.cameraHealth,
                                     board: cameraHealth, publisher: publisher, topics: topics, clock: clock, logger: logger)
+        let camerasByID = Dictionary(config.cameras.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        var snapshots: CameraSnapshots?
+        var snapshotSink: AsyncStream<CameraSnapshots.Request>.Continuation?
+        if let snapshotConfig = config.snapshots {
+            let (requests, sink) = AsyncStream.makeStream(of: CameraSnapshots.Request.self, bufferingPolicy: .bufferingNewest(64))
+            snapshotSink = sink
+            await controller.setCameraSnapshots(sink)
+            snapshots = CameraSnapshots(cameras: camerasByID, credentials: cameraCredentials, requests: requests, config: snapshotConfig,
+                                        health: config.cameraHealth, publisher: publisher, controller: controller, topics: topics,
+                                        clock: clock, logger: logger)
+        }
         let (motionRequests, motionSink) = AsyncStream.makeStream(of: CameraMotion.Request.self, bufferingPolicy: .bufferingNewest(64))
         await controller.setCameraMotion(motionSink)
-        let motion = CameraMotion(cameras: Dictionary(config.cameras.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first }),
-                                  credentials: cameraCredentials, requests: motionRequests, sink: motionSink, controller: controller,
-                                  config: config.cameraHealth, clock: clock, logger: logger)
+        let motion = CameraMotion(cameras: camerasByID, credentials: cameraCredentials, requests: motionRequests, sink: motionSink,
+                                  controller: controller, snapshots: snapshotSink, config: config.cameraHealth, clock: clock, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: session, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "mqtt"),
             .init(service: loop, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "bells"),
@@ -193,6 +204,9 @@ public enum Agent {
             .init(service: motion, successTerminationBehavior: .ignore, serviceName: "camera-motion"),
             .init(service: selfTests, successTerminationBehavior: .ignore, serviceName: "self-test"),
         ]
+        if let snapshots {
+            services.append(.init(service: snapshots, successTerminationBehavior: .ignore, serviceName: "camera-snapshots"))
+        }
         if environment.controlSocket, let path = config.controlSocket {
             services.append(.init(service: ControlSocket(path: path, controller: controller, selfTest: { await selfTests.runOnce(.doctor) },
                                                          logger: logger),

@@ -24,6 +24,8 @@ struct CameraMotion: Service {
     /// The same stream's input, for the timer of the returns home and the moves' ends.
     let sink: AsyncStream<Request>.Continuation
     let controller: AgentController
+    /// Told of each press move the camera accepted, for the picture once it has settled.
+    let snapshots: AsyncStream<CameraSnapshots.Request>.Continuation?
     let config: CameraHealthConfig
     let clock: any AgentClock
     let logger: Logger
@@ -81,6 +83,7 @@ struct CameraMotion: Service {
         let message = outcome == .moved ? "camera \(move.camera) turned \(what) in \(ms) ms"
             : "camera \(move.camera) did not turn \(what): \(outcome.name)\(detail.map { ", \($0)" } ?? "")"
         logger.log(level: outcome == .moved ? .info : .warning, "\(message)")
+        if outcome == .moved, move.reason == .press, let alarm = move.alarm { snapshots?.yield(.moved(alarm: alarm, camera: move.camera)) }
         await controller.announce(.ptz, message, data: data)
         return outcome == .moved
     }

@@ -152,7 +152,7 @@ struct Heartbeat: Service {
             if drops != reportedDrops {
                 await controller.announce(.dropped, "messages were dropped: the queue was full or the broker refused them", data: [
                     "queueFull": "\(drops.queueFull)", "telemetryCoalesced": "\(drops.telemetryCoalesced)",
-                    "rejectedByBroker": "\(drops.rejectedByBroker)",
+                    "rejectedByBroker": "\(drops.rejectedByBroker)", "snapshots": "\(drops.snapshots)",
                 ])
                 reportedDrops = drops
             }

@@ -22,6 +22,8 @@ public struct AgentConfig: Sendable, Equatable {
     public var controlSocket: String? = AgentConfig.defaultControlSocket
     /// The scheduled self-test; `nil` when `selfTest: {every: off}`.
     public var selfTest: SelfTestConfig? = SelfTestConfig()
+    /// The pictures taken with an alarm; `nil` when `snapshots: {enabled: false}`.
+    public var snapshots: SnapshotConfig? = SnapshotConfig()
 
     public static let defaultControlSocket = "/run/parkguard/control.sock"
 
@@ -369,6 +371,27 @@ public struct DeliveryConfig: Sendable, Equatable {
         self.receiptTimeout = receiptTimeout
         self.receiptTimeoutMax = receiptTimeoutMax
         self.receiptOverdue = receiptOverdue
+    }
+}
+
+/// `snapshots`: the JPEG each linked camera gives right after a press, and again once its PTZ
+/// move has settled, published with the alarm's id behind every alarm.
+public struct SnapshotConfig: Sendable, Equatable {
+    /// After a camera accepted its move to the bell's preset, the wait before the second picture.
+    public var settle: Duration
+    /// The largest picture published; a larger one is scaled down (and its quality lowered) to fit.
+    public var maxBytes: Int
+    /// The widest picture published, in pixels; a wider one is scaled down.
+    public var maxWidth: Int
+    /// The bytes of pictures held for the broker at most (memory only, never in the outbox);
+    /// beyond, the oldest picture is dropped, counted and announced.
+    public var queueBytes: Int
+
+    public init(settle: Duration = .seconds(3), maxBytes: Int = 256 << 10, maxWidth: Int = 1280, queueBytes: Int = 4 << 20) {
+        self.settle = settle
+        self.maxBytes = maxBytes
+        self.maxWidth = maxWidth
+        self.queueBytes = queueBytes
     }
 }
 

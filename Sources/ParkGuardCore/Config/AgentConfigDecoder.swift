@@ -40,6 +40,7 @@ public enum AgentConfigDecoder {
             top.fail("controlSocket", "must be an absolute path of at most 107 bytes (a Unix socket's limit), or 'off'")
         }
         let selfTest: SelfTestConfig? = top.mapping("selfTest", readSelfTest) ?? SelfTestConfig()
+        let snapshots: SnapshotConfig? = top.mapping("snapshots", readSnapshots) ?? SnapshotConfig()
         top.finish()
 
         let config = AgentConfig(
@@ -48,7 +49,8 @@ public enum AgentConfigDecoder {
             gpio: gpio ?? GPIOConfig(backend: .sim(socket: ""), consumer: "parkguardd"),
             bells: bells, inputs: inputs, outputs: outputs, cameras: cameras, cameraHealth: cameraHealth, commands: commands,
             heartbeatInterval: heartbeat, stateDirectory: stateDirectory, outbox: outbox, delivery: delivery,
-            logLevel: logLevel, location: location, controlSocket: controlSocket, selfTest: selfTest)
+            logLevel: logLevel, location: location, controlSocket: controlSocket, selfTest: selfTest,
+            snapshots: snapshots)
         crossCheck(config, root: root, file: file, sink: sink)
         if !sink.isEmpty { throw sink.thrown }
         return config
@@ -74,6 +76,19 @@ public enum AgentConfigDecoder {
         let jitter = r.duration("jitter", default: defaults.jitter, in: .zero ... .seconds(90 * 86_400))
         if jitter >= every { r.fail("jitter", "must be shorter than every (\(ConfigUnits.describe(every)))") }
         return SelfTestConfig(schedule: SelfTestSchedule(every: every, at: at, jitter: jitter), cycleOutputs: r.strings("cycleOutputs"))
+    }
+
+    /// `snapshots: {enabled: true, settle: 3s, maxBytes: 256KiB, maxWidth: 1280, queueBytes: 4MiB}`.
+    static func readSnapshots(_ r: inout ConfigReader) -> SnapshotConfig? {
+        let defaults = SnapshotConfig()
+        let enabled = r.bool("enabled", default: true)
+        let config = SnapshotConfig(
+            settle: r.duration("settle", default: defaults.settle, in: .zero ... .seconds(60)),
+            maxBytes: r.bytes("maxBytes", default: defaults.maxBytes, in: 16 << 10 ... 4 << 20),
+            maxWidth: r.int("maxWidth", default: defaults.maxWidth, in: 160 ... 4096) ?? defaults.maxWidth,
+            queueBytes: r.bytes("queueBytes", default: defaults.queueBytes, in: 64 << 10 ... 256 << 20))
+        if config.queueBytes < config.maxBytes { r.fail("queueBytes", "must hold at least one picture of maxBytes") }
+        return enabled ? config : nil
     }
 
     static func readDelivery(_ r: inout ConfigReader) -> DeliveryConfig {

@@ -181,6 +181,8 @@ public struct TelemetryPayload: Encodable, Sendable, Equatable {
         public var telemetryCoalesced: UInt64 = 0
         public var queueFull: UInt64 = 0
         public var rejectedByBroker: UInt64 = 0
+        /// Snapshots dropped for room (the queue's bounds or the snapshots' share).
+        public var snapshots: UInt64 = 0
         public init() {}
     }
 
@@ -228,6 +230,9 @@ public struct EventPayload: Encodable, Sendable {
         /// names the camera, preset, bell, `outcome` (moved, refused, timedOut, failed) and, for
         /// a press, its `alarmId`.
         case ptz
+        /// A linked camera's picture for an alarm could not be taken; `data` names the camera,
+        /// `alarmId`, `stage`, `outcome` (timedOut, refused, failed, badImage) and `detail`.
+        case snapshot
     }
     public var schema = "parkguard/event/1"
     public var event: Name

@@ -16,6 +16,10 @@ public struct Topics: Sendable, Equatable {
     public func bellAlarm(_ bell: String) -> String { "\(root)/bell/\(bell)/alarm" }
     public func bellState(_ bell: String) -> String { "\(root)/bell/\(bell)/state" }
     public func cameraHealth(_ camera: String) -> String { "\(root)/camera/\(camera)/health" }
+    /// `snapshot/{alarmId}/{camera}/{stage}`: a JPEG taken by `camera` for the alarm.
+    public func snapshot(alarmID: String, camera: String, stage: SnapshotStage) -> String {
+        "\(root)/snapshot/\(alarmID)/\(camera)/\(stage.rawValue)"
+    }
     public func commandResult(_ name: String) -> String { "\(root)/cmd/\(name)/result" }
     /// `cmd/{name}`: a command to this unit (published by the hub).
     public func command(_ name: String) -> String { "\(root)/cmd/\(name)" }

@@ -13,6 +13,9 @@ public enum DeliveryClass: Sendable, Equatable, CaseIterable {
     case retainedState
     /// QoS 0 heartbeat: kept while offline (coalesced, at QoS 1), handed over at once online.
     case telemetry
+    /// A camera's picture for an alarm: behind everything else, held in memory only (never in
+    /// the outbox), within its own byte share, and the first thing dropped for room.
+    case snapshot
 }
 
 /// A message the ``DeliveryQueue`` can hold.
@@ -62,9 +65,10 @@ public struct ReceiptNotice: Sendable, Equatable {
 /// ``tick(now:)`` is due next.
 ///
 /// Bounds: at most `maxInflight` QoS 1 messages handed over and unacknowledged; at most
-/// `maxQueued` messages and `maxBytes` bytes held in all. Over a bound, the oldest telemetry goes
-/// first, then retained states, then events and results, alarms last (one the broker has before
-/// one it has not); a message handed over is never dropped. Offline telemetry is coalesced to a
+/// `maxQueued` messages and `maxBytes` bytes held in all, of which at most `maxSnapshotBytes` in
+/// snapshots. Over a bound, the oldest snapshot goes first, then the oldest telemetry, then
+/// retained states, then events and results, alarms last (one the broker has before one it has
+/// not); a message handed over is never dropped. Snapshots are handed over after everything else. Offline telemetry is coalesced to a
 /// quarter of `maxQueued`.
 ///
 /// Cost: every event is O(log n) in the number of messages held, plus O(log n) for each message
@@ -81,12 +85,15 @@ public struct DeliveryQueue<Message: Deliverable>: Sendable {
         public var maxInflight: Int
         public var maxQueued: Int
         public var maxBytes: Int
+        /// The bytes of snapshots held at most (queued or in flight), within `maxBytes`.
+        public var maxSnapshotBytes: Int
         public var delivery: DeliveryConfig
 
-        public init(maxInflight: Int, maxQueued: Int, maxBytes: Int, delivery: DeliveryConfig = DeliveryConfig()) {
+        public init(maxInflight: Int, maxQueued: Int, maxBytes: Int, maxSnapshotBytes: Int? = nil, delivery: DeliveryConfig = DeliveryConfig()) {
             self.maxInflight = max(1, maxInflight)
             self.maxQueued = max(1, maxQueued)
             self.maxBytes = max(1, maxBytes)
+            self.maxSnapshotBytes = max(1, maxSnapshotBytes ?? maxBytes)
             self.delivery = delivery
         }
     }
@@ -95,6 +102,8 @@ public struct DeliveryQueue<Message: Deliverable>: Sendable {
     public enum DropReason: Sendable, Equatable, CustomStringConvertible {
         /// The count or byte bound was exceeded.
         case queueFull
+        /// A snapshot beyond the snapshots' byte share (the oldest queued goes).
+        case snapshotShareFull
         /// Offline telemetry beyond its share of the queue (the oldest goes).
         case telemetryCoalesced
         /// The library refused the publish outright (never queued by it).
@@ -105,6 +114,7 @@ public struct DeliveryQueue<Message: Deliverable>: Sendable {
         public var description: String {
             switch self {
             case .queueFull: "queue full"
+            case .snapshotShareFull: "snapshots' share of the queue full"
             case .telemetryCoalesced: "telemetry coalesced"
             case .refusedByLibrary: "refused by the library"
             case .rejectedByBroker(let reason): "rejected by the broker (reason \(reason))"
@@ -140,6 +150,8 @@ public struct DeliveryQueue<Message: Deliverable>: Sendable {
         case others
         /// Telemetry, oldest first.
         case telemetry
+        /// Snapshots, oldest first, after everything else.
+        case snapshots
     }
 
     private enum Place: Equatable {
@@ -187,6 +199,8 @@ public struct DeliveryQueue<Message: Deliverable>: Sendable {
     private var awaitingCount = 0
     private var alarmCount = 0
     private var totalBytes = 0
+    /// Bytes of the snapshots held, wherever they are.
+    private var snapshotBytes = 0
 
     public init(limits: Limits) {
         self.limits = limits
@@ -434,6 +448,7 @@ public struct DeliveryQueue<Message: Deliverable>: Sendable {
         case .retainedState: .states
         case .event, .result: .others
         case .telemetry: .telemetry
+        case .snapshot: .snapshots
         }
     }
 
@@ -443,6 +458,7 @@ public struct DeliveryQueue<Message: Deliverable>: Sendable {
         nextTicket += 1
         let entry = Entry(message: message, place: .handing, bytes: message.byteCount)
         totalBytes += entry.bytes
+        if message.deliveryClass == .snapshot { snapshotBytes += entry.bytes }
         if message.deliveryClass == .alarm {
             alarmCount += 1
             if let id = message.alarmID { byAlarmID[id] = ticket }
@@ -464,6 +480,12 @@ public struct DeliveryQueue<Message: Deliverable>: Sendable {
             }
         }
         enqueueLane(store(message))
+        if message.deliveryClass == .snapshot {
+            // The newest picture may be the one that goes, if it alone is over the share.
+            while snapshotBytes > limits.maxSnapshotBytes, laneCounts[Lane.snapshots.rawValue] > 0 {
+                dropOldest(in: .snapshots, reason: .snapshotShareFull, into: &actions)
+            }
+        }
     }
 
     /// Puts a held entry (new, or back from the broker) into its lane.
@@ -527,6 +549,7 @@ public struct DeliveryQueue<Message: Deliverable>: Sendable {
         guard let entry = entries.removeValue(forKey: ticket) else { return }
         leave(entry, ticket)
         totalBytes -= entry.bytes
+        if entry.message.deliveryClass == .snapshot { snapshotBytes -= entry.bytes }
         if entry.message.deliveryClass == .alarm {
             alarmCount -= 1
             if let id = entry.message.alarmID, byAlarmID[id] == ticket { byAlarmID[id] = nil }
@@ -559,7 +582,7 @@ public struct DeliveryQueue<Message: Deliverable>: Sendable {
                 case (let other?, let telemetry?): next = take(from: other < telemetry ? .others : .telemetry)
                 case (_?, nil): next = take(from: .others)
                 case (nil, _?): next = take(from: .telemetry)
-                case (nil, nil): next = nil
+                case (nil, nil): next = take(from: .snapshots)
                 }
             }
             guard let ticket = next, let entry = entries[ticket] else { break }
@@ -571,14 +594,17 @@ public struct DeliveryQueue<Message: Deliverable>: Sendable {
     private mutating func dropOldest(in lane: Lane, reason: DropReason, into actions: inout [Action]) {
         guard let ticket = take(from: lane), let entry = entries[ticket] else { return }
         remove(ticket)
-        if reason == .telemetryCoalesced { drops.telemetryCoalesced += 1 } else { drops.queueFull += 1 }
+        if entry.message.deliveryClass == .snapshot { drops.snapshots += 1 }
+        else if reason == .telemetryCoalesced { drops.telemetryCoalesced += 1 } else { drops.queueFull += 1 }
         actions.append(.dropped(entry.message, reason))
     }
 
     /// Keeps the queue within its count and byte bounds.
     private mutating func enforceBounds(into actions: inout [Action]) {
         while entries.count > limits.maxQueued || totalBytes > limits.maxBytes {
-            if laneCounts[Lane.telemetry.rawValue] > 0 {
+            if laneCounts[Lane.snapshots.rawValue] > 0 {
+                dropOldest(in: .snapshots, reason: .queueFull, into: &actions)
+            } else if laneCounts[Lane.telemetry.rawValue] > 0 {
                 dropOldest(in: .telemetry, reason: .queueFull, into: &actions)
             } else if laneCounts[Lane.states.rawValue] > 0 {
                 dropOldest(in: .states, reason: .queueFull, into: &actions)
