@@ -1,4 +1,6 @@
+import CameraProbe
 import Foundation
+import ParkGuardCore
 import ParkGuardTestKit
 import Testing
 
@@ -129,7 +131,7 @@ struct CameraPTZTests {
         #expect(try await unit.ptz("cam-1")["moves"] as? Int == 1)
     }
 
-    @Test("ipycam, a virtual PTZ camera nobody here wrote, is turned to the bell's preset on a press and its snapshot is taken",
+    @Test("ipycam, a virtual PTZ camera nobody here wrote, is turned to the bell's preset on a press; its pictures at the press and once turned go out with the alarm's id, and its health snapshot is decoded",
           .enabled(if: onvifPeers != nil, "needs Tests/peers/onvif_peers.sh (ipycam and onvif-zeep-async from PyPI)"))
     func ipycamTurnsOnPress() async throws {
         let scratch = try ScratchDirectory()
@@ -150,6 +152,8 @@ struct CameraPTZTests {
                 .replacingOccurrences(of: #"snapshot: \{ port: \d+ \}"#, with: "snapshot: { port: \(httpPort) }\n    username: admin\n    passwordFile: \(password)",
                                       options: .regularExpression)
         })
+        let pictures = try await SnapshotSubscriber(broker: unit.broker, in: unit.directory)
+        defer { pictures.stop() }
         let skip = unit.subscriber.messages.count
         try await unit.sim("press", "b1")
         let press = try await unit.alarm("press", skipping: skip)
@@ -163,6 +167,15 @@ struct CameraPTZTests {
             return head["pan"] as? Double == 0.5 && head["tilt"] as? Double == -0.25 && head["zoom"] as? Double == 0.3
         }
         #expect(arrived, "\(head)")
+        // Its pictures (HTTP Basic), taken for the press's alarm: at the press and once turned.
+        let id = try #require(press.string("id"))
+        for stage in ["press", "settled"] {
+            let picture = try await pictures.wait("ipycam's \(stage) picture") { $0.topic == "\(unit.root)/snapshot/\(id)/cam-1/\(stage)" }
+            let meta = try SnapshotMeta.read(from: picture.jpeg)
+            #expect(meta.width == 320 && meta.height == 240 && picture.properties["stage"] == stage, "\(meta)")
+            #expect(try JPEGCodec.decodeThumbnail(picture.jpeg).meanLuma > 20, "a picture, not a black frame")
+        }
+        try await pictures.validateContract(in: unit.directory)
 
         // The camera's health: its snapshot (HTTP Basic) is a picture the probe decodes.
         try await unit.waitHealth("cam-1", "ok")
