@@ -339,6 +339,7 @@ let package = Package(
             name: "parkguard-bench",
             dependencies: [
                 "SimulatorKit",
+                "ParkGuardHub",
                 "FleetKit",
                 "MQTTAdapter",
                 "AgentRuntime",

@@ -44,6 +44,7 @@ struct BenchReport: Codable {
     var cameras: CameraResults?
     /// Press → GotoPreset at a PTZ camera.
     var ptz: PTZResults?
+    var snapshots: SnapshotResults?
     var fleet: FleetResults?
     var hub: HubIngestResults?
     /// The unit's binaries as the package installs them, stripped.
@@ -60,6 +61,7 @@ struct BenchReport: Codable {
     var brokenBenchmarks: [String] {
         var broken: [String] = []
         if let ptz, ptz.presses > 2, ptz.timed == 0 { broken.append("no PTZ move was timed") }
+        if let snapshots, snapshots.presses > 2, snapshots.timed == 0 { broken.append("no picture was timed") }
         if let drain = outbox?.drain, drain.delivered < drain.records {
             broken.append("outbox drain delivered \(drain.delivered) of \(drain.records) alarms")
         }
@@ -143,6 +145,7 @@ struct BenchReport: Codable {
         if let outage { parts += ["", outage] }
         if let cameras { parts += ["", "## Camera probes", "", cameras.markdown] }
         if let ptz { parts += ["", "## PTZ at the bell", "", ptz.markdown] }
+        if let snapshots { parts += ["", "## Pictures with the alarm", "", snapshots.markdown] }
         if let fleet { parts += ["", "## Fleet", "", fleet.markdown] }
         if let hub { parts += ["", "## Hub ingest", "", hub.markdown] }
         return parts.joined(separator: "\n") + "\n"

@@ -47,6 +47,9 @@ struct ParkGuardBench: AsyncParsableCommand {
     @Option(help: "Presses timed from the contact to the PTZ camera's GotoPreset (0 skips it).")
     var ptzPresses = 200
 
+    @Option(help: "Presses timed with pictures on and off, and to the first picture in the hub's log (0 skips it).")
+    var snapshotPresses = 100
+
     @Option(help: "Simulated cameras for the probe-cost figure (0 skips it).")
     var cameras = 64
 
@@ -93,7 +96,7 @@ struct ParkGuardBench: AsyncParsableCommand {
             options.presses = 200; options.baseline = 200; options.outboxRecords = 1000; options.drainRecords = 200
             options.outageSeconds = 0; options.idleSeconds = 3; options.cameras = 4; options.cameraInterval = 1
             options.cameraSeconds = 3; options.fleetSizes = "20"; options.fleetHeartbeat = 2; options.hubMessages = 500
-            options.ptzPresses = 10
+            options.ptzPresses = 10; options.snapshotPresses = 6
         }
         try await options.measureAll()
     }
@@ -172,6 +175,11 @@ struct ParkGuardBench: AsyncParsableCommand {
         if ptzPresses > 0 {
             report.ptz = try await ptzLatency(presses: ptzPresses, daemon: daemonPath(dir), scratch: scratch, brokerPort: port, logger: logger)
             print("\n" + report.ptz!.markdown)
+        }
+        if snapshotPresses > 0 {
+            report.snapshots = try await snapshotLatency(presses: snapshotPresses, daemon: daemonPath(dir), hub: dir + "/parkguard-hub", scratch: scratch,
+                                                         brokerPort: port, logger: logger)
+            print("\n" + report.snapshots!.markdown)
         }
         if cameras > 0 {
             report.cameras = try await cameraProbeCost(count: cameras, interval: cameraInterval, seconds: cameraSeconds, daemon: daemonPath(dir),

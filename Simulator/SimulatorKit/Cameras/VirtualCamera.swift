@@ -98,7 +98,12 @@ public final class VirtualCamera: Sendable {
     }
     private let state: Locked<State>
 
-    public init(config: CameraConfig, password: String?, auth: AuthMode, presets names: [String] = ["home"]) {
+    /// A picture every snapshot answers with instead of the moving scene (a benchmark's
+    /// camera-sized JPEG); `nil` for the scene.
+    private let picture: [UInt8]?
+
+    public init(config: CameraConfig, password: String?, auth: AuthMode, presets names: [String] = ["home"], picture: [UInt8]? = nil) {
+        self.picture = picture
         var unique: [String] = []
         for name in names where !unique.contains(name) { unique.append(name) }
         presets = unique.enumerated().map { index, name in
@@ -199,7 +204,8 @@ public final class VirtualCamera: Sendable {
     }
 
     /// The next snapshot: a moving picture, the same picture when frozen, near black when covered.
-    func snapshotImage() -> [UInt8] {
+    public func snapshotImage() -> [UInt8] {
+        if let picture { return picture }
         let (frame, frozen, black, cached) = state.withLock { s -> (UInt64, Bool, Bool, [UInt8]?) in
             s.frame += 1
             return (s.frame, s.faults.contains(.frozen), s.faults.contains(.black), s.frozenImage)
@@ -216,9 +222,9 @@ public final class VirtualCamera: Sendable {
         (try? render(frame: UInt64(frame), black: false, colour: true)).flatMap { try? RTPJPEG.frame($0) }
     }
 
-    /// A 320×240 grey scene: a gradient, a bar that moves every frame and a little noise.
-    static func render(frame: UInt64, black: Bool, colour: Bool = false) throws -> [UInt8] {
-        let width = 320, height = 240
+    /// A grey scene (320×240 unless asked otherwise): a gradient, a bar that moves every frame
+    /// and a little noise.
+    public static func render(frame: UInt64, black: Bool, colour: Bool = false, width: Int = 320, height: Int = 240) throws -> [UInt8] {
         var pixels = [UInt8](repeating: 0, count: width * height)
         var seed = frame &* 6_364_136_223_846_793_005 &+ 1
         let bar = Int(frame * 23 % UInt64(width))

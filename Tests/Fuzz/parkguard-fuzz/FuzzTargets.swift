@@ -168,6 +168,19 @@ enum FuzzTargets {
             guard let info = try? JPEGInfo.read(bytes) else { return }
             require(info.width > 0 && info.height > 0 && (1 ... 4).contains(info.components), "accepted \(info)")
         },
+        FuzzTarget(name: "snapshot", summary: "a camera's picture as the hub takes it: the JPEG and its parkguard comment", maxLength: 64 << 10) { bytes in
+            var core = HubCore()
+            let id = "3f2b8c1e-4d5a-4e6f-9a7b-1c2d3e4f5a6b"
+            let actions = core.ingest(topic: "parkguard/v1/p/u/snapshot/\(id)/cam-1/press", payload: bytes, retained: false,
+                                      at: Date(timeIntervalSince1970: 1_800_000_000))
+            require(actions.count == 1, "one answer per picture, got \(actions.count)")
+            if case .snapshotReceived(let record) = actions[0] {
+                let info = try? JPEGInfo.read(bytes)
+                require(record.meta.alarmId == id && record.meta.camera == "cam-1" && record.meta.stage == .press
+                        && info?.width == record.meta.width && info?.height == record.meta.height, "accepted a picture that disagrees: \(record.meta)")
+                require((try? SnapshotMeta.read(from: record.meta.embedded(in: bytes))) == record.meta, "the comment does not round-trip")
+            }
+        },
         FuzzTarget(name: "sim-wire", summary: "the simulator's GPIO socket lines, both directions", maxLength: 64 << 10) { bytes in
             let decoder = JSONDecoder()
             _ = try? decoder.decode(SimWire.Request.self, from: Data(bytes))
