@@ -47,7 +47,7 @@ public struct Console: Service {
 
     let hub: Hub
     let access: ConsoleAccess
-    let incidents: any IncidentLog & SnapshotLog
+    let incidents: any IncidentLog & SnapshotLog & CameraEventLog
     let host: String
     let port: Int
     let logger: Logger
@@ -64,7 +64,7 @@ public struct Console: Service {
 
     /// - Parameter names: host names the console answers to besides loopback, the bound address
     ///   and this machine's name (see ``ConsoleRequestPolicy``).
-    public init(hub: Hub, access: ConsoleAccess, incidents: any IncidentLog & SnapshotLog, host: String, port: Int, names: [String] = [], timeZone: String = "UTC",
+    public init(hub: Hub, access: ConsoleAccess, incidents: any IncidentLog & SnapshotLog & CameraEventLog, host: String, port: Int, names: [String] = [], timeZone: String = "UTC",
                 tls: TLSConfiguration? = nil, mapTiles: String? = nil, selfTestMaxAge: TimeInterval = 8 * 86_400, logger: Logger,
                 onBound: @escaping @Sendable (Int) -> Void = { _ in }) {
         self.selfTestMaxAge = selfTestMaxAge
@@ -124,8 +124,11 @@ public struct Console: Service {
             await Self.authorized(request, context, access, logger: logger) { _ in
                 let offset = min(max(request.uri.queryParameters.get("offset", as: Int.self) ?? 0, 0), 1_000_000_000)
                 let page = try await incidents.openIncidents(offset: offset, limit: Self.incidentsPerPage)
-                let pictures = try await incidents.snapshots(ofIncidents: page.incidents.map(\.id))
-                return try await Self.json(ConsoleState(incidents: page, pageSize: Self.incidentsPerPage, counts: hub.counts, snapshots: pictures))
+                let ids = page.incidents.map(\.id)
+                let pictures = try await incidents.snapshots(ofIncidents: ids)
+                let cameraEvents = try await incidents.cameraEvents(ofIncidents: ids)
+                return try await Self.json(ConsoleState(incidents: page, pageSize: Self.incidentsPerPage, counts: hub.counts, snapshots: pictures,
+                                                        cameraEvents: cameraEvents))
             }
         }
         // Units whose self-test failed, is overdue or never came, and certificates about to expire.
@@ -147,7 +150,8 @@ public struct Console: Service {
                     .filter { $0.target == key && $0.at <= (incident.resolvedAt ?? .distantFuture).addingTimeInterval(1) }
                     .map { entry in var entry = entry; if user.role < .supervisor { entry.address = "" }; return entry }
                 return try Self.json(IncidentDetail(incident: incident, alarms: try await incidents.alarms(ofIncident: incident.id), actions: actions,
-                                                    snapshots: try await incidents.snapshots(ofIncidents: [incident.id])[incident.id] ?? []))
+                                                    snapshots: try await incidents.snapshots(ofIncidents: [incident.id])[incident.id] ?? [],
+                                                    cameraEvents: try await incidents.cameraEvents(ofIncidents: [incident.id])[incident.id] ?? []))
             }
         }
         // A camera's picture of an alarm, as the unit sent it (its comment segment says what it is).
@@ -395,8 +399,9 @@ public struct Console: Service {
         var incidents: IncidentPage
         var pageSize: Int
         var counts: HubCore.Counts
-        /// The pictures of the page's incidents, by incident id.
+        /// The pictures of the page's incidents, and what their cameras did, by incident id.
         var snapshots: [String: [SnapshotRef]]
+        var cameraEvents: [String: [CameraEventRecord]]
     }
 
     /// An incident with its alarms and the operators' actions on its bell, oldest first.
@@ -405,6 +410,7 @@ public struct Console: Service {
         var alarms: [AlarmRecord]
         var actions: [AuditEntry]
         var snapshots: [SnapshotRef]
+        var cameraEvents: [CameraEventRecord]
     }
 
     struct NoteRequest: Decodable {

@@ -305,7 +305,7 @@ enum ConsoleAssets {
 
     // The newest unacknowledged incident is the loudest on the page; the tone repeats while any
     // incident is unacknowledged (on any page) and stops when the last one is acknowledged.
-    function renderIncidents(page, pageSize, pictures) {
+    function renderIncidents(page, pageSize, pictures, cameraEvents) {
       lastPage = page;
       const list = $('incidents');
       const keep = new Map([...list.children].map((li) => [li.dataset.key, li]));
@@ -317,6 +317,7 @@ enum ConsoleAssets {
         const key = incident.id + '|' + (incident.acknowledgedAt || '');
         const li = keep.get(key) || incidentCard(incident, key);
         showPictures(li, pictures[incident.id] || []);
+        showCameraEvents(li, cameraEvents[incident.id] || []);
         li.querySelector('.when').dataset.events = incident.events;
         li.classList.toggle('newest', loudest && !incident.acknowledgedAt);
         if (!incident.acknowledgedAt) loudest = false;
@@ -364,6 +365,18 @@ enum ConsoleAssets {
       strip.hidden = pictures.length === 0;
     }
 
+    // What the linked cameras did: each move to the bell's preset, each picture that could not be taken.
+    function cameraEventText(e) {
+      return t('cameraEvent.' + e.kind + '.' + (e.outcome === 'moved' ? 'moved' : 'failed'),
+               {camera: e.camera, target: e.kind === 'ptz' ? e.target : t('stage.' + e.target), outcome: t('outcome.camera.' + e.outcome),
+                detail: e.detail || ''});
+    }
+    function showCameraEvents(li, events) {
+      const line = li.querySelector('.camera-events');
+      line.replaceChildren(...events.map((e) => badge(cameraEventText(e), e.outcome === 'moved' ? 'ok' : 'degraded')));
+      line.hidden = events.length === 0;
+    }
+
     function incidentCard(incident, key) {
       const li = document.createElement('li');
       li.className = 'incident' + (incident.acknowledgedAt ? ' taken' : '');
@@ -392,10 +405,13 @@ enum ConsoleAssets {
         cams.append(badge((c.preset ? c.id + ' @ ' + c.preset : c.id) + ': ' + t('camera.' + health), health));
       }
       if (!incident.cameras.length) cams.append(badge(t('noCamera'), 'unknown'));
+      const cameraEvents = document.createElement('div');
+      cameraEvents.className = 'cams camera-events';
+      cameraEvents.hidden = true;
       const pictures = document.createElement('div');
       pictures.className = 'pictures';
       pictures.hidden = true;
-      what.append(title, when, where, state, cams, pictures);
+      what.append(title, when, where, state, cams, cameraEvents, pictures);
       const result = document.createElement('span');
       result.className = 'result quiet';
       const details = document.createElement('button');
@@ -505,7 +521,7 @@ enum ConsoleAssets {
     async function showTimeline(id) {
       const answer = await api('/api/incidents/' + encodeURIComponent(id));
       if (answer.status !== 200) return;
-      const {incident, alarms, actions} = answer.body;
+      const {incident, alarms, actions, cameraEvents} = answer.body;
       $('detail').hidden = false;
       $('detail').dataset.id = id;
       $('detail-title').textContent = t('incidentTitle', {site: incident.unit.site, unit: incident.unit.unit, bell: incident.bell, kind: t('incident.' + incident.kind)});
@@ -518,6 +534,7 @@ enum ConsoleAssets {
         rows.push([a.deliveredAt, t('kind.' + a.kind), '', t('alarmAtUnit', {kind: t('kind.' + a.kind), time: formatTime(a.raisedAt), seq: a.seq, cameras})]);
       }
       for (const e of actions) rows.push([e.at, t('action.' + e.action), e.address ? e.actor + ' (' + e.address + ')' : e.actor, e.detail]);
+      for (const e of cameraEvents || []) rows.push([e.receivedAt, t('camera'), e.camera, cameraEventText(e)]);
       rows.sort((x, y) => new Date(x[0]) - new Date(y[0]));
       const body = $('timeline').tBodies[0];
       body.replaceChildren();
@@ -795,7 +812,7 @@ enum ConsoleAssets {
         // The page emptied under us (incidents resolved elsewhere): back to the newest.
         if (offset > 0 && !state.incidents.incidents.length) { offset = 0; again = true; return; }
         pageSize = state.pageSize;
-        renderIncidents(state.incidents, state.pageSize, state.snapshots || {});
+        renderIncidents(state.incidents, state.pageSize, state.snapshots || {}, state.cameraEvents || {});
         if (!$('detail').hidden) showTimeline($('detail').dataset.id).catch(() => {});
         $('counts').textContent = t('counts', state.counts);
         first = false;

@@ -132,6 +132,8 @@ public enum HubAction: Sendable, Equatable {
     case selfTestReported(unit: UnitKey, report: SelfTestView)
     /// A camera's picture for an alarm, checked: keep it with the alarm.
     case snapshotReceived(SnapshotRecord)
+    /// A camera turned (or not) for an alarm, or could not give its picture: keep it with the alarm.
+    case cameraEvent(CameraEventRecord)
     /// A command's answer from a unit.
     /// `detail` is what the answer reports besides ok or not (a self-test's findings).
     case commandAnswered(unit: UnitKey, command: String, ok: Bool, correlationID: String?, error: String?, detail: String? = nil)
@@ -169,5 +171,49 @@ public struct SnapshotRecord: Sendable, Equatable {
         self.meta = meta
         self.receivedAt = receivedAt
         self.jpeg = jpeg
+    }
+}
+
+/// What a linked camera did in an alarm's follow-up, from the unit's `event`: a PTZ move for a
+/// press (`ptz`), or a picture that could not be taken (`snapshot`). The hub keeps it with the
+/// alarm, so the incident shows whether the camera turned and why a picture is missing.
+public struct CameraEventRecord: Sendable, Equatable, Codable {
+    public enum Kind: String, Sendable, Codable { case ptz, snapshot }
+    public var unit: UnitKey
+    public var alarmId: String
+    public var kind: Kind
+    public var camera: String
+    /// `moved`, `refused`, `timedOut`, `failed` (and `badImage` for a picture).
+    public var outcome: String
+    /// The preset a move was for; the stage a picture was for.
+    public var target: String
+    public var detail: String?
+    /// How long the move's ONVIF calls took.
+    public var milliseconds: Int?
+    public var receivedAt: Date
+
+    public init(unit: UnitKey, alarmId: String, kind: Kind, camera: String, outcome: String, target: String, detail: String?,
+                milliseconds: Int?, receivedAt: Date) {
+        self.unit = unit
+        self.alarmId = alarmId
+        self.kind = kind
+        self.camera = camera
+        self.outcome = outcome
+        self.target = target
+        self.detail = detail
+        self.milliseconds = milliseconds
+        self.receivedAt = receivedAt
+    }
+
+    /// The record of an event the contract describes (`ptz` for a press, `snapshot`), or `nil`
+    /// for any other event, a move home (no alarm), or fields out of bounds.
+    init?(unit: UnitKey, event: String, data: [String: String], receivedAt: Date) {
+        guard let kind = Kind(rawValue: event), let alarmId = data["alarmId"], !alarmId.isEmpty, alarmId.utf8.count <= 64,
+              let camera = data["camera"], Identifier.isValid(camera), let outcome = data["outcome"],
+              ["moved", "refused", "timedOut", "failed", "badImage"].contains(outcome) else { return nil }
+        let target = (kind == .ptz ? data["preset"] : data["stage"]) ?? ""
+        guard !target.isEmpty, target.utf8.count <= 64 else { return nil }
+        self.init(unit: unit, alarmId: alarmId, kind: kind, camera: camera, outcome: outcome, target: target,
+                  detail: data["detail"].map { String($0.prefix(200)) }, milliseconds: data["ms"].flatMap { Int($0) }, receivedAt: receivedAt)
     }
 }

@@ -175,8 +175,12 @@ public struct HubCore: Sendable {
             actions.append(.unitChanged(key))
             return actions
         case .event:
-            _ = try HubPayload.decode(HubPayload.Event.self, payload, topic: topic, schema: schemas["event"]!) { $0.schema }
+            let event = try HubPayload.decode(HubPayload.Event.self, payload, topic: topic, schema: schemas["event"]!) { $0.schema }
             _ = view(key, now)
+            // A camera's move or missing picture for an alarm belongs to the alarm's incident.
+            if let record = CameraEventRecord(unit: key, event: event.event, data: event.data ?? [:], receivedAt: now) {
+                return [.cameraEvent(record)]
+            }
             return []
         case .alarm(let bell):
             let alarm = try HubPayload.decode(AlarmPayload.self, payload, topic: topic, schema: schemas["alarm"]!) { $0.schema }

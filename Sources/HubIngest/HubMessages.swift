@@ -176,6 +176,7 @@ enum HubPayload {
         var event: String
         var message: String
         var session: UInt64
+        var data: [String: String]?
     }
 
     static let schemas: [String: String] = [

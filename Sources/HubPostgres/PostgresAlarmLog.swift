@@ -135,6 +135,15 @@ public final class PostgresAlarmLog: HubDatabase {
             try await connection.query("CREATE INDEX snapshot_alarm ON snapshot (alarm_id)", logger: Self.quiet)
             try await connection.query("INSERT INTO parkguard_migrations (version, applied_at) VALUES (6, \(now))", logger: Self.quiet)
         } }
+        if !applied.contains(7) { try await client.withTransaction(logger: Self.quiet) { connection in
+            try await connection.query("""
+                CREATE TABLE camera_event (
+                  alarm_id TEXT NOT NULL, site TEXT NOT NULL, unit TEXT NOT NULL, kind TEXT NOT NULL, camera TEXT NOT NULL, target TEXT NOT NULL,
+                  outcome TEXT NOT NULL, detail TEXT, milliseconds INTEGER, received_at DOUBLE PRECISION NOT NULL,
+                  PRIMARY KEY (alarm_id, kind, camera, target))
+                """, logger: Self.quiet)
+            try await connection.query("INSERT INTO parkguard_migrations (version, applied_at) VALUES (7, \(now))", logger: Self.quiet)
+        } }
     }
 
     static let quiet = Logger(label: "parkguard-hub.postgres")

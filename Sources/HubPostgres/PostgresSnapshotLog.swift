@@ -69,3 +69,32 @@ extension PostgresAlarmLog {
         snapshot.received_at, snapshot.width, snapshot.height, snapshot.bytes, snapshot.scaled
         """
 }
+
+/// What the cameras did for the alarms, in the same database (migration 7).
+extension PostgresAlarmLog {
+    public func record(cameraEvent event: CameraEventRecord) async throws -> Bool {
+        try await Self.count(client.query("""
+            INSERT INTO camera_event (alarm_id, site, unit, kind, camera, target, outcome, detail, milliseconds, received_at)
+            VALUES (\(event.alarmId), \(event.unit.site), \(event.unit.unit), \(event.kind.rawValue), \(event.camera), \(event.target),
+                    \(event.outcome), \(event.detail), \(event.milliseconds), \(event.receivedAt.timeIntervalSince1970))
+            ON CONFLICT (alarm_id, kind, camera, target) DO NOTHING RETURNING alarm_id
+            """, logger: Self.quiet)) == 1
+    }
+
+    public func cameraEvents(ofIncidents incidents: [String]) async throws -> [String: [CameraEventRecord]] {
+        guard !incidents.isEmpty else { return [:] }
+        var found: [String: [CameraEventRecord]] = [:]
+        let rows = try await client.query("""
+            SELECT alarm.incident, e.alarm_id, e.site, e.unit, e.kind, e.camera, e.target, e.outcome, e.detail, e.milliseconds, e.received_at
+            FROM camera_event e JOIN alarm ON alarm.id = e.alarm_id WHERE alarm.incident = ANY(\(incidents)::text[]) ORDER BY e.received_at
+            """, logger: Self.quiet)
+        for try await (incident, alarm, site, unit, kind, camera, target, outcome, detail, milliseconds, received)
+            in rows.decode((String, String, String, String, String, String, String, String, String?, Int?, Double).self) {
+            guard let kind = CameraEventRecord.Kind(rawValue: kind) else { continue }
+            found[incident, default: []].append(CameraEventRecord(unit: UnitKey(site: site, unit: unit), alarmId: alarm, kind: kind, camera: camera,
+                                                                  outcome: outcome, target: target, detail: detail, milliseconds: milliseconds,
+                                                                  receivedAt: Date(timeIntervalSince1970: received)))
+        }
+        return found
+    }
+}

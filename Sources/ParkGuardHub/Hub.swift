@@ -49,7 +49,7 @@ public struct HubSettings: Sendable {
 public actor Hub: Service {
     private let settings: HubSettings
     private let client: MosquittoClient
-    private let log: any AlarmLog & SelfTestLog & SnapshotLog
+    private let log: any AlarmLog & SelfTestLog & SnapshotLog & CameraEventLog
     /// Pictures being written; beyond ``maxSnapshotWrites`` a picture is dropped (counted).
     private var snapshotWrites = 0
     private static let maxSnapshotWrites = 32
@@ -94,7 +94,7 @@ public actor Hub: Service {
     /// Alarms kept in memory while the log fails; beyond, the oldest go (the units still hold them).
     private let maxQueuedWork = 100_000
 
-    public init(settings: HubSettings, log: any AlarmLog & SelfTestLog & SnapshotLog, logger: Logger) throws {
+    public init(settings: HubSettings, log: any AlarmLog & SelfTestLog & SnapshotLog & CameraEventLog, logger: Logger) throws {
         self.settings = settings
         self.log = log
         self.logger = logger
@@ -326,6 +326,16 @@ public actor Hub: Service {
                 }
             case .snapshotReceived(let snapshot):
                 storeSnapshot(snapshot)
+            case .cameraEvent(let event):
+                // Off the ingest path, as a picture; the incident's card shows it once kept.
+                Task { [log, logger] in
+                    do {
+                        if try await log.record(cameraEvent: event) { await self.broadcast(.alarmsChanged) }
+                    } catch {
+                        logger.error("cannot keep a camera event in the log", metadata: ["unit": "\(event.unit)", "alarm": "\(event.alarmId)",
+                                                                                        "error": "\(String(describing: error).prefix(300))"])
+                    }
+                }
             case .refused(let error):
                 logger.warning("message refused: outside the contract", metadata: ["topic": "\(error.topic.prefix(200))", "field": "\(error.field)", "error": "\(error.message)"])
         }

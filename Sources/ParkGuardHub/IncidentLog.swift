@@ -39,4 +39,4 @@ public enum ResolveResult: Sendable, Equatable {
 
 /// The hub's database: alarms and their incidents, operators, sessions, the audit trail and
 /// the units' self-test reports.
-public typealias HubDatabase = AlarmLog & IncidentLog & OperatorStore & SelfTestLog & SnapshotLog
+public typealias HubDatabase = AlarmLog & IncidentLog & OperatorStore & SelfTestLog & SnapshotLog & CameraEventLog

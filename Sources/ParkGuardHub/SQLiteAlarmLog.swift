@@ -136,6 +136,15 @@ public final class SQLiteAlarmLog: HubDatabase {
                 """)
             try db.create(index: "snapshot_received", on: "snapshot", columns: ["receivedAt"])
         }
+        migrator.registerMigration("v7: camera events") { db in
+            try db.execute(sql: """
+                CREATE TABLE camera_event (
+                  alarmId TEXT NOT NULL, site TEXT NOT NULL, unit TEXT NOT NULL, kind TEXT NOT NULL, camera TEXT NOT NULL,
+                  target TEXT NOT NULL, outcome TEXT NOT NULL, detail TEXT, milliseconds INTEGER, receivedAt DOUBLE NOT NULL,
+                  PRIMARY KEY (alarmId, kind, camera, target))
+                """)
+            try db.create(index: "camera_event_received", on: "camera_event", columns: ["receivedAt"])
+        }
         return migrator
     }
 

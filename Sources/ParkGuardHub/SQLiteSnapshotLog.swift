@@ -67,3 +67,35 @@ extension SQLiteAlarmLog {
                     width: row["width"], height: row["height"], bytes: row["bytes"], scaled: row["scaled"])
     }
 }
+
+extension SQLiteAlarmLog {
+    public func record(cameraEvent event: CameraEventRecord) async throws -> Bool {
+        try await database.write { db in
+            try db.execute(sql: """
+                INSERT OR IGNORE INTO camera_event (alarmId, site, unit, kind, camera, target, outcome, detail, milliseconds, receivedAt)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [event.alarmId, event.unit.site, event.unit.unit, event.kind.rawValue, event.camera, event.target, event.outcome,
+                                 event.detail, event.milliseconds, event.receivedAt.timeIntervalSince1970])
+            return db.changesCount == 1
+        }
+    }
+
+    public func cameraEvents(ofIncidents incidents: [String]) async throws -> [String: [CameraEventRecord]] {
+        guard !incidents.isEmpty else { return [:] }
+        return try await database.read { db in
+            let marks = Array(repeating: "?", count: incidents.count).joined(separator: ",")
+            var found: [String: [CameraEventRecord]] = [:]
+            for row in try Row.fetchAll(db, sql: """
+                SELECT alarm.incident AS incident, camera_event.* FROM camera_event JOIN alarm ON alarm.id = camera_event.alarmId
+                WHERE alarm.incident IN (\(marks)) ORDER BY camera_event.receivedAt
+                """, arguments: StatementArguments(incidents)) {
+                guard let kind = CameraEventRecord.Kind(rawValue: row["kind"]) else { continue }
+                found[row["incident"], default: []].append(CameraEventRecord(
+                    unit: UnitKey(site: row["site"], unit: row["unit"]), alarmId: row["alarmId"], kind: kind, camera: row["camera"],
+                    outcome: row["outcome"], target: row["target"], detail: row["detail"], milliseconds: row["milliseconds"],
+                    receivedAt: Date(timeIntervalSince1970: row["receivedAt"])))
+            }
+            return found
+        }
+    }
+}

@@ -17,6 +17,15 @@ public protocol SnapshotLog: Sendable {
     func pruneSnapshots(receivedBefore: Date, maxBytes: Int64) async throws -> Int
 }
 
+/// What the linked cameras did for the alarms (``CameraEventRecord``: moves, missing pictures),
+/// kept once each beside the alarms and found through their incident.
+public protocol CameraEventLog: Sendable {
+    /// Keeps `event`; `false` when the same camera's same step for the alarm is there already.
+    func record(cameraEvent event: CameraEventRecord) async throws -> Bool
+    /// The camera events of the alarms of each of `incidents`, by incident id, oldest first.
+    func cameraEvents(ofIncidents incidents: [String]) async throws -> [String: [CameraEventRecord]]
+}
+
 /// A picture as the console lists it (the JPEG is fetched on its own).
 public struct SnapshotRef: Sendable, Codable, Equatable {
     public var id: Int64

@@ -65,6 +65,30 @@ struct HubCoreTests {
         #expect(core.counts.refused == refusals.count && core.units.isEmpty, "a refusal changes nothing")
     }
 
+    @Test("a camera's move for a press and a picture it could not give are kept with their alarm; a move home, other events and out-of-bounds fields are not")
+    func cameraEvents() {
+        var core = HubCore()
+        func event(_ name: String, _ data: String) -> [UInt8] {
+            Array(#"{"schema":"parkguard/event/1","event":"\#(name)","message":"m","session":7,"time":"2026-11-25T10:00:00.000Z","mono":1,"clockSynced":true,"data":{\#(data)}}"#.utf8)
+        }
+        let topic = "parkguard/v1/north/gate-1/event"
+        let moved = core.ingest(topic: topic, payload: event("ptz", #""camera":"cam-1","preset":"gate","bell":"b1","reason":"press","outcome":"moved","ms":"412","alarmId":"a1""#),
+                                retained: false, at: start)
+        #expect(moved == [.cameraEvent(CameraEventRecord(unit: unit, alarmId: "a1", kind: .ptz, camera: "cam-1", outcome: "moved", target: "gate",
+                                                         detail: nil, milliseconds: 412, receivedAt: start))])
+        let missing = core.ingest(topic: topic, payload: event("snapshot", #""camera":"cam-1","stage":"settled","outcome":"timedOut","detail":"no answer","alarmId":"a1""#),
+                                  retained: false, at: start)
+        #expect(missing == [.cameraEvent(CameraEventRecord(unit: unit, alarmId: "a1", kind: .snapshot, camera: "cam-1", outcome: "timedOut",
+                                                           target: "settled", detail: "no answer", milliseconds: nil, receivedAt: start))])
+        #expect(core.ingest(topic: topic, payload: event("ptz", #""camera":"cam-1","preset":"home","bell":"b1","reason":"home","outcome":"moved","ms":"9""#),
+                            retained: false, at: start).isEmpty, "a move home belongs to no alarm")
+        #expect(core.ingest(topic: topic, payload: event("ptz", #""camera":"Cam 1","preset":"gate","outcome":"moved","alarmId":"a1""#),
+                            retained: false, at: start).isEmpty)
+        #expect(core.ingest(topic: topic, payload: event("ptz", #""camera":"cam-1","preset":"gate","outcome":"exploded","alarmId":"a1""#),
+                            retained: false, at: start).isEmpty)
+        #expect(core.ingest(topic: topic, payload: event("dropped", #""queueFull":"1""#), retained: false, at: start).isEmpty)
+    }
+
     @Test("a payload of 64 KiB is read, one byte more is refused; a topic over 512 bytes is refused, cut short in the message")
     func boundedInput() {
         var core = HubCore()

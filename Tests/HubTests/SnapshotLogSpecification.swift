@@ -48,6 +48,17 @@ enum SnapshotLogSpecification {
         _ = try await log.record(alarm("sp-later", .hold, at: 6))
         #expect(try await log.snapshots(ofIncidents: ["sp-1"])["sp-1"]?.count == 4, "the late alarm joined the incident: its picture shows")
 
+        // What the camera did, kept once each and found through the incident.
+        let moved = CameraEventRecord(unit: unit, alarmId: "sp-1", kind: .ptz, camera: "cam-1", outcome: "moved", target: "gate", detail: nil,
+                                      milliseconds: 412, receivedAt: t0.addingTimeInterval(1.5))
+        let missing = CameraEventRecord(unit: unit, alarmId: "sp-2", kind: .snapshot, camera: "cam-2", outcome: "refused", target: "press",
+                                        detail: "the camera refused the credentials for the snapshot", milliseconds: nil, receivedAt: t0.addingTimeInterval(3.5))
+        #expect(try await log.record(cameraEvent: moved))
+        #expect(try await !log.record(cameraEvent: moved), "an event published again is kept once")
+        #expect(try await log.record(cameraEvent: missing))
+        #expect(try await log.cameraEvents(ofIncidents: ["sp-1"])["sp-1"] == [moved, missing])
+        #expect(try await log.cameraEvents(ofIncidents: ["nothing"]).isEmpty)
+
         // Older than t0+2 s goes; then whatever lies past 2.5 pictures' bytes, oldest first.
         #expect(try await log.pruneSnapshots(receivedBefore: t0.addingTimeInterval(2), maxBytes: Int64.max) == 1)
         #expect(try await log.snapshot(id: head.id) == nil)

@@ -60,6 +60,7 @@ struct ConsoleTests {
         #expect(pictures.count == 2 && pictures.allSatisfy { $0.count == 3 && $0[1] as? Int == 320 && $0[2] as? Int == 240 }
                 && pictures.contains { ($0[0] as? String)?.contains("cam-1 · at the press") == true }
                 && pictures.contains { ($0[0] as? String)?.contains("cam-1 · turned to the bell") == true }, "\(pictures)")
+        #expect((seen["cameraEvents"] as? String)?.contains("cam-1 turned to gate") == true, "the camera's move, from the unit's ptz event: \(seen["cameraEvents"] ?? "")")
         // Where the bell is: its description and coordinates, and the district's map around it.
         #expect((seen["alarm"] as? String)?.contains("north gate, beside the toilets · 37.56702, 126.97695") == true, "\(seen["alarm"] ?? "")")
         #expect((seen["unitsBefore"] as? String)?.contains("north gate · 37.56650, 126.97800") == true, "\(seen["unitsBefore"] ?? "")")
@@ -71,8 +72,8 @@ struct ConsoleTests {
         #expect((seen["acknowledgedCard"] as? String)?.contains("acknowledged by anna") == true, "\(seen["acknowledgedCard"] ?? "")")
         #expect(seen["titleAfterAck"] as? String == "ParkGuard control room", "the count leaves the title once acknowledged")
         let timeline = seen["timeline"] as? String ?? ""
-        #expect(timeline.contains("press") && timeline.contains("release") && timeline.contains("acknowledge") && timeline.contains("anna"),
-                "the timeline has the press, its release and the acknowledgement: \(timeline)")
+        #expect(timeline.contains("press") && timeline.contains("release") && timeline.contains("acknowledge") && timeline.contains("anna")
+                && timeline.contains("cam-1 turned to gate"), "the timeline has the press, the camera's move, its release and the acknowledgement: \(timeline)")
         #expect((seen["outcomeShown"] as? String)?.contains("assistance given") == true, "\(seen["outcomeShown"] ?? "")")
         #expect((seen["timelineWithNote"] as? String)?.contains("note anna incident") == true, "\(seen["timelineWithNote"] ?? "")")
         #expect((seen["timelineWithNote"] as? String)?.contains("127.0.0.1") == false, "an operator's timeline names no addresses")

@@ -127,6 +127,8 @@ def main() -> int:
                  ".filter((i) => i.complete && i.naturalWidth > 0).map((i) => [i.parentElement.textContent, i.naturalWidth, i.naturalHeight])"
         wait.until(lambda d: len(d.execute_script(loaded)) >= 2)
         seen["pictures"] = driver.execute_script(loaded)
+        step = "the camera's move to the bell's preset shows in the card"
+        seen["cameraEvents"] = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#incidents li.incident .camera-events").text or None)
         time.sleep(1.5)  # let the flash animation and the camera badges settle for the picture
         driver.save_screenshot(screenshot)
         step = "acknowledge"
