@@ -1,10 +1,12 @@
 import ParkGuardCore
 
-/// Takes a camera's picture for an alarm: the configured HTTP snapshot, fetched as the health
-/// probe fetches it (the same credentials, Digest or Basic, and bounds), checked to be a whole
+/// Takes a camera's picture for an alarm: the configured HTTP snapshot, or the one ONVIF
+/// `GetSnapshotUri` names, fetched as the health probe fetches it (the same credentials, Digest or Basic, and bounds), checked to be a whole
 /// JPEG, and fitted to the unit's size and width bounds with libjpeg-turbo.
 public final class SnapshotTaker: Sendable {
     private let prober: CameraProber
+    /// Each camera's snapshot endpoint as `GetSnapshotUri` named it.
+    private let endpoints = Locked<[String: CameraConfig.Endpoint]>([:])
 
     public init(connectTimeout: Duration, stepTimeout: Duration, limit: Int = 8 << 20) {
         prober = CameraProber(connectTimeout: connectTimeout, stepTimeout: stepTimeout, snapshotLimit: limit)
@@ -18,14 +20,32 @@ public final class SnapshotTaker: Sendable {
         public var description: String { "\(outcome): \(detail)" }
     }
 
-    /// The picture of `camera`, at most `maxBytes` and `maxWidth` pixels wide.
+    /// The picture of `camera`, at most `maxBytes` and `maxWidth` pixels wide: from its
+    /// configured `snapshot` endpoint, else from the one ONVIF `GetSnapshotUri` names (found
+    /// once, remembered, and found again once when a fetch fails).
     public func take(_ camera: CameraConfig, credentials: CameraCredentials?, maxBytes: Int, maxWidth: Int) async throws(Failure) -> JPEGCodec.Fitted {
-        guard let endpoint = camera.snapshot else { throw Failure(outcome: "failed", detail: "the camera has no snapshot endpoint") }
-        let http = HTTPConnection(host: camera.host, port: endpoint.port, connectTimeout: prober.connectTimeout)
-        defer { http.close() }
         let body: [UInt8]
-        do {
-            body = try await prober.fetchSnapshot(http, endpoint: endpoint, credentials: credentials).body
+        do throws(CameraProbeReport.StepFailure) {
+            if let endpoint = camera.snapshot {
+                body = try await fetch(camera, endpoint, credentials)
+            } else if let onvif = camera.onvif {
+                let remembered = endpoints.withLock { $0[camera.id] }
+                var found: [UInt8]?
+                for attempt in 0 ..< 2 where found == nil {
+                    let endpoint: CameraConfig.Endpoint
+                    if attempt == 0, let remembered { endpoint = remembered } else {
+                        endpoint = try await snapshotEndpoint(camera, onvif, credentials)
+                        endpoints.withLock { $0[camera.id] = endpoint }
+                    }
+                    do { found = try await fetch(camera, endpoint, credentials) } catch {
+                        endpoints.withLock { _ = $0.removeValue(forKey: camera.id) }
+                        if attempt == 1 || remembered == nil { throw error }
+                    }
+                }
+                body = found ?? []
+            } else {
+                throw CameraProbeReport.StepFailure(.protocolError("the camera has neither a snapshot nor an onvif endpoint"))
+            }
         } catch {
             switch error.failure {
             case .timeout(let text): throw Failure(outcome: "timedOut", detail: text)
@@ -33,9 +53,42 @@ public final class SnapshotTaker: Sendable {
             case .protocolError(let text), .refused(let text), .unreachable(let text): throw Failure(outcome: "failed", detail: text)
             }
         }
+        guard !body.isEmpty else { throw Failure(outcome: "badImage", detail: "the camera sent an empty picture") }
         do { _ = try JPEGInfo.read(body) } catch { throw Failure(outcome: "badImage", detail: "\(error)") }
         do { return try JPEGCodec.fit(body, maxBytes: maxBytes, maxWidth: maxWidth) } catch {
             throw Failure(outcome: "badImage", detail: error.description)
         }
+    }
+
+    private func fetch(_ camera: CameraConfig, _ endpoint: CameraConfig.Endpoint, _ credentials: CameraCredentials?) async throws(CameraProbeReport.StepFailure) -> [UInt8] {
+        let http = HTTPConnection(host: camera.host, port: endpoint.port, connectTimeout: prober.connectTimeout)
+        defer { http.close() }
+        return try await prober.fetchSnapshot(http, endpoint: endpoint, credentials: credentials).body
+    }
+
+    /// Asks the camera's media service where its snapshot is: `GetCapabilities`, the first
+    /// profile of `GetProfiles`, `GetSnapshotUri`, each signed in the camera's clock.
+    private func snapshotEndpoint(_ camera: CameraConfig, _ onvif: CameraConfig.Endpoint, _ credentials: CameraCredentials?) async throws(CameraProbeReport.StepFailure) -> CameraConfig.Endpoint {
+        let http = HTTPConnection(host: camera.host, port: onvif.port, connectTimeout: prober.connectTimeout)
+        defer { http.close() }
+        let (offset, _) = try await prober.cameraClock(http, path: onvif.path, credentials: credentials)
+        func token() -> ONVIF.UsernameToken? { credentials.map { prober.usernameToken($0, offset: offset) } }
+        let capabilities = try prober.soapText(
+            try await prober.soap(http, path: onvif.path, action: "http://www.onvif.org/ver10/device/wsdl/GetCapabilities",
+                                  body: ONVIFPTZ.getCapabilities(token: token())), call: "GetCapabilities")
+        guard let mediaPath = ONVIFPTZ.servicePaths(in: capabilities).media else {
+            throw CameraProbeReport.StepFailure(.protocolError("GetCapabilities: the camera offers no media service (and no snapshot is configured)"))
+        }
+        let profiles = ONVIFPTZ.profiles(in: try prober.soapText(
+            try await prober.soap(http, path: mediaPath, action: "http://www.onvif.org/ver10/media/wsdl/GetProfiles",
+                                  body: ONVIFPTZ.getProfiles(token: token())), call: "GetProfiles"))
+        guard let profile = profiles.first else { throw CameraProbeReport.StepFailure(.protocolError("GetProfiles: the camera has no media profile")) }
+        let answer = try prober.soapText(
+            try await prober.soap(http, path: mediaPath, action: "http://www.onvif.org/ver10/media/wsdl/GetSnapshotUri",
+                                  body: ONVIFPTZ.getSnapshotUri(profile: profile, token: token())), call: "GetSnapshotUri")
+        guard let (port, path) = ONVIFPTZ.snapshotEndpoint(in: answer) else {
+            throw CameraProbeReport.StepFailure(.protocolError("GetSnapshotUri: no usable http URI in the answer"))
+        }
+        return CameraConfig.Endpoint(port: port, path: path)
     }
 }

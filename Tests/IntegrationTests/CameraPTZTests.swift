@@ -110,7 +110,7 @@ struct CameraPTZTests {
         try await unit.sim("release", "b1")
     }
 
-    @Test("onvif-zeep-async, an ONVIF client nobody here wrote, finds the simulated camera's PTZ service and turns it to a preset with WS-Security",
+    @Test("onvif-zeep-async, an ONVIF client nobody here wrote, finds the simulated camera's PTZ service and turns it to a preset with WS-Security, and reads its GetSnapshotUri",
           .enabled(if: onvifPeers != nil, "needs Tests/peers/onvif_peers.sh (ipycam and onvif-zeep-async from PyPI)"))
     func zeepAgainstSimulator() async throws {
         let scratch = try ScratchDirectory()
@@ -124,6 +124,7 @@ struct CameraPTZTests {
         #expect(answer["profile"] as? String == "profile-1")
         #expect(answer["presets"] as? [String: String] == ["home": "1", "gate": "2"])
         #expect((answer["position"] as? [String: Double])?["zoom"] == 0.5, "\(answer)")
+        #expect(answer["snapshotUri"] as? String == "http://127.0.0.1:\(port)/onvif/snapshot.jpg", "GetSnapshotUri, as zeep reads it: \(answer)")
         #expect(try await unit.ptz("cam-1")["preset"] as? String == "gate")
 
         let wrong = try await run(onvifPeers!, [client, "127.0.0.1", "\(port)", "ptz-user", "wrong", "gate"], environment: ["HOME": scratch.path])

@@ -74,6 +74,25 @@ struct CameraSnapshotTests {
         try await unit.sim("release", "b1")
     }
 
+    @Test("a camera configured without a snapshot URL gives its picture where ONVIF GetSnapshotUri says, at the configured host")
+    func pictureThroughONVIF() async throws {
+        let unit = try await Unit { text in
+            let edited = text.replacingOccurrences(of: #"\n    snapshot: \{ port: \d+ \}"#, with: "", options: .regularExpression)
+            precondition(!edited.contains("snapshot: {"), "the unit's configuration changed: \(text)")
+            return edited
+        }
+        let pictures = try await SnapshotSubscriber(broker: unit.broker, in: unit.directory)
+        defer { pictures.stop() }
+        let skip = unit.subscriber.messages.count
+        try await unit.sim("press", "b1")
+        let id = try #require(try await unit.alarm("press", skipping: skip).string("id"))
+        for stage in ["press", "settled"] {
+            let picture = try await pictures.wait("the \(stage) picture") { $0.topic == "\(unit.root)/snapshot/\(id)/cam-1/\(stage)" }
+            #expect(try JPEGInfo.read(picture.jpeg) == JPEGInfo(width: 320, height: 240, components: 1))
+        }
+        try await unit.sim("release", "b1")
+    }
+
     @Test("a camera that refuses the picture's credentials is announced as a snapshot event naming the alarm, camera, stage and outcome; the alarm and the outputs do not wait for it")
     func refusedPicture() async throws {
         let unit = try await Unit()

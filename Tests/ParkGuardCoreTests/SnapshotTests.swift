@@ -74,6 +74,21 @@ struct SnapshotTests {
         }
     }
 
+    @Test("GetSnapshotUri's answer gives a port and path at the configured host; https, a bad port or no URI give nothing")
+    func snapshotUri() {
+        func answer(_ uri: String) -> String {
+            "<trt:GetSnapshotUriResponse><trt:MediaUri><tt:Uri>\(uri)</tt:Uri><tt:Timeout>PT0S</tt:Timeout></trt:MediaUri></trt:GetSnapshotUriResponse>"
+        }
+        #expect(ONVIFPTZ.snapshotEndpoint(in: answer("http://10.0.0.7:8080/onvif/snapshot.jpg?channel=1&amp;res=hi"))! == (8080, "/onvif/snapshot.jpg?channel=1&res=hi"))
+        #expect(ONVIFPTZ.snapshotEndpoint(in: answer("http://admin@[fe80::1]:81/snap"))! == (81, "/snap"))
+        #expect(ONVIFPTZ.snapshotEndpoint(in: answer("http://camera.local/snap.jpg"))! == (80, "/snap.jpg"))
+        #expect(ONVIFPTZ.snapshotEndpoint(in: answer("https://camera.local/snap.jpg")) == nil)
+        #expect(ONVIFPTZ.snapshotEndpoint(in: answer("http://camera.local:99999/snap.jpg")) == nil)
+        #expect(ONVIFPTZ.snapshotEndpoint(in: answer("http://camera.local/a b")) == nil)
+        #expect(ONVIFPTZ.snapshotEndpoint(in: "<trt:GetSnapshotUriResponse/>") == nil)
+        #expect(ONVIFPTZ.profiles(in: #"<trt:Profiles token="main" fixed="true"/><trt:Profiles token="sub"><tt:Name>s</tt:Name></trt:Profiles>"#) == ["main", "sub"])
+    }
+
     @Test("a picture within the bounds passes unchanged; a wider or larger one is scaled down by powers of two and its quality lowered until it fits")
     func fitting() throws {
         let small = try picture(width: 320, height: 240)

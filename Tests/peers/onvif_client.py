@@ -1,6 +1,7 @@
 """An ONVIF client nobody here wrote (onvif-zeep-async, PyPI: zeep with the standard WSDLs) against
 a camera: finds its services, the first media profile, the presets, sends GotoPreset by preset
-name and reads GetStatus. Prints one JSON line: profile, presets (name -> token), position.
+name, reads GetStatus and GetSnapshotUri. Prints one JSON line: profile, presets (name -> token),
+position, snapshotUri.
 
 Usage: onvif_client.py HOST PORT USER PASSWORD PRESET_NAME   (USER and PASSWORD may be "")
 """
@@ -22,7 +23,8 @@ async def main(host, port, user, password, preset_name):
         await ptz.GotoPreset({"ProfileToken": profile, "PresetToken": presets[preset_name]})
         status = await ptz.GetStatus({"ProfileToken": profile})
         position = status.Position
-        print(json.dumps({"profile": profile, "presets": presets,
+        snapshot = await media.GetSnapshotUri({"ProfileToken": profile})
+        print(json.dumps({"profile": profile, "presets": presets, "snapshotUri": snapshot.Uri,
                           "position": {"pan": position.PanTilt.x, "tilt": position.PanTilt.y, "zoom": position.Zoom.x}}), flush=True)
     finally:
         await cam.close()

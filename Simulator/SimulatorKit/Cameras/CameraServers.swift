@@ -307,7 +307,7 @@ final class HTTPCameraHandler: ChannelInboundHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
 
     /// The media and PTZ services' paths, beside the device service on the ONVIF port.
-    static let mediaPath = "/onvif/media_service", ptzPath = "/onvif/ptz_service"
+    static let mediaPath = "/onvif/media_service", ptzPath = "/onvif/ptz_service", snapshotPath = "/onvif/snapshot.jpg"
 
     private func answer(_ head: HTTPRequestHead) -> (HTTPResponseStatus, [(String, String)], [UInt8])? {
         let path = String(head.uri.split(separator: "?").first ?? "")
@@ -315,7 +315,9 @@ final class HTTPCameraHandler: ChannelInboundHandler {
             guard head.method == .POST else { return (.methodNotAllowed, [("Allow", "POST")], []) }
             return onvifAnswer()
         }
-        if let snapshot = camera.snapshot, snapshot.port == port, path == snapshot.path {
+        // The configured snapshot, and the one `GetSnapshotUri` names on the ONVIF port.
+        let configured = camera.snapshot.map { $0.port == port && path == $0.path } ?? false
+        if configured || camera.onvif?.port == port && path == Self.snapshotPath {
             guard head.method == .GET || head.method == .HEAD else { return (.methodNotAllowed, [("Allow", "GET")], []) }
             guard camera.authorized(head.headers["Authorization"].first, method: head.method.rawValue) else {
                 return (.unauthorized, [("WWW-Authenticate", camera.challenge())], [])
@@ -345,7 +347,7 @@ final class HTTPCameraHandler: ChannelInboundHandler {
         }
         return (.badRequest, soap, Array(Self.envelope("""
             <s:Fault><s:Code><s:Value>s:Sender</s:Value><s:Subcode><s:Value>ter:ActionNotSupported</s:Value></s:Subcode></s:Code>\
-            <s:Reason><s:Text xml:lang="en">The simulator answers GetSystemDateAndTime, GetDeviceInformation, GetCapabilities, GetServices, GetProfiles, GetPresets, GotoPreset and GetStatus only</s:Text></s:Reason></s:Fault>
+            <s:Reason><s:Text xml:lang="en">The simulator answers GetSystemDateAndTime, GetDeviceInformation, GetCapabilities, GetServices, GetProfiles, GetSnapshotUri, GetPresets, GotoPreset and GetStatus only</s:Text></s:Reason></s:Fault>
             """).utf8))
     }
 
@@ -354,7 +356,7 @@ final class HTTPCameraHandler: ChannelInboundHandler {
     private func ptzAnswer(_ text: String) -> (HTTPResponseStatus, String)?? {
         let base = "http://127.0.0.1:\(port)"
         let preAuth = ["GetCapabilities", "GetServices"]
-        let signed = ["GetProfiles", "GetPresets", "GotoPreset", "GetStatus"]
+        let signed = ["GetProfiles", "GetPresets", "GotoPreset", "GetStatus", "GetSnapshotUri"]
         guard let call = (preAuth + signed).first(where: { XMLElementText.first($0, in: text) != nil }) else { return nil }
         // A token, when sent, must be right; the media and PTZ calls need one.
         let hasToken = XMLElementText.first("UsernameToken", in: text) != nil
@@ -383,6 +385,12 @@ final class HTTPCameraHandler: ChannelInboundHandler {
                 <trt:GetProfilesResponse \(ns)><trt:Profiles token="profile-1" fixed="true"><tt:Name>main</tt:Name>\
                 <tt:PTZConfiguration token="ptz-1"><tt:Name>ptz</tt:Name><tt:UseCount>1</tt:UseCount>\
                 <tt:NodeToken>node-1</tt:NodeToken></tt:PTZConfiguration></trt:Profiles></trt:GetProfilesResponse>
+                """))
+        case "GetSnapshotUri":
+            return .some((.ok, """
+                <trt:GetSnapshotUriResponse \(ns)><trt:MediaUri><tt:Uri>\(base)\(Self.snapshotPath)</tt:Uri>\
+                <tt:InvalidAfterConnect>false</tt:InvalidAfterConnect><tt:InvalidAfterReboot>false</tt:InvalidAfterReboot>\
+                <tt:Timeout>PT0S</tt:Timeout></trt:MediaUri></trt:GetSnapshotUriResponse>
                 """))
         case "GetPresets":
             let presets = camera.presets.map { preset in

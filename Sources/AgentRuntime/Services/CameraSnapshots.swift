@@ -42,7 +42,8 @@ struct CameraSnapshots: Service {
                 case .moved(let alarm, let camera): (alarm, [camera], .settled, config.settle)
                 }
                 for id in wanted {
-                    guard let camera = cameras[id], camera.snapshot != nil else { continue }
+                    // A picture from the configured snapshot, else from the one ONVIF names.
+                    guard let camera = cameras[id], camera.snapshot != nil || camera.onvif != nil else { continue }
                     let admitted = taking.withLock { count in
                         guard count < Self.maxTaking else { return false }
                         count += 1

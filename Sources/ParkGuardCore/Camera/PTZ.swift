@@ -48,6 +48,35 @@ public enum ONVIFPTZ {
         return path.allSatisfy({ $0.isASCII && !$0.isWhitespace }) ? path : nil
     }
 
+    /// Media `GetSnapshotUri` for `profile`.
+    public static func getSnapshotUri(profile: String, token: ONVIF.UsernameToken?) -> String {
+        ONVIF.signed("<trt:GetSnapshotUri><trt:ProfileToken>\(XMLElementText.escape(profile))</trt:ProfileToken></trt:GetSnapshotUri>", token: token)
+    }
+
+    /// The tokens of every media profile, in order (at most 64).
+    public static func profiles(in xml: String) -> [String] {
+        XMLElementText.elements("Profiles", in: xml).compactMap { profile in
+            XMLElementText.attribute("token", in: profile.tag).map { String($0.prefix(64)) }
+        }
+    }
+
+    /// The port and path of the `Uri` in a `GetSnapshotUriResponse`. Only those are used, at the
+    /// configured host (a camera behind NAT reports an address the unit cannot use, and a
+    /// camera must not send the unit's credentials elsewhere); `nil` for an `https` or
+    /// unusable URI.
+    public static func snapshotEndpoint(in xml: String) -> (port: Int, path: String)? {
+        guard let media = XMLElementText.first("MediaUri", in: xml), let uri = XMLElementText.first("Uri", in: media) else { return nil }
+        let url = XMLElementText.plain(uri)
+        guard url.hasPrefix("http://"), let path = requestPath(url) else { return nil }
+        let authority = url.dropFirst("http://".count).prefix { $0 != "/" }
+        let host = authority.split(separator: "@").last ?? ""
+        // `[v6]:port`, `host:port` or a host alone (port 80).
+        let afterBracket = host.lastIndex(of: "]").map { host[host.index(after: $0)...] } ?? host
+        guard let colon = afterBracket.lastIndex(of: ":") else { return (80, path) }
+        guard let port = Int(afterBracket[afterBracket.index(after: colon)...]), (1 ... 65535).contains(port) else { return nil }
+        return (port, path)
+    }
+
     /// The tokens of the media profiles that have a PTZ configuration, in order.
     public static func ptzProfiles(in xml: String) -> [String] {
         XMLElementText.elements("Profiles", in: xml).compactMap { profile in
