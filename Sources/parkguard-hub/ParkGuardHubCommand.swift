@@ -161,7 +161,7 @@ struct Run: AsyncParsableCommand {
     @Option(help: "How long the cameras' pictures of the alarms are kept: an age (30d, 12h).")
     var snapshotKeep = "90d"
 
-    @Option(help: "The most the cameras' pictures may take in the database, MiB; beyond, the oldest go.")
+    @Option(name: .customLong("snapshot-max-mib"), help: "The most the cameras' pictures may take in the database, MiB; beyond, the oldest go.")
     var snapshotMaxMiB = 2048
 
     @Option(help: "Seconds between lines with the ingest figures on stdout (0: none).")

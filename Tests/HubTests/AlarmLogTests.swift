@@ -97,14 +97,17 @@ struct AlarmLogTests {
         }
     }
 
-    @Test("parkguard-hub run refuses to serve the console over plain HTTP off loopback without --console-insecure-http, and bad console options by name")
+    @Test("parkguard-hub run refuses to serve the console over plain HTTP off loopback without --console-insecure-http, and bad console and picture-retention options by name")
     func consoleOffLoopback() async throws {
         let directory = try ScratchDirectory()
         let db = directory.file("hub.sqlite")
         for (console, extra, message) in [("0.0.0.0:8480", [String](), "in clear"), ("10.1.2.3:8480", [], "--console-insecure-http"),
                                           ("127.0.0.1:99999", [], "--console must be host:port"),
                                           ("127.0.0.1:0", ["--session-idle", "forever"], "--session-idle must be"),
-                                          ("127.0.0.1:0", ["--session-idle", "0s"], "--session-idle must be")] {
+                                          ("127.0.0.1:0", ["--session-idle", "0s"], "--session-idle must be"),
+                                          ("127.0.0.1:0", ["--snapshot-keep", "10m"], "--snapshot-keep must be"),
+                                          ("127.0.0.1:0", ["--snapshot-keep", "forever"], "--snapshot-keep must be"),
+                                          ("127.0.0.1:0", ["--snapshot-max-mib", "0"], "--snapshot-max-mib must be")] {
             let result = try await run(Products.path("parkguard-hub"), ["run", "--db", db, "--console", console] + extra)
             #expect(result.status == 64 && result.error.contains(message), "--console \(console) \(extra): \(result.status) \(result.error)")
         }
