@@ -76,11 +76,12 @@ public enum JPEGCodec {
     }
 
     /// `jpeg` as it is when it is within `maxBytes` and `maxWidth`; else decoded at the smallest
-    /// power-of-two reduction that brings it within `maxWidth` (the DCT does the scaling:
-    /// a 4K picture is never decoded whole) and encoded again (4:2:0), at lower quality and then
-    /// half the size until it is within `maxBytes`.
-    /// - Throws: ``Failure`` when the picture is not a JPEG TurboJPEG can read, or when even
-    ///   its smallest form is over `maxBytes`.
+    /// power-of-two reduction (down to an eighth) that brings it within `maxWidth` and
+    /// `maxWidth`² pixels (the DCT does the scaling: a 4K picture is never decoded whole, and a
+    /// tall one cannot make the decoder's buffer large) and encoded again (4:2:0), at lower
+    /// quality and then half the size until it is within `maxBytes`.
+    /// - Throws: ``Failure`` when the picture is not a JPEG TurboJPEG can read, when even an
+    ///   eighth of it is over the width or pixel bound, or when its smallest form is over `maxBytes`.
     public static func fit(_ jpeg: [UInt8], maxBytes: Int, maxWidth: Int) throws(Failure) -> Fitted {
         guard let handle = tjInitDecompress() else { throw Failure(description: "cannot start the JPEG decoder") }
         defer { tjDestroy(handle) }
@@ -95,11 +96,20 @@ public enum JPEGCodec {
         if jpeg.count <= maxBytes, Int(width) <= maxWidth {
             return Fitted(jpeg: jpeg, width: Int(width), height: Int(height), scaled: false)
         }
+        func scaled(_ denominator: Int) -> (width: Int, height: Int) {
+            ((Int(width) + denominator - 1) / denominator, (Int(height) + denominator - 1) / denominator)
+        }
+        func within(_ denominator: Int) -> Bool {
+            let size = scaled(denominator)
+            return size.width <= maxWidth && size.width * size.height <= maxWidth * maxWidth
+        }
         var denominator = 1
-        while denominator < 8, (Int(width) + denominator - 1) / denominator > maxWidth { denominator *= 2 }
+        while denominator < 8, !within(denominator) { denominator *= 2 }
+        guard within(denominator) else {
+            throw Failure(description: "the picture (\(width)x\(height)) is over \(maxWidth) pixels wide or \(maxWidth)² pixels even at an eighth of its size")
+        }
         while denominator <= 8 {
-            let scaledWidth = (Int(width) + denominator - 1) / denominator
-            let scaledHeight = (Int(height) + denominator - 1) / denominator
+            let (scaledWidth, scaledHeight) = scaled(denominator)
             var pixels = [UInt8](repeating: 0, count: scaledWidth * scaledHeight * 3)
             let result = jpeg.withUnsafeBufferPointer { source in
                 pixels.withUnsafeMutableBufferPointer { target in

@@ -7,6 +7,15 @@ public final class SnapshotTaker: Sendable {
     private let prober: CameraProber
     /// Each camera's snapshot endpoint as `GetSnapshotUri` named it.
     private let endpoints = Locked<[String: CameraConfig.Endpoint]>([:])
+    /// Fits one picture at a time: decoding and encoding run on a thread of the shared pool,
+    /// which must keep a thread for the bell loop.
+    private let fitter = Fitter()
+
+    private actor Fitter {
+        func fit(_ jpeg: [UInt8], maxBytes: Int, maxWidth: Int) throws(JPEGCodec.Failure) -> JPEGCodec.Fitted {
+            try JPEGCodec.fit(jpeg, maxBytes: maxBytes, maxWidth: maxWidth)
+        }
+    }
 
     public init(connectTimeout: Duration, stepTimeout: Duration, limit: Int = 8 << 20) {
         prober = CameraProber(connectTimeout: connectTimeout, stepTimeout: stepTimeout, snapshotLimit: limit)
@@ -55,7 +64,7 @@ public final class SnapshotTaker: Sendable {
         }
         guard !body.isEmpty else { throw Failure(outcome: "badImage", detail: "the camera sent an empty picture") }
         do { _ = try JPEGInfo.read(body) } catch { throw Failure(outcome: "badImage", detail: "\(error)") }
-        do { return try JPEGCodec.fit(body, maxBytes: maxBytes, maxWidth: maxWidth) } catch {
+        do { return try await fitter.fit(body, maxBytes: maxBytes, maxWidth: maxWidth) } catch {
             throw Failure(outcome: "badImage", detail: error.description)
         }
     }

@@ -164,8 +164,8 @@ public struct Console: Service {
                 guard let (_, jpeg) = try await incidents.snapshot(id: id) else {
                     throw ConsoleAccess.Refusal(status: 404, message: "no picture \(id)")
                 }
-                // A picture never changes: the browser may keep it, for this session only.
-                return Response(status: .ok, headers: [.contentType: "image/jpeg", .cacheControl: "private, max-age=86400"],
+                // Not kept by the browser: a shared control-room screen shows nothing after logout.
+                return Response(status: .ok, headers: [.contentType: "image/jpeg", .cacheControl: "no-store"],
                                 body: .init(byteBuffer: ByteBuffer(bytes: jpeg)))
             }
         }

@@ -214,6 +214,7 @@ public struct CameraEventRecord: Sendable, Equatable, Codable {
         let target = (kind == .ptz ? data["preset"] : data["stage"]) ?? ""
         guard !target.isEmpty, target.utf8.count <= 64 else { return nil }
         self.init(unit: unit, alarmId: alarmId, kind: kind, camera: camera, outcome: outcome, target: target,
-                  detail: data["detail"].map { String($0.prefix(200)) }, milliseconds: data["ms"].flatMap { Int($0) }, receivedAt: receivedAt)
+                  detail: data["detail"].map { String($0.prefix(200)) },
+                  milliseconds: data["ms"].flatMap { Int($0) }.flatMap { (0 ... 86_400_000).contains($0) ? $0 : nil }, receivedAt: receivedAt)
     }
 }

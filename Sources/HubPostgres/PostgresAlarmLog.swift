@@ -129,7 +129,7 @@ public final class PostgresAlarmLog: HubDatabase {
                   id BIGSERIAL PRIMARY KEY, alarm_id TEXT NOT NULL, site TEXT NOT NULL, unit TEXT NOT NULL, camera TEXT NOT NULL,
                   stage TEXT NOT NULL, taken_at TEXT NOT NULL, received_at DOUBLE PRECISION NOT NULL, width INTEGER NOT NULL,
                   height INTEGER NOT NULL, bytes INTEGER NOT NULL, scaled BOOLEAN NOT NULL, jpeg BYTEA NOT NULL,
-                  UNIQUE (alarm_id, camera, stage))
+                  UNIQUE (site, unit, alarm_id, camera, stage))
                 """, logger: Self.quiet)
             try await connection.query("CREATE INDEX snapshot_received ON snapshot (received_at)", logger: Self.quiet)
             try await connection.query("CREATE INDEX snapshot_alarm ON snapshot (alarm_id)", logger: Self.quiet)
@@ -140,7 +140,7 @@ public final class PostgresAlarmLog: HubDatabase {
                 CREATE TABLE camera_event (
                   alarm_id TEXT NOT NULL, site TEXT NOT NULL, unit TEXT NOT NULL, kind TEXT NOT NULL, camera TEXT NOT NULL, target TEXT NOT NULL,
                   outcome TEXT NOT NULL, detail TEXT, milliseconds INTEGER, received_at DOUBLE PRECISION NOT NULL,
-                  PRIMARY KEY (alarm_id, kind, camera, target))
+                  PRIMARY KEY (site, unit, alarm_id, kind, camera, target))
                 """, logger: Self.quiet)
             try await connection.query("INSERT INTO parkguard_migrations (version, applied_at) VALUES (7, \(now))", logger: Self.quiet)
         } }

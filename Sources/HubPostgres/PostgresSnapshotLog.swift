@@ -13,7 +13,7 @@ extension PostgresAlarmLog {
             INSERT INTO snapshot (alarm_id, site, unit, camera, stage, taken_at, received_at, width, height, bytes, scaled, jpeg)
             VALUES (\(meta.alarmId), \(snapshot.unit.site), \(snapshot.unit.unit), \(meta.camera), \(meta.stage.rawValue), \(meta.takenAt),
                     \(snapshot.receivedAt.timeIntervalSince1970), \(meta.width), \(meta.height), \(snapshot.jpeg.count), \(meta.scaled), \(jpeg))
-            ON CONFLICT (alarm_id, camera, stage) DO NOTHING RETURNING id
+            ON CONFLICT (site, unit, alarm_id, camera, stage) DO NOTHING RETURNING id
             """, logger: Self.quiet)
         var inserted = false
         for try await _ in rows.decode(Int64.self) { inserted = true }
@@ -24,7 +24,8 @@ extension PostgresAlarmLog {
         guard !incidents.isEmpty else { return [:] }
         var found: [String: [SnapshotRef]] = [:]
         let rows = try await client.query("""
-            SELECT alarm.incident, \(unescaped: Self.snapshotColumns) FROM snapshot JOIN alarm ON alarm.id = snapshot.alarm_id
+            SELECT alarm.incident, \(unescaped: Self.snapshotColumns) FROM snapshot
+            JOIN alarm ON alarm.id = snapshot.alarm_id AND alarm.site = snapshot.site AND alarm.unit = snapshot.unit
             WHERE alarm.incident = ANY(\(incidents)::text[]) ORDER BY snapshot.received_at, snapshot.id
             """, logger: Self.quiet)
         for try await (incident, id, alarm, site, unit, camera, stage, taken, received, width, height, bytes, scaled)
@@ -77,7 +78,7 @@ extension PostgresAlarmLog {
             INSERT INTO camera_event (alarm_id, site, unit, kind, camera, target, outcome, detail, milliseconds, received_at)
             VALUES (\(event.alarmId), \(event.unit.site), \(event.unit.unit), \(event.kind.rawValue), \(event.camera), \(event.target),
                     \(event.outcome), \(event.detail), \(event.milliseconds), \(event.receivedAt.timeIntervalSince1970))
-            ON CONFLICT (alarm_id, kind, camera, target) DO NOTHING RETURNING alarm_id
+            ON CONFLICT (site, unit, alarm_id, kind, camera, target) DO NOTHING RETURNING alarm_id
             """, logger: Self.quiet)) == 1
     }
 
@@ -86,7 +87,7 @@ extension PostgresAlarmLog {
         var found: [String: [CameraEventRecord]] = [:]
         let rows = try await client.query("""
             SELECT alarm.incident, e.alarm_id, e.site, e.unit, e.kind, e.camera, e.target, e.outcome, e.detail, e.milliseconds, e.received_at
-            FROM camera_event e JOIN alarm ON alarm.id = e.alarm_id WHERE alarm.incident = ANY(\(incidents)::text[]) ORDER BY e.received_at
+            FROM camera_event e JOIN alarm ON alarm.id = e.alarm_id AND alarm.site = e.site AND alarm.unit = e.unit WHERE alarm.incident = ANY(\(incidents)::text[]) ORDER BY e.received_at
             """, logger: Self.quiet)
         for try await (incident, alarm, site, unit, kind, camera, target, outcome, detail, milliseconds, received)
             in rows.decode((String, String, String, String, String, String, String, String, String?, Int?, Double).self) {

@@ -50,9 +50,12 @@ public actor Hub: Service {
     private let settings: HubSettings
     private let client: MosquittoClient
     private let log: any AlarmLog & SelfTestLog & SnapshotLog & CameraEventLog
-    /// Pictures being written; beyond ``maxSnapshotWrites`` a picture is dropped (counted).
-    private var snapshotWrites = 0
-    private static let maxSnapshotWrites = 32
+    /// Pictures and camera events waiting for the log (see ``enqueue(followUp:)``).
+    private var followUps: [FollowUp] = []
+    private var followUpBytes = 0
+    private var writingFollowUps = false
+    private static let maxFollowUps = 512
+    private static let maxFollowUpBytes = 64 << 20
     private var lastSnapshotPrune: Date?
     private let logger: Logger
     private var core = HubCore()
@@ -86,7 +89,7 @@ public actor Hub: Service {
         public var queued = 0
         /// Alarms dropped from the hub's queue while the log was failing (the units resend them).
         public var droppedWhileFailing = 0
-        /// Pictures kept in the log, and those that could not be (too many being written, or the log failed).
+        /// Pictures kept in the log, and those that could not be (too many waiting, or the log failed).
         public var snapshotsStored = 0
         public var snapshotsLost = 0
     }
@@ -325,63 +328,89 @@ public actor Hub: Service {
                     }
                 }
             case .snapshotReceived(let snapshot):
-                storeSnapshot(snapshot)
+                enqueue(followUp: .snapshot(snapshot))
             case .cameraEvent(let event):
-                // Off the ingest path, as a picture; the incident's card shows it once kept.
-                Task { [log, logger] in
-                    do {
-                        if try await log.record(cameraEvent: event) { await self.broadcast(.alarmsChanged) }
-                    } catch {
-                        logger.error("cannot keep a camera event in the log", metadata: ["unit": "\(event.unit)", "alarm": "\(event.alarmId)",
-                                                                                        "error": "\(String(describing: error).prefix(300))"])
-                    }
-                }
+                enqueue(followUp: .cameraEvent(event))
             case .refused(let error):
                 logger.warning("message refused: outside the contract", metadata: ["topic": "\(error.topic.prefix(200))", "field": "\(error.field)", "error": "\(error.message)"])
         }
     }
 
-    // MARK: Snapshots
+    // MARK: Pictures and camera events
 
-    /// Keeps a picture off the ingest path (it waits for no alarm and no alarm waits for it);
-    /// the console is told once it is in the log. Old pictures are pruned at most every minute.
-    private func storeSnapshot(_ snapshot: SnapshotRecord) {
-        guard snapshotWrites < Self.maxSnapshotWrites else {
-            figures.snapshotsLost += 1
-            logger.warning("picture dropped: too many being written", metadata: ["unit": "\(snapshot.unit)", "alarm": "\(snapshot.meta.alarmId)",
-                                                                                 "camera": "\(snapshot.meta.camera)"])
-            return
-        }
-        snapshotWrites += 1
-        let now = Date()
-        let prune = lastSnapshotPrune.map { now.timeIntervalSince($0) >= 60 } ?? true
-        if prune { lastSnapshotPrune = now }
-        let retention = settings.snapshotRetention
-        Task { [log, logger] in
-            var stored = false
-            do {
-                stored = try await log.store(snapshot: snapshot)
-                if prune {
-                    let age = Double(retention.maxAge.components.seconds)
-                    let pruned = try await log.pruneSnapshots(receivedBefore: now.addingTimeInterval(-age), maxBytes: retention.maxBytes)
-                    if pruned > 0 { logger.notice("pictures past their retention deleted", metadata: ["count": "\(pruned)"]) }
-                }
-            } catch {
-                logger.error("cannot keep a picture in the log", metadata: ["unit": "\(snapshot.unit)", "alarm": "\(snapshot.meta.alarmId)",
-                                                                           "error": "\(String(describing: error).prefix(300))"])
-                await self.snapshotWritten(stored: false, failed: true)
-                return
+    /// What an alarm's cameras sent, waiting for the log: pictures and camera events.
+    private enum FollowUp {
+        case snapshot(SnapshotRecord)
+        case cameraEvent(CameraEventRecord)
+
+        var bytes: Int {
+            switch self {
+            case .snapshot(let snapshot): snapshot.jpeg.count
+            case .cameraEvent: 256
             }
-            await self.snapshotWritten(stored: stored, failed: false)
         }
     }
 
-    private func snapshotWritten(stored: Bool, failed: Bool) {
-        snapshotWrites -= 1
-        if failed { figures.snapshotsLost += 1 }
-        if stored {
-            figures.snapshotsStored += 1
-            broadcast(.alarmsChanged)
+    /// Written one at a time, off the ingest path: an alarm's commit never waits behind more
+    /// than one picture in the log, and no picture waits for an alarm. Bounded in count and bytes.
+    private func enqueue(followUp item: FollowUp) {
+        guard followUps.count < Self.maxFollowUps, followUpBytes + item.bytes <= Self.maxFollowUpBytes else {
+            if case .snapshot(let snapshot) = item {
+                figures.snapshotsLost += 1
+                logger.warning("picture dropped: too many waiting for the log", metadata: [
+                    "unit": "\(snapshot.unit)", "alarm": "\(snapshot.meta.alarmId)", "camera": "\(snapshot.meta.camera)"])
+            }
+            return
+        }
+        followUps.append(item)
+        followUpBytes += item.bytes
+        guard !writingFollowUps else { return }
+        writingFollowUps = true
+        Task { await self.writeFollowUps() }
+    }
+
+    private func writeFollowUps() async {
+        while !followUps.isEmpty {
+            let item = followUps.removeFirst()
+            followUpBytes -= item.bytes
+            var changed = false
+            switch item {
+            case .snapshot(let snapshot):
+                do {
+                    if try await log.store(snapshot: snapshot) {
+                        figures.snapshotsStored += 1
+                        changed = true
+                    }
+                } catch {
+                    figures.snapshotsLost += 1
+                    logger.error("cannot keep a picture in the log", metadata: ["unit": "\(snapshot.unit)", "alarm": "\(snapshot.meta.alarmId)",
+                                                                               "error": "\(String(describing: error).prefix(300))"])
+                }
+                await pruneSnapshotsIfDue()
+            case .cameraEvent(let event):
+                do { changed = try await log.record(cameraEvent: event) } catch {
+                    logger.error("cannot keep a camera event in the log", metadata: ["unit": "\(event.unit)", "alarm": "\(event.alarmId)",
+                                                                                    "error": "\(String(describing: error).prefix(300))"])
+                }
+            }
+            // The console's card shows it once it is in the log.
+            if changed { broadcast(.alarmsChanged) }
+        }
+        writingFollowUps = false
+    }
+
+    /// Deletes pictures past their retention, at most once a minute.
+    private func pruneSnapshotsIfDue() async {
+        let now = Date()
+        if let last = lastSnapshotPrune, now.timeIntervalSince(last) < 60 { return }
+        lastSnapshotPrune = now
+        let retention = settings.snapshotRetention
+        do {
+            let pruned = try await log.pruneSnapshots(receivedBefore: now.addingTimeInterval(-Double(retention.maxAge.components.seconds)),
+                                                      maxBytes: retention.maxBytes)
+            if pruned > 0 { logger.notice("pictures past their retention deleted", metadata: ["count": "\(pruned)"]) }
+        } catch {
+            logger.error("cannot prune old pictures", metadata: ["error": "\(String(describing: error).prefix(300))"])
         }
     }
 

@@ -132,7 +132,7 @@ public final class SQLiteAlarmLog: HubDatabase {
                   id INTEGER PRIMARY KEY AUTOINCREMENT, alarmId TEXT NOT NULL, site TEXT NOT NULL, unit TEXT NOT NULL,
                   camera TEXT NOT NULL, stage TEXT NOT NULL, takenAt TEXT NOT NULL, receivedAt DOUBLE NOT NULL,
                   width INTEGER NOT NULL, height INTEGER NOT NULL, bytes INTEGER NOT NULL, scaled INTEGER NOT NULL, jpeg BLOB NOT NULL,
-                  UNIQUE (alarmId, camera, stage))
+                  UNIQUE (site, unit, alarmId, camera, stage))
                 """)
             try db.create(index: "snapshot_received", on: "snapshot", columns: ["receivedAt"])
         }
@@ -141,7 +141,7 @@ public final class SQLiteAlarmLog: HubDatabase {
                 CREATE TABLE camera_event (
                   alarmId TEXT NOT NULL, site TEXT NOT NULL, unit TEXT NOT NULL, kind TEXT NOT NULL, camera TEXT NOT NULL,
                   target TEXT NOT NULL, outcome TEXT NOT NULL, detail TEXT, milliseconds INTEGER, receivedAt DOUBLE NOT NULL,
-                  PRIMARY KEY (alarmId, kind, camera, target))
+                  PRIMARY KEY (site, unit, alarmId, kind, camera, target))
                 """)
             try db.create(index: "camera_event_received", on: "camera_event", columns: ["receivedAt"])
         }

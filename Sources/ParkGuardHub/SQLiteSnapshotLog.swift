@@ -23,7 +23,8 @@ extension SQLiteAlarmLog {
             let marks = Array(repeating: "?", count: incidents.count).joined(separator: ",")
             var found: [String: [SnapshotRef]] = [:]
             for row in try Row.fetchAll(db, sql: """
-                SELECT alarm.incident AS incident, \(Self.snapshotColumns) FROM snapshot JOIN alarm ON alarm.id = snapshot.alarmId
+                SELECT alarm.incident AS incident, \(Self.snapshotColumns) FROM snapshot
+                JOIN alarm ON alarm.id = snapshot.alarmId AND alarm.site = snapshot.site AND alarm.unit = snapshot.unit
                 WHERE alarm.incident IN (\(marks)) ORDER BY snapshot.receivedAt, snapshot.id
                 """, arguments: StatementArguments(incidents)) {
                 found[row["incident"], default: []].append(Self.snapshotRef(row))
@@ -86,7 +87,8 @@ extension SQLiteAlarmLog {
             let marks = Array(repeating: "?", count: incidents.count).joined(separator: ",")
             var found: [String: [CameraEventRecord]] = [:]
             for row in try Row.fetchAll(db, sql: """
-                SELECT alarm.incident AS incident, camera_event.* FROM camera_event JOIN alarm ON alarm.id = camera_event.alarmId
+                SELECT alarm.incident AS incident, camera_event.* FROM camera_event
+                JOIN alarm ON alarm.id = camera_event.alarmId AND alarm.site = camera_event.site AND alarm.unit = camera_event.unit
                 WHERE alarm.incident IN (\(marks)) ORDER BY camera_event.receivedAt
                 """, arguments: StatementArguments(incidents)) {
                 guard let kind = CameraEventRecord.Kind(rawValue: row["kind"]) else { continue }

@@ -1,4 +1,7 @@
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 import ParkGuardHub
 
@@ -45,13 +48,28 @@ struct Snapshots: AsyncParsableCommand {
                 // The unit's time, camera and stage name the file; the JPEG keeps its comment segment.
                 let stamp = picture.takenAt.replacingOccurrences(of: ":", with: "")
                 let file = "\(export)/\(stamp)-\(picture.unit.site)-\(picture.unit.unit)-\(picture.camera)-\(picture.stage).jpg"
-                guard !FileManager.default.fileExists(atPath: file) else {
-                    FileHandle.standardError.write(Data("parkguard-hub: \(file) exists; not overwritten\n".utf8))
+                // Created here and now: an existing file, or a link planted under the name, is refused.
+                let descriptor = open(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o640)
+                guard descriptor >= 0 else {
+                    let reason = errno == EEXIST ? "exists; not overwritten" : String(cString: strerror(errno))
+                    FileHandle.standardError.write(Data("parkguard-hub: \(file): \(reason)\n".utf8))
                     throw ExitCode(73)
                 }
-                guard FileManager.default.createFile(atPath: file, contents: Data(jpeg), attributes: [.posixPermissions: 0o640]) else {
-                    FileHandle.standardError.write(Data("parkguard-hub: cannot write \(file)\n".utf8))
-                    throw ExitCode(73)
+                let written = jpeg.withUnsafeBytes { bytes -> Bool in
+                    guard let base = bytes.baseAddress else { return fsync(descriptor) == 0 }
+                    var offset = 0
+                    while offset < bytes.count {
+                        let count = write(descriptor, base + offset, bytes.count - offset)
+                        if count < 0, errno == EINTR { continue }
+                        guard count > 0 else { return false }
+                        offset += count
+                    }
+                    return fsync(descriptor) == 0
+                }
+                close(descriptor)
+                guard written else {
+                    FileHandle.standardError.write(Data("parkguard-hub: cannot write \(file): \(String(cString: strerror(errno)))\n".utf8))
+                    throw ExitCode(74)
                 }
                 path = file
             }

@@ -30,6 +30,10 @@ enum SnapshotLogSpecification {
         #expect(try await !log.store(snapshot: first), "a picture published again is kept once")
         #expect(try await log.store(snapshot: picture("sp-1", "cam-1", .settled, at: 4)))
         #expect(try await log.store(snapshot: picture("sp-2", "cam-2", .press, at: 3)))
+        // Another unit naming this unit's alarm is kept apart: it never shows with this incident.
+        var intruder = picture("sp-1", "cam-1", .press, at: 0.5)
+        intruder.unit = UnitKey(site: "picture-park", unit: "gate-4")
+        #expect(try await log.store(snapshot: intruder))
         // A picture may arrive before its alarm is in the log (or for one never logged): kept, shown once the alarm is.
         #expect(try await log.store(snapshot: picture("sp-later", "cam-1", .press, at: 5)))
 
@@ -60,7 +64,7 @@ enum SnapshotLogSpecification {
         #expect(try await log.cameraEvents(ofIncidents: ["nothing"]).isEmpty)
 
         // Older than t0+2 s goes; then whatever lies past 2.5 pictures' bytes, oldest first.
-        #expect(try await log.pruneSnapshots(receivedBefore: t0.addingTimeInterval(2), maxBytes: Int64.max) == 1)
+        #expect(try await log.pruneSnapshots(receivedBefore: t0.addingTimeInterval(2), maxBytes: Int64.max) == 2)
         #expect(try await log.snapshot(id: head.id) == nil)
         #expect(try await log.pruneSnapshots(receivedBefore: t0, maxBytes: Int64(first.jpeg.count * 5 / 2)) == 1)
         let left = try await log.snapshots(ofIncidents: ["sp-1"])["sp-1"] ?? []

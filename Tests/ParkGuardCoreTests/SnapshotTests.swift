@@ -54,6 +54,7 @@ struct SnapshotTests {
             ("width '0'", good.replacingOccurrences(of: "width=64", with: "width=0")),
             ("scaled 'yes'", good.replacingOccurrences(of: "scaled=false", with: "scaled=yes")),
             ("is not name=value", good + "\nnonsense"),
+            ("a field it does not have", good + "\ncolour=blue"),
         ]
         for (why, text) in cases {
             let bytes = text.isEmpty ? jpeg : with(text)
@@ -108,6 +109,12 @@ struct SnapshotTests {
         #expect(try JPEGInfo.read(fitted.jpeg).width == fitted.width)
 
         #expect(throws: JPEGCodec.Failure.self) { try JPEGCodec.fit(heavy, maxBytes: 200, maxWidth: 4096) }
+        // A tall picture over the bounds is scaled by its pixels, not only its width; one too tall even at an eighth is refused.
+        let tall = try picture(width: 320, height: 4000)
+        let shortened = try JPEGCodec.fit(tall, maxBytes: 1 << 20, maxWidth: 300)
+        #expect(shortened.width * shortened.height <= 300 * 300 && shortened.scaled, "\(shortened.width)x\(shortened.height)")
+        let taller = try picture(width: 320, height: 8000)
+        #expect(throws: JPEGCodec.Failure.self) { try JPEGCodec.fit(taller, maxBytes: 1 << 20, maxWidth: 160) }
         #expect(throws: JPEGCodec.Failure.self) { try JPEGCodec.fit([0xFF, 0xD8, 0x00, 0xFF, 0xD9], maxBytes: 1 << 20, maxWidth: 640) }
     }
 }

@@ -175,6 +175,8 @@ def check_image(data, arguments):
     if data[2:4] != b"\xff\xfe":
         return "the JPEG has no comment segment right after its start marker"
     length = int.from_bytes(data[4:6], "big")
+    if length - 2 > 1024:
+        return "the comment segment is %d bytes; at most 1024" % (length - 2)
     body = data[6:4 + length]
     if len(body) != length - 2 or not body.startswith(COMMENT_TAG + b"\n"):
         return "the JPEG's first comment is not %s" % COMMENT_TAG.decode()
@@ -192,8 +194,9 @@ def check_image(data, arguments):
             return "comment %s=%r differs from topic parameter {%s}=%r" % (name, fields[name], name, arguments[name])
     if not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", fields["takenAt"]):
         return "comment takenAt=%r is not RFC 3339 with milliseconds" % fields["takenAt"]
-    if not all(re.fullmatch(r"[1-9]\d{0,4}", fields[name]) for name in ("width", "height")) or fields["scaled"] not in ("true", "false"):
-        return "comment width/height/scaled are not numbers and a boolean"
+    if not all(re.fullmatch(r"[1-9]\d{0,4}", fields[name]) and int(fields[name]) <= 65535 for name in ("width", "height")) \
+            or fields["scaled"] not in ("true", "false"):
+        return "comment width/height/scaled are not numbers from 1 to 65535 and a boolean"
     return None
 
 

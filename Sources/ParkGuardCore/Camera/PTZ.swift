@@ -53,10 +53,11 @@ public enum ONVIFPTZ {
         ONVIF.signed("<trt:GetSnapshotUri><trt:ProfileToken>\(XMLElementText.escape(profile))</trt:ProfileToken></trt:GetSnapshotUri>", token: token)
     }
 
-    /// The tokens of every media profile, in order (at most 64).
+    /// The tokens of the media profiles, in order (at most 64 profiles; a token over 64 bytes,
+    /// which no camera uses, is left out rather than cut).
     public static func profiles(in xml: String) -> [String] {
         XMLElementText.elements("Profiles", in: xml).compactMap { profile in
-            XMLElementText.attribute("token", in: profile.tag).map { String($0.prefix(64)) }
+            XMLElementText.attribute("token", in: profile.tag).flatMap { $0.isEmpty || $0.utf8.count > 64 ? nil : $0 }
         }
     }
 

@@ -76,6 +76,9 @@ public struct SnapshotMeta: Sendable, Equatable, Codable {
         for line in lines {
             guard let equals = line.firstIndex(of: "=") else { throw Problem("comment line '\(line.prefix(40))' is not name=value") }
             let name = String(line[..<equals])
+            guard ["alarmId", "camera", "stage", "takenAt", "width", "height", "scaled"].contains(name) else {
+                throw Problem("comment names '\(name.prefix(40))', which \(commentTag) does not have")
+            }
             guard values.updateValue(String(line[line.index(after: equals)...]), forKey: name) == nil else {
                 throw Problem("comment names '\(name.prefix(40))' twice")
             }

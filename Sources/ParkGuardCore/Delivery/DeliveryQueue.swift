@@ -68,7 +68,8 @@ public struct ReceiptNotice: Sendable, Equatable {
 /// `maxQueued` messages and `maxBytes` bytes held in all, of which at most `maxSnapshotBytes` in
 /// snapshots. Over a bound, the oldest snapshot goes first, then the oldest telemetry, then
 /// retained states, then events and results, alarms last (one the broker has before one it has
-/// not); a message handed over is never dropped. Snapshots are handed over after everything else. Offline telemetry is coalesced to a
+/// not); a message handed over is never dropped. Snapshots are handed over after everything
+/// else, one at a time (the next once the broker has acknowledged the last). Offline telemetry is coalesced to a
 /// quarter of `maxQueued`.
 ///
 /// Cost: every event is O(log n) in the number of messages held, plus O(log n) for each message
@@ -201,6 +202,10 @@ public struct DeliveryQueue<Message: Deliverable>: Sendable {
     private var totalBytes = 0
     /// Bytes of the snapshots held, wherever they are.
     private var snapshotBytes = 0
+    /// Snapshots with the library (being handed over or in flight): at most one, because the
+    /// library writes its packets in order on one connection, and an alarm raised later must
+    /// not wait behind a window full of pictures on a slow uplink.
+    private var snapshotsOut = 0
 
     public init(limits: Limits) {
         self.limits = limits
@@ -522,9 +527,11 @@ public struct DeliveryQueue<Message: Deliverable>: Sendable {
             }
         case .handing:
             if entry.message.qos > 0 { windowUsed += 1 }
+            if entry.message.deliveryClass == .snapshot { snapshotsOut += 1 }
         case .inflight(let mid):
             windowUsed += 1
             byMid[mid] = ticket
+            if entry.message.deliveryClass == .snapshot { snapshotsOut += 1 }
         case .awaiting:
             awaitingCount += 1
             awaitingByAge.insert(ticket, ticket)
@@ -536,10 +543,13 @@ public struct DeliveryQueue<Message: Deliverable>: Sendable {
     private mutating func leave(_ entry: Entry, _ ticket: Ticket) {
         switch entry.place {
         case .queued(let lane): laneCounts[lane.rawValue] -= 1
-        case .handing: if entry.message.qos > 0 { windowUsed -= 1 }
+        case .handing:
+            if entry.message.qos > 0 { windowUsed -= 1 }
+            if entry.message.deliveryClass == .snapshot { snapshotsOut -= 1 }
         case .inflight(let mid):
             windowUsed -= 1
             if byMid[mid] == ticket { byMid[mid] = nil }
+            if entry.message.deliveryClass == .snapshot { snapshotsOut -= 1 }
         case .awaiting: awaitingCount -= 1
         }
     }
@@ -582,7 +592,7 @@ public struct DeliveryQueue<Message: Deliverable>: Sendable {
                 case (let other?, let telemetry?): next = take(from: other < telemetry ? .others : .telemetry)
                 case (_?, nil): next = take(from: .others)
                 case (nil, _?): next = take(from: .telemetry)
-                case (nil, nil): next = take(from: .snapshots)
+                case (nil, nil): next = snapshotsOut == 0 ? take(from: .snapshots) : nil
                 }
             }
             guard let ticket = next, let entry = entries[ticket] else { break }
