@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import ParkGuardCore
 
 /// Takes a camera's picture for an alarm: the configured HTTP snapshot, or the one ONVIF
@@ -7,15 +10,8 @@ public final class SnapshotTaker: Sendable {
     private let prober: CameraProber
     /// Each camera's snapshot endpoint as `GetSnapshotUri` named it.
     private let endpoints = Locked<[String: CameraConfig.Endpoint]>([:])
-    /// Fits one picture at a time: decoding and encoding run on a thread of the shared pool,
-    /// which must keep a thread for the bell loop.
-    private let fitter = Fitter()
-
-    private actor Fitter {
-        func fit(_ jpeg: [UInt8], maxBytes: Int, maxWidth: Int) throws(JPEGCodec.Failure) -> JPEGCodec.Fitted {
-            try JPEGCodec.fit(jpeg, maxBytes: maxBytes, maxWidth: maxWidth)
-        }
-    }
+    /// Fits the pictures, one at a time, on a thread of its own at low priority.
+    private let fitter = PictureFitter()
 
     public init(connectTimeout: Duration, stepTimeout: Duration, limit: Int = 8 << 20) {
         prober = CameraProber(connectTimeout: connectTimeout, stepTimeout: stepTimeout, snapshotLimit: limit)
@@ -99,5 +95,53 @@ public final class SnapshotTaker: Sendable {
             throw CameraProbeReport.StepFailure(.protocolError("GetSnapshotUri: no usable http URI in the answer"))
         }
         return CameraConfig.Endpoint(port: port, path: path)
+    }
+}
+
+/// Fits pictures one at a time on a thread of its own, at a lower scheduling priority (nice 10):
+/// decoding and encoding a camera's picture takes milliseconds of CPU, which must not be taken
+/// from the bell loop or the MQTT loop (nor, on a small machine, from the broker) at the moment
+/// an alarm is on its way. The thread is started with the first picture and lives as long as
+/// the process.
+final class PictureFitter: @unchecked Sendable {
+    // @unchecked: `ready` is a POSIX semaphore, posted and waited on from any thread; the jobs
+    // are behind their lock; nothing else is shared.
+    private let jobs = Locked<[@Sendable () -> Void]>([])
+    private let ready: UnsafeMutablePointer<sem_t>
+    private let started = Locked(false)
+
+    init() {
+        ready = .allocate(capacity: 1)
+        sem_init(ready, 0, 0)
+    }
+
+    func fit(_ jpeg: [UInt8], maxBytes: Int, maxWidth: Int) async throws(JPEGCodec.Failure) -> JPEGCodec.Fitted {
+        startIfNeeded()
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<JPEGCodec.Fitted, JPEGCodec.Failure>, Never>) in
+            jobs.withLock {
+                $0.append {
+                    do throws(JPEGCodec.Failure) {
+                        continuation.resume(returning: .success(try JPEGCodec.fit(jpeg, maxBytes: maxBytes, maxWidth: maxWidth)))
+                    } catch {
+                        continuation.resume(returning: .failure(error))
+                    }
+                }
+            }
+            sem_post(ready)
+        }
+        return try result.get()
+    }
+
+    private func startIfNeeded() {
+        guard started.withLock({ running in defer { running = true }; return !running }) else { return }
+        detachThread(named: "pg-pictures") { [self] in
+            // On Linux the nice value is the calling thread's own.
+            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
+            while true {
+                while sem_wait(ready) != 0 {}  // EINTR
+                let job = jobs.withLock { $0.isEmpty ? nil : $0.removeFirst() }
+                job?()
+            }
+        }
     }
 }

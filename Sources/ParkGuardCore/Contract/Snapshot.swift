@@ -1,5 +1,5 @@
 /// When, in an alarm's follow-up, a camera's picture was taken.
-public enum SnapshotStage: String, Sendable, Equatable, CaseIterable, Codable {
+public enum SnapshotStage: String, Sendable, Equatable, CaseIterable {
     /// Right after the press, wherever the camera was pointing.
     case press
     /// Once the camera's move to the bell's preset has settled.
@@ -12,7 +12,7 @@ public enum SnapshotStage: String, Sendable, Equatable, CaseIterable, Codable {
 /// has no properties, they ride in the image: a JPEG comment segment (COM) right after its start
 /// marker, which every decoder skips. The unit writes both, so an exported file still says what
 /// it is; the hub reads the comment, which is there under either protocol.
-public struct SnapshotMeta: Sendable, Equatable, Codable {
+public struct SnapshotMeta: Sendable, Equatable {
     public var alarmId: String
     public var camera: String
     public var stage: SnapshotStage
