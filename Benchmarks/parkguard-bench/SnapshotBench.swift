@@ -12,19 +12,11 @@ import SimulatorKit
 /// one simulated PTZ camera with a snapshot endpoint, pressed in turn, so every press takes a
 /// picture at once and another after the camera's move (`settle: 0s`).
 func snapshotLatency(presses: Int, daemon: String, hub: String, scratch: ScratchDirectory, brokerPort: Int, logger: Logger) async throws -> SnapshotResults {
-    let http = freePort()
-    let config = CameraConfig(id: "cam-pic", host: "127.0.0.1", rtsp: nil, onvif: .init(port: http, path: "/onvif/device_service"),
-                              snapshot: .init(port: http, path: "/snapshot.jpg"), probe: false)
     // A full-HD picture, as a park camera sends: over `snapshots.maxWidth`, so the unit scales it.
     let picture = try VirtualCamera.render(frame: 1, black: false, colour: true, width: 1920, height: 1080)
-    let camera = VirtualCamera(config: config, password: nil, auth: .none, presets: ["home", "gate", "path"], picture: picture)
-    let servers = Task { try await CameraServers(cameras: [camera], logger: logger).run() }
-    defer { servers.cancel() }
-    let chip = VirtualChip()
-    let socket = scratch.file("pictures-gpio.sock")
-    let gpio = Task { try await GPIOSocketServer(chip: chip, path: socket, logger: logger).run() }
-    defer { gpio.cancel() }
-    try await waitUntil { FileManager.default.fileExists(atPath: socket) }
+    let rig = try await PTZBenchRig(unit: "pictures", picture: picture, scratch: scratch, logger: logger)
+    defer { rig.stop() }
+    let (camera, chip) = (rig.camera, rig.chip)
 
     let database = scratch.file("pictures-hub.sqlite")
     let hubChild = try Child(hub, ["run", "--broker", "127.0.0.1:\(brokerPort)", "--db", database, "--client-id", "bench-pictures-hub-\(getpid())",
@@ -48,29 +40,9 @@ func snapshotLatency(presses: Int, daemon: String, hub: String, scratch: Scratch
 
     var stored = 0
     func run(pictures: Bool) async throws -> (alarm: [Double], firstPicture: [Double]) {
-        let yaml = """
-            site: bench
-            unit: pictures
-            broker: {host: 127.0.0.1, port: \(brokerPort), clientId: bench-pictures-\(getpid())}
-            gpio: {backend: sim, socket: \(socket)}
-            cameras:
-              - {id: cam-pic, host: 127.0.0.1, rtsp: false, onvif: {port: \(http)}, snapshot: {port: \(http)}, probe: false}
-            bells:
-              - {id: b1, line: 1, debounce: 1ms, cameras: [{id: cam-pic, preset: gate}]}
-              - {id: b2, line: 2, debounce: 1ms, cameras: [{id: cam-pic, preset: path}]}
-            outputs:
-              - {id: strobe, role: strobe, line: 20}
-            heartbeatInterval: 30s
-            stateDirectory: \(scratch.file("pictures-state-\(pictures)"))
-            controlSocket: off
-            logLevel: warning
-            snapshots: {enabled: \(pictures), settle: 0s}
-            """
-        try yaml.write(toFile: scratch.file("pictures.yaml"), atomically: true, encoding: .utf8)
-        let agent = try Child(daemon, ["--config", scratch.file("pictures.yaml"), "--log-level", "warning"], in: scratch, name: "pictures-\(pictures)")
+        let agent = try await rig.startDaemon(daemon, brokerPort: brokerPort, state: scratch.file("pictures-state-\(pictures)"), scratch: scratch,
+                                              extra: "snapshots: {enabled: \(pictures), settle: 0s}")
         defer { agent.signal(SIGTERM) }
-        try await waitUntil { chip.lines().contains { $0.consumer == "parkguardd" } }
-        try await Task.sleep(for: .milliseconds(500))
         var alarms: [Double] = [], firsts: [Double] = []
         let movesBefore = camera.ptz.moves
         for press in 0 ..< presses {

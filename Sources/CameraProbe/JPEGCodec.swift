@@ -25,14 +25,7 @@ public enum JPEGCodec {
     public static func decodeThumbnail(_ jpeg: [UInt8]) throws(Failure) -> GreyImage {
         guard let handle = tjInitDecompress() else { throw Failure(description: "cannot start the JPEG decoder") }
         defer { tjDestroy(handle) }
-        var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
-        let header = jpeg.withUnsafeBufferPointer { buffer in
-            tjDecompressHeader3(handle, buffer.baseAddress, UInt(buffer.count), &width, &height, &subsampling, &colorspace)
-        }
-        guard header == 0 else { throw failure(handle, "header") }
-        guard width > 0, height > 0, width <= 16384, height <= 16384 else {
-            throw Failure(description: "image dimensions \(width)x\(height) out of range")
-        }
+        let (width, height) = try dimensions(of: jpeg, handle)
         let scaledWidth = (Int(width) + 7) / 8
         let scaledHeight = (Int(height) + 7) / 8
         var pixels = [UInt8](repeating: 0, count: scaledWidth * scaledHeight)
@@ -85,14 +78,7 @@ public enum JPEGCodec {
     public static func fit(_ jpeg: [UInt8], maxBytes: Int, maxWidth: Int) throws(Failure) -> Fitted {
         guard let handle = tjInitDecompress() else { throw Failure(description: "cannot start the JPEG decoder") }
         defer { tjDestroy(handle) }
-        var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
-        let header = jpeg.withUnsafeBufferPointer { buffer in
-            tjDecompressHeader3(handle, buffer.baseAddress, UInt(buffer.count), &width, &height, &subsampling, &colorspace)
-        }
-        guard header == 0 else { throw failure(handle, "header") }
-        guard width > 0, height > 0, width <= 16384, height <= 16384 else {
-            throw Failure(description: "image dimensions \(width)x\(height) out of range")
-        }
+        let (width, height) = try dimensions(of: jpeg, handle)
         if jpeg.count <= maxBytes, Int(width) <= maxWidth {
             return Fitted(jpeg: jpeg, width: Int(width), height: Int(height), scaled: false)
         }
@@ -142,6 +128,19 @@ public enum JPEGCodec {
         defer { if let output { tjFree(output) } }
         guard result == 0, let output else { throw failure(handle, "encode") }
         return Array(UnsafeBufferPointer(start: output, count: Int(size)))
+    }
+
+    /// The picture's dimensions from its header, within 16384×16384.
+    private static func dimensions(of jpeg: [UInt8], _ handle: tjhandle) throws(Failure) -> (Int32, Int32) {
+        var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
+        let header = jpeg.withUnsafeBufferPointer { buffer in
+            tjDecompressHeader3(handle, buffer.baseAddress, UInt(buffer.count), &width, &height, &subsampling, &colorspace)
+        }
+        guard header == 0 else { throw failure(handle, "header") }
+        guard width > 0, height > 0, width <= 16384, height <= 16384 else {
+            throw Failure(description: "image dimensions \(width)x\(height) out of range")
+        }
+        return (width, height)
     }
 
     private static func failure(_ handle: tjhandle, _ stage: String) -> Failure {
