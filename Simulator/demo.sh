@@ -59,8 +59,10 @@ control=$(sed -n 's|^control api: http://||p' "$work/sim.out")
 export PARKGUARD_SIM_CONTROL=$control
 root_topic=parkguard/v1/north-park/gate-1
 
-# What the hub sees, one line per message.
-mosquitto_sub -h 127.0.0.1 -p "$port" -t 'parkguard/#' -F '%t %p' -V mqttv5 | python3 -u Simulator/demo_format.py & pids+=($!)
+# What the hub sees, one line per message; the cameras' pictures (JPEG) by their size only.
+mosquitto_sub -h 127.0.0.1 -p "$port" -t 'parkguard/#' -T 'parkguard/v1/+/+/snapshot/#' -F '%t %p' -V mqttv5 \
+  | python3 -u Simulator/demo_format.py & pids+=($!)
+mosquitto_sub -h 127.0.0.1 -p "$port" -t 'parkguard/v1/+/+/snapshot/#' -F '%t %l' -V mqttv5 | python3 -u Simulator/demo_format.py & pids+=($!)
 sleep 0.5
 
 "$bin/parkguardd" --config "$work/agent.yaml" 2> "$work/agent.log" & pids+=($!)
@@ -111,6 +113,9 @@ say "the hub's alarm log (parkguard-hub alarms):"
 "$bin/parkguard-hub" alarms --db "$work/hub.sqlite" --since 1h | cut -c1-160
 say "the same alarms as the operators deal with them: one incident per call, fault or tamper (parkguard-hub incidents):"
 "$bin/parkguard-hub" incidents --db "$work/hub.sqlite" --since 1h | cut -c1-200
+first=$("$bin/parkguard-hub" incidents --db "$work/hub.sqlite" --since 1h --json | head -1 | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
+say "the first call's camera pictures, kept by the hub with its alarms (parkguard-hub snapshots --export):"
+"$bin/parkguard-hub" snapshots --db "$work/hub.sqlite" --incident "$first" --export "$work/pictures" | sed "s|$work/||"
 if $once; then
   say "stopping the agent (SIGTERM): it publishes offline"
   kill -TERM "${pids[3]}"; sleep 2

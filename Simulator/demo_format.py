@@ -6,6 +6,10 @@ import time
 
 
 def describe(short, p, payload):
+    if short.startswith("snapshot/"):
+        # snapshot/{alarmId}/{camera}/{stage}, given with its size (`-F '%t %l'`).
+        _, alarm, camera, stage = (short.split("/") + ["", "", ""])[:4]
+        return "PICTURE %-8s %s, %s bytes, alarm %s" % (stage, camera, payload, alarm[:8])
     if short.endswith("/alarm"):
         cameras = ["%s(%s)" % (c.get("id"), c.get("health", "?")) for c in p.get("cameras", [])]
         return "ALARM  %-14s bell=%s seq=%s state=%s cameras=%s" % (
