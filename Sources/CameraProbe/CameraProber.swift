@@ -253,6 +253,25 @@ public struct CameraProber: Sendable {
 
     /// A WS-UsernameToken whose `Created` is in the camera's clock (ours plus `offset`), so a
     /// drifting unit clock does not fail the digest.
+    /// The first steps of every ONVIF discovery (the PTZ move's, the picture's): the camera's
+    /// clock offset (`GetSystemDateAndTime`) and the paths of its media and PTZ services
+    /// (`GetCapabilities`, signed in the camera's clock).
+    func onvifServices(_ http: HTTPConnection, path: String, credentials: CameraCredentials?) async throws(StepFailure)
+        -> (offset: Duration, media: String?, ptz: String?) {
+        let (offset, _) = try await cameraClock(http, path: path, credentials: credentials)
+        let capabilities = try soapText(
+            try await soap(http, path: path, action: "http://www.onvif.org/ver10/device/wsdl/GetCapabilities",
+                           body: ONVIFPTZ.getCapabilities(token: credentials.map { usernameToken($0, offset: offset) })), call: "GetCapabilities")
+        let paths = ONVIFPTZ.servicePaths(in: capabilities)
+        return (offset, paths.media, paths.ptz)
+    }
+
+    /// The media service's `GetProfilesResponse`, signed in the camera's clock.
+    func onvifProfiles(_ http: HTTPConnection, mediaPath: String, credentials: CameraCredentials?, offset: Duration) async throws(StepFailure) -> String {
+        try soapText(try await soap(http, path: mediaPath, action: "http://www.onvif.org/ver10/media/wsdl/GetProfiles",
+                                    body: ONVIFPTZ.getProfiles(token: credentials.map { usernameToken($0, offset: offset) })), call: "GetProfiles")
+    }
+
     func usernameToken(_ credentials: CameraCredentials, offset: Duration) -> ONVIF.UsernameToken {
         let created = WallTime(millisecondsSinceEpoch: wallClock().millisecondsSinceEpoch + Int64(CameraHealthTracker.ms(offset))).rfc3339
         return ONVIF.UsernameToken(username: credentials.username, password: credentials.password, nonce: Hashing.random(16),

@@ -91,18 +91,11 @@ public final class PTZMover: Sendable {
     }
 
     private func discover(_ http: HTTPConnection, endpoint: CameraConfig.Endpoint, credentials: CameraCredentials?) async throws(CameraProbeReport.StepFailure) -> Target {
-        let (offset, _) = try await prober.cameraClock(http, path: endpoint.path, credentials: credentials)
+        let (offset, media, ptz) = try await prober.onvifServices(http, path: endpoint.path, credentials: credentials)
+        guard let ptzPath = ptz else { throw CameraProbeReport.StepFailure(.protocolError("GetCapabilities fault: the camera offers no PTZ service")) }
+        guard let mediaPath = media else { throw CameraProbeReport.StepFailure(.protocolError("GetCapabilities: the camera offers no media service")) }
 
-        let capabilities = try prober.soapText(
-            try await prober.soap(http, path: endpoint.path, action: "http://www.onvif.org/ver10/device/wsdl/GetCapabilities",
-                                  body: ONVIFPTZ.getCapabilities(token: usernameToken(credentials, offset: offset))), call: "GetCapabilities")
-        let paths = ONVIFPTZ.servicePaths(in: capabilities)
-        guard let ptzPath = paths.ptz else { throw CameraProbeReport.StepFailure(.protocolError("GetCapabilities fault: the camera offers no PTZ service")) }
-        guard let mediaPath = paths.media else { throw CameraProbeReport.StepFailure(.protocolError("GetCapabilities: the camera offers no media service")) }
-
-        let profiles = ONVIFPTZ.ptzProfiles(in: try prober.soapText(
-            try await prober.soap(http, path: mediaPath, action: "http://www.onvif.org/ver10/media/wsdl/GetProfiles",
-                                  body: ONVIFPTZ.getProfiles(token: usernameToken(credentials, offset: offset))), call: "GetProfiles"))
+        let profiles = ONVIFPTZ.ptzProfiles(in: try await prober.onvifProfiles(http, mediaPath: mediaPath, credentials: credentials, offset: offset))
         guard let profile = profiles.first else { throw CameraProbeReport.StepFailure(.protocolError("GetProfiles fault: no media profile has a PTZ configuration")) }
 
         let presets = ONVIFPTZ.presets(in: try prober.soapText(

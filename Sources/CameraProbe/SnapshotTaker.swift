@@ -76,21 +76,16 @@ public final class SnapshotTaker: Sendable {
     private func snapshotEndpoint(_ camera: CameraConfig, _ onvif: CameraConfig.Endpoint, _ credentials: CameraCredentials?) async throws(CameraProbeReport.StepFailure) -> CameraConfig.Endpoint {
         let http = HTTPConnection(host: camera.host, port: onvif.port, connectTimeout: prober.connectTimeout)
         defer { http.close() }
-        let (offset, _) = try await prober.cameraClock(http, path: onvif.path, credentials: credentials)
-        func token() -> ONVIF.UsernameToken? { credentials.map { prober.usernameToken($0, offset: offset) } }
-        let capabilities = try prober.soapText(
-            try await prober.soap(http, path: onvif.path, action: "http://www.onvif.org/ver10/device/wsdl/GetCapabilities",
-                                  body: ONVIFPTZ.getCapabilities(token: token())), call: "GetCapabilities")
-        guard let mediaPath = ONVIFPTZ.servicePaths(in: capabilities).media else {
+        let (offset, media, _) = try await prober.onvifServices(http, path: onvif.path, credentials: credentials)
+        guard let mediaPath = media else {
             throw CameraProbeReport.StepFailure(.protocolError("GetCapabilities: the camera offers no media service (and no snapshot is configured)"))
         }
-        let profiles = ONVIFPTZ.profiles(in: try prober.soapText(
-            try await prober.soap(http, path: mediaPath, action: "http://www.onvif.org/ver10/media/wsdl/GetProfiles",
-                                  body: ONVIFPTZ.getProfiles(token: token())), call: "GetProfiles"))
+        let profiles = ONVIFPTZ.profiles(in: try await prober.onvifProfiles(http, mediaPath: mediaPath, credentials: credentials, offset: offset))
         guard let profile = profiles.first else { throw CameraProbeReport.StepFailure(.protocolError("GetProfiles: the camera has no media profile")) }
         let answer = try prober.soapText(
             try await prober.soap(http, path: mediaPath, action: "http://www.onvif.org/ver10/media/wsdl/GetSnapshotUri",
-                                  body: ONVIFPTZ.getSnapshotUri(profile: profile, token: token())), call: "GetSnapshotUri")
+                                  body: ONVIFPTZ.getSnapshotUri(profile: profile, token: credentials.map { prober.usernameToken($0, offset: offset) })),
+            call: "GetSnapshotUri")
         guard let (port, path) = ONVIFPTZ.snapshotEndpoint(in: answer) else {
             throw CameraProbeReport.StepFailure(.protocolError("GetSnapshotUri: no usable http URI in the answer"))
         }
