@@ -162,7 +162,7 @@ if ! (cd "$work" && dpkg-architecture -a"$arch" -f -c \
   cat "$work/shlibdeps.log" >&2
   die "dpkg-shlibdeps could not resolve the libraries for $arch. For a foreign architecture run:
   dpkg --add-architecture $arch && apt-get update
-  apt-get install libmosquitto1:$arch libgpiod2:$arch libturbojpeg0:$arch libstdc++6:$arch libc6:$arch
+  apt-get install libmosquitto1:$arch libgpiod2:$arch libturbojpeg0:$arch libyaml-0-2:$arch libc6:$arch
 or build the package on an $arch machine."
 fi
 grep -v 'binaries to analyze should already be installed' "$work/shlibdeps.log" >&2 || true

@@ -318,6 +318,9 @@ expect "runs as parkguard (real, effective, saved, fs uid)" "$(status_of Uid)" "
 expect "no capabilities (CapEff)" "$(status_of CapEff)" "0000000000000000"
 expect "no new privileges" "$(status_of NoNewPrivs)" "1"
 expect "seccomp filter on" "$(status_of Seccomp)" "2"
+# The installed binary's footprint on this release, as the unit runs it (issue 21; the benchmark
+# measures it idle with 4 bells and 16 cameras on Debian 12: docs/performance.md).
+echo "  resident memory of the booted parkguardd ($suite): $(status_of VmRSS), of which own $(status_of RssAnon), mapped files $(status_of RssFile); threads $(status_of Threads)"
 expect "supplementary group gpio (by gid)" "$(status_of Groups | tr ' \t' '\n\n' | grep -cx "$(in_root getent group gpio | cut -d: -f3)")" "1"
 expect "state directory" "$(ns stat -c '%a %U:%G' /var/lib/parkguard 2>&1)" "750 parkguard:parkguard"
 if wait_until 20 has_status online; then pass "retained status online on the broker"; else
