@@ -53,10 +53,12 @@ let unitSettings: [SwiftSetting] = swiftSettings + [.unsafeFlags(["-Osize"], .wh
 ///   1.1 MB table that the loader reads at start and that stays mapped.
 /// - the C++ runtime linked in: `link/libstdc++.so` is a linker script that names `libstdc++.a`,
 ///   found first on the search path, so the `-lstdc++` the static Swift runtime asks for takes
-///   the few functions it calls instead of mapping all of libstdc++.so (and libgcc_s).
+///   the few functions it calls instead of mapping all of libstdc++.so. libgcc_s stays shared:
+///   glibc loads it by name to unwind a thread that exits, so it must stay a dependency that
+///   `dpkg-shlibdeps` and `Firmware/hil/collect-libs.sh` see.
 let daemonReleaseLink: [String] = {
     let link = Context.packageDirectory + "/Sources/parkguardd/link"
-    return ["-L", link, "-Xclang-linker", "-static-libgcc",
+    return ["-L", link,
             "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
             "-Xlinker", "--symbol-ordering-file=\(link)/parkguardd.order", "-Xlinker", "--no-warn-symbol-ordering"]
 }()
