@@ -33,7 +33,7 @@ let swiftSettings: [SwiftSetting] = [
 
 /// Each function of the daemon's modules in a section of its own, so that the linker can place
 /// the code a unit runs (`Sources/parkguardd/link/parkguardd.order`) together: see `daemonReleaseLink`.
-let sectionPerFunction: SwiftSetting = .unsafeFlags(["-function-sections"], .when(configuration: .release))
+let sectionPerFunction: SwiftSetting = .unsafeFlags(["-Xfrontend", "-function-sections"], .when(configuration: .release))
 
 /// The unit's own modules are optimized for size in release builds: the daemon's stripped binary
 /// has a 20 MB budget (issue 21), and same-window benchmarks show no cost on the press path
