@@ -5,7 +5,7 @@
 # Runs the benchmark's unit scenarios with the static daemon under valgrind's callgrind, which
 # records every function executed: start-up, 40 s idle with 16 cameras, camera probes with the
 # video flow check, presses with PTZ moves and pictures, an outbox drain. The functions found in
-# the daemon's own symbol table are the list. Takes about 5 minutes; needs valgrind.
+# the daemon's own symbol table are the list. Takes about 3 minutes; needs valgrind.
 #
 #   Benchmarks/link-order.sh            regenerate, relink, and print the binary's figures
 #
