@@ -125,23 +125,15 @@ func cpuTicks(_ pid: Int32) -> Int {
 }
 
 func cameraBenchConfig(name: String, port: Int, socket: String, state: String, cameras: ArraySlice<CameraConfig>, firstLine: Int) -> String {
-    var yaml = """
-    site: bench
-    unit: \(name)
-    broker: {host: 127.0.0.1, port: \(port), clientId: bench-\(name)-\(getpid())}
-    gpio: {backend: sim, socket: \(socket)}
+    var yaml = benchDaemonConfig(unit: name, port: port, socket: socket, state: state, body: """
     bells:
       - {id: b1, line: \(firstLine)}
       - {id: b2, line: \(firstLine + 1)}
       - {id: b3, line: \(firstLine + 2)}
       - {id: b4, line: \(firstLine + 3)}
-    heartbeatInterval: 30s
-    stateDirectory: \(state)
-    controlSocket: off
-    logLevel: warning
     cameraHealth: {concurrency: 16}
 
-    """
+    """)
     if !cameras.isEmpty {
         yaml += "cameras:\n"
         for camera in cameras {

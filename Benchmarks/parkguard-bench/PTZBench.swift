@@ -87,11 +87,7 @@ struct PTZBenchRig {
     func startDaemon(_ daemon: String, brokerPort: Int, state: String, scratch: ScratchDirectory, extra: String) async throws -> Child {
         let camera = "{id: cam-\(unit), host: 127.0.0.1, rtsp: false, onvif: {port: \(http)}"
             + (hasPicture ? ", snapshot: {port: \(http)}" : "") + ", probe: false}"
-        let yaml = """
-            site: bench
-            unit: \(unit)
-            broker: {host: 127.0.0.1, port: \(brokerPort), clientId: bench-\(unit)-\(getpid())}
-            gpio: {backend: sim, socket: \(socket)}
+        let yaml = benchDaemonConfig(unit: unit, port: brokerPort, socket: socket, state: state, body: """
             cameras:
               - \(camera)
             bells:
@@ -99,12 +95,8 @@ struct PTZBenchRig {
               - {id: b2, line: 2, debounce: 1ms, cameras: [{id: cam-\(unit), preset: path}]}
             outputs:
               - {id: strobe, role: strobe, line: 20}
-            heartbeatInterval: 30s
-            stateDirectory: \(state)
-            controlSocket: off
-            logLevel: warning
 
-            """ + extra + "\n"
+            """ + extra + "\n")
         let path = scratch.file("\(unit).yaml")
         try yaml.write(toFile: path, atomically: true, encoding: .utf8)
         let agent = try Child(daemon, ["--config", path, "--log-level", "warning"], in: scratch, name: "\(unit)-\((state as NSString).lastPathComponent)")

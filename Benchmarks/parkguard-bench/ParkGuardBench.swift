@@ -505,12 +505,26 @@ func residentKiB(pid: Int32, field: String = "VmRSS:") -> Int {
     return line.flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") } ?? 0
 }
 
-func benchConfig(port: Int, socket: String, state: String, retireOn: String = "puback") -> String {
+/// A benchmark daemon's configuration: the unit on the bench's broker and simulated chip,
+/// heartbeats every 30 s, no control socket, warnings only, then `body` (bells, outputs, cameras,
+/// delivery: top-level YAML). The MQTT client id is `bench-CLIENT-PID`, CLIENT the unit's name
+/// unless given.
+func benchDaemonConfig(unit: String, client: String? = nil, port: Int, socket: String, state: String, body: String) -> String {
     """
     site: bench
-    unit: unit-1
-    broker: {host: 127.0.0.1, port: \(port), clientId: bench-agent-\(getpid())}
+    unit: \(unit)
+    broker: {host: 127.0.0.1, port: \(port), clientId: bench-\(client ?? unit)-\(getpid())}
     gpio: {backend: sim, socket: \(socket)}
+    heartbeatInterval: 30s
+    stateDirectory: \(state)
+    controlSocket: off
+    logLevel: warning
+
+    """ + body
+}
+
+func benchConfig(port: Int, socket: String, state: String, retireOn: String = "puback") -> String {
+    benchDaemonConfig(unit: "unit-1", client: "agent", port: port, socket: socket, state: state, body: """
     bells:
       - {id: b1, line: 1, debounce: 1ms}
       - {id: b2, line: 2}
@@ -519,12 +533,8 @@ func benchConfig(port: Int, socket: String, state: String, retireOn: String = "p
     outputs:
       - {id: strobe, role: strobe, line: 20}
       - {id: siren, role: siren, line: 21}
-    heartbeatInterval: 30s
-    stateDirectory: \(state)
-    controlSocket: off
-    logLevel: warning
     delivery: {retireOn: \(retireOn)}
-    """
+    """)
 }
 
 
